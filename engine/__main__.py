@@ -1,0 +1,212 @@
+"""Command line: ``python -m engine demo | train | unlearn | methods | bench``.
+
+Progress goes to stderr, results to stdout. Exit codes: 0 success, 2 bad input (one line),
+1 unexpected failure.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Sequence
+
+from engine.cancel import CancelToken
+from engine.cli_format import ProgressPrinter, describe_method, failure_line, format_table
+from engine.errors import BadSpec, LetheError
+from engine.events import Failed, Finished
+from engine.jobs import JobSpec, Runner
+from engine.record import RunRecord
+
+
+class JobFailed(Exception):
+    def __init__(self, event: Failed) -> None:
+        super().__init__(failure_line(event))
+        self.event = event
+
+
+def run_job(runner: Runner, spec: JobSpec, printer: ProgressPrinter, out_dir: str | None = None) -> RunRecord:
+    token = CancelToken()
+    try:
+        for event in runner.run(spec, token, out_dir=out_dir):
+            printer(event)
+            if isinstance(event, Finished):
+                return event.record
+            if isinstance(event, Failed):
+                raise JobFailed(event)
+    except KeyboardInterrupt:
+        token.cancel()
+        raise
+    finally:
+        printer.close()
+    raise RuntimeError("the job ended without a result")  # pragma: no cover
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    runner = Runner()
+    printer = ProgressPrinter(quiet=args.quiet)
+    forget = {"classes": [args.forget_class]}
+    model = {"arch": args.model}
+    spec = JobSpec(dataset=args.dataset, model=model, forget=forget, method=args.method, reference="retrain",
+                   seed=args.seed, device=args.device)
+    main = run_job(runner, spec, printer)
+    records = list(main.references) + [main]
+    if args.method == "pour_p":  # the POUR demo: show the distillation variant beside it
+        records.append(run_job(runner, spec.with_changes(method="pour_d"), printer))
+    if args.json:
+        print(json.dumps([r.to_json() for r in records], indent=2))
+        return 0
+    ds = main.dataset
+    print(f"Dataset {ds['name']} ({ds['train_size']} train / {ds['test_size']} test), model {args.model}, "
+          f"forgetting class {main.forget['classes']} ({main.forget['size']} training images), device {main.device}\n")
+    print(format_table(records))
+    print("\nAccuracies in %. forget / retain: training images of the forget / retain set; test forget / retain:"
+          " test images of the forgotten / other classes. RUS(o), RUS(r): representation unlearning score against"
+          " the original / the retrained model (higher = more forgotten in the features). rMIA: forget images"
+          " called 'member' by a feature-level membership attack (lower is better). seconds: the method alone"
+          " (Original: training or cache load).")
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from engine.checkpoints import save_checkpoint
+    from engine.data import load_dataset
+    from engine.device import resolve_device
+    from engine.metrics import accuracy
+    from engine.features import extract
+    from engine.pretrained import fresh_model
+    from engine.training import Recipe, default_recipe, train
+
+    out = Path(args.out)
+    bundle = load_dataset(args.dataset)
+    device = resolve_device(args.device)
+    recipe = default_recipe(args.model, bundle.image_size, bundle.channels)
+    if args.epochs is not None:
+        recipe = Recipe.from_json({**recipe.to_json(), "epochs": args.epochs})
+    if (out / "model.safetensors").exists() and not args.overwrite:
+        raise BadSpec(f"{out / 'model.safetensors'} already exists; pass --overwrite or choose another --out")
+    model = fresh_model(args.model, bundle, args.seed)
+    printer = ProgressPrinter(quiet=args.quiet)
+    token = CancelToken()
+    t0 = time.perf_counter()
+    gen = train(model, bundle.x_train, bundle.y_train, bundle.mean, bundle.std, recipe, device=device,
+                seed=args.seed, token=token, stage="train")
+    try:
+        while True:
+            printer(next(gen))
+    except StopIteration as stop:
+        model = stop.value
+    except KeyboardInterrupt:
+        token.cancel()
+        raise
+    finally:
+        printer.close()
+    seconds = time.perf_counter() - t0
+    test = extract(model, bundle.x_test, bundle.mean, bundle.std, device=device)
+    acc = accuracy(test.predictions, bundle.y_test)
+    out.mkdir(parents=True, exist_ok=True)
+    meta = {"kind": "original", "classes": list(bundle.classes), "dataset": bundle.source,
+            "dataset_fingerprint": bundle.fingerprint, "recipe": recipe.to_json(), "seed": args.seed,
+            "mean": list(bundle.mean), "std": list(bundle.std), "metrics": {"test_acc": acc}}
+    path = save_checkpoint(model.to("cpu"), out / "model", meta, overwrite=args.overwrite)
+    print(json.dumps({"checkpoint": str(path), "test_acc": acc, "seconds": round(seconds, 2),
+                      "device": str(device), "recipe": recipe.to_json()}, indent=2))
+    return 0
+
+
+def cmd_unlearn(args: argparse.Namespace) -> int:
+    spec = JobSpec.load(args.spec)
+    out = Path(args.out)
+    if (out / "record.json").exists() and not args.overwrite:
+        raise BadSpec(f"{out / 'record.json'} already exists; pass --overwrite or choose another --out")
+    record = run_job(Runner(), spec, ProgressPrinter(quiet=args.quiet), out_dir=args.out)
+    print(format_table(list(record.references) + [record]))
+    print(f"\nwrote {out / 'record.json'} and {record.weights}")
+    return 0
+
+
+def cmd_methods(args: argparse.Namespace) -> int:
+    from engine.methods import available, get
+
+    infos = [get(name).describe() for name in available()]
+    if args.json:
+        print(json.dumps(infos, indent=2))
+    else:
+        print("\n\n".join(describe_method(i) for i in infos))
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from engine.bench import run_bench
+
+    return run_bench(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lethe-engine", description="Lethe engine: machine unlearning from the command line.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
+        p.add_argument("--seed", type=int, default=0)
+        p.add_argument("--quiet", action="store_true", help="no progress on stderr")
+
+    p = sub.add_parser("demo", help="forget one class of digits with a method; compare with Original and Retrain")
+    p.add_argument("--method", default="pour_p")
+    p.add_argument("--forget-class", type=int, default=3)
+    p.add_argument("--dataset", default="digits")
+    p.add_argument("--model", default="cnn_small")
+    p.add_argument("--json", action="store_true", help="print the run records as JSON")
+    common(p)
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("train", help="train an original model and save it as a checkpoint")
+    p.add_argument("--dataset", required=True)
+    p.add_argument("--model", required=True)
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--out", required=True)
+    p.add_argument("--overwrite", action="store_true")
+    common(p)
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("unlearn", help="run a JobSpec JSON; write record.json and the unlearned weights")
+    p.add_argument("spec")
+    p.add_argument("--out", required=True)
+    p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_unlearn)
+
+    p = sub.add_parser("methods", help="list the registered methods and their hyperparameters")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_methods)
+
+    p = sub.add_parser("bench", help="measured ratios: pour")
+    p.add_argument("suite", choices=["pour"])
+    p.add_argument("--dataset", default="digits")
+    p.add_argument("--model", default="cnn_small")
+    p.add_argument("--forget-class", type=int, default=3)
+    p.add_argument("--out", help="also write the results as JSON here")
+    common(p)
+    p.set_defaults(func=cmd_bench)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except JobFailed as exc:
+        print(str(exc), file=sys.stderr)
+        return 1 if exc.event.internal else 2
+    except LetheError as exc:
+        print(f"error: {exc.one_line()}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("cancelled", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

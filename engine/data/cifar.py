@@ -1,0 +1,170 @@
+"""CIFAR-10 / CIFAR-100 read from torchvision's on-disk layout, by our own safe unpickler.
+
+torchvision's dataset classes MD5-check every file even without downloading, so they refuse any
+re-packed or partial copy; and the files are pickles, which can run code when loaded. We parse
+them ourselves with an unpickler that can only rebuild NumPy arrays (see ``SafeUnpickler``), and
+use torchvision for one thing: downloading the official archive when the user asks for it.
+"""
+from __future__ import annotations
+
+import io
+import pickle
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from engine.data.bundle import DatasetBundle
+from engine.data.npz import make_bundle
+from engine.errors import BadDataset, DatasetMissing
+
+CIFAR10_DIR = "cifar-10-batches-py"
+CIFAR100_DIR = "cifar-100-python"
+CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
+CIFAR100_URL = "https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz"
+
+# variant -> (folder, train files, test files, meta file, label key, names key, archive url)
+_LAYOUT: dict[str, tuple[str, tuple[str, ...], tuple[str, ...], str, str, str, str]] = {
+    "cifar10": (
+        CIFAR10_DIR, tuple(f"data_batch_{i}" for i in range(1, 6)), ("test_batch",), "batches.meta",
+        "labels", "label_names", CIFAR10_URL,
+    ),
+    "cifar100": (
+        CIFAR100_DIR, ("train",), ("test",), "meta", "fine_labels", "fine_label_names", CIFAR100_URL,
+    ),
+}
+
+
+def _numpy_reconstruct() -> Any:
+    core = getattr(np, "_core", None)  # NumPy >= 2; ``numpy.core`` is a deprecated alias there
+    if core is not None:
+        return core.multiarray._reconstruct
+    return np.core.multiarray._reconstruct  # pragma: no cover - NumPy 1.x
+
+
+def _codecs_encode() -> Any:
+    import _codecs
+
+    return _codecs.encode
+
+
+# The only globals the official files (Python 2 pickles) and Python 3 protocol-2 re-pickles
+# reference. Resolved here, not imported by name, so an old ``numpy.core`` reference does not
+# import the deprecated module.
+_ALLOWED: dict[tuple[str, str], Any] = {
+    ("numpy.core.multiarray", "_reconstruct"): _numpy_reconstruct(),
+    ("numpy._core.multiarray", "_reconstruct"): _numpy_reconstruct(),
+    ("numpy", "ndarray"): np.ndarray,
+    ("numpy", "dtype"): np.dtype,
+    ("_codecs", "encode"): _codecs_encode(),
+}
+
+
+class SafeUnpickler(pickle.Unpickler):
+    """Unpickler that rebuilds NumPy arrays, dicts, lists, strings and numbers, and nothing else."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        try:
+            return _ALLOWED[(module, name)]
+        except KeyError:
+            raise BadDataset(
+                f"refusing to unpickle {module}.{name}: CIFAR files may only hold NumPy arrays",
+                hint="this file is not an official CIFAR batch; replace it with the official download",
+            ) from None
+
+    def persistent_load(self, pid: Any) -> Any:
+        raise BadDataset("refusing to unpickle a persistent reference: not a CIFAR batch file")
+
+
+def safe_load_pickle(path: Path) -> dict[str, Any]:
+    """Load one CIFAR pickle (``encoding="latin1"``) and return its dict with str keys."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise DatasetMissing(f"cannot read {path}: {exc}") from exc
+    try:
+        obj = SafeUnpickler(io.BytesIO(data), encoding="latin1").load()
+    except BadDataset as exc:
+        raise BadDataset(f"{path}: {exc.message}", hint=exc.hint) from None
+    except Exception as exc:  # truncated or garbage bytes: any unpickling failure is a bad file
+        raise BadDataset(f"{path}: not a readable CIFAR pickle ({type(exc).__name__}: {exc})") from exc
+    if not isinstance(obj, dict):
+        raise BadDataset(f"{path}: expected a pickled dict, got {type(obj).__name__}")
+    return {(k.decode("latin1") if isinstance(k, bytes) else str(k)): v for k, v in obj.items()}
+
+
+def _as_str(v: Any) -> str:
+    return v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v)
+
+
+def _read_batch(path: Path, label_key: str) -> tuple[np.ndarray, np.ndarray]:
+    d = safe_load_pickle(path)
+    for key in ("data", label_key):
+        if key not in d:
+            raise BadDataset(f"{path}: missing key {key!r} (found {', '.join(sorted(d)) or 'none'})")
+    data = d["data"]
+    if not isinstance(data, np.ndarray) or data.ndim != 2 or data.shape[1] != 3 * 32 * 32:
+        shape = getattr(data, "shape", type(data).__name__)
+        raise BadDataset(f"{path}: 'data' must be uint8 (N, 3072), got {shape}")
+    if data.dtype != np.uint8:
+        raise BadDataset(f"{path}: 'data' must be uint8, got {data.dtype}")
+    try:
+        labels = np.asarray(d[label_key], dtype=np.int64).reshape(-1)
+    except (TypeError, ValueError) as exc:
+        raise BadDataset(f"{path}: {label_key!r} is not a list of integers") from exc
+    if labels.shape[0] != data.shape[0]:
+        raise BadDataset(f"{path}: {labels.shape[0]} labels for {data.shape[0]} images")
+    return data.reshape(-1, 3, 32, 32), labels
+
+
+def expected_files(variant: str, root: Path) -> list[Path]:
+    """Every file the loader reads, in the order it checks them."""
+    folder, train, test, meta, *_ = _LAYOUT[variant]
+    return [root / folder / f for f in (*train, *test, meta)]
+
+
+def _download(variant: str, root: Path) -> None:
+    try:
+        from torchvision import datasets
+    except ImportError as exc:
+        raise DatasetMissing(f"cannot download {variant}: torchvision is not installed") from exc
+    cls = datasets.CIFAR10 if variant == "cifar10" else datasets.CIFAR100
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        cls(str(root), train=True, download=True)
+    except Exception as exc:  # network, disk, checksum: all leave the files missing
+        url = _LAYOUT[variant][6]
+        raise DatasetMissing(
+            f"downloading {variant} into {root} failed ({type(exc).__name__}: {exc})",
+            hint=f"download {url} yourself and extract it into {root}",
+        ) from exc
+
+
+def load_cifar(variant: str, root: str | Path, download: bool = False, source: str | None = None) -> DatasetBundle:
+    """CIFAR-10 (``variant="cifar10"``) or CIFAR-100 fine labels (``"cifar100"``) from ``root``."""
+    if variant not in _LAYOUT:
+        raise ValueError(f"unknown CIFAR variant {variant!r}")
+    root = Path(root).expanduser()
+    folder, train, test, meta, label_key, names_key, url = _LAYOUT[variant]
+    missing = [p for p in expected_files(variant, root) if not p.is_file()]
+    if missing and download:
+        _download(variant, root)
+        missing = [p for p in expected_files(variant, root) if not p.is_file()]
+    if missing:
+        archive = url.rsplit("/", 1)[1]
+        raise DatasetMissing(
+            f"{variant} not found: expected {missing[0]}; put {archive} ({url}) extracted as "
+            f"{root / folder}/ ({', '.join(p.name for p in expected_files(variant, root))})",
+            hint="put the files there, or allow a download",
+        )
+    d = root / folder
+    xs, ys = zip(*(_read_batch(d / f, label_key) for f in train))
+    xt, yt = zip(*(_read_batch(d / f, label_key) for f in test))
+    m = safe_load_pickle(d / meta)
+    if names_key not in m:
+        raise BadDataset(f"{d / meta}: missing key {names_key!r} (found {', '.join(sorted(m)) or 'none'})")
+    names = [_as_str(v) for v in m[names_key]]
+    return make_bundle(
+        variant, source or variant,
+        np.concatenate(xs), np.concatenate(ys), np.concatenate(xt), np.concatenate(yt), names,
+    )

@@ -1,0 +1,70 @@
+"""User-facing errors: every failure a person can cause or fix has one class with a hint.
+
+The CLI maps any ``LetheError`` to exit code 2 and one line; the studio maps it to one dialog.
+Anything else escaping the engine is a bug (exit code 1).
+"""
+from __future__ import annotations
+
+
+class LetheError(Exception):
+    """Base class: ``message`` says what went wrong, ``hint`` what the user can do about it."""
+
+    default_hint = ""
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint if hint is not None else self.default_hint
+
+    def one_line(self) -> str:
+        """The message and hint as a single line (CLI output, status bars)."""
+        text = f"{type(self).__name__}: {self.message}"
+        return f"{text} ({self.hint})" if self.hint else text
+
+
+class BadSpec(LetheError):
+    default_hint = "fix the named field in the job spec"
+
+
+class BadCheckpoint(LetheError):
+    default_hint = "check that the checkpoint matches the architecture and dataset it is used with"
+
+
+class DatasetMissing(LetheError):
+    default_hint = "put the files where the message says, or allow a download"
+
+
+class BadDataset(LetheError):
+    default_hint = "check the dataset files and their format"
+
+
+class EmptyForgetSet(LetheError):
+    default_hint = "pick at least one class or sample to forget"
+
+
+class BadForgetSet(LetheError):
+    default_hint = "check the forget selection"
+
+
+class UnsupportedForgetSet(LetheError):
+    default_hint = "choose another method, or a class-level forget set"
+
+
+class UnknownName(LetheError):
+    default_hint = "run `python -m engine methods` to list the available names"
+
+
+class Diverged(LetheError):
+    default_hint = "lower the learning rate or the number of steps"
+
+
+class OutOfMemory(LetheError):
+    default_hint = "lower the batch size or run on the CPU"
+
+
+class DiskFull(LetheError):
+    default_hint = "free some disk space or choose another output folder"
+
+
+class Cancelled(Exception):
+    """Raised inside a job when its CancelToken is set; not an error, so not a LetheError."""

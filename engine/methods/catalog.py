@@ -1,0 +1,4 @@
+"""Imports every built-in method module so each registers itself (one module per method)."""
+from __future__ import annotations
+
+from engine.methods import finetune, pour_d, pour_p, retrain  # noqa: F401

@@ -1,0 +1,49 @@
+"""Retrain from scratch on the retain set (methods.md A0): the exact, expensive reference."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Generator
+
+from engine.events import Event
+from engine.methods.base import MethodContext
+from engine.methods.registry import register
+from engine.models.base import LetheModel
+from engine.pretrained import obtain_retrain
+
+
+@dataclass(frozen=True)
+class RetrainParams:
+    """Retrain uses the original model's own recipe, so it has no hyperparameters of its own."""
+
+
+@register(
+    "retrain",
+    RetrainParams,
+    description="Gold standard: train a fresh model on the retain set with the original recipe.",
+    needs=("retain",),
+    label="Retrain",
+)
+def unlearn(ctx: MethodContext, p: RetrainParams) -> Generator[Event, None, LetheModel]:
+    frames: list[int] = []
+
+    def per_epoch(m: LetheModel, step: int) -> Event | None:
+        frames.append(step)
+        return ctx.geometry(m, "unlearn", step)
+
+    model = yield from obtain_retrain(
+        ctx.bundle,
+        ctx.split,
+        ctx.original.config["arch"],
+        ctx.recipe,
+        seed=ctx.seed,
+        device=ctx.device,
+        token=ctx.token,
+        use_cache=bool(ctx.extras.get("use_cache", True)),
+        epoch_hook=per_epoch,
+    )
+    model = model.to(ctx.device)
+    if not frames:  # loaded from the cache: show the retrained geometry once
+        frame = ctx.geometry(model, "unlearn", 1)
+        if frame is not None:
+            yield frame
+    return model

@@ -1,0 +1,109 @@
+"""Model registry (timm style): architectures register a builder under a name; jobs and
+checkpoints rebuild models from that name plus a small JSON-able config.
+
+A builder is ``fn(in_channels, image_size, num_classes, **kw) -> LetheModel``. The registry,
+not the builder, stamps ``model.arch`` and ``model.config`` so every model can be rebuilt with
+:func:`model_from_config` (the checkpoint sidecar stores exactly that config).
+"""
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from torch import nn
+
+from engine.errors import BadSpec, UnknownName
+from engine.models.base import LetheModel
+
+Builder = Callable[..., LetheModel]
+
+_REGISTRY: dict[str, Builder] = {}
+_CORE_KEYS = ("arch", "in_channels", "image_size", "num_classes")
+
+
+def register_model(name: str) -> Callable[[Builder], Builder]:
+    """Decorator: register ``fn`` under ``name``; a name can be registered once only."""
+
+    def decorate(fn: Builder) -> Builder:
+        if name in _REGISTRY:
+            raise ValueError(f"model {name!r} is already registered")
+        _REGISTRY[name] = fn
+        return fn
+
+    if not isinstance(name, str) or not name:
+        raise ValueError("a model name must be a non-empty string")
+    return decorate
+
+
+def available_models() -> list[str]:
+    """Registered names, sorted (stable order for menus and parametrised tests)."""
+    return sorted(_REGISTRY)
+
+
+def normalise_image_size(image_size: int | Iterable[int]) -> tuple[int, int]:
+    """``32`` or ``(32, 32)`` or ``[28, 28]`` -> ``(H, W)`` as ints."""
+    if isinstance(image_size, int):
+        size = (image_size, image_size)
+    else:
+        size = tuple(int(v) for v in image_size)
+    if len(size) != 2 or min(size) < 1:
+        raise BadSpec(f"image_size must be a positive (height, width) pair, got {image_size!r}")
+    return size[0], size[1]
+
+
+def make_config(arch: str, in_channels: int, image_size: tuple[int, int], num_classes: int,
+                **kw: Any) -> dict[str, Any]:
+    """The canonical config dict (JSON-able: image_size is a list)."""
+    return {"arch": arch, "in_channels": int(in_channels), "image_size": [int(image_size[0]), int(image_size[1])],
+            "num_classes": int(num_classes), **kw}
+
+
+def _check_kwargs(name: str, builder: Builder, kw: Mapping[str, Any]) -> None:
+    """Unknown options are a user error (BadSpec), not a TypeError deep inside a builder."""
+    if not kw:
+        return
+    params = inspect.signature(builder).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return
+    unknown = sorted(set(kw) - set(params) - {"in_channels", "image_size", "num_classes"})
+    if unknown:
+        known = sorted(set(params) - {"in_channels", "image_size", "num_classes"})
+        raise BadSpec(f"model {name!r} has no option(s) {', '.join(unknown)}",
+                      hint=f"its options are: {', '.join(known) or 'none'}")
+
+
+def create_model(name: str, in_channels: int, image_size: int | Iterable[int], num_classes: int,
+                 **kw: Any) -> LetheModel:
+    """Build a fresh (randomly initialised) model by registered name."""
+    builder = _REGISTRY.get(name)
+    if builder is None:
+        names = ", ".join(available_models()) or "none"
+        raise UnknownName(f"unknown model {name!r}; available models: {names}",
+                          hint="pick one of the listed architectures")
+    size = normalise_image_size(image_size)
+    if int(in_channels) < 1:
+        raise BadSpec(f"in_channels must be >= 1, got {in_channels!r}")
+    if int(num_classes) < 1:
+        raise BadSpec(f"num_classes must be >= 1, got {num_classes!r}")
+    _check_kwargs(name, builder, kw)
+    model = builder(int(in_channels), size, int(num_classes), **kw)
+    if not isinstance(model, LetheModel) or not isinstance(getattr(model, "head", None), nn.Linear):
+        raise TypeError(f"builder for {name!r} must return a LetheModel with an nn.Linear head")
+    if model.head.out_features != int(num_classes):
+        raise TypeError(f"builder for {name!r} returned {model.head.out_features} outputs, "
+                        f"expected {num_classes}")
+    model.arch = name
+    model.config = make_config(name, in_channels, size, num_classes, **kw)
+    return model
+
+
+def model_from_config(config: Mapping[str, Any]) -> LetheModel:
+    """Rebuild a model from ``model.config`` (e.g. read back from a checkpoint sidecar)."""
+    missing = [k for k in _CORE_KEYS if k not in config]
+    if missing:
+        raise BadSpec(f"model config lacks {', '.join(missing)}",
+                      hint="a model config needs arch, in_channels, image_size and num_classes")
+    kw = {k: v for k, v in config.items() if k not in _CORE_KEYS}
+    return create_model(str(config["arch"]), int(config["in_channels"]), config["image_size"],
+                        int(config["num_classes"]), **kw)
