@@ -126,9 +126,13 @@ class _ProgressMeter:
         self.weights = {s: STAGE_WEIGHTS[s] / total for s in stages}
         self.last_value = -1.0
         self.last_time = 0.0
+        self.high = 0.0
 
     def overall(self, stage: str, fraction: float) -> float:
-        return min(1.0, self.offsets[stage] + self.weights[stage] * max(0.0, min(1.0, fraction)))
+        """Job fraction; never goes backwards (stages may report 1.0 twice, and rounding differs)."""
+        value = min(1.0, self.offsets[stage] + self.weights[stage] * max(0.0, min(1.0, fraction)))
+        self.high = max(self.high, value)
+        return self.high
 
     def visible(self, value: float) -> bool:
         now = time.monotonic()

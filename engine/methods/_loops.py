@@ -6,7 +6,7 @@ events; a method supplies only ``loss_fn(step) -> loss``.
 from __future__ import annotations
 
 import time
-from typing import Callable, Generator, Iterator
+from typing import Callable, Generator, Iterator, TypeVar
 
 import numpy as np
 import torch
@@ -18,6 +18,7 @@ from engine.training import check_finite, epoch_batches, make_scheduler
 
 
 MAX_FRAMES = 25
+T = TypeVar("T")
 
 
 def sgd(
@@ -56,11 +57,13 @@ def optimise(
     early_stop: Callable[[LetheModel], bool] | None = None,
     early_stop_every: int = 10,
     after_step: Callable[[LetheModel], None] | None = None,
+    before_step: Callable[[LetheModel], None] | None = None,
 ) -> Generator[Event, None, int]:
     """Run ``steps`` optimiser steps; returns the number actually run (early stop may end sooner).
 
-    ``after_step`` runs after each optimiser step (e.g. re-applying a weight mask, which must come
-    after weight decay and momentum have moved the weights).
+    ``before_step`` runs between ``backward()`` and ``optimizer.step()`` (a gradient hook: masking
+    or projecting ``p.grad``); ``after_step`` runs after each optimiser step (e.g. re-applying a
+    weight mask, which must come after weight decay and momentum have moved the weights).
     """
     scheduler = make_scheduler(optimizer, schedule, steps)
     # Every few steps, but at most ~MAX_FRAMES frames a run: a frame is a forward pass over the probe set.
@@ -76,6 +79,8 @@ def optimise(
         check_finite(loss, stage, step)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        if before_step is not None:
+            before_step(model)
         optimizer.step()
         if scheduler is not None:
             scheduler.step()
@@ -99,6 +104,19 @@ def optimise(
             yield frame
     model.eval()
     return step
+
+
+def phased(events: Generator[Event, None, T], lo: float, hi: float) -> Generator[Event, None, T]:
+    """Forward a sub-stage's events with Progress fractions mapped into [lo, hi]; return its value
+    (for methods that run several loops in a row, so the job's progress bar never goes back)."""
+    while True:
+        try:
+            ev = next(events)
+        except StopIteration as stop:
+            return stop.value
+        if isinstance(ev, Progress):
+            ev = Progress(ev.stage, lo + (hi - lo) * max(0.0, min(1.0, ev.fraction)), ev.message)
+        yield ev
 
 
 def forget_accuracy(ctx: MethodContext, model: LetheModel, max_rows: int = 2048) -> float:

@@ -1,0 +1,92 @@
+"""Work the studio asks of the worker besides an unlearning run, as event generators.
+
+``prepare`` loads a dataset and obtains the original model (trained and cached on first use, or
+read from a checkpoint) so that the panes can show classes, thumbnails and an embedding before any
+run. ``ghost_frame`` embeds the retrained reference on the run's probe basis. Both run on the
+worker thread only; they yield engine events plus :class:`Prepared`.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, Iterator
+
+import numpy as np
+
+from engine.cancel import CancelToken
+from engine.data import ForgetSpec, load_dataset
+from engine.device import resolve_device
+from engine.events import Event, Geometry, Log, Progress
+from engine.features import extract
+from engine.geometry import FixedBasis, select_probe
+from engine.jobs import JobSpec, Runner
+from engine.probe import GeometryProbe
+from engine.record import RunRecord
+
+MAX_EMBED_POINTS = 5000
+
+
+@dataclass(frozen=True)
+class Prepared(Event):
+    """Dataset and original model are ready.
+
+    bundle: the (read-only, shared) DatasetBundle; arch: the original's architecture;
+    embed_idx: (M,) training rows embedded; embed_coords: (M, 2) their original features on the
+    fixed class-mean basis (for picking samples in the embedding plot).
+    """
+
+    source: str
+    model: dict[str, Any]
+    bundle: Any
+    arch: str
+    embed_idx: np.ndarray
+    embed_coords: np.ndarray
+
+
+def prepare(runner: Runner, spec: JobSpec, token: CancelToken) -> Iterator[Event]:
+    """Load ``spec.dataset`` and the original ``spec.model``; end with a :class:`Prepared`."""
+    yield Progress("data", 0.0, f"loading {spec.dataset}")
+    bundle = load_dataset(spec.dataset)
+    yield Log(f"data: {bundle.name}, {len(bundle.x_train)} train / {len(bundle.x_test)} test images")
+    token.check()
+    device = resolve_device(spec.device)
+    # Runner._original shares the runner's in-memory cache of originals, so the first run after
+    # prepare starts at once. (Engine note: a public Runner.prepare would be nicer.)
+    gen = runner._original(spec, bundle, device, token)
+    while True:
+        try:
+            ev = next(gen)
+        except StopIteration as stop:
+            model, arch, _recipe = stop.value
+            break
+        if isinstance(ev, Progress):
+            yield Progress("original", 0.05 + 0.9 * ev.fraction, ev.message)
+        else:
+            yield ev
+    token.check()
+    yield Progress("original", 0.96, "embedding the training set")
+    idx = select_probe(bundle.y_train, np.zeros(0, dtype=np.int64), max_points=MAX_EMBED_POINTS, seed=spec.seed)
+    feats = extract(model, bundle.x_train[idx], bundle.mean, bundle.std, device=device, token=token).features
+    basis = FixedBasis.from_features(feats, bundle.y_train[idx], bundle.num_classes)
+    coords = basis.project(feats).astype(np.float32)  # (M, 2)
+    yield Progress("original", 1.0, "ready")
+    yield Prepared(spec.dataset, dict(spec.model), bundle, arch, idx.copy(), coords)
+
+
+def ghost_frame(runner: Runner, spec: JobSpec, record: RunRecord) -> Geometry | None:
+    """The retrained reference on the run's probe basis (stage ``"retrain"``), or None."""
+    retrain = record.reference("retrain")
+    original = record.reference("original")
+    if not spec.geometry or retrain is None or original is None or retrain.model is None:
+        return None
+    bundle = load_dataset(spec.dataset)
+    split = ForgetSpec.from_json(spec.forget).resolve(bundle)
+    device = resolve_device(spec.device)
+    # Same bundle, split, original and seed as the run: the same probe rows and the same basis.
+    probe = GeometryProbe(bundle, split, original.model, device, seed=spec.seed)
+    return probe.frame(retrain.model.to(device), "retrain", 0, 1.0)
+
+
+def spec_key(spec: JobSpec) -> str:
+    """A stable text key of a spec (tests, logs)."""
+    return json.dumps(spec.to_json(), sort_keys=True)

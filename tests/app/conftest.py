@@ -1,0 +1,33 @@
+"""Studio test set-up: a shared engine Runner and a guard that fails tests leaving a QThread running."""
+from __future__ import annotations
+
+import pytest
+
+from engine.jobs import Runner
+
+
+@pytest.fixture(scope="session")
+def runner() -> Runner:
+    """One engine runner for the whole app suite (it caches the digits original in memory)."""
+    return Runner()
+
+
+@pytest.fixture(autouse=True)
+def _no_running_qthreads():
+    yield
+    from app.worker import running_controllers
+
+    left = running_controllers()
+    for c in left:  # stop them so one failure does not cascade, then fail
+        c.shutdown()
+    assert not left, f"test left {len(left)} job controller thread(s) running"
+
+
+@pytest.fixture
+def controller(qtbot, runner):  # noqa: ANN001
+    from app.worker import JobController
+
+    c = JobController(runner)
+    yield c
+    c.shutdown()
+    assert not c.thread_running()

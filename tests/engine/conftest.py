@@ -1,0 +1,40 @@
+"""Engine fixtures: the digits dataset, a trained original and a shared Runner (trained once)."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from engine.data import load_dataset
+from engine.jobs import Runner
+from engine.pretrained import obtain_original
+from engine.training import Recipe, default_recipe
+
+
+def drain(gen):  # noqa: ANN001, ANN201
+    """Run an event generator to its end and return its value."""
+    while True:
+        try:
+            next(gen)
+        except StopIteration as stop:
+            return stop.value
+
+
+@pytest.fixture(scope="session")
+def digits():
+    return load_dataset("digits")
+
+
+@pytest.fixture(scope="session")
+def digits_recipe(digits) -> Recipe:  # noqa: ANN001
+    return default_recipe("cnn_small", digits.image_size, digits.channels)
+
+
+@pytest.fixture(scope="session")
+def runner() -> Runner:
+    """One Runner for the session: originals and retrains stay in memory between tests."""
+    return Runner(threads=1)
+
+
+@pytest.fixture(scope="session")
+def digits_original(digits, digits_recipe):  # noqa: ANN001, ANN201
+    return drain(obtain_original(digits, "cnn_small", digits_recipe, device=torch.device("cpu")))

@@ -1,0 +1,160 @@
+"""The Runner end to end on digits: events, records, saving, cancel and bad input."""
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import pytest
+import torch
+
+from engine.cancel import CancelToken
+from engine.checkpoints import load_checkpoint, save_checkpoint
+from engine.errors import BadSpec, Diverged
+from engine.events import Failed, Finished, Log, Progress
+from engine.jobs import JobSpec, Runner
+from engine.pretrained import fresh_model
+from engine.training import Recipe, train
+
+from conftest import drain  # type: ignore[import-not-found]
+
+METRIC_NAMES = {"forget_acc", "retain_acc", "test_forget_acc", "test_retain_acc", "test_acc"}
+
+
+def test_a_finetune_run_yields_progress_and_a_complete_record(runner, tmp_path) -> None:  # noqa: ANN001
+    spec = JobSpec(method="finetune", params={"epochs": 1}, reference=None)
+    events = list(runner.run(spec, job_id="job-1", out_dir=tmp_path))
+    assert all(e.job_id == "job-1" for e in events)
+    assert isinstance(events[-1], Finished)
+    fractions = [e.fraction for e in events if isinstance(e, Progress)]
+    assert fractions == sorted(fractions) and 0.0 <= fractions[0] and fractions[-1] == 1.0
+    record = json.loads((tmp_path / "record.json").read_text())
+    assert record["method"] == "finetune"
+    assert METRIC_NAMES <= set(record["metrics"])
+    assert {"method", "total", "evaluate"} <= set(record["seconds"])
+    assert [r["method"] for r in record["references"]] == ["original"]
+    assert record["spec"]["schema_version"] == 1
+    model, meta = load_checkpoint(tmp_path / "unlearned.safetensors")
+    assert meta["method"] == "finetune" and model.num_classes == 10
+
+
+def test_retrain_reference_forgets_and_keeps_utility(runner) -> None:  # noqa: ANN001
+    rec = runner.run_to_record(JobSpec(method="pour_p", reference="retrain", geometry=False))
+    retrain, original = rec.reference("retrain"), rec.reference("original")
+    assert retrain.metrics["test_forget_acc"] <= 0.1  # chance is 0.1; retrain never saw the class
+    assert retrain.metrics["test_retain_acc"] >= original.metrics["test_retain_acc"] - 0.03
+    assert "rus_r" in rec.metrics and 0.0 <= rec.metrics["rus_r"] <= 1.0
+
+
+def test_a_sample_level_run_has_no_class_test_metrics(runner) -> None:  # noqa: ANN001
+    rec = runner.run_to_record(
+        JobSpec(method="finetune", forget={"fraction": 0.1, "seed": 1}, params={"epochs": 1}, reference=None, geometry=False)
+    )
+    assert rec.forget["kind"] == "sample"
+    assert "test_forget_acc" not in rec.metrics and "aus" not in rec.metrics
+
+
+def test_cancel_stops_a_job_within_a_second(runner) -> None:  # noqa: ANN001
+    token = CancelToken()
+    spec = JobSpec(method="finetune", params={"epochs": 50}, reference=None)
+    events = runner.run(spec, token)
+    cancelled_at = None
+    last = None
+    for event in events:
+        last = event
+        if cancelled_at is None and isinstance(event, Progress) and event.stage == "unlearn" and event.fraction > 0.7:
+            cancelled_at = time.perf_counter()
+            token.cancel()
+    assert cancelled_at is not None
+    assert isinstance(last, Failed) and last.cancelled
+    assert time.perf_counter() - cancelled_at < 1.0
+
+
+def test_cancel_from_another_thread_stops_training_the_original(tmp_path, monkeypatch) -> None:  # noqa: ANN001
+    monkeypatch.setenv("LETHE_CACHE_DIR", str(tmp_path))  # force a fresh training
+    token = CancelToken()
+    timer = threading.Timer(0.5, token.cancel)
+    timer.start()
+    t0 = time.perf_counter()
+    events = list(Runner(threads=1).run(JobSpec(method="pour_p", model={"arch": "cnn_small", "recipe": {"epochs": 200}}), token))
+    timer.join()
+    assert isinstance(events[-1], Failed) and events[-1].cancelled
+    assert time.perf_counter() - t0 < 1.5
+    assert not list(tmp_path.rglob("*.safetensors"))  # a half-trained model is never cached
+
+
+def test_bad_spec_fields_are_named_in_one_line() -> None:
+    with pytest.raises(BadSpec, match="^colour: unknown field"):
+        JobSpec.from_json({"colour": "red"})
+    with pytest.raises(BadSpec, match="^seed: expected int"):
+        JobSpec.from_json({"seed": "zero"})
+    with pytest.raises(BadSpec, match="^model:"):
+        JobSpec.from_json({"model": {}})
+    with pytest.raises(BadSpec, match="params.lr"):
+        list_failure(JobSpec(method="finetune", params={"lr": "fast"}))
+
+
+def list_failure(spec: JobSpec) -> None:
+    events = list(Runner(threads=1).run(spec))
+    assert isinstance(events[-1], Failed)
+    if events[-1].kind == "BadSpec":
+        raise BadSpec(events[-1].message)
+
+
+def test_job_spec_json_round_trips() -> None:
+    spec = JobSpec(method="finetune", forget={"fraction": 0.05, "seed": 3, "stratified": True}, params={"lr": 0.02})
+    assert JobSpec.from_json(json.loads(json.dumps(spec.to_json()))) == spec
+
+
+@pytest.mark.parametrize(
+    ("forget", "kind"),
+    [({"classes": []}, "EmptyForgetSet"), ({"classes": list(range(10))}, "BadForgetSet"), ({"ids": [99999]}, "BadForgetSet")],
+)
+def test_bad_forget_sets_fail_with_a_clear_kind(runner, forget, kind) -> None:  # noqa: ANN001
+    events = list(runner.run(JobSpec(method="finetune", forget=forget)))
+    assert isinstance(events[-1], Failed) and events[-1].kind == kind and not events[-1].internal
+
+
+def test_a_checkpoint_for_another_dataset_is_refused(runner, tmp_path) -> None:  # noqa: ANN001
+    wrong = fresh_model("cnn_small", _fake_bundle(classes=5), 0)
+    save_checkpoint(wrong, tmp_path / "five", {})
+    events = list(runner.run(JobSpec(model={"checkpoint": str(tmp_path / "five.safetensors")})))
+    assert isinstance(events[-1], Failed) and events[-1].kind == "BadCheckpoint"
+    assert "5" in events[-1].message and "10" in events[-1].message
+
+
+def test_a_run_from_a_saved_checkpoint_leaves_the_file_untouched(runner, digits_original, tmp_path) -> None:  # noqa: ANN001
+    path = save_checkpoint(digits_original, tmp_path / "orig", {"classes": [str(i) for i in range(10)]})
+    before = path.read_bytes()
+    rec = runner.run_to_record(
+        JobSpec(model={"checkpoint": str(path)}, method="finetune", params={"epochs": 1}, reference=None, geometry=False),
+        out_dir=tmp_path / "out",
+    )
+    assert path.read_bytes() == before
+    assert rec.weights and rec.weights != str(path)
+
+
+def test_a_diverging_loss_raises_diverged(digits) -> None:  # noqa: ANN001
+    model = fresh_model("mlp", digits, 0)
+    recipe = Recipe(epochs=3, lr=1e12, momentum=0.0)
+    with pytest.raises(Diverged, match="loss became"):
+        drain(train(model, digits.x_train, digits.y_train, digits.mean, digits.std, recipe, device=torch.device("cpu")))
+
+
+def test_the_original_is_trained_once_and_then_loaded_from_the_cache(digits) -> None:  # noqa: ANN001
+    spec = JobSpec(method="pour_p", model={"arch": "mlp", "recipe": {"epochs": 2}}, reference=None, evaluate=False, geometry=False)
+    first = list(Runner(threads=1).run(spec))
+    second = list(Runner(threads=1).run(spec))
+    assert not any(isinstance(e, Log) and "loaded from cache" in e.message for e in first)
+    assert any(isinstance(e, Log) and "loaded from cache" in e.message for e in second)
+    assert first[-1].record.metrics == second[-1].record.metrics
+
+
+def _fake_bundle(classes: int):  # noqa: ANN202
+    import numpy as np
+
+    from engine.data.bundle import DatasetBundle
+
+    x = np.zeros((classes * 2, 1, 8, 8), np.uint8)
+    y = np.repeat(np.arange(classes), 2)
+    return DatasetBundle("fake", "fake", x, y, x, y, tuple(str(i) for i in range(classes)), (0.5,), (0.5,))
