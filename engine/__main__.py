@@ -181,8 +181,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_methods)
 
-    p = sub.add_parser("bench", help="measured ratios: pour")
-    p.add_argument("suite", choices=["pour"])
+    p = sub.add_parser("bench", help="measured ratios: pour, features")
+    p.add_argument("suite", choices=["pour", "features"])
     p.add_argument("--dataset", default="digits")
     p.add_argument("--model", default="cnn_small")
     p.add_argument("--forget-class", type=int, default=3)

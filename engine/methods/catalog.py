@@ -2,3 +2,4 @@
 from __future__ import annotations
 
 from engine.methods import finetune, pour_d, pour_p, retrain  # noqa: F401
+from engine.methods import grad_ascent, l1_sparse, neggrad_plus, random_label, salun  # noqa: F401

@@ -1,0 +1,149 @@
+"""Hyperparameter forms generated from a method's frozen Params dataclass.
+
+int -> QSpinBox, float -> QDoubleSpinBox (decimals and step from the default's magnitude), bool ->
+QCheckBox, a field with ``choices`` -> QComboBox, other str -> QLineEdit. Bounds come from the
+field's ``min`` / ``max`` metadata, tooltips from its ``help``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any
+
+from PySide6.QtWidgets import (
+    QAbstractSpinBox,
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QLabel,
+    QLineEdit,
+    QSpinBox,
+    QWidget,
+)
+
+INT_LIMIT = 2_000_000_000
+
+
+def _decimals_and_step(default: float, lo: float | None) -> tuple[int, float]:
+    """Enough decimals to show the default and the minimum; a step of ~1/10 of the default."""
+    probe = [abs(v) for v in (default, lo or 0.0) if v]
+    smallest = min(probe) if probe else 0.1
+    decimals = max(2, min(8, int(math.ceil(-math.log10(smallest))) + 2)) if smallest < 1 else 3
+    step = 10 ** math.floor(math.log10(abs(default))) / 10 if default else 10 ** -min(decimals, 3)
+    return decimals, step
+
+
+class ParamsForm(QWidget):
+    """A form for one Params dataclass; :meth:`values` returns only the JSON-able field values."""
+
+    def __init__(self, params_cls: type | None = None, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._layout = QFormLayout(self)
+        self._layout.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+        self._layout.setContentsMargins(0, 0, 0, 0)
+        self.params_cls: type | None = None
+        self.editors: dict[str, QWidget] = {}
+        self._defaults: dict[str, Any] = {}
+        self.set_params_class(params_cls)
+
+    def set_params_class(self, params_cls: type | None) -> None:
+        while self._layout.rowCount():
+            self._layout.removeRow(0)
+        self.editors.clear()
+        self._defaults.clear()
+        self.params_cls = params_cls
+        fields = dataclasses.fields(params_cls) if params_cls is not None else ()
+        if not fields:
+            self._layout.addRow(QLabel("No hyperparameters."))
+        for f in fields:
+            editor = self._make_editor(f)
+            meta = f.metadata
+            label = QLabel((meta.get("label") or f.name.replace("_", " ")) + ":")
+            tip = meta.get("help", "")
+            bounds = self._bounds_text(meta)
+            editor.setToolTip(f"<b>{f.name}</b><br>{tip}{bounds}<br>default: {f.default!r}")
+            label.setToolTip(editor.toolTip())
+            editor.setObjectName(f"param_{f.name}")
+            self._layout.addRow(label, editor)
+            self.editors[f.name] = editor
+            self._defaults[f.name] = f.default
+        self.reset()
+
+    @staticmethod
+    def _bounds_text(meta: Any) -> str:
+        if meta.get("choices"):
+            return "<br>one of " + ", ".join(map(str, meta["choices"]))
+        lo, hi = meta.get("min"), meta.get("max")
+        if lo is None and hi is None:
+            return ""
+        return f"<br>range [{'' if lo is None else lo}, {'' if hi is None else hi}]"
+
+    def _make_editor(self, f: dataclasses.Field) -> QWidget:
+        default, meta = f.default, f.metadata
+        lo, hi = meta.get("min"), meta.get("max")
+        if meta.get("choices"):
+            box = QComboBox()
+            for c in meta["choices"]:
+                box.addItem(str(c), c)
+            return box
+        if isinstance(default, bool):
+            return QCheckBox()
+        if isinstance(default, int):
+            spin = QSpinBox()
+            spin.setRange(int(lo) if lo is not None else -INT_LIMIT, int(hi) if hi is not None else INT_LIMIT)
+            spin.setStepType(QAbstractSpinBox.StepType.AdaptiveDecimalStepType)
+            spin.setAccelerated(True)
+            return spin
+        if isinstance(default, float):
+            dspin = QDoubleSpinBox()
+            decimals, step = _decimals_and_step(default, lo)
+            dspin.setDecimals(decimals)
+            dspin.setRange(float(lo) if lo is not None else -1e9, float(hi) if hi is not None else 1e9)
+            dspin.setSingleStep(step)
+            # Adaptive steps scale with the value: log-ish stepping for learning rates.
+            dspin.setStepType(QAbstractSpinBox.StepType.AdaptiveDecimalStepType)
+            return dspin
+        return QLineEdit()
+
+    # ------------------------------------------------------------------ values
+    def values(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for name, ed in self.editors.items():
+            if isinstance(ed, QComboBox):
+                out[name] = ed.currentData()
+            elif isinstance(ed, QCheckBox):
+                out[name] = ed.isChecked()
+            elif isinstance(ed, QSpinBox):
+                out[name] = int(ed.value())
+            elif isinstance(ed, QDoubleSpinBox):
+                out[name] = float(ed.value())
+            elif isinstance(ed, QLineEdit):
+                out[name] = ed.text()
+        return out
+
+    def changed_values(self) -> dict[str, Any]:
+        """Only the fields that differ from the defaults (a shorter spec)."""
+        return {k: v for k, v in self.values().items() if v != self._defaults.get(k)}
+
+    def set_values(self, values: dict[str, Any]) -> None:
+        for name, v in values.items():
+            ed = self.editors.get(name)
+            if ed is None:
+                continue
+            if isinstance(ed, QComboBox):
+                i = ed.findData(v)
+                if i >= 0:
+                    ed.setCurrentIndex(i)
+            elif isinstance(ed, QCheckBox):
+                ed.setChecked(bool(v))
+            elif isinstance(ed, QSpinBox):
+                ed.setValue(int(v))
+            elif isinstance(ed, QDoubleSpinBox):
+                ed.setValue(float(v))
+            elif isinstance(ed, QLineEdit):
+                ed.setText(str(v))
+
+    def reset(self) -> None:
+        """Back to the paper defaults."""
+        self.set_values(self._defaults)

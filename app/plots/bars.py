@@ -1,0 +1,62 @@
+"""PerClassBars: per-class accuracy of the original, the retrained reference and the current model."""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtWidgets import QVBoxLayout, QWidget
+
+from app.plots import style
+
+
+class PerClassBars(QWidget):
+    """Grouped bars, one group per class."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.plot = pg.PlotWidget(title="per-class test accuracy")
+        self.plot.setMenuEnabled(False)
+        self.plot.hideButtons()
+        self.plot.setYRange(0, 1.05, padding=0)
+        self.plot.setMouseEnabled(False, False)
+        self.plot.showGrid(y=True, alpha=0.2)
+        self.legend = self.plot.addLegend(offset=(-5, 5), labelTextSize="8pt", colCount=3)
+        self.items: list[pg.BarGraphItem] = []
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addWidget(self.plot)
+
+    def set_series(self, names: Sequence[str], series: list[tuple[str, str, Sequence[float]]]) -> None:
+        """``series``: (label, colour, per-class accuracies) tuples, drawn side by side."""
+        for it in self.items:
+            self.plot.removeItem(it)
+        self.legend.clear()
+        self.items = []
+        k = max(1, len(series))
+        width = 0.8 / k
+        x = np.arange(len(names), dtype=float)
+        for j, (label, colour, values) in enumerate(series):
+            v = np.nan_to_num(np.asarray(values, dtype=float)[: len(names)], nan=0.0)
+            item = pg.BarGraphItem(x=x[: len(v)] - 0.4 + width * (j + 0.5), height=v, width=width * 0.95,
+                                   brush=pg.mkBrush(colour), pen=None, name=label)
+            self.plot.addItem(item)
+            self.legend.addItem(item, label)
+            self.items.append(item)
+        step = max(1, len(names) // 20)
+        self.plot.getAxis("bottom").setTicks([[(i, str(names[i])) for i in range(0, len(names), step)]])
+        self.plot.setXRange(-0.6, len(names) - 0.4, padding=0)
+
+    def show_record(self, record, names: Sequence[str]) -> None:  # noqa: ANN001 - RunRecord
+        series: list[tuple[str, str, Sequence[float]]] = []
+        orig = record.reference("original")
+        retrain = record.reference("retrain")
+        if orig is not None and orig.per_class_acc:
+            series.append(("original", style.ORIGINAL_COLOUR, orig.per_class_acc))
+        if retrain is not None and retrain.per_class_acc:
+            series.append(("retrain", style.RETRAIN_COLOUR, retrain.per_class_acc))
+        series.append((record.label or record.method, style.CURRENT_COLOUR, record.per_class_acc))
+        self.set_series(names, series)
+
+    def clear(self) -> None:
+        self.set_series([], [])

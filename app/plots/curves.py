@@ -1,0 +1,65 @@
+"""CurvesPlot: loss over optimiser steps, and the neural-collapse numbers over geometry frames."""
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import QVBoxLayout, QWidget
+
+from app.plots import style
+
+
+class CurvesPlot(QWidget):
+    """Two stacked plots: ``loss`` vs step; NC1 and mean angle (with its ideal) vs step."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.glw = pg.GraphicsLayoutWidget()
+        self.loss_plot = self.glw.addPlot(row=0, col=0, title="loss")
+        self.nc_plot = self.glw.addPlot(row=1, col=0, title="NC1 (↓ collapse) · mean angle / ideal")
+        for p in (self.loss_plot, self.nc_plot):
+            p.setMenuEnabled(False)
+            p.hideButtons()
+            p.showGrid(x=True, y=True, alpha=0.2)
+            p.setClipToView(True)
+            p.setDownsampling(auto=True, mode="peak")
+        self.loss_plot.setLabel("bottom", "step")
+        self.nc_plot.setLabel("bottom", "step")
+        self.nc_plot.addLegend(offset=(-5, 5), labelTextSize="8pt")
+        self.loss_curve = self.loss_plot.plot(pen=style.pen(style.CURRENT_COLOUR, 1.5))
+        self.nc1_curve = self.nc_plot.plot(pen=style.pen("#4e79a7", 1.5), symbol="o", symbolSize=4,
+                                           symbolBrush="#4e79a7", symbolPen=None, name="NC1")
+        self.angle_curve = self.nc_plot.plot(pen=style.pen("#f28e2b", 1.5), symbol="t", symbolSize=4,
+                                             symbolBrush="#f28e2b", symbolPen=None, name="angle / ideal")
+        self.ideal_line = pg.InfiniteLine(pos=1.0, angle=0, pen=pg.mkPen("#f28e2b", style=Qt.PenStyle.DashLine))
+        self.nc_plot.addItem(self.ideal_line)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addWidget(self.glw)
+        self.clear()
+
+    def clear(self) -> None:
+        self._loss_x: list[float] = []
+        self._loss_y: list[float] = []
+        self._nc_x: list[float] = []
+        self._nc1: list[float] = []
+        self._angle: list[float] = []
+        self.loss_curve.setData([], [])
+        self.nc1_curve.setData([], [])
+        self.angle_curve.setData([], [])
+
+    def add_loss(self, step: int, loss: float) -> None:
+        self._loss_x.append(float(step))
+        self._loss_y.append(float(loss))
+
+    def add_nc(self, step: float, nc: dict[str, float]) -> None:
+        self._nc_x.append(float(step))
+        self._nc1.append(float(nc.get("nc1", np.nan)))
+        ang, ideal = nc.get("mean_angle_deg", np.nan), nc.get("ideal_angle_deg", np.nan)
+        self._angle.append(float(ang / ideal) if ideal and np.isfinite(ideal) else np.nan)
+
+    def redraw(self) -> None:
+        self.loss_curve.setData(np.asarray(self._loss_x), np.asarray(self._loss_y))
+        x = np.asarray(self._nc_x)
+        self.nc1_curve.setData(x, np.asarray(self._nc1), connect="finite")
+        self.angle_curve.setData(x, np.asarray(self._angle), connect="finite")

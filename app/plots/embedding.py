@@ -1,0 +1,236 @@
+"""EmbeddingPlot: the probe set on the fixed 2-D basis, one scatter item per class.
+
+Items are created once per class set, then only moved (``setData``). The forget set, ghosts of the
+retrained model, the current selection and class-mean labels are separate overlay items. With
+``selectable=True`` a drag draws a lasso and a click picks the nearest point (numpy, once on release);
+``sig_selected`` gives the chosen row ids.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QPointF, Qt, Signal
+from PySide6.QtGui import QColor
+
+from app.plots import style
+
+
+def points_in_polygon(xy: np.ndarray, poly: np.ndarray) -> np.ndarray:
+    """(N,) bool: which points (N, 2) lie inside the closed polygon (M, 2) (even-odd rule)."""
+    x, y = xy[:, 0], xy[:, 1]
+    inside = np.zeros(len(xy), dtype=bool)
+    px, py = poly[:, 0], poly[:, 1]
+    j = len(poly) - 1
+    for i in range(len(poly)):
+        xi, yi, xj, yj = px[i], py[i], px[j], py[j]
+        crosses = (yi > y) != (yj > y)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            x_at = (xj - xi) * (y - yi) / (yj - yi) + xi
+        inside ^= crosses & (x < x_at)
+        j = i
+    return inside
+
+
+class _LassoViewBox(pg.ViewBox):
+    """A ViewBox whose left-drag draws a lasso (when enabled) instead of panning."""
+
+    def __init__(self, owner: "EmbeddingPlot") -> None:
+        super().__init__()
+        self._owner = owner
+        self._path: list[QPointF] = []
+
+    def mouseDragEvent(self, ev, axis=None):  # noqa: ANN001, N802 - Qt override
+        if not self._owner.selectable or ev.button() != Qt.MouseButton.LeftButton:
+            return super().mouseDragEvent(ev, axis)
+        ev.accept()
+        p = self.mapSceneToView(ev.scenePos())
+        if ev.isStart():
+            self._path = [p]
+        else:
+            self._path.append(p)
+        xs = [q.x() for q in self._path]
+        ys = [q.y() for q in self._path]
+        self._owner.lasso_curve.setData(xs + xs[:1], ys + ys[:1])
+        if ev.isFinish():
+            poly = np.array([[q.x(), q.y()] for q in self._path])
+            self._owner.lasso_curve.setData([], [])
+            self._path = []
+            additive = bool(ev.modifiers() & (Qt.KeyboardModifier.ShiftModifier | Qt.KeyboardModifier.ControlModifier))
+            if len(poly) >= 3:
+                self._owner.select_polygon(poly, additive=additive)
+
+    def mouseClickEvent(self, ev):  # noqa: ANN001, N802 - Qt override
+        if self._owner.selectable and ev.button() == Qt.MouseButton.LeftButton:
+            ev.accept()
+            p = self.mapSceneToView(ev.scenePos())
+            additive = bool(ev.modifiers() & (Qt.KeyboardModifier.ShiftModifier | Qt.KeyboardModifier.ControlModifier))
+            self._owner.select_nearest(p.x(), p.y(), additive=additive)
+            return
+        super().mouseClickEvent(ev)
+
+
+class EmbeddingPlot(pg.PlotWidget):
+    """Scatter of 2-D coordinates coloured by class, with forget / ghost / selection overlays."""
+
+    sig_selected = Signal(object)  # np.ndarray of ids (the ``ids`` given to set_points)
+
+    def __init__(self, parent=None, *, selectable: bool = False, point_size: float = 6.0) -> None:  # noqa: ANN001
+        self._vb = _LassoViewBox(self)
+        super().__init__(parent, viewBox=self._vb)
+        self.selectable = selectable
+        self.point_size = point_size
+        self.setMenuEnabled(False)
+        self.hideButtons()
+        self.getPlotItem().hideAxis("left")
+        self.getPlotItem().hideAxis("bottom")
+        self._vb.setAspectLocked(True)
+        self.class_items: list[pg.ScatterPlotItem] = []
+        self.ghost_items: list[pg.ScatterPlotItem] = []
+        self.mean_labels: list[pg.TextItem] = []
+        self.class_names: list[str] = []
+        self.forget_item = pg.ScatterPlotItem(size=point_size + 5, pen=pg.mkPen(style.FORGET_COLOUR, width=1.2),
+                                              brush=None, symbol="o", hoverable=False)
+        self.forget_item.setZValue(5)
+        self.selection_item = pg.ScatterPlotItem(size=point_size + 7, pen=pg.mkPen("#d62728", width=2),
+                                                 brush=None, symbol="s", hoverable=False)
+        self.selection_item.setZValue(6)
+        self.lasso_curve = pg.PlotCurveItem(pen=pg.mkPen("#d62728", width=1.5, style=Qt.PenStyle.DashLine))
+        self.lasso_curve.setZValue(10)
+        for it in (self.forget_item, self.selection_item, self.lasso_curve):
+            self.addItem(it)
+        self._coords = np.zeros((0, 2), dtype=np.float32)
+        self._ids = np.zeros(0, dtype=np.int64)
+        self._labels_key: tuple[int, int] | None = None
+        self._class_rows: list[np.ndarray] = []
+        self._range_fixed = False
+        self.selected_ids = np.zeros(0, dtype=np.int64)
+
+    # ------------------------------------------------------------------ set-up
+    def set_classes(self, names: Sequence[str]) -> None:
+        """(Re)create one item per class; only when the class list changes."""
+        names = list(names)
+        if names == self.class_names:
+            return
+        for it in self.class_items + self.ghost_items + self.mean_labels:
+            self.removeItem(it)
+        self.class_names = names
+        k = len(names)
+        self.class_items, self.ghost_items, self.mean_labels = [], [], []
+        for c in range(k):
+            item = pg.ScatterPlotItem(size=self.point_size, pen=None, brush=style.class_brush(c, k, 210),
+                                      hoverable=False, name=names[c])
+            item.setZValue(2)
+            self.addItem(item)
+            self.class_items.append(item)
+            ghost = pg.ScatterPlotItem(size=self.point_size + 2, pen=None, brush=style.class_brush(c, k, 45),
+                                       symbol="d", hoverable=False)
+            ghost.setZValue(1)
+            self.addItem(ghost)
+            self.ghost_items.append(ghost)
+            if k <= 20:
+                col = QColor(style.class_colour(c, k)).darker(150)
+                label = pg.TextItem(names[c], color=col, anchor=(0.5, 0.5), border=pg.mkPen(col), fill=pg.mkBrush(255, 255, 255, 200))
+                label.setZValue(8)
+                label.setVisible(False)
+                self.addItem(label)
+                self.mean_labels.append(label)
+        self._labels_key = None
+        self._range_fixed = False
+
+    def reset_range(self) -> None:
+        """Fit the axes to the next frame, then keep them fixed."""
+        self._range_fixed = False
+
+    # ------------------------------------------------------------------ data
+    def set_points(self, coords: np.ndarray, labels: np.ndarray, is_forget: np.ndarray | None = None,
+                   ids: np.ndarray | None = None, means2d: np.ndarray | None = None) -> None:
+        """Move the points: ``coords`` (N, 2), ``labels`` (N,), ``is_forget`` (N,) bool, ``ids`` (N,)."""
+        coords = np.asarray(coords, dtype=np.float32)
+        labels = np.asarray(labels)
+        key = (id(labels), len(labels))
+        if key != self._labels_key:  # class rows change only when the probe does
+            order = np.argsort(labels, kind="stable")
+            bounds = np.searchsorted(labels[order], np.arange(len(self.class_items) + 1))
+            self._class_rows = [order[bounds[c]:bounds[c + 1]] for c in range(len(self.class_items))]
+            self._labels_key = key
+        for c, item in enumerate(self.class_items):
+            rows = self._class_rows[c]
+            item.setData(x=coords[rows, 0], y=coords[rows, 1])
+        if is_forget is not None and np.any(is_forget):
+            f = coords[np.asarray(is_forget, dtype=bool)]
+            self.forget_item.setData(x=f[:, 0], y=f[:, 1])
+        else:
+            self.forget_item.setData(x=[], y=[])
+        self._coords = coords
+        self._ids = np.arange(len(coords), dtype=np.int64) if ids is None else np.asarray(ids, dtype=np.int64)
+        if means2d is not None and self.mean_labels:
+            for c, label in enumerate(self.mean_labels):
+                m = means2d[c] if c < len(means2d) else (np.nan, np.nan)
+                ok = bool(np.all(np.isfinite(m)))
+                label.setVisible(ok)
+                if ok:
+                    label.setPos(float(m[0]), float(m[1]))
+        self._refresh_selection()
+        if not self._range_fixed and len(coords):
+            self._fit(coords)
+
+    def _fit(self, coords: np.ndarray) -> None:
+        lo, hi = np.nanmin(coords, axis=0), np.nanmax(coords, axis=0)
+        pad = 0.08 * np.maximum(hi - lo, 1e-6)
+        self._vb.setRange(xRange=(lo[0] - pad[0], hi[0] + pad[0]), yRange=(lo[1] - pad[1], hi[1] + pad[1]), padding=0)
+        self._vb.disableAutoRange()
+        self._range_fixed = True
+
+    def set_ghosts(self, coords: np.ndarray | None, labels: np.ndarray | None) -> None:
+        """Faint markers at the retrained model's positions (None clears them)."""
+        for c, item in enumerate(self.ghost_items):
+            if coords is None or labels is None:
+                item.setData(x=[], y=[])
+            else:
+                rows = labels == c
+                item.setData(x=coords[rows, 0], y=coords[rows, 1])
+
+    def clear_points(self) -> None:
+        for item in self.class_items + self.ghost_items:
+            item.setData(x=[], y=[])
+        self.forget_item.setData(x=[], y=[])
+        for label in self.mean_labels:
+            label.setVisible(False)
+        self._coords = np.zeros((0, 2), dtype=np.float32)
+        self._ids = np.zeros(0, dtype=np.int64)
+        self._refresh_selection()
+
+    # ------------------------------------------------------------------ selection
+    def set_selected_ids(self, ids: Sequence[int]) -> None:
+        self.selected_ids = np.unique(np.asarray(list(ids), dtype=np.int64))
+        self._refresh_selection()
+
+    def _refresh_selection(self) -> None:
+        if len(self.selected_ids) and len(self._ids):
+            mask = np.isin(self._ids, self.selected_ids)
+            s = self._coords[mask]
+            self.selection_item.setData(x=s[:, 0], y=s[:, 1])
+        else:
+            self.selection_item.setData(x=[], y=[])
+
+    def select_polygon(self, poly: np.ndarray, additive: bool = False) -> np.ndarray:
+        hit = self._ids[points_in_polygon(self._coords.astype(np.float64), poly)]
+        return self._emit_selection(hit, additive)
+
+    def select_nearest(self, x: float, y: float, additive: bool = False) -> np.ndarray:
+        if not len(self._coords):
+            return self._emit_selection(np.zeros(0, dtype=np.int64), additive)
+        # Pixel distance, so "near" means near on screen whatever the scale.
+        px = self._vb.viewPixelSize()
+        d = ((self._coords[:, 0] - x) / max(px[0], 1e-12)) ** 2 + ((self._coords[:, 1] - y) / max(px[1], 1e-12)) ** 2
+        i = int(np.argmin(d))
+        hit = self._ids[[i]] if d[i] <= 12**2 else np.zeros(0, dtype=np.int64)
+        return self._emit_selection(hit, additive)
+
+    def _emit_selection(self, hit: np.ndarray, additive: bool) -> np.ndarray:
+        ids = np.union1d(self.selected_ids, hit) if additive else np.unique(hit)
+        self.set_selected_ids(ids)
+        self.sig_selected.emit(ids)
+        return ids

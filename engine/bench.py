@@ -1,0 +1,171 @@
+"""Benchmarks: ratios measured in one run (never timed in tests).
+
+``python -m engine bench pour``: POUR-P time ÷ one feature pass over the forget set, Retrain time ÷
+POUR-P time, POUR-D time ÷ Retrain time, with the absolute seconds, device and core count.
+``python -m engine bench features``: our batched feature pass vs a bare ``torch.inference_mode``
+loop over the same tensors, model and batch size.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from engine.cancel import NEVER
+from engine.data import ForgetSpec, load_dataset
+from engine.device import cpu_thread_budget, resolve_device, seed_everything
+from engine.features import extract
+from engine.fileio import atomic_write_text
+from engine.methods import MethodContext, get as get_method
+from engine.pretrained import obtain_original, obtain_retrain
+from engine.training import default_recipe
+
+
+def _drain(gen: Any) -> Any:
+    while True:
+        try:
+            next(gen)
+        except StopIteration as stop:
+            return stop.value
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def timed(fn: Callable[[], Any], device: torch.device, repeats: int = 1, warmup: int = 0) -> tuple[float, Any]:
+    """Median wall seconds of ``repeats`` calls (after ``warmup`` untimed ones) and the last result."""
+    result = None
+    for _ in range(warmup):
+        result = fn()
+    times = []
+    for _ in range(repeats):
+        _sync(device)
+        t0 = time.perf_counter()
+        result = fn()
+        _sync(device)
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times), result
+
+
+def machine_info(device: torch.device) -> dict[str, Any]:
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or platform.machine()
+    return {
+        "device": str(device),
+        "device_name": name,
+        "cpu_cores": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+    }
+
+
+def bench_pour(args: argparse.Namespace) -> dict[str, Any]:
+    device = resolve_device(args.device)
+    bundle = load_dataset(args.dataset)
+    split = ForgetSpec(classes=(args.forget_class,)).resolve(bundle)
+    recipe = default_recipe(args.model, bundle.image_size, bundle.channels)
+    original = _drain(obtain_original(bundle, args.model, recipe, seed=args.seed, device=device)).to(device).eval()
+    original.requires_grad_(False)
+    ctx = MethodContext(original=original, bundle=bundle, split=split, device=device, recipe=recipe, seed=args.seed)
+    x_forget = bundle.x_train[split.forget_idx]
+
+    t_feat, _ = timed(lambda: extract(original, x_forget, bundle.mean, bundle.std, device=device), device, repeats=5, warmup=1)
+    pour_p = get_method("pour_p")
+    t_p, _ = timed(lambda: _drain(pour_p.fn(ctx, pour_p.params())), device, repeats=5, warmup=1)
+    seed_everything(args.seed)
+    t_r, _ = timed(
+        lambda: _drain(obtain_retrain(bundle, split, args.model, recipe, seed=args.seed, device=device, token=NEVER, use_cache=False)),
+        device,
+    )
+    pour_d = get_method("pour_d")
+    t_d, _ = timed(lambda: _drain(pour_d.fn(ctx, pour_d.params())), device)
+    rows = [
+        ("POUR-P ÷ one feature pass over the forget set", t_p / t_feat, f"{t_p:.4f} s ÷ {t_feat:.4f} s"),
+        ("Retrain ÷ POUR-P", t_r / t_p, f"{t_r:.2f} s ÷ {t_p:.4f} s"),
+        ("POUR-D ÷ Retrain", t_d / t_r, f"{t_d:.2f} s ÷ {t_r:.2f} s"),
+    ]
+    return {
+        "suite": "pour",
+        "dataset": bundle.source,
+        "model": args.model,
+        "forget": {"classes": [bundle.classes[args.forget_class]], "size": int(len(split.forget_idx))},
+        "seed": args.seed,
+        "machine": machine_info(device),
+        "seconds": {"feature_pass_forget": t_feat, "pour_p": t_p, "retrain": t_r, "pour_d": t_d},
+        "ratios": {name: ratio for name, ratio, _ in rows},
+        "table": _table(["ratio", "value", "measured"], [(n, f"{r:.3g}", m) for n, r, m in rows]),
+        "note": "single seed; POUR-P and the feature pass are medians of 5 timed runs, Retrain and POUR-D one run each",
+    }
+
+
+def bench_features(args: argparse.Namespace) -> dict[str, Any]:
+    device = resolve_device(args.device)
+    bundle = load_dataset(args.dataset)
+    recipe = default_recipe(args.model, bundle.image_size, bundle.channels)
+    model = _drain(obtain_original(bundle, args.model, recipe, seed=args.seed, device=device)).to(device).eval()
+    x = bundle.x_train
+    batch = 512
+
+    def bare() -> np.ndarray:
+        outs = []
+        with torch.inference_mode():
+            for s in range(0, len(x), batch):
+                xb = bundle.normalise(x[s : s + batch], device)
+                outs.append(model(xb).float().cpu())
+        return torch.cat(outs).numpy()
+
+    def ours() -> np.ndarray:
+        return extract(model, x, bundle.mean, bundle.std, device=device, batch_size=batch).logits
+
+    t_bare, a = timed(bare, device, repeats=5, warmup=1)
+    t_ours, b = timed(ours, device, repeats=5, warmup=1)
+    same = bool(np.allclose(a, b, atol=1e-4))
+    rows = [("bare inference_mode loop ÷ our feature pass (higher is better, aim ≥ 0.9)", t_bare / t_ours,
+             f"{t_bare:.3f} s ÷ {t_ours:.3f} s")]
+    return {
+        "suite": "features",
+        "dataset": bundle.source,
+        "model": args.model,
+        "images": int(len(x)),
+        "batch_size": batch,
+        "machine": machine_info(device),
+        "seconds": {"bare": t_bare, "ours": t_ours},
+        "ratios": {rows[0][0]: rows[0][1]},
+        "same_logits": same,
+        "table": _table(["ratio", "value", "measured"], [(n, f"{r:.3g}", m) for n, r, m in rows]),
+        "note": "medians of 5 timed runs after one warm-up; ours also returns the penultimate features",
+    }
+
+
+SUITES = {"pour": bench_pour, "features": bench_features}
+
+
+def run_bench(args: argparse.Namespace) -> int:
+    torch.set_num_threads(cpu_thread_budget())
+    result = SUITES[args.suite](args)
+    m = result["machine"]
+    print(f"## bench {args.suite}: {result['dataset']}, {result['model']} on {m['device']} "
+          f"({m['device_name']}, {m['cpu_cores']} cores, {m['torch_threads']} torch threads)\n")
+    print(result["table"])
+    print(f"\n{result['note']}")
+    if args.out:
+        payload = {k: v for k, v in result.items() if k != "table"}
+        atomic_write_text(Path(args.out), json.dumps(payload, indent=2))
+        print(f"wrote {args.out}", file=sys.stderr)
+    return 0
+
+
+def _table(header: list[str], rows: list[tuple[Any, ...]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)

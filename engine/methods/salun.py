@@ -1,0 +1,58 @@
+"""SalUn: saliency-masked Random Label (Fan et al., ICLR 2024; methods.md A6; ``generate_mask.py``,
+``unlearn/RL.py``).
+
+1. Mask: in eval mode, g = Σ_batches ∇θ[−CE(f_θ(x), y)] over D_f; m = 1 on the global top-r of |g|
+   (r = 0.5), over every named parameter, BatchNorm included.
+2. Random Label (A3) in which gradients are multiplied by m before each step and, after it, the
+   non-salient weights are restored and their momentum zeroed (SalUn #33, pitfall D2). Both halves
+   live in :mod:`engine.methods.masks` and :mod:`engine.methods.random_label`.
+Defaults (README example, CIFAR-10 4,500 forgets): 10 epochs, lr 0.013, batch 256, SGD mom 0.9, wd 5e-4.
+
+Digits scale (cnn_small): the paper defaults work as they are.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Generator
+
+from engine.events import Event
+from engine.methods.base import MethodContext, param
+from engine.methods.random_label import run_random_label
+from engine.methods.registry import register
+from engine.models.base import LetheModel
+
+
+@dataclass(frozen=True)
+class SalunParams:
+    ratio: float = param(0.5, "Fraction r of weights (by forget-gradient saliency, ranked globally) that may move.", min=0.01, max=1.0)
+    epochs: int = param(10, "Epochs; each is one pass over the forget set (random labels) then the retain set.", min=1, max=200)
+    lr: float = param(0.013, "SGD learning rate (SalUn README: 0.013).", min=1e-7, max=1.0)
+    momentum: float = param(0.9, "SGD momentum.", min=0.0, max=0.999)
+    weight_decay: float = param(5e-4, "L2 weight decay.", min=0.0, max=0.1)
+    batch_size: int = param(256, "Images per step.", min=2, max=4096)
+    other_classes_only: bool = param(False, "Random labels from the other classes only (off = SalUn's uniform draw).")
+
+
+@register(
+    "salun",
+    SalunParams,
+    description="SalUn: Random Label restricted to the most forget-salient half of the weights.",
+    needs=("forget", "retain"),
+    label="SalUn",
+)
+def unlearn(ctx: MethodContext, p: SalunParams) -> Generator[Event, None, LetheModel]:
+    return (
+        yield from run_random_label(
+            ctx,
+            epochs=p.epochs,
+            lr=p.lr,
+            momentum=p.momentum,
+            weight_decay=p.weight_decay,
+            batch_size=p.batch_size,
+            other_only=p.other_classes_only,
+            mask_kind="salun",
+            mask_ratio=p.ratio,
+            mask_delta=0.05,
+            mask_micro=4,
+        )
+    )
