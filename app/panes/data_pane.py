@@ -1,0 +1,223 @@
+"""DataPane: choose the dataset source and the original model; see the classes with thumbnails."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import QSize, Qt, Signal, Slot
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QPushButton,
+    QSpinBox,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.images import strip
+from engine.models.registry import available_models
+
+# (label, scheme, what the path is: None | "dir" | "file")
+SOURCES: list[tuple[str, str, str | None]] = [
+    ("Digits (built in, 8×8)", "digits", None),
+    ("CIFAR-10 folder", "cifar10", "dir"),
+    ("CIFAR-100 folder", "cifar100", "dir"),
+    ("MedMNIST (flag + folder of .npz)", "medmnist", "dir"),
+    ("Image folder (class sub-folders)", "folder", "dir"),
+    ("NumPy .npz file", "npz", "file"),
+]
+
+
+def source_string(scheme: str, path: str = "", flag: str = "pathmnist", size: int = 28) -> str:
+    """The engine's source string for a pane choice (see engine.data.describe_sources)."""
+    path = path.strip()
+    if scheme == "digits":
+        return "digits"
+    if scheme in ("cifar10", "cifar100"):
+        return f"{scheme}:{path}" if path else scheme
+    if scheme == "medmnist":
+        return f"medmnist:{flag.strip().lower() or 'pathmnist'}@{size}"
+    return f"{scheme}:{path}"
+
+
+class DataPane(QWidget):
+    """Emits ``sig_prepare_requested(source, model)``; shows the loaded bundle's classes."""
+
+    sig_prepare_requested = Signal(str, object)  # dataset source, model dict
+    sig_cancel_requested = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.source_box = QComboBox()
+        self.source_box.setObjectName("sourceBox")
+        for label, scheme, _ in SOURCES:
+            self.source_box.addItem(label, scheme)
+        self.path_edit = QLineEdit()
+        self.path_edit.setPlaceholderText("folder or file")
+        self.browse_button = QPushButton("Browse…")
+        self.flag_edit = QLineEdit("pathmnist")
+        self.flag_edit.setToolTip("MedMNIST flag, e.g. pathmnist, dermamnist, bloodmnist")
+        self.size_box = QComboBox()
+        for s in (28, 64, 128, 224):
+            self.size_box.addItem(str(s), s)
+        self.arch_box = QComboBox()
+        self.arch_box.setObjectName("archBox")
+        for a in available_models():
+            self.arch_box.addItem(a, a)
+        self.arch_box.setCurrentIndex(max(0, self.arch_box.findData("cnn_small")))
+        self.epochs_spin = QSpinBox()
+        self.epochs_spin.setRange(0, 500)
+        self.epochs_spin.setSpecialValueText("recipe default")
+        self.epochs_spin.setToolTip("Epochs to train the original (0 = the architecture's tested recipe)")
+        self.load_button = QPushButton("Load data && train / load original")
+        self.load_button.setObjectName("loadButton")
+        self.checkpoint_button = QPushButton("Use a checkpoint…")
+        self.checkpoint_button.setToolTip("Load a .safetensors (with its .json sidecar) or a PyTorch state dict")
+        self.info_label = QLabel("")
+        self.info_label.setWordWrap(True)
+        self.info_label.setObjectName("dataInfo")
+        self.class_table = QTableWidget(0, 3)
+        self.class_table.setObjectName("classTable")
+        self.class_table.setHorizontalHeaderLabels(["class", "train / test", "samples"])
+        self.class_table.verticalHeader().setVisible(False)
+        self.class_table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
+        self.class_table.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
+        self.class_table.horizontalHeader().setStretchLastSection(True)
+        self.class_table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.class_table.setIconSize(QSize(8 * 26, 24))
+
+        form = QFormLayout()
+        form.addRow("Source:", self.source_box)
+        path_row = QHBoxLayout()
+        path_row.addWidget(self.path_edit, 1)
+        path_row.addWidget(self.browse_button)
+        self.path_label = QLabel("Location:")
+        form.addRow(self.path_label, path_row)
+        med_row = QHBoxLayout()
+        med_row.addWidget(self.flag_edit, 1)
+        med_row.addWidget(QLabel("size"))
+        med_row.addWidget(self.size_box)
+        self.med_label = QLabel("MedMNIST:")
+        form.addRow(self.med_label, med_row)
+        model_row = QHBoxLayout()
+        model_row.addWidget(self.arch_box, 1)
+        model_row.addWidget(QLabel("epochs"))
+        model_row.addWidget(self.epochs_spin)
+        form.addRow("Model:", model_row)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.load_button, 1)
+        buttons.addWidget(self.checkpoint_button)
+        lay = QVBoxLayout(self)
+        lay.addLayout(form)
+        lay.addLayout(buttons)
+        lay.addWidget(self.info_label)
+        lay.addWidget(self.class_table, 1)
+
+        self.source_box.currentIndexChanged.connect(self._on_source_box_changed)
+        self.browse_button.clicked.connect(self._on_browse_clicked)
+        self.load_button.clicked.connect(self._on_load_clicked)
+        self.checkpoint_button.clicked.connect(self._on_checkpoint_clicked)
+        self._on_source_box_changed(0)
+
+    # ------------------------------------------------------------------ choices
+    def current_source(self) -> str:
+        scheme = self.source_box.currentData()
+        return source_string(scheme, self.path_edit.text(), self.flag_edit.text(), int(self.size_box.currentData()))
+
+    def model_choice(self) -> dict[str, Any]:
+        arch = self.arch_box.currentData()
+        model: dict[str, Any] = {"arch": arch}
+        if self.epochs_spin.value() > 0:
+            model["recipe"] = {"epochs": int(self.epochs_spin.value())}
+        return model
+
+    def set_source(self, source: str) -> None:
+        scheme, _, arg = source.partition(":")
+        i = self.source_box.findData(scheme)
+        if i >= 0:
+            self.source_box.setCurrentIndex(i)
+        if scheme == "medmnist":
+            flag, _, size = arg.partition("@")
+            self.flag_edit.setText(flag)
+            j = self.size_box.findData(int(size or 28))
+            self.size_box.setCurrentIndex(max(0, j))
+        else:
+            self.path_edit.setText(arg)
+
+    @Slot(int)
+    def _on_source_box_changed(self, _i: int) -> None:
+        scheme = self.source_box.currentData()
+        kind = next(k for _, s, k in SOURCES if s == scheme)
+        needs_path = kind is not None
+        for w in (self.path_edit, self.browse_button, self.path_label):
+            w.setVisible(needs_path)
+        for w in (self.flag_edit, self.size_box, self.med_label):
+            w.setVisible(scheme == "medmnist")
+        if scheme in ("cifar10", "cifar100"):
+            self.path_edit.setPlaceholderText("folder holding cifar-10-batches-py (empty: the data folder)")
+        elif scheme == "medmnist":
+            self.path_edit.setPlaceholderText("folder holding <flag>.npz (empty: the data folder)")
+        elif scheme == "npz":
+            self.path_edit.setPlaceholderText("file.npz with x_train, y_train, x_test, y_test")
+        else:
+            self.path_edit.setPlaceholderText("folder with one sub-folder per class")
+
+    @Slot()
+    def _on_browse_clicked(self) -> None:
+        scheme = self.source_box.currentData()
+        kind = next(k for _, s, k in SOURCES if s == scheme)
+        if kind == "file":
+            path, _ = QFileDialog.getOpenFileName(self, "Choose a dataset file", "", "NumPy archives (*.npz)")
+        else:
+            path = QFileDialog.getExistingDirectory(self, "Choose the dataset folder")
+        if path:
+            self.path_edit.setText(path)
+
+    @Slot()
+    def _on_load_clicked(self) -> None:
+        scheme = self.source_box.currentData()
+        if scheme == "medmnist" and self.path_edit.text().strip():
+            # The engine reads MedMNIST files from the data root; point it at the chosen folder.
+            os.environ["LETHE_DATA_DIR"] = str(Path(self.path_edit.text().strip()).expanduser())
+        self.sig_prepare_requested.emit(self.current_source(), self.model_choice())
+
+    @Slot()
+    def _on_checkpoint_clicked(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Choose the original model", "", "Weights (*.safetensors *.pt *.pth *.bin);;All files (*)")
+        if path:
+            self.request_checkpoint(path)
+
+    def request_checkpoint(self, path: str) -> None:
+        self.sig_prepare_requested.emit(self.current_source(), {"checkpoint": path})
+
+    # ------------------------------------------------------------------ display
+    def show_bundle(self, bundle: Any, model: dict[str, Any], arch: str) -> None:
+        counts_tr = bundle.class_counts("train")
+        counts_te = bundle.class_counts("test")
+        what = f"checkpoint {Path(model['checkpoint']).name}" if "checkpoint" in model else f"{arch} (trained here, cached)"
+        c, h, w = bundle.input_shape
+        self.info_label.setText(
+            f"<b>{bundle.name}</b>: {len(bundle.y_train)} training / {len(bundle.y_test)} test images, "
+            f"{bundle.num_classes} classes, {c}×{h}×{w}.<br>Original model: {what}.")
+        self.class_table.setRowCount(bundle.num_classes)
+        invert = bundle.channels == 1 and bundle.name == "digits"
+        rng = np.random.default_rng(0)
+        for k, name in enumerate(bundle.classes):
+            self.class_table.setItem(k, 0, QTableWidgetItem(f"{k}: {name}"))
+            self.class_table.setItem(k, 1, QTableWidgetItem(f"{counts_tr[k]} / {counts_te[k]}"))
+            rows = np.flatnonzero(bundle.y_train == k)
+            pick = np.sort(rng.choice(rows, size=min(8, len(rows)), replace=False)) if len(rows) else rows
+            item = QTableWidgetItem()
+            item.setData(Qt.ItemDataRole.DecorationRole, strip(bundle.x_train[pick], 24, invert_gray=invert))
+            self.class_table.setItem(k, 2, item)
+            self.class_table.setRowHeight(k, 28)

@@ -1,0 +1,186 @@
+"""LiveView: what happens to the model while a job runs, and a replay of it afterwards.
+
+Geometry frames are recorded per job; the newest is drawn at most every 100 ms (stale frames are
+dropped, never queued). A scrub slider replays the recorded frames (original -> final).
+"""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+from PySide6.QtCore import Qt, Slot
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QHBoxLayout,
+    QLabel,
+    QSlider,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.plots.bars import PerClassBars
+from app.plots.curves import CurvesPlot
+from app.plots.embedding import EmbeddingPlot
+from app.plots.geometry_view import GramView
+from app.plots.throttle import Throttle
+from engine.events import Geometry, Metrics
+
+
+class LiveView(QWidget):
+    """Embedding + class-mean geometry + curves + per-class bars + scrub slider."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.embedding = EmbeddingPlot()
+        self.embedding.setObjectName("liveEmbedding")
+        self.gram = GramView()
+        self.curves = CurvesPlot()
+        self.bars = PerClassBars()
+        self.title = QLabel("Live view — pick a forget set and press Run")
+        self.title.setObjectName("liveTitle")
+        self.frame_label = QLabel("")
+        self.slider = QSlider(Qt.Orientation.Horizontal)
+        self.slider.setObjectName("scrubSlider")
+        self.slider.setEnabled(False)
+        self.slider.setToolTip("Replay the recorded geometry frames (original → final)")
+        self.ghost_box = QCheckBox("retrained positions (ghosts)")
+        self.ghost_box.setChecked(True)
+        self.ghost_box.setToolTip("Faint diamonds: where the model retrained without the forget set puts each probe image")
+
+        right = QSplitter(Qt.Orientation.Vertical)
+        right.addWidget(self.gram)
+        right.addWidget(self.curves)
+        right.setStretchFactor(0, 2)
+        right.setStretchFactor(1, 3)
+        top = QSplitter(Qt.Orientation.Horizontal)
+        top.addWidget(self.embedding)
+        top.addWidget(right)
+        top.setStretchFactor(0, 3)
+        top.setStretchFactor(1, 2)
+        main = QSplitter(Qt.Orientation.Vertical)
+        main.addWidget(top)
+        main.addWidget(self.bars)
+        main.setStretchFactor(0, 4)
+        main.setStretchFactor(1, 1)
+        scrub = QHBoxLayout()
+        scrub.addWidget(QLabel("replay:"))
+        scrub.addWidget(self.slider, 1)
+        scrub.addWidget(self.frame_label)
+        scrub.addWidget(self.ghost_box)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(6, 4, 6, 4)
+        lay.addWidget(self.title)
+        lay.addWidget(main, 1)
+        lay.addLayout(scrub)
+
+        self.frames: list[Geometry] = []
+        self.ghost: Geometry | None = None
+        self.job_id: str | None = None
+        self.class_names: list[str] = []
+        self._shown: int = -1
+        self._follow = True
+        self._throttle = Throttle(self._redraw, 100, self)
+        self.slider.valueChanged.connect(self._on_slider_value_changed)
+        self.ghost_box.toggled.connect(self._on_ghost_box_toggled)
+        self.redraws = 0  # counted for tests and the bench
+
+    # ------------------------------------------------------------------ inputs
+    def set_classes(self, names: Sequence[str]) -> None:
+        self.class_names = list(names)
+        self.embedding.set_classes(self.class_names)
+
+    def begin_job(self, job_id: str, title: str) -> None:
+        """A new run: clear curves and frames; axes refit on its first frame."""
+        self.job_id = job_id
+        self.frames = []
+        self.ghost = None
+        self._shown = -1
+        self._follow = True
+        self.curves.clear()
+        self.embedding.set_ghosts(None, None)
+        self.embedding.reset_range()
+        self.slider.blockSignals(True)
+        self.slider.setRange(0, 0)
+        self.slider.blockSignals(False)
+        self.slider.setEnabled(False)
+        self.title.setText(title)
+
+    @Slot(object)
+    def add_geometry(self, ev: Geometry) -> None:
+        if ev.job_id != self.job_id:
+            return
+        if ev.stage == "retrain":
+            self.ghost = ev
+            self._draw_ghosts()
+            return
+        self.frames.append(ev)
+        self.curves.add_nc(self._x_of(ev), ev.nc)
+        self.slider.blockSignals(True)
+        self.slider.setRange(0, len(self.frames) - 1)
+        if self._follow:
+            self.slider.setValue(len(self.frames) - 1)
+        self.slider.blockSignals(False)
+        self.slider.setEnabled(len(self.frames) > 1)
+        self._throttle.request()
+
+    def _x_of(self, ev: Geometry) -> float:
+        # The original frame sits at step 0; POUR-P's interpolation frames spread t over its step axis.
+        return float(ev.step)
+
+    @Slot(object)
+    def add_metrics(self, ev: Metrics) -> None:
+        if ev.job_id != self.job_id or ev.stage != "unlearn" or "loss" not in ev.values:
+            return
+        self.curves.add_loss(ev.step, ev.values["loss"])
+        self._throttle.request()
+
+    def finish(self, record: Any | None) -> None:
+        """The job ended: draw the last frame now, show the per-class bars."""
+        self._throttle.flush()
+        if record is not None:
+            self.bars.show_record(record, self.class_names)
+
+    # ------------------------------------------------------------------ drawing
+    def _redraw(self) -> None:
+        self.redraws += 1
+        self.curves.redraw()
+        if not self.frames:
+            return
+        i = self.slider.value() if not self._follow else len(self.frames) - 1
+        self._show_frame(min(max(i, 0), len(self.frames) - 1))
+
+    def _show_frame(self, i: int) -> None:
+        ev = self.frames[i]
+        if len(self.class_names) != ev.gram.shape[0]:
+            self.set_classes([str(c) for c in range(ev.gram.shape[0])])
+        self.embedding.set_points(ev.coords, ev.labels, ev.is_forget, means2d=ev.means2d)
+        self.gram.set_frame(ev.gram, ev.labels, ev.is_forget, ev.nc)
+        self._shown = i
+        what = "original" if ev.stage == "original" else f"{ev.stage} step {ev.step}"
+        self.frame_label.setText(f"frame {i + 1}/{len(self.frames)} · {what}")
+
+    def _draw_ghosts(self) -> None:
+        if self.ghost is not None and self.ghost_box.isChecked():
+            self.embedding.set_ghosts(self.ghost.coords, self.ghost.labels)
+        else:
+            self.embedding.set_ghosts(None, None)
+
+    @Slot(int)
+    def _on_slider_value_changed(self, value: int) -> None:
+        self._follow = value >= len(self.frames) - 1
+        if 0 <= value < len(self.frames):
+            self._show_frame(value)
+
+    @Slot(bool)
+    def _on_ghost_box_toggled(self, _on: bool) -> None:
+        self._draw_ghosts()
+
+    def show_frames(self, frames: list[Geometry], ghost: Geometry | None, title: str) -> None:
+        """Show a finished run's recorded frames (selecting a row in the runs table)."""
+        self.begin_job(frames[0].job_id if frames else "", title)
+        for f in frames:
+            self.add_geometry(f)
+        if ghost is not None:
+            self.add_geometry(ghost)
+        self._throttle.flush()
