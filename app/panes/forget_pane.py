@@ -1,0 +1,455 @@
+"""ForgetPane: what to forget — whole classes, picked samples (grid or embedding lasso), or a random fraction.
+
+The grid and the embedding plot share one selection of training-row ids. A live counter shows the
+forget / retain sizes with warnings. A selection saves to / loads from a JSON id list with its hash.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import QAbstractListModel, QItemSelection, QItemSelectionModel, QModelIndex, QSize, Qt, Signal, Slot
+from PySide6.QtGui import QPixmap
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QListView,
+    QListWidget,
+    QListWidgetItem,
+    QPushButton,
+    QSpinBox,
+    QSplitter,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.images import thumbnail
+from app.plots.embedding import EmbeddingPlot
+from app.state import SessionModel
+from engine.data import ForgetSpec
+from engine.errors import BadForgetSet, LetheError
+from engine.fileio import atomic_write_text
+
+SELECTION_SCHEMA = 1
+MODE_CLASSES, MODE_SAMPLES, MODE_FRACTION = 0, 1, 2
+
+
+class ThumbnailModel(QAbstractListModel):
+    """Training rows ``rows`` as icons (made lazily, cached) with the row id and class as text."""
+
+    def __init__(self, parent=None) -> None:  # noqa: ANN001
+        super().__init__(parent)
+        self.bundle: Any = None
+        self.rows = np.zeros(0, dtype=np.int64)
+        self._cache: dict[int, QPixmap] = {}
+        self.icon_size = 40
+
+    def set_bundle(self, bundle: Any) -> None:
+        self.beginResetModel()
+        self.bundle = bundle
+        self._cache.clear()
+        self.rows = np.arange(len(bundle.y_train), dtype=np.int64) if bundle is not None else np.zeros(0, dtype=np.int64)
+        self.endResetModel()
+
+    def set_rows(self, rows: np.ndarray) -> None:
+        self.beginResetModel()
+        self.rows = np.asarray(rows, dtype=np.int64)
+        self.endResetModel()
+
+    def rowCount(self, parent: QModelIndex = QModelIndex()) -> int:  # noqa: B008, N802 - Qt API
+        return 0 if parent.isValid() else len(self.rows)
+
+    def data(self, index: QModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid() or self.bundle is None:
+            return None
+        rid = int(self.rows[index.row()])
+        if role == Qt.ItemDataRole.DecorationRole:
+            pm = self._cache.get(rid)
+            if pm is None:
+                invert = self.bundle.channels == 1 and self.bundle.name == "digits"
+                pm = thumbnail(self.bundle.x_train[rid], self.icon_size, invert_gray=invert)
+                self._cache[rid] = pm
+            return pm
+        if role == Qt.ItemDataRole.DisplayRole:
+            return str(rid)
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return f"training row {rid} · class {self.bundle.classes[int(self.bundle.y_train[rid])]}"
+        if role == Qt.ItemDataRole.UserRole:
+            return rid
+        return None
+
+
+class ForgetPane(QWidget):
+    """Edits ``state.forget``; ``set_method_kinds`` tells it what the chosen method supports."""
+
+    sig_status = Signal(str)
+
+    def __init__(self, state: SessionModel, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.state = state
+        self.method_kinds: tuple[str, ...] = ("class", "sample")
+        self.method_label = ""
+        self.selected_ids: set[int] = set()
+        self._syncing = False
+
+        # classes tab
+        self.class_list = QListWidget()
+        self.class_list.setObjectName("forgetClassList")
+        classes_tab = QWidget()
+        cl = QVBoxLayout(classes_tab)
+        cl.addWidget(QLabel("Tick the classes to forget:"))
+        cl.addWidget(self.class_list, 1)
+
+        # samples tab
+        self.filter_box = QComboBox()
+        self.filter_box.setObjectName("classFilter")
+        self.grid_model = ThumbnailModel(self)
+        self.grid = QListView()
+        self.grid.setObjectName("thumbnailGrid")
+        self.grid.setModel(self.grid_model)
+        self.grid.setViewMode(QListView.ViewMode.IconMode)
+        self.grid.setResizeMode(QListView.ResizeMode.Adjust)
+        self.grid.setUniformItemSizes(True)
+        self.grid.setIconSize(QSize(40, 40))
+        self.grid.setGridSize(QSize(52, 62))
+        self.grid.setMovement(QListView.Movement.Static)
+        self.grid.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)  # ctrl / shift-range
+        self.grid.setLayoutMode(QListView.LayoutMode.Batched)
+        self.grid.setBatchSize(200)
+        self.pick_plot = EmbeddingPlot(selectable=True, point_size=5)
+        self.pick_plot.setObjectName("pickEmbedding")
+        self.pick_plot.setToolTip("Drag a lasso or click a point to pick samples; Shift/Ctrl adds to the selection")
+        self.clear_button = QPushButton("Clear")
+        self.all_shown_button = QPushButton("Select all shown")
+        samples_tab = QWidget()
+        sl = QVBoxLayout(samples_tab)
+        row = QHBoxLayout()
+        row.addWidget(QLabel("Show class:"))
+        row.addWidget(self.filter_box, 1)
+        row.addWidget(self.all_shown_button)
+        row.addWidget(self.clear_button)
+        sl.addLayout(row)
+        split = QSplitter(Qt.Orientation.Vertical)
+        split.addWidget(self.grid)
+        split.addWidget(self.pick_plot)
+        split.setSizes([260, 200])
+        sl.addWidget(split, 1)
+
+        # fraction tab
+        self.fraction_spin = QDoubleSpinBox()
+        self.fraction_spin.setObjectName("fractionSpin")
+        self.fraction_spin.setRange(0.001, 0.99)
+        self.fraction_spin.setDecimals(3)
+        self.fraction_spin.setSingleStep(0.01)
+        self.fraction_spin.setValue(0.1)
+        self.fraction_seed = QSpinBox()
+        self.fraction_seed.setRange(0, 2**31 - 1)
+        self.stratified_box = QCheckBox("the same fraction of every class")
+        self.stratified_box.setChecked(True)
+        fraction_tab = QWidget()
+        fl = QFormLayout(fraction_tab)
+        fl.addRow("Fraction of training rows:", self.fraction_spin)
+        fl.addRow("Seed:", self.fraction_seed)
+        fl.addRow("", self.stratified_box)
+
+        self.tabs = QTabWidget()
+        self.tabs.setObjectName("forgetTabs")
+        self.tabs.addTab(classes_tab, "Classes")
+        self.tabs.addTab(samples_tab, "Samples")
+        self.tabs.addTab(fraction_tab, "Random")
+
+        self.counter_label = QLabel("")
+        self.counter_label.setObjectName("forgetCounter")
+        self.counter_label.setWordWrap(True)
+        self.warning_label = QLabel("")
+        self.warning_label.setObjectName("forgetWarning")
+        self.warning_label.setWordWrap(True)
+        self.warning_label.setStyleSheet("color: #b3261e;")
+        self.save_button = QPushButton("Save selection…")
+        self.load_button = QPushButton("Load selection…")
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.save_button)
+        buttons.addWidget(self.load_button)
+
+        lay = QVBoxLayout(self)
+        lay.addWidget(self.tabs, 1)
+        lay.addWidget(self.counter_label)
+        lay.addWidget(self.warning_label)
+        lay.addLayout(buttons)
+
+        self.class_list.itemChanged.connect(self._on_class_list_item_changed)
+        self.tabs.currentChanged.connect(self._on_tabs_current_changed)
+        self.filter_box.currentIndexChanged.connect(self._on_filter_box_changed)
+        self.grid.selectionModel().selectionChanged.connect(self._on_grid_selection_changed)
+        self.pick_plot.sig_selected.connect(self._on_pick_plot_selected)
+        self.clear_button.clicked.connect(self._on_clear_clicked)
+        self.all_shown_button.clicked.connect(self._on_all_shown_clicked)
+        for w in (self.fraction_spin,):
+            w.valueChanged.connect(self._on_fraction_changed)
+        self.fraction_seed.valueChanged.connect(self._on_fraction_changed)
+        self.stratified_box.toggled.connect(self._on_fraction_changed)
+        self.save_button.clicked.connect(self._on_save_clicked)
+        self.load_button.clicked.connect(self._on_load_clicked)
+        state.sig_dataset_changed.connect(self._on_state_dataset_changed)
+        state.sig_forget_changed.connect(self._on_state_forget_changed)
+        self._on_state_forget_changed()
+
+    # ------------------------------------------------------------------ dataset
+    @Slot()
+    def _on_state_dataset_changed(self) -> None:
+        b = self.state.bundle
+        counts = b.class_counts("train")
+        self.class_list.blockSignals(True)
+        self.class_list.clear()
+        for k, name in enumerate(b.classes):
+            item = QListWidgetItem(f"{name}  ({counts[k]} images)")
+            item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
+            item.setCheckState(Qt.CheckState.Unchecked)
+            item.setData(Qt.ItemDataRole.UserRole, k)
+            self.class_list.addItem(item)
+        self.class_list.blockSignals(False)
+        self.filter_box.blockSignals(True)
+        self.filter_box.clear()
+        self.filter_box.addItem("all classes", -1)
+        for k, name in enumerate(b.classes):
+            self.filter_box.addItem(f"{name} ({counts[k]})", k)
+        self.filter_box.blockSignals(False)
+        self.grid_model.set_bundle(b)
+        self.selected_ids = set()
+        self.pick_plot.set_classes(list(b.classes))
+        self.pick_plot.reset_range()
+        self.pick_plot.set_points(self.state.embed_coords, b.y_train[self.state.embed_idx], ids=self.state.embed_idx)
+        self._sync_from_state()
+
+    def _sync_from_state(self) -> None:
+        """Show the state's forget spec in the matching tab (after load / session open)."""
+        spec = self.state.forget
+        if spec is None:
+            return
+        self._syncing = True
+        try:
+            if spec.classes:
+                chosen = set()
+                for c in spec.classes:
+                    chosen.add(c if isinstance(c, int) else self.state.bundle.classes.index(c))
+                for i in range(self.class_list.count()):
+                    it = self.class_list.item(i)
+                    it.setCheckState(Qt.CheckState.Checked if it.data(Qt.ItemDataRole.UserRole) in chosen else Qt.CheckState.Unchecked)
+                self.tabs.setCurrentIndex(MODE_CLASSES)
+            elif spec.ids:
+                self.set_selected_ids(spec.ids, apply=False)
+                self.tabs.setCurrentIndex(MODE_SAMPLES)
+            elif spec.fraction is not None:
+                self.fraction_spin.setValue(spec.fraction)
+                self.fraction_seed.setValue(spec.seed)
+                self.stratified_box.setChecked(spec.stratified)
+                self.tabs.setCurrentIndex(MODE_FRACTION)
+        finally:
+            self._syncing = False
+
+    # ------------------------------------------------------------------ classes
+    def checked_classes(self) -> list[int]:
+        return [int(self.class_list.item(i).data(Qt.ItemDataRole.UserRole)) for i in range(self.class_list.count())
+                if self.class_list.item(i).checkState() == Qt.CheckState.Checked]
+
+    def set_checked_classes(self, classes: list[int]) -> None:
+        self.class_list.blockSignals(True)
+        for i in range(self.class_list.count()):
+            it = self.class_list.item(i)
+            on = it.data(Qt.ItemDataRole.UserRole) in classes
+            it.setCheckState(Qt.CheckState.Checked if on else Qt.CheckState.Unchecked)
+        self.class_list.blockSignals(False)
+        self.tabs.setCurrentIndex(MODE_CLASSES)
+        self._apply()
+
+    @Slot(QListWidgetItem)
+    def _on_class_list_item_changed(self, _item: QListWidgetItem) -> None:
+        self._apply()
+
+    # ------------------------------------------------------------------ samples
+    def set_selected_ids(self, ids: Any, apply: bool = True) -> None:
+        self.selected_ids = {int(i) for i in ids}
+        self._select_in_grid()
+        self.pick_plot.set_selected_ids(sorted(self.selected_ids))
+        if apply:
+            self._apply()
+
+    def _select_in_grid(self) -> None:
+        self._syncing_grid = True
+        sel = QItemSelection()
+        rows = self.grid_model.rows
+        pos = np.flatnonzero(np.isin(rows, np.fromiter(self.selected_ids, dtype=np.int64, count=len(self.selected_ids))))
+        # Contiguous runs become one range each (fast for big selections).
+        if len(pos):
+            starts = np.r_[0, np.flatnonzero(np.diff(pos) > 1) + 1]
+            ends = np.r_[starts[1:] - 1, len(pos) - 1]
+            for s, e in zip(starts, ends):
+                sel.select(self.grid_model.index(int(pos[s])), self.grid_model.index(int(pos[e])))
+        sm = self.grid.selectionModel()
+        sm.blockSignals(True)
+        sm.select(sel, QItemSelectionModel.SelectionFlag.ClearAndSelect)
+        sm.blockSignals(False)
+        self.grid.viewport().update()
+        self._syncing_grid = False
+
+    @Slot(QItemSelection, QItemSelection)
+    def _on_grid_selection_changed(self, _sel: QItemSelection, _desel: QItemSelection) -> None:
+        shown = set(int(r) for r in self.grid_model.rows)
+        picked = {int(self.grid_model.rows[i.row()]) for i in self.grid.selectionModel().selectedIndexes()}
+        self.selected_ids = (self.selected_ids - shown) | picked
+        self.pick_plot.set_selected_ids(sorted(self.selected_ids))
+        self.tabs.setCurrentIndex(MODE_SAMPLES)
+        self._apply()
+
+    @Slot(object)
+    def _on_pick_plot_selected(self, ids: np.ndarray) -> None:
+        self.set_selected_ids(ids)
+
+    @Slot(int)
+    def _on_filter_box_changed(self, _i: int) -> None:
+        b = self.state.bundle
+        if b is None:
+            return
+        k = self.filter_box.currentData()
+        rows = np.arange(len(b.y_train)) if k is None or k < 0 else np.flatnonzero(b.y_train == k)
+        self.grid_model.set_rows(rows)
+        self._select_in_grid()
+
+    @Slot()
+    def _on_clear_clicked(self) -> None:
+        self.set_selected_ids([])
+
+    @Slot()
+    def _on_all_shown_clicked(self) -> None:
+        self.set_selected_ids(self.selected_ids | {int(r) for r in self.grid_model.rows})
+
+    # ------------------------------------------------------------------ fraction
+    @Slot()
+    def _on_fraction_changed(self, *_a: Any) -> None:
+        if self.tabs.currentIndex() == MODE_FRACTION:
+            self._apply()
+
+    @Slot(int)
+    def _on_tabs_current_changed(self, _i: int) -> None:
+        self._apply()
+
+    # ------------------------------------------------------------------ spec
+    def current_spec(self) -> ForgetSpec | None:
+        mode = self.tabs.currentIndex()
+        try:
+            if mode == MODE_CLASSES:
+                classes = self.checked_classes()
+                return ForgetSpec(classes=tuple(classes)) if classes else None
+            if mode == MODE_SAMPLES:
+                return ForgetSpec(ids=tuple(sorted(self.selected_ids))) if self.selected_ids else None
+            return ForgetSpec(fraction=float(self.fraction_spin.value()), seed=int(self.fraction_seed.value()),
+                              stratified=self.stratified_box.isChecked())
+        except LetheError:
+            return None
+
+    def _apply(self) -> None:
+        if self._syncing or self.state.bundle is None:
+            return
+        self.state.set_forget(self.current_spec())
+
+    def set_method_kinds(self, kinds: tuple[str, ...], label: str) -> None:
+        self.method_kinds, self.method_label = tuple(kinds), label
+        self._on_state_forget_changed()
+
+    @Slot()
+    def _on_state_forget_changed(self) -> None:
+        st = self.state
+        warnings: list[str] = []
+        if st.bundle is None:
+            self.counter_label.setText("Loading the dataset…")
+            self.warning_label.setText("")
+            return
+        n = len(st.bundle.y_train)
+        if st.split is None:
+            self.counter_label.setText(f"Forget <b>0</b> · retain <b>{n}</b> training images")
+            warnings.append(st.forget_error or "Nothing selected to forget yet.")
+        else:
+            s = st.split.summary(st.bundle)
+            per = [f"{st.bundle.classes[k]}: {v}" for k, v in enumerate(s["per_class_forget"]) if v]
+            balance = ", ".join(per[:8]) + (" …" if len(per) > 8 else "")
+            self.counter_label.setText(
+                f"Forget <b>{s['forget']}</b> · retain <b>{s['retain']}</b> training images "
+                f"({s['kind']}-level; test: {s['test_forget']} / {s['test_retain']})<br>"
+                f"<span style='color:#555'>by class: {balance}</span>")
+            if s["kind"] not in self.method_kinds:
+                warnings.append(f"{self.method_label or 'The chosen method'} cannot do {s['kind']}-level forgetting.")
+            present = sum(1 for v in s["per_class_forget"] if v)
+            if s["kind"] == "sample" and present == st.bundle.num_classes and s["forget"] > 0.5 * n:
+                warnings.append("The selection touches every class and most of the data.")
+        self.warning_label.setText(" ".join(warnings))
+        # keep the forget ring on the pick plot in step
+        if st.split is not None and len(st.embed_idx):
+            is_f = np.isin(st.embed_idx, st.split.forget_idx)
+            self.pick_plot.forget_item.setData(x=st.embed_coords[is_f, 0], y=st.embed_coords[is_f, 1])
+        else:
+            self.pick_plot.forget_item.setData(x=[], y=[])
+
+    # ------------------------------------------------------------------ files
+    def selection_json(self, name: str = "selection") -> dict[str, Any]:
+        st = self.state
+        if st.split is None or st.forget is None:
+            raise BadForgetSet("there is no valid selection to save")
+        return {
+            "schema_version": SELECTION_SCHEMA,
+            "name": name,
+            "dataset": st.source,
+            "dataset_fingerprint": st.bundle.fingerprint,
+            "forget": st.forget.to_json(),
+            "kind": st.split.kind,
+            "ids": [int(i) for i in st.split.forget_idx],
+            "hash": st.split.hash,
+        }
+
+    def save_selection(self, path: str | Path) -> None:
+        data = self.selection_json(Path(path).stem)
+        atomic_write_text(Path(path), json.dumps(data, indent=1))
+        self.sig_status.emit(f"Saved the selection ({len(data['ids'])} rows, hash {data['hash'][:12]}) to {path}")
+
+    def load_selection(self, path: str | Path) -> None:
+        try:
+            data = json.loads(Path(path).read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise BadForgetSet(f"{path} is not a readable selection file ({exc})") from None
+        if not isinstance(data, dict) or "forget" not in data:
+            raise BadForgetSet(f"{path} is not a Lethe selection file")
+        if data.get("dataset_fingerprint") not in (None, self.state.bundle.fingerprint):
+            raise BadForgetSet(f"{path} was saved for another dataset ({data.get('dataset')})",
+                               hint="load the dataset it was made for first")
+        spec = ForgetSpec.from_json(data["forget"])
+        self.state.set_forget(spec)
+        self._sync_from_state()
+        if self.state.split is not None and data.get("hash") and data["hash"] != self.state.split.hash:
+            raise BadForgetSet(f"{path}: the selection resolves to other rows than when it was saved (hash mismatch)")
+        self.sig_status.emit(f"Loaded the selection {data.get('name', '')} from {path}")
+
+    @Slot()
+    def _on_save_clicked(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Save the forget selection", "forget-selection.json", "JSON (*.json)")
+        if path:
+            try:
+                self.save_selection(path)
+            except LetheError as exc:
+                self.sig_status.emit(exc.message)
+
+    @Slot()
+    def _on_load_clicked(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Load a forget selection", "", "JSON (*.json)")
+        if path:
+            try:
+                self.load_selection(path)
+            except LetheError as exc:
+                self.sig_status.emit(exc.message)

@@ -1,0 +1,192 @@
+"""MethodPane: pick a registered method, set its hyperparameters, device, seed and reference; Run / Cancel."""
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QProgressBar,
+    QPushButton,
+    QScrollArea,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.forms import ParamsForm
+from engine.device import DEVICES
+from engine.methods import registry
+
+
+class MethodPane(QWidget):
+    """Emits ``sig_run_requested`` / ``sig_cancel_requested``; the window freezes the spec."""
+
+    sig_run_requested = Signal()
+    sig_cancel_requested = Signal()
+    sig_method_changed = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.method_list = QListWidget()
+        self.method_list.setObjectName("methodList")
+        self.method_list.setWordWrap(True)
+        self.method_list.setAlternatingRowColors(True)
+        for name in registry.available():
+            info = registry.get(name)
+            item = QListWidgetItem(f"{info.label or name}\n{info.description}")
+            item.setData(Qt.ItemDataRole.UserRole, name)
+            item.setToolTip(f"{info.description}\nforget sets: {', '.join(info.kinds)}")
+            self.method_list.addItem(item)
+        self.reason_label = QLabel("")
+        self.reason_label.setObjectName("methodReason")
+        self.reason_label.setWordWrap(True)
+        self.reason_label.setStyleSheet("color: #b3261e;")
+        self.form = ParamsForm()
+        self.form.setObjectName("paramsForm")
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setWidget(self.form)
+        scroll.setMinimumHeight(120)
+        self.reset_button = QPushButton("Reset to paper defaults")
+        self.device_box = QComboBox()
+        for d in DEVICES:
+            self.device_box.addItem(d, d)
+        self.seed_spin = QSpinBox()
+        self.seed_spin.setRange(0, 2**31 - 1)
+        self.reference_box = QCheckBox("compute the retrain reference (gold standard)")
+        self.reference_box.setObjectName("referenceBox")
+        self.reference_box.setChecked(True)
+        self.reference_box.setToolTip("Retrain from scratch without the forget set (cached) so every metric has its target")
+        self.evaluate_box = QCheckBox("representation metrics (RUS, rMIA)")
+        self.evaluate_box.setChecked(True)
+        self.run_button = QPushButton("Run")
+        self.run_button.setObjectName("runButton")
+        self.run_button.setDefault(True)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setObjectName("cancelButton")
+        self.cancel_button.setEnabled(False)
+        self.progress = QProgressBar()
+        self.progress.setObjectName("jobProgress")
+        self.progress.setRange(0, 1000)
+        self.progress.setTextVisible(True)
+        self.progress.setFormat("idle")
+        self.stage_label = QLabel("")
+
+        opts = QFormLayout()
+        opts.addRow("Device:", self.device_box)
+        opts.addRow("Seed:", self.seed_spin)
+        opts.addRow(self.reference_box)
+        opts.addRow(self.evaluate_box)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.run_button, 2)
+        buttons.addWidget(self.cancel_button, 1)
+        lay = QVBoxLayout(self)
+        lay.addWidget(QLabel("<b>Method</b>"))
+        lay.addWidget(self.method_list, 2)
+        lay.addWidget(self.reason_label)
+        lay.addWidget(QLabel("<b>Hyperparameters</b> (hover for help)"))
+        lay.addWidget(scroll, 2)
+        lay.addWidget(self.reset_button)
+        lay.addLayout(opts)
+        lay.addLayout(buttons)
+        lay.addWidget(self.progress)
+        lay.addWidget(self.stage_label)
+
+        self.forget_kind: str | None = None
+        self.has_selection = False
+        self.busy = False
+        self.method_list.currentItemChanged.connect(self._on_method_list_current_changed)
+        self.reset_button.clicked.connect(self.form.reset)
+        self.run_button.clicked.connect(self.sig_run_requested)
+        self.cancel_button.clicked.connect(self.sig_cancel_requested)
+        first = next((i for i in range(self.method_list.count())
+                      if self.method_list.item(i).data(Qt.ItemDataRole.UserRole) == "pour_p"), 0)
+        self.method_list.setCurrentRow(first)
+
+    # ------------------------------------------------------------------ method
+    def method(self) -> str:
+        item = self.method_list.currentItem()
+        return item.data(Qt.ItemDataRole.UserRole) if item is not None else "pour_p"
+
+    def select_method(self, name: str) -> None:
+        for i in range(self.method_list.count()):
+            if self.method_list.item(i).data(Qt.ItemDataRole.UserRole) == name:
+                self.method_list.setCurrentRow(i)
+                return
+        raise KeyError(name)
+
+    def item_for(self, name: str) -> QListWidgetItem | None:
+        for i in range(self.method_list.count()):
+            it = self.method_list.item(i)
+            if it.data(Qt.ItemDataRole.UserRole) == name:
+                return it
+        return None
+
+    @Slot(QListWidgetItem, QListWidgetItem)
+    def _on_method_list_current_changed(self, cur: QListWidgetItem | None, _prev: QListWidgetItem | None) -> None:
+        if cur is None:
+            return
+        info = registry.get(cur.data(Qt.ItemDataRole.UserRole))
+        self.form.set_params_class(info.params)
+        self.sig_method_changed.emit(info.name)
+        self._refresh()
+
+    def job_options(self) -> dict[str, Any]:
+        return {
+            "method": self.method(),
+            "params": self.form.values(),
+            "device": self.device_box.currentData(),
+            "seed": int(self.seed_spin.value()),
+            "reference": "retrain" if self.reference_box.isChecked() else None,
+            "evaluate": self.evaluate_box.isChecked(),
+        }
+
+    # ------------------------------------------------------------------ availability
+    def set_forget_kind(self, kind: str | None, has_selection: bool) -> None:
+        """Disable methods that cannot handle a ``kind`` forget set; show why."""
+        self.forget_kind, self.has_selection = kind, has_selection
+        for i in range(self.method_list.count()):
+            it = self.method_list.item(i)
+            info = registry.get(it.data(Qt.ItemDataRole.UserRole))
+            reason = info.unsupported_reason(kind=kind) if kind else None
+            flags = it.flags()
+            if reason:
+                it.setFlags(flags & ~Qt.ItemFlag.ItemIsEnabled)
+                it.setToolTip(reason)
+            else:
+                it.setFlags(flags | Qt.ItemFlag.ItemIsEnabled)
+                it.setToolTip(f"{info.description}\nforget sets: {', '.join(info.kinds)}")
+        self._refresh()
+
+    def unsupported_reason(self) -> str | None:
+        kind = self.forget_kind
+        return registry.get(self.method()).unsupported_reason(kind=kind) if kind else None
+
+    def set_busy(self, busy: bool) -> None:
+        self.busy = busy
+        self.cancel_button.setEnabled(busy)
+        if not busy:
+            self.stage_label.setText("")
+        self._refresh()
+
+    def _refresh(self) -> None:
+        reason = self.unsupported_reason()
+        if reason:
+            self.reason_label.setText(reason + " — choose another method or a class-level forget set.")
+        elif not self.has_selection:
+            self.reason_label.setText("Choose what to forget first (Forget pane).")
+        else:
+            self.reason_label.setText("")
+        self.run_button.setEnabled(not self.busy and reason is None and self.has_selection)
+
+    def set_progress(self, fraction: float, stage: str, message: str) -> None:
+        self.progress.setValue(int(1000 * fraction))
+        self.progress.setFormat(f"{stage} · {100 * fraction:.0f}%")
+        self.stage_label.setText(message)
