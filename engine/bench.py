@@ -25,7 +25,9 @@ from engine.data import ForgetSpec, load_dataset
 from engine.device import cpu_thread_budget, resolve_device, seed_everything
 from engine.features import extract
 from engine.fileio import atomic_write_text
-from engine.methods import MethodContext, get as get_method
+from engine.errors import BadSpec, LetheError
+from engine.evaluation import Evaluator
+from engine.methods import MethodContext, available as available_methods, get as get_method
 from engine.pretrained import obtain_original, obtain_retrain
 from engine.training import default_recipe
 
@@ -147,7 +149,125 @@ def bench_features(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-SUITES = {"pour": bench_pour, "features": bench_features}
+def parse_forget(text: str) -> ForgetSpec:
+    """``class:3`` | ``class:3,5`` | ``fraction:0.1`` -> ForgetSpec (the bench's --forget)."""
+    kind, _, value = text.partition(":")
+    if kind == "class" and value:
+        return ForgetSpec(classes=tuple(int(v) if v.isdigit() else v for v in value.split(",")))
+    if kind == "fraction" and value:
+        return ForgetSpec(fraction=float(value), seed=0, stratified=True)
+    raise BadSpec(f"--forget: expected class:K or fraction:F, got {text!r}")
+
+
+METHOD_COLUMNS = ["forget_acc", "retain_acc", "test_forget_acc", "test_retain_acc", "test_acc", "aus", "rus_o", "rus_r", "rmia"]
+
+
+def _one_seed_methods(args: argparse.Namespace, seed: int, names: list[str]) -> dict[str, dict[str, float]]:
+    """Every method on one original and one forget set; metrics plus time ÷ Retrain time."""
+    device = resolve_device(args.device)
+    bundle = load_dataset(args.dataset)
+    split = parse_forget(args.forget).resolve(bundle)
+    recipe = default_recipe(args.model, bundle.image_size, bundle.channels)
+    original = _drain(obtain_original(bundle, args.model, recipe, seed=seed, device=device)).to(device).eval()
+    original.requires_grad_(False)
+    seed_everything(seed)
+    t_retrain, retrain = timed(
+        lambda: _drain(obtain_retrain(bundle, split, args.model, recipe, seed=seed, device=device, use_cache=False)), device
+    )
+    retrain = retrain.to(device).eval()
+    evaluator = Evaluator(bundle, split, device, seed=seed)
+    rows: dict[str, dict[str, float]] = {}
+    m, _ = evaluator.evaluate(original, original, retrain)
+    rows["original"] = {**m, "time_ratio": float("nan")}
+    m, _ = evaluator.evaluate(retrain, original, retrain)
+    rows["retrain"] = {**m, "time_ratio": 1.0, "seconds": t_retrain}
+    for name in names:
+        if name == "retrain":
+            continue
+        info = get_method(name)
+        if info.unsupported_reason(split):
+            rows[name] = {"skipped": 1.0}
+            continue
+        ctx = MethodContext(original=original, bundle=bundle, split=split, device=device, recipe=recipe, seed=seed,
+                            reference=retrain)
+        seed_everything(seed)
+        try:
+            t, model = timed(lambda: _drain(info.fn(ctx, info.params())), device)
+        except LetheError as exc:
+            rows[name] = {"failed": 1.0, "error": exc.one_line()}  # type: ignore[dict-item]
+            continue
+        m, _ = evaluator.evaluate(model.eval(), original, retrain)
+        rows[name] = {**m, "time_ratio": t / t_retrain, "seconds": t}
+    return rows
+
+
+def bench_methods(args: argparse.Namespace) -> dict[str, Any]:
+    names = args.only.split(",") if args.only else available_methods()
+    for name in names:
+        get_method(name)  # unknown names fail before any work
+    seeds = [args.seed + i for i in range(args.seeds)]
+    per_seed = [_one_seed_methods(args, s, names) for s in seeds]
+    device = resolve_device(args.device)
+    methods = list(per_seed[0])
+    header = ["method"] + [_COLUMN_TITLES[c] for c in METHOD_COLUMNS] + ["time ÷ Retrain"]
+    table_rows = []
+    summary: dict[str, dict[str, Any]] = {}
+    for name in methods:
+        runs = [rows[name] for rows in per_seed]
+        if "skipped" in runs[0] or "failed" in runs[0]:
+            why = "cannot handle this forget set" if "skipped" in runs[0] else runs[0].get("error", "failed")
+            table_rows.append((get_method(name).label if name not in ("original",) else "Original", why) + ("",) * (len(header) - 2))
+            summary[name] = {"note": why}
+            continue
+        cells = [_label(name)]
+        summary[name] = {}
+        for col in METHOD_COLUMNS + ["time_ratio"]:
+            values = [r[col] for r in runs if col in r and r[col] == r[col]]
+            if not values:
+                cells.append("–")
+                continue
+            mean = float(np.mean(values))
+            std = float(np.std(values)) if len(values) > 1 else None
+            summary[name][col] = {"mean": mean, "std": std, "n": len(values)}
+            scale = 100.0 if col in _PERCENT else 1.0
+            if col in _PERCENT:
+                text = f"{mean * scale:.1f}" + (f" ± {std * scale:.1f}" if std is not None else "")
+            elif col == "time_ratio":
+                text = f"{mean:.3g}" + (f" ± {std:.2g}" if std is not None else "")
+            else:
+                text = f"{mean:.3f}" + (f" ± {std:.3f}" if std is not None else "")
+            cells.append(text)
+        table_rows.append(tuple(cells))
+    split_desc = args.forget
+    return {
+        "suite": "methods",
+        "dataset": args.dataset,
+        "model": args.model,
+        "forget": split_desc,
+        "seeds": seeds,
+        "machine": machine_info(device),
+        "results": summary,
+        "per_seed": per_seed,
+        "table": _table(header, table_rows),
+        "note": ("accuracies and rMIA in %; " + (f"mean ± std over {len(seeds)} seeds" if len(seeds) > 1 else "single seed")
+                 + "; time ÷ Retrain: the method alone (no evaluation) over Retrain trained in the same run"),
+    }
+
+
+_PERCENT = {"forget_acc", "retain_acc", "test_forget_acc", "test_retain_acc", "test_acc", "rmia"}
+_COLUMN_TITLES = {
+    "forget_acc": "forget", "retain_acc": "retain", "test_forget_acc": "test forget", "test_retain_acc": "test retain",
+    "test_acc": "test", "aus": "AUS", "rus_o": "RUS(o)", "rus_r": "RUS(r)", "rmia": "rMIA",
+}
+
+
+def _label(name: str) -> str:
+    if name == "original":
+        return "Original"
+    return get_method(name).label or name
+
+
+SUITES = {"pour": bench_pour, "features": bench_features, "methods": bench_methods}
 
 
 def run_bench(args: argparse.Namespace) -> int:

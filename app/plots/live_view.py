@@ -184,3 +184,10 @@ class LiveView(QWidget):
         if ghost is not None:
             self.add_geometry(ghost)
         self._throttle.flush()
+
+    def set_large(self, large: bool) -> None:
+        """Presenter mode: bigger points and titles."""
+        self.embedding.point_size = 9.0 if large else 6.0
+        for item in self.embedding.class_items:
+            item.setSize(self.embedding.point_size)
+        self.title.setStyleSheet("font-size: 20pt;" if large else "")

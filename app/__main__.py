@@ -1,0 +1,138 @@
+"""``python -m app`` / ``lethe``: open the studio with the digits demo loaded.
+
+Options: ``--demo`` plays the presenters' script (forget one class with POUR-P, then POUR-D, large
+fonts, the geometry animation); ``--run METHOD`` starts one run once the original is ready;
+``--screenshot PATH`` waits until idle (after the run / demo), saves the window as PNG and quits.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from importlib import resources
+
+from PySide6.QtCore import QObject, QTimer, Slot
+from PySide6.QtGui import QFont
+from PySide6.QtWidgets import QApplication
+
+from app.plots import style
+
+
+def _stylesheet() -> str:
+    try:
+        return resources.files("resources").joinpath("lethe.qss").read_text(encoding="utf-8")
+    except (FileNotFoundError, ModuleNotFoundError, OSError):
+        return ""
+
+
+class ScriptDriver(QObject):
+    """Drives the window through a script: runs after the original is ready, then screenshots / replays."""
+
+    def __init__(self, window, methods: list[str], forget_class: int, screenshot: str | None,  # noqa: ANN001
+                 demo: bool, hold_ms: int = 2500) -> None:
+        super().__init__(window)
+        self.window = window
+        self.methods = list(methods)
+        self.forget_class = forget_class
+        self.screenshot = screenshot
+        self.demo = demo
+        self.hold_ms = hold_ms
+        self.started = False
+        window.sig_idle.connect(self._on_window_idle)
+        window.controller.sig_failed.connect(self._on_failed)
+        self.failed = False
+
+    @Slot(object)
+    def _on_failed(self, _ev) -> None:  # noqa: ANN001
+        self.failed = True
+
+    @Slot()
+    def _on_window_idle(self) -> None:
+        w = self.window
+        if w.state.bundle is None:
+            if self.failed:
+                self._finish()
+            return
+        if not self.started:
+            self.started = True
+            w.forget_pane.set_checked_classes([self.forget_class])
+        if self.methods:
+            method = self.methods.pop(0)
+            QTimer.singleShot(self.hold_ms if self.demo and w.state.runs else 100, lambda m=method: self._run(m))
+            return
+        if self.demo:
+            QTimer.singleShot(800, self._replay)
+        else:
+            QTimer.singleShot(400, self._finish)
+
+    def _run(self, method: str) -> None:
+        w = self.window
+        w.method_pane.select_method(method)
+        w.start_run()
+
+    def _replay(self) -> None:
+        """Scrub the last run's frames from the original to the end, then finish."""
+        slider = self.window.live_view.slider
+        self._frame = 0
+        slider.setValue(0)
+        self._timer = QTimer(self)
+        self._timer.setInterval(180)
+        self._timer.timeout.connect(self._on_replay_tick)
+        self._timer.start()
+
+    @Slot()
+    def _on_replay_tick(self) -> None:
+        slider = self.window.live_view.slider
+        self._frame += 1
+        if self._frame > slider.maximum():
+            self._timer.stop()
+            QTimer.singleShot(600, self._finish)
+            return
+        slider.setValue(self._frame)
+
+    def _finish(self) -> None:
+        if self.screenshot:
+            self.window.grab().save(self.screenshot)
+            print(f"screenshot saved to {self.screenshot}")
+            QTimer.singleShot(0, self.window.close)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="lethe", description="Lethe: a desktop studio for machine unlearning")
+    parser.add_argument("--demo", action="store_true", help="play the scripted presenters' demo")
+    parser.add_argument("--run", metavar="METHOD", action="append", default=[], help="run METHOD once ready (repeatable)")
+    parser.add_argument("--forget-class", type=int, default=3, help="class to forget in --demo / --run (default 3)")
+    parser.add_argument("--screenshot", metavar="PATH", help="save a PNG of the window when idle, then quit")
+    parser.add_argument("--size", default="1600x1000", help="window size WxH (default 1600x1000)")
+    args = parser.parse_args(argv)
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName("Lethe")
+    app.setOrganizationName("Lethe")
+    app.setStyle("Fusion")
+    font = QFont(app.font())
+    font.setPointSize(15 if args.demo else 10)
+    app.setFont(font)
+    app.setStyleSheet(_stylesheet())
+    style.configure()
+
+    from app.main_window import MainWindow
+
+    window = MainWindow()
+    w, _, h = args.size.partition("x")
+    window.resize(int(w), int(h))
+    methods = list(args.run)
+    if args.demo and not methods:
+        methods = ["pour_p", "pour_d"]
+    if args.demo:
+        window.live_view.set_large(True)
+    driver = None
+    if methods or args.screenshot:
+        driver = ScriptDriver(window, methods, args.forget_class, args.screenshot, args.demo)
+    window.show()
+    code = app.exec()
+    del driver
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

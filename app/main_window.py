@@ -1,0 +1,377 @@
+"""MainWindow: the docks (Data & model, Forget, Method, Runs) around the live view, and their wiring.
+
+The window freezes the panes' choices into a JobSpec and hands it to the JobController; it never
+runs engine work itself.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PySide6.QtCore import QSettings, Qt, Signal, Slot
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QDockWidget,
+    QFileDialog,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QWidget,
+)
+
+from app import messages
+from app.panes.data_pane import DataPane
+from app.panes.forget_pane import ForgetPane
+from app.panes.method_pane import MethodPane
+from app.panes.runs_pane import RunsPane
+from app.plots.live_view import LiveView
+from app.session import load_session, save_session
+from app.state import DEFAULT_MODEL, DEFAULT_SOURCE, SessionModel
+from app.worker import JobController
+from engine.data import ForgetSpec
+from engine.errors import LetheError
+from engine.events import Failed, Finished, Geometry, Log, Metrics, Progress
+from engine.jobs import JobSpec
+from engine.methods import registry
+
+
+class MainWindow(QMainWindow):
+    """The studio window. ``controller`` may be shared (tests); otherwise the window owns one."""
+
+    sig_idle = Signal()  # no job running any more (prepared, finished or failed)
+
+    def __init__(self, controller: JobController | None = None, *, autoload: bool = True) -> None:
+        super().__init__()
+        self.setWindowTitle("Lethe — machine unlearning studio")
+        self.resize(1600, 1000)
+        self.state = SessionModel(self)
+        self.controller = controller or JobController(parent=self)
+        self._owns_controller = controller is None
+        self.run_frames: dict[int, tuple[list[Geometry], Geometry | None]] = {}
+        self.last_error: tuple[str, str] | None = None
+        self.show_dialogs = True
+        self._error_box: QMessageBox | None = None
+        self._job_kind: str | None = None
+        self._job_title = ""
+
+        self.live_view = LiveView()
+        self.setCentralWidget(self.live_view)
+        self.data_pane = DataPane()
+        self.forget_pane = ForgetPane(self.state)
+        self.method_pane = MethodPane()
+        self.runs_pane = RunsPane(self.state)
+        self.setDockNestingEnabled(True)
+        self.data_dock = self._dock("Data && model", self.data_pane, Qt.DockWidgetArea.LeftDockWidgetArea, "dataDock")
+        self.forget_dock = self._dock("Forget", self.forget_pane, Qt.DockWidgetArea.LeftDockWidgetArea, "forgetDock")
+        self.tabifyDockWidget(self.data_dock, self.forget_dock)
+        self.forget_dock.raise_()
+        self.method_dock = self._dock("Method", self.method_pane, Qt.DockWidgetArea.RightDockWidgetArea, "methodDock")
+        self.runs_dock = self._dock("Runs", self.runs_pane, Qt.DockWidgetArea.BottomDockWidgetArea, "runsDock")
+        self.resizeDocks([self.forget_dock, self.method_dock], [420, 360], Qt.Orientation.Horizontal)
+        self.resizeDocks([self.runs_dock], [190], Qt.Orientation.Vertical)
+
+        self.status_label = QLabel("Starting…")
+        self.status_label.setObjectName("statusLabel")
+        self.status_progress = QProgressBar()
+        self.status_progress.setRange(0, 1000)
+        self.status_progress.setMaximumWidth(260)
+        self.status_progress.setVisible(False)
+        self.status_cancel = QPushButton("Cancel")
+        self.status_cancel.setVisible(False)
+        self.statusBar().addWidget(self.status_label, 1)
+        self.statusBar().addPermanentWidget(self.status_progress)
+        self.statusBar().addPermanentWidget(self.status_cancel)
+        self._menus()
+
+        c = self.controller
+        c.sig_progress.connect(self._on_controller_progress)
+        c.sig_log.connect(self._on_controller_log)
+        c.sig_metrics.connect(self._on_controller_metrics)
+        c.sig_geometry.connect(self._on_controller_geometry)
+        c.sig_prepared.connect(self._on_controller_prepared)
+        c.sig_finished.connect(self._on_controller_finished)
+        c.sig_failed.connect(self._on_controller_failed)
+        c.sig_busy.connect(self._on_controller_busy)
+        self.data_pane.sig_prepare_requested.connect(self._on_data_pane_prepare_requested)
+        self.method_pane.sig_run_requested.connect(self._on_method_pane_run_requested)
+        self.method_pane.sig_cancel_requested.connect(self._on_cancel_requested)
+        self.method_pane.sig_method_changed.connect(self._on_method_pane_method_changed)
+        self.status_cancel.clicked.connect(self._on_cancel_requested)
+        self.state.sig_forget_changed.connect(self._on_state_forget_changed)
+        self.state.sig_dataset_changed.connect(self._on_state_dataset_changed)
+        self.forget_pane.sig_status.connect(self.show_status)
+        self.runs_pane.sig_status.connect(self.show_status)
+        self.runs_pane.sig_run_selected.connect(self._on_runs_pane_run_selected)
+        self._on_method_pane_method_changed(self.method_pane.method())
+        self._on_state_forget_changed()
+        if autoload:
+            self.prepare(DEFAULT_SOURCE, dict(DEFAULT_MODEL))
+
+    def _dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea, name: str) -> QDockWidget:
+        dock = QDockWidget(title.replace("&&", "&"), self)
+        dock.setObjectName(name)
+        dock.setWidget(widget)
+        dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable | QDockWidget.DockWidgetFeature.DockWidgetFloatable)
+        self.addDockWidget(area, dock)
+        return dock
+
+    def _menus(self) -> None:
+        file_menu = self.menuBar().addMenu("&File")
+        open_action = QAction("&Open session…", self)
+        open_action.setShortcut(QKeySequence.StandardKey.Open)
+        open_action.triggered.connect(self._on_open_session_triggered)
+        save_action = QAction("&Save session…", self)
+        save_action.setShortcut(QKeySequence.StandardKey.Save)
+        save_action.triggered.connect(self._on_save_session_triggered)
+        quit_action = QAction("&Quit", self)
+        quit_action.setShortcut(QKeySequence.StandardKey.Quit)
+        quit_action.triggered.connect(self.close)
+        for a in (open_action, save_action):
+            file_menu.addAction(a)
+        file_menu.addSeparator()
+        file_menu.addAction(quit_action)
+        view_menu = self.menuBar().addMenu("&View")
+        for dock in (self.data_dock, self.forget_dock, self.method_dock, self.runs_dock):
+            view_menu.addAction(dock.toggleViewAction())
+        help_menu = self.menuBar().addMenu("&Help")
+        about = QAction("&About Lethe", self)
+        about.triggered.connect(self._on_about_triggered)
+        help_menu.addAction(about)
+
+    # ------------------------------------------------------------------ jobs
+    def prepare(self, source: str, model: dict[str, Any]) -> str:
+        spec = JobSpec(dataset=source, model=model, method="pour_p", reference=None)
+        self._job_kind = "prepare"
+        self.show_status(f"Loading {source} and the original model…")
+        job = self.controller.prepare(spec)
+        self.status_progress.setVisible(True)
+        self.status_cancel.setVisible(True)
+        return job
+
+    def build_spec(self) -> JobSpec:
+        """Freeze the panes' choices into a validated JobSpec (raises LetheError when incomplete)."""
+        st = self.state
+        if st.bundle is None:
+            raise LetheError("the dataset is still loading", "wait for the original model to be ready")
+        if st.forget is None or st.split is None:
+            raise LetheError(st.forget_error or "nothing is selected to forget", "pick classes or samples in the Forget pane")
+        opts = self.method_pane.job_options()
+        d = {"dataset": st.source, "model": st.model, "forget": st.forget.to_json(), **opts}
+        return JobSpec.from_json(d)
+
+    def start_run(self, spec: JobSpec | None = None) -> str | None:
+        try:
+            spec = spec or self.build_spec()
+        except LetheError as exc:
+            self._error("The run cannot start", messages.error_text(exc))
+            return None
+        info = registry.get(spec.method)
+        job = self.controller.start(spec)
+        self._job_kind = "run"
+        f = self.state.split.summary(self.state.bundle) if self.state.split is not None else {}
+        what = f"class {', '.join(f['forget_classes'])}" if f.get("forget_classes") else f"{f.get('forget', '?')} samples"
+        self._job_title = f"<b>{info.label or info.name}</b> forgetting {what}"
+        self.live_view.begin_job(job, self._job_title + " — running…")
+        self.status_progress.setVisible(True)
+        self.status_cancel.setVisible(True)
+        self.show_status(f"Running {info.label or info.name}…")
+        return job
+
+    @Slot()
+    def _on_method_pane_run_requested(self) -> None:
+        self.start_run()
+
+    @Slot()
+    def _on_cancel_requested(self) -> None:
+        self.controller.cancel()
+        self.show_status("Cancelling…")
+
+    @Slot(str, object)
+    def _on_data_pane_prepare_requested(self, source: str, model: object) -> None:
+        self.prepare(source, dict(model))  # type: ignore[arg-type]
+
+    # ------------------------------------------------------------------ controller events
+    @Slot(object)
+    def _on_controller_progress(self, ev: Progress) -> None:
+        self.status_progress.setValue(int(1000 * ev.fraction))
+        self.status_progress.setFormat(f"{ev.stage} {100 * ev.fraction:.0f}%")
+        if self._job_kind == "run":
+            self.method_pane.set_progress(ev.fraction, ev.stage, ev.message)
+        if ev.message:
+            self.status_label.setText(f"{ev.stage}: {ev.message}")
+
+    @Slot(object)
+    def _on_controller_log(self, ev: Log) -> None:
+        self.status_label.setText(ev.message)
+
+    @Slot(object)
+    def _on_controller_metrics(self, ev: Metrics) -> None:
+        self.live_view.add_metrics(ev)
+
+    @Slot(object)
+    def _on_controller_geometry(self, ev: Geometry) -> None:
+        self.live_view.add_geometry(ev)
+
+    @Slot(object)
+    def _on_controller_prepared(self, ev: Any) -> None:
+        self.state.set_prepared(ev)
+        self.data_pane.set_source(ev.source)
+        self.data_pane.show_bundle(ev.bundle, ev.model, ev.arch)
+        self.show_status(f"Ready: {ev.bundle.name} with {ev.arch}. Pick what to forget, then press Run.")
+
+    @Slot(object)
+    def _on_controller_finished(self, ev: Finished) -> None:
+        record = ev.record
+        self.live_view.finish(record)
+        self.run_frames[id(record)] = (list(self.live_view.frames), self.live_view.ghost)
+        self.live_view.title.setText(self._job_title + " — done")
+        self.state.add_run(record)
+        m = record.metrics
+        self.show_status(f"{record.label} finished in {record.seconds.get('method', 0):.2f} s: forget accuracy "
+                         f"{100 * m.get('forget_acc', float('nan')):.1f} %, test accuracy {100 * m.get('test_acc', float('nan')):.1f} %")
+
+    @Slot(object)
+    def _on_controller_failed(self, ev: Failed) -> None:
+        self.show_status(messages.status_text(ev))
+        if self._job_kind == "run":
+            self.live_view.finish(None)
+            self.live_view.title.setText(self._job_title + (" — cancelled" if ev.cancelled else " — failed"))
+        if not ev.cancelled:
+            self._error(messages.title_for(ev.kind), messages.failure_text(ev))
+
+    @Slot(bool)
+    def _on_controller_busy(self, busy: bool) -> None:
+        self.method_pane.set_busy(busy)
+        self.data_pane.load_button.setEnabled(not busy)
+        self.data_pane.checkpoint_button.setEnabled(not busy)
+        if not busy:
+            self.status_progress.setVisible(False)
+            self.status_cancel.setVisible(False)
+            self.method_pane.progress.setFormat("idle" if self._job_kind != "run" else "done")
+            self._job_kind = None
+            self.sig_idle.emit()
+
+    # ------------------------------------------------------------------ state
+    @Slot(str)
+    def _on_method_pane_method_changed(self, name: str) -> None:
+        info = registry.get(name)
+        self.forget_pane.set_method_kinds(info.kinds, info.label or info.name)
+
+    @Slot()
+    def _on_state_forget_changed(self) -> None:
+        st = self.state
+        self.method_pane.set_forget_kind(st.split.kind if st.split is not None else st.forget_kind, st.split is not None)
+        if not self.controller.is_busy() or self.controller.current_kind != "run":
+            self._show_preview()
+
+    @Slot()
+    def _on_state_dataset_changed(self) -> None:
+        self.live_view.set_classes(list(self.state.bundle.classes))
+        self.live_view.embedding.reset_range()
+        self._show_preview()
+
+    def _show_preview(self) -> None:
+        """Before a run: the original embedding with the current forget set ringed."""
+        st = self.state
+        if st.bundle is None or not len(st.embed_idx) or self.live_view.frames:
+            return
+        is_f = np.isin(st.embed_idx, st.split.forget_idx) if st.split is not None else np.zeros(len(st.embed_idx), bool)
+        self.live_view.embedding.set_points(st.embed_coords, st.bundle.y_train[st.embed_idx], is_f)
+
+    @Slot(int)
+    def _on_runs_pane_run_selected(self, row: int) -> None:
+        if self.controller.is_busy() and self.controller.current_kind == "run":
+            return  # do not disturb the live run
+        if not 0 <= row < len(self.state.runs):
+            return
+        record = self.state.runs[row]
+        frames, ghost = self.run_frames.get(id(record), ([], None))
+        if frames:
+            self.live_view.show_frames(frames, ghost, f"<b>{record.label}</b> (run {row + 1}) — replay")
+        self.live_view.bars.show_record(record, self.live_view.class_names)
+
+    # ------------------------------------------------------------------ messages
+    def show_status(self, text: str) -> None:
+        self.status_label.setText(text)
+
+    def _error(self, title: str, text: str) -> None:
+        self.last_error = (title, text)
+        self.show_status(f"{title}: {text.splitlines()[0]}")
+        if not self.show_dialogs:
+            return
+        box = QMessageBox(QMessageBox.Icon.Warning, title, text, QMessageBox.StandardButton.Ok, self)
+        box.setModal(False)  # never block the event loop (and the worker's signals)
+        box.show()
+        self._error_box = box
+
+    @Slot()
+    def _on_about_triggered(self) -> None:
+        QMessageBox.about(self, "About Lethe", "<b>Lethe</b> — forget a class or a handful of images, watch the "
+                          "feature geometry change, and judge the result against retraining.")
+
+    # ------------------------------------------------------------------ sessions
+    def save_session(self, path: str | Path) -> Path:
+        st = self.state
+        return save_session(path, source=st.source, model=st.model,
+                            forget=st.forget.to_json() if st.forget is not None else None, runs=list(st.runs))
+
+    def open_session(self, path: str | Path) -> None:
+        d = load_session(path)
+        model = d["model"]
+        for what in d["missing"]:
+            entry = d["files"][what]
+            if not self.show_dialogs:
+                raise LetheError(f"the session's {what} {entry.get('absolute')} was not found")
+            QMessageBox.information(self, "Relink a moved file",
+                                    f"The session's {what} was not found at\n{entry.get('absolute')}\nPlease locate it.")
+            if what == "checkpoint":
+                found, _ = QFileDialog.getOpenFileName(self, "Locate the checkpoint", "", "Weights (*.safetensors *.pt *.pth *.bin)")
+                if not found:
+                    return
+                model = {"checkpoint": found}
+            else:
+                found = QFileDialog.getExistingDirectory(self, "Locate the dataset")
+                if not found:
+                    return
+                d["dataset"] = f"{d['dataset'].partition(':')[0]}:{found}"
+        self.state.runs = list(d["runs"])
+        self.state.sig_runs_changed.emit()
+        self._pending_forget = d["forget"]
+        self.controller.sig_prepared.connect(self._on_session_prepared, Qt.ConnectionType.SingleShotConnection)
+        self.prepare(d["dataset"], model)
+
+    @Slot(object)
+    def _on_session_prepared(self, _ev: Any) -> None:
+        forget = getattr(self, "_pending_forget", None)
+        if forget:
+            try:
+                self.state.set_forget(ForgetSpec.from_json(forget))
+                self.forget_pane._sync_from_state()
+            except LetheError as exc:
+                self.show_status(messages.error_text(exc))
+
+    @Slot()
+    def _on_open_session_triggered(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open a session", "", "Lethe sessions (*.lethe.json *.json)")
+        if path:
+            try:
+                self.open_session(path)
+            except LetheError as exc:
+                self._error("The session cannot be opened", messages.error_text(exc))
+
+    @Slot()
+    def _on_save_session_triggered(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Save the session", "session.lethe.json", "Lethe sessions (*.lethe.json)")
+        if path:
+            self.save_session(path)
+            self.show_status(f"Saved the session to {path}")
+
+    # ------------------------------------------------------------------ close
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override
+        """Cancel any job and wait for the worker thread before the window goes."""
+        if self._owns_controller:
+            self.controller.shutdown()
+        super().closeEvent(event)

@@ -1,0 +1,220 @@
+"""RunsPane: every run with its metrics (↑ / ↓ / ≈R against the retrained reference); compare; export."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtGui import QColor, QGuiApplication
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QDialog,
+    QFileDialog,
+    QHBoxLayout,
+    QHeaderView,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.plots import style
+from app.plots.bars import PerClassBars
+from app.report import METRICS, command_text, fmt_metric, write_report
+from app.state import SessionModel
+from engine.errors import LetheError
+from engine.jobs import save_run
+from engine.record import RunRecord
+
+FIXED = ["#", "method", "forget set", "reference"]
+
+
+def forget_text(r: RunRecord) -> str:
+    f = r.forget
+    if f.get("classes"):
+        return f"class {', '.join(map(str, f['classes']))} ({f.get('size')})"
+    return f"{f.get('size')} samples"
+
+
+class RunsPane(QWidget):
+    """A table over ``state.runs``; emits ``sig_run_selected(row)`` to replay a run in the live view."""
+
+    sig_run_selected = Signal(int)
+    sig_status = Signal(str)
+
+    def __init__(self, state: SessionModel, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.state = state
+        headers = FIXED + [f"{h} {b}" for _, h, b, _ in METRICS] + ["seconds"]
+        self.table = QTableWidget(0, len(headers))
+        self.table.setObjectName("runsTable")
+        self.table.setHorizontalHeaderLabels(headers)
+        for j, (_, h, b, d) in enumerate(METRICS):
+            self.table.horizontalHeaderItem(len(FIXED) + j).setToolTip(f"{d}\n({b}: " + {
+                "↑": "higher is better", "↓": "lower is better", "≈R": "closer to the retrained model is better"}[b] + ")")
+        self.table.verticalHeader().setVisible(False)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        self.table.setAlternatingRowColors(True)
+        self.compare_button = QPushButton("Compare selected")
+        self.save_button = QPushButton("Save weights…")
+        self.report_button = QPushButton("Export HTML report…")
+        self.command_button = QPushButton("Copy as command")
+        self.remove_button = QPushButton("Remove")
+        buttons = QHBoxLayout()
+        for b in (self.compare_button, self.save_button, self.report_button, self.command_button, self.remove_button):
+            buttons.addWidget(b)
+        buttons.addStretch(1)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(4, 4, 4, 4)
+        lay.addWidget(self.table, 1)
+        lay.addLayout(buttons)
+        self.compare_dialog: QDialog | None = None
+
+        state.sig_runs_changed.connect(self._on_state_runs_changed)
+        self.table.itemSelectionChanged.connect(self._on_table_selection_changed)
+        self.compare_button.clicked.connect(self._on_compare_clicked)
+        self.save_button.clicked.connect(self._on_save_clicked)
+        self.report_button.clicked.connect(self._on_report_clicked)
+        self.command_button.clicked.connect(self._on_command_clicked)
+        self.remove_button.clicked.connect(self._on_remove_clicked)
+        self._on_table_selection_changed()
+
+    # ------------------------------------------------------------------ table
+    @Slot()
+    def _on_state_runs_changed(self) -> None:
+        runs = self.state.runs
+        self.table.setRowCount(len(runs))
+        for i, r in enumerate(runs):
+            retrain = r.reference("retrain")
+            cells = [str(i + 1), r.label or r.method, forget_text(r), "retrain" if retrain else "–"]
+            for key, _h, better, _d in METRICS:
+                cells.append(fmt_metric(key, r.metrics.get(key)))
+            secs = r.seconds.get("method")
+            cells.append("" if secs is None else f"{secs:.2f}")
+            for j, text in enumerate(cells):
+                item = QTableWidgetItem(text)
+                if j >= len(FIXED):
+                    item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+                    k = j - len(FIXED)
+                    if k < len(METRICS) and retrain is not None:
+                        key = METRICS[k][0]
+                        target = retrain.metrics.get(key)
+                        if target is not None:
+                            item.setToolTip(f"retrained reference: {fmt_metric(key, target)}")
+                            if METRICS[k][2] == "≈R" and r.metrics.get(key) is not None:
+                                gap = abs(r.metrics[key] - target)
+                                item.setForeground(QColor("#1e7b34" if gap < 0.05 else "#b3261e"))
+                self.table.setItem(i, j, item)
+        if runs:
+            self.table.selectRow(len(runs) - 1)
+
+    def selected_rows(self) -> list[int]:
+        return sorted({i.row() for i in self.table.selectionModel().selectedRows()})
+
+    def selected_records(self) -> list[RunRecord]:
+        return [self.state.runs[i] for i in self.selected_rows() if i < len(self.state.runs)]
+
+    @Slot()
+    def _on_table_selection_changed(self) -> None:
+        rows = self.selected_rows()
+        for b in (self.save_button, self.command_button):
+            b.setEnabled(len(rows) == 1)
+        self.compare_button.setEnabled(len(rows) >= 2)
+        self.report_button.setEnabled(len(rows) >= 1)
+        self.remove_button.setEnabled(len(rows) >= 1)
+        if len(rows) == 1:
+            self.sig_run_selected.emit(rows[0])
+
+    # ------------------------------------------------------------------ actions
+    def compare(self, records: Sequence[RunRecord]) -> QDialog:
+        dlg = CompareDialog(records, list(self.state.bundle.classes) if self.state.bundle is not None else [], self)
+        self.compare_dialog = dlg
+        dlg.show()
+        return dlg
+
+    @Slot()
+    def _on_compare_clicked(self) -> None:
+        self.compare(self.selected_records())
+
+    def save_weights(self, record: RunRecord, folder: str | Path) -> Path:
+        if record.model is None:
+            raise LetheError("this run's model is no longer in memory (runs loaded from a session keep only metrics)")
+        save_run(record, folder)
+        self.sig_status.emit(f"Saved the unlearned weights to {record.weights}")
+        return Path(record.weights or folder)
+
+    @Slot()
+    def _on_save_clicked(self) -> None:
+        recs = self.selected_records()
+        if not recs:
+            return
+        folder = QFileDialog.getExistingDirectory(self, "Folder for the unlearned weights and record.json")
+        if folder:
+            try:
+                self.save_weights(recs[0], folder)
+            except LetheError as exc:
+                self.sig_status.emit(exc.message)
+
+    @Slot()
+    def _on_report_clicked(self) -> None:
+        recs = self.selected_records()
+        path, _ = QFileDialog.getSaveFileName(self, "Export the report", "lethe-report.html", "HTML (*.html)")
+        if path and recs:
+            write_report(recs, path)
+            self.sig_status.emit(f"Wrote the report to {path}")
+
+    def copy_command(self, record: RunRecord) -> str:
+        text = command_text(record)
+        QGuiApplication.clipboard().setText(text)
+        self.sig_status.emit("Copied the equivalent `python -m engine unlearn spec.json` command to the clipboard")
+        return text
+
+    @Slot()
+    def _on_command_clicked(self) -> None:
+        recs = self.selected_records()
+        if recs:
+            self.copy_command(recs[0])
+
+    @Slot()
+    def _on_remove_clicked(self) -> None:
+        self.state.remove_runs(self.selected_rows())
+
+
+class CompareDialog(QDialog):
+    """Runs side by side: one column per model (the first run's Original and Retrain included)."""
+
+    def __init__(self, records: Sequence[RunRecord], class_names: list[str], parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Compare runs")
+        self.resize(900, 600)
+        models: list[tuple[str, RunRecord]] = []
+        if records:
+            for ref in records[0].references:
+                models.append((ref.label or ref.method, ref))
+        for i, r in enumerate(records):
+            models.append((f"{r.label or r.method} #{i + 1}", r))
+        self.table = QTableWidget(len(METRICS) + 1, len(models))
+        self.table.setObjectName("compareTable")
+        self.table.setHorizontalHeaderLabels([m for m, _ in models])
+        self.table.setVerticalHeaderLabels([f"{h} {b}" for _, h, b, _ in METRICS] + ["seconds"])
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        for j, (_, r) in enumerate(models):
+            for i, (key, *_rest) in enumerate(METRICS):
+                self.table.setItem(i, j, QTableWidgetItem(fmt_metric(key, r.metrics.get(key))))
+            secs = r.seconds.get("method", r.seconds.get("train"))
+            self.table.setItem(len(METRICS), j, QTableWidgetItem("" if secs is None else f"{secs:.2f}"))
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.bars = PerClassBars()
+        colours = [style.ORIGINAL_COLOUR, style.RETRAIN_COLOUR] + style.PALETTE
+        series = []
+        for j, (name, r) in enumerate(models):
+            if r.per_class_acc:
+                series.append((name, colours[j % len(colours)], r.per_class_acc))
+        self.bars.set_series(class_names or [str(i) for i in range(len(series[0][2]) if series else 0)], series)
+        lay = QVBoxLayout(self)
+        lay.addWidget(self.table, 1)
+        lay.addWidget(self.bars, 1)

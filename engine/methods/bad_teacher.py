@@ -1,0 +1,90 @@
+"""Bad Teacher (Chundawat et al., AAAI 2023, "Can Bad Teaching Induce Forgetting?"; methods.md A9;
+``selective-synaptic-dampening/src/unlearn.py:UnlearnerLoss, blindspot_unlearner``).
+
+Student = a copy of the original; competent teacher = the frozen original; incompetent teacher = a
+randomly initialised model of the same architecture. Every sample carries a flag u (1 = forget,
+0 = retain); the target is t = u·softmax(f_inc/T) + (1 − u)·softmax(f_comp/T) and the loss is
+KL(t ‖ softmax(f_student/T)) with ``F.kl_div``'s default 'mean' reduction (divided by B·C, as the
+reference code does; pitfall D5). Data: all of D_f mixed with a random 30 % of D_r.
+Defaults: T = 1, Adam lr 1e-4, 1 epoch, batch 256.
+
+Digits scale (cnn_small, ~530 images = 3 steps an epoch): Adam lr 1e-3, 10 epochs, batch 64.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Generator
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from engine.events import Event
+from engine.methods._loops import cycle_batches, optimise, steps_for
+from engine.methods.base import MethodContext, param
+from engine.methods.masks import build_mask, mask_delta_field, mask_field, mask_hooks, mask_micro_field, mask_ratio_field
+from engine.methods.registry import register
+from engine.models.base import LetheModel
+from engine.models.registry import model_from_config
+from engine.training import augment_batch
+
+
+@dataclass(frozen=True)
+class BadTeacherParams:
+    retain_fraction: float = param(0.3, "Fraction of the retain set mixed with the forget set.", min=0.0, max=1.0)
+    temperature: float = param(1.0, "Temperature T of the teachers' and the student's softmax.", min=0.1, max=100.0)
+    epochs: int = param(1, "Passes over the mixed set (digits cnn_small: 10).", min=1, max=200)
+    lr: float = param(1e-4, "Adam learning rate (digits cnn_small: 1e-3).", min=1e-7, max=1.0)
+    batch_size: int = param(256, "Images per step (digits cnn_small: 64).", min=2, max=4096)
+    mask: str = mask_field()
+    mask_ratio: float = mask_ratio_field()
+    mask_delta: float = mask_delta_field()
+    mask_micro: int = mask_micro_field()
+
+
+def incompetent_teacher(ctx: MethodContext) -> LetheModel:
+    """A randomly initialised model of the original's architecture (seeded, global RNG untouched)."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(ctx.seed + 104729)
+        model = model_from_config(ctx.original.config)
+    return model.to(ctx.device).eval().requires_grad_(False)
+
+
+def bad_teacher_loss(
+    student: torch.Tensor, competent: torch.Tensor, incompetent: torch.Tensor, u: torch.Tensor, T: float
+) -> torch.Tensor:
+    """KL(t ‖ softmax(student/T)), t = u·softmax(inc/T) + (1−u)·softmax(comp/T); 'mean' over B·C."""
+    u = u.float().unsqueeze(1)  # (B, 1)
+    target = u * F.softmax(incompetent / T, dim=1) + (1 - u) * F.softmax(competent / T, dim=1)  # (B, C)
+    return F.kl_div(F.log_softmax(student / T, dim=1), target, reduction="mean")
+
+
+@register(
+    "bad_teacher",
+    BadTeacherParams,
+    description="Bad Teacher: distil from the original on retain data and from a random network on the forget set.",
+    needs=("forget", "retain"),
+    label="Bad Teacher",
+)
+def unlearn(ctx: MethodContext, p: BadTeacherParams) -> Generator[Event, None, LetheModel]:
+    student = ctx.copy_original().train()
+    bad = incompetent_teacher(ctx)
+    rng = np.random.default_rng(ctx.seed)
+    n_r = int(round(p.retain_fraction * len(ctx.split.retain_idx)))
+    rows = np.concatenate([ctx.split.forget_idx, rng.choice(ctx.split.retain_idx, size=n_r, replace=False)])
+    flags = torch.cat([torch.ones(len(ctx.split.forget_idx)), torch.zeros(n_r)])  # (N,) u: 1 = forget
+    x = ctx.bundle.x_train[rows]
+    batches = cycle_batches(len(rows), p.batch_size, ctx.seed)
+    gen = torch.Generator().manual_seed(ctx.seed)
+
+    def loss_fn(step: int) -> torch.Tensor:
+        idx = next(batches)
+        xb = augment_batch(ctx.normalise(x[idx]), ctx.recipe.augment, gen)
+        with torch.no_grad():
+            comp, inc = ctx.original(xb), bad(xb)  # (B, C) each
+        return bad_teacher_loss(student(xb), comp, inc, flags[idx].to(ctx.device), p.temperature)
+
+    opt = torch.optim.Adam([q for q in student.parameters() if q.requires_grad], lr=p.lr)
+    mask = build_mask(ctx, student, opt, p.mask, ratio=p.mask_ratio, delta=p.mask_delta, micro=p.mask_micro)
+    yield from optimise(ctx, student, loss_fn, opt, steps_for(len(rows), p.batch_size, p.epochs), **mask_hooks(mask))
+    return student
