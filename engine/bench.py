@@ -110,6 +110,51 @@ def bench_pour(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+class PeakMemory:
+    """Peak extra memory during a block: CUDA allocator peak, or resident-set size sampled every 2 ms."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.device = device
+        self.peak_mb = float("nan")
+        self.kind = "CUDA max_memory_allocated" if device.type == "cuda" else "process RSS sampled every 2 ms"
+
+    @staticmethod
+    def _rss() -> int:
+        try:
+            with open("/proc/self/statm") as f:
+                return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+        except (OSError, ValueError, AttributeError):
+            return 0
+
+    def __enter__(self) -> "PeakMemory":
+        if self.device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(self.device)
+            self._base = torch.cuda.memory_allocated(self.device)
+            return self
+        import threading
+
+        self._base = self._rss()
+        self._max = self._base
+        self._stop = threading.Event()
+
+        def sample() -> None:
+            while not self._stop.wait(0.002):
+                self._max = max(self._max, self._rss())
+
+        self._thread = threading.Thread(target=sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.device.type == "cuda":
+            self.peak_mb = (torch.cuda.max_memory_allocated(self.device) - self._base) / 2**20
+            return
+        self._stop.set()
+        self._thread.join()
+        self._max = max(self._max, self._rss())
+        self.peak_mb = (self._max - self._base) / 2**20 if self._base else float("nan")
+
+
 def bench_features(args: argparse.Namespace) -> dict[str, Any]:
     device = resolve_device(args.device)
     bundle = load_dataset(args.dataset)
@@ -132,6 +177,9 @@ def bench_features(args: argparse.Namespace) -> dict[str, Any]:
     t_bare, a = timed(bare, device, repeats=5, warmup=1)
     t_ours, b = timed(ours, device, repeats=5, warmup=1)
     same = bool(np.allclose(a, b, atol=1e-4))
+    with PeakMemory(device) as peak:
+        result = ours()
+    out_mb = (result.nbytes + len(x) * model.feature_dim * 4) / 2**20
     rows = [("bare inference_mode loop ÷ our feature pass (higher is better, aim ≥ 0.9)", t_bare / t_ours,
              f"{t_bare:.3f} s ÷ {t_ours:.3f} s")]
     return {
@@ -144,8 +192,12 @@ def bench_features(args: argparse.Namespace) -> dict[str, Any]:
         "seconds": {"bare": t_bare, "ours": t_ours},
         "ratios": {rows[0][0]: rows[0][1]},
         "same_logits": same,
+        "peak_memory_mb": peak.peak_mb,
+        "output_mb": out_mb,
         "table": _table(["ratio", "value", "measured"], [(n, f"{r:.3g}", m) for n, r, m in rows]),
-        "note": "medians of 5 timed runs after one warm-up; ours also returns the penultimate features",
+        "note": (f"medians of 5 timed runs after one warm-up; ours also returns the penultimate features. "
+                 f"Peak extra memory of the pass ({peak.kind}): {peak.peak_mb:.1f} MiB for {len(x)} images, "
+                 f"of which the returned features + logits are {out_mb:.1f} MiB (input batches stream)."),
     }
 
 

@@ -21,7 +21,8 @@ FOREGROUND = "#303841"
 
 def configure() -> None:
     """Global pyqtgraph options; call once before creating plots."""
-    pg.setConfigOptions(background=BACKGROUND, foreground=FOREGROUND, antialias=False, useOpenGL=False)
+    pg.setConfigOptions(background=BACKGROUND, foreground=FOREGROUND, antialias=False, useOpenGL=False,
+                       imageAxisOrder="row-major")
 
 
 def class_colour(c: int, num_classes: int) -> QColor:

@@ -1,0 +1,92 @@
+"""Boundary Expand (Chen et al., CVPR 2023, "Boundary Unlearning"; methods.md A11;
+``Unlearn-Saliency/Classification/unlearn/boundary_ex.py``).
+
+Widen the final Linear layer by one "shadow" output (the old rows copied, the new row default-
+initialised), train CE(f_θ(x), C) — every forget image labelled as the shadow class — on D_f, then
+**delete the shadow row**, so the forget images fall to whichever real class is next. The returned
+model has the original C outputs (SalUn's version never prunes; pitfall D3).
+Defaults: SGD lr 1e-5 (authors) or 5e-6 (scripts), momentum 0.9, 10 epochs, forget set only.
+
+Digits scale (cnn_small, one forget batch per epoch): lr 0.01, batch 32, 10 epochs.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Generator
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from engine.events import Event
+from engine.methods._loops import cycle_batches, optimise, sgd, steps_for
+from engine.methods.base import MethodContext, param
+from engine.methods.masks import build_mask, mask_delta_field, mask_field, mask_hooks, mask_micro_field, mask_ratio_field
+from engine.methods.registry import register
+from engine.models.base import LetheModel
+from engine.training import augment_batch
+
+
+@dataclass(frozen=True)
+class BoundaryExpandParams:
+    epochs: int = param(10, "Passes over the forget set.", min=1, max=500)
+    lr: float = param(1e-5, "SGD learning rate (authors 1e-5, SalUn scripts 5e-6; digits cnn_small: 0.01).", min=1e-8, max=1.0)
+    momentum: float = param(0.9, "SGD momentum.", min=0.0, max=0.999)
+    weight_decay: float = param(5e-4, "L2 weight decay.", min=0.0, max=0.1)
+    batch_size: int = param(256, "Forget images per step (digits cnn_small: 32).", min=2, max=4096)
+    mask: str = mask_field()
+    mask_ratio: float = mask_ratio_field()
+    mask_delta: float = mask_delta_field()
+    mask_micro: int = mask_micro_field()
+
+
+def widen_head(head: nn.Linear, extra: int, seed: int) -> nn.Linear:
+    """A Linear with ``extra`` more outputs: old rows copied, new rows default-initialised (seeded)."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        wide = nn.Linear(head.in_features, head.out_features + extra, bias=head.bias is not None)
+    wide = wide.to(head.weight.device, head.weight.dtype)
+    with torch.no_grad():
+        wide.weight[: head.out_features] = head.weight
+        if head.bias is not None:
+            wide.bias[: head.out_features] = head.bias
+    return wide
+
+
+def prune_head(wide: nn.Linear, keep: int) -> nn.Linear:
+    """The first ``keep`` outputs of ``wide`` as a new Linear (the shadow rows deleted)."""
+    head = nn.Linear(wide.in_features, keep, bias=wide.bias is not None).to(wide.weight.device, wide.weight.dtype)
+    with torch.no_grad():
+        head.weight.copy_(wide.weight[:keep])
+        if wide.bias is not None:
+            head.bias.copy_(wide.bias[:keep])
+    return head
+
+
+@register(
+    "boundary_expand",
+    BoundaryExpandParams,
+    description="Boundary Expand: push the forget set into an extra shadow class, then delete that class.",
+    needs=("forget",),
+    label="Boundary Expand",
+)
+def unlearn(ctx: MethodContext, p: BoundaryExpandParams) -> Generator[Event, None, LetheModel]:
+    model = ctx.copy_original()
+    C = model.num_classes
+    model.head = widen_head(model.head, 1, ctx.seed)  # (C+1, d)
+    model.train()
+    x = ctx.x_forget
+    batches = cycle_batches(len(x), p.batch_size, ctx.seed)
+    gen = torch.Generator().manual_seed(ctx.seed)
+
+    def loss_fn(step: int) -> torch.Tensor:
+        idx = next(batches)
+        xb = augment_batch(ctx.normalise(x[idx]), ctx.recipe.augment, gen)
+        shadow = torch.full((len(idx),), C, dtype=torch.long, device=ctx.device)  # every forget image -> class C
+        return F.cross_entropy(model(xb), shadow)
+
+    opt = sgd(model, p.lr, p.momentum, p.weight_decay)
+    mask = build_mask(ctx, model, opt, p.mask, ratio=p.mask_ratio, delta=p.mask_delta, micro=p.mask_micro)
+    yield from optimise(ctx, model, loss_fn, opt, steps_for(len(x), p.batch_size, p.epochs), **mask_hooks(mask))
+    model.head = prune_head(model.head, C)  # back to C outputs
+    return model.eval()

@@ -1,0 +1,1 @@
+"""Studio resources (style sheet, icons), read with importlib.resources."""

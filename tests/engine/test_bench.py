@@ -1,0 +1,32 @@
+"""Benchmarks print ratios measured in one run; here we check they run and report, not their speed."""
+from __future__ import annotations
+
+import json
+import math
+
+from engine.__main__ import main
+
+
+def test_bench_methods_prints_a_table_and_writes_json(tmp_path, capsys) -> None:  # noqa: ANN001
+    out = tmp_path / "bench.json"
+    argv = ["bench", "methods", "--model", "mlp", "--only", "pour_p,finetune", "--out", str(out), "--device", "cpu"]
+    assert main(argv) == 0
+    text = capsys.readouterr().out
+    assert "| POUR-P |" in text and "| Retrain |" in text and "time ÷ Retrain" in text
+    result = json.loads(out.read_text())
+    assert result["results"]["retrain"]["time_ratio"]["mean"] == 1.0
+    assert 0 < result["results"]["pour_p"]["time_ratio"]["mean"] < 1
+    assert result["machine"]["cpu_cores"] >= 1
+
+
+def test_bench_methods_marks_methods_that_cannot_run_on_a_sample_forget_set(tmp_path, capsys) -> None:  # noqa: ANN001
+    argv = ["bench", "methods", "--model", "mlp", "--only", "pour_p", "--forget", "fraction:0.1", "--device", "cpu"]
+    assert main(argv) == 0
+    assert "cannot handle this forget set" in capsys.readouterr().out
+
+
+def test_bench_pour_reports_its_three_ratios(tmp_path) -> None:  # noqa: ANN001
+    out = tmp_path / "pour.json"
+    assert main(["bench", "pour", "--model", "mlp", "--out", str(out), "--device", "cpu"]) == 0
+    ratios = json.loads(out.read_text())["ratios"]
+    assert len(ratios) == 3 and all(math.isfinite(v) and v > 0 for v in ratios.values())
