@@ -56,7 +56,9 @@ def bad_teacher_loss(
     """KL(t ‖ softmax(student/T)), t = u·softmax(inc/T) + (1−u)·softmax(comp/T); 'mean' over B·C."""
     u = u.float().unsqueeze(1)  # (B, 1)
     target = u * F.softmax(incompetent / T, dim=1) + (1 - u) * F.softmax(competent / T, dim=1)  # (B, C)
-    return F.kl_div(F.log_softmax(student / T, dim=1), target, reduction="mean")
+    log_s = F.log_softmax(student / T, dim=1)  # (B, C)
+    # F.kl_div(log_s, target, reduction="mean") written out (that reduction warns it will change).
+    return (torch.xlogy(target, target) - target * log_s).mean()
 
 
 @register(

@@ -4,3 +4,6 @@ from __future__ import annotations
 from engine.methods import finetune, pour_d, pour_p, retrain  # noqa: F401
 from engine.methods import grad_ascent, l1_sparse, neggrad_plus, random_label, salun  # noqa: F401
 from engine.methods import bad_teacher, boundary_expand, boundary_shrink, lf_ssd, scrub, ssd  # noqa: F401
+from engine.methods import kodge_projection, unsc, unsir  # noqa: F401
+from engine.methods import amun, modhifi_u, oracle_matching, trw  # noqa: F401
+from engine.methods import laf  # noqa: F401

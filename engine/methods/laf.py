@@ -1,0 +1,157 @@
+"""LAF — Label-Agnostic Forgetting (Shen et al., ICLR 2024, arXiv 2404.00506; methods.md A14;
+``ShaofeiShen768/LAF/{VUnlearning,Train,Model}.py``, ``hyperparameter.md``). Uses no labels.
+
+Embeddings e = the penultimate features of the model (Lethe's ``features(x)``).
+1. Two VAEs on embeddings of the frozen original (d → 128 → 32 → latent 16, mirrored decoder; loss
+   MSE_sum/B + 0.025·KLD/B; Adam 1e-3, 10 epochs): s_vae on all of D, u_vae on D_f.
+2. Per zipped (forget, retain) batch pair, two alternating steps on the feature extractor:
+   (1) extractor unlearning, Adam lr_UE: L1 = Σ_r exp(m_r/(m_r+1)) − Σ_f exp(m_f/(m_f+1)), with m the
+       per-sample squared reconstruction error of the current embedding by s_vae (retain) or
+       u_vae (forget);
+   (2) representation alignment, Adam lr_RA: L2 = Σ_r log(exp(c_r) / Σ_f exp(c_f/temp)), with
+       c = 1 − cos(e_current, e_original).
+The head is not trained (LAF without "+R"). Defaults (ResNet/CIFAR-10): latent 16, 40 epochs,
+lr_UE 1e-5, lr_RA 5e-5 (class) or 4e-5 (random), temp 20, batch 32. BatchNorm statistics are kept
+frozen (Lethe's choice: forget-only batches would otherwise shift them).
+
+Digits scale (cnn_small): lr_UE 1e-4 and lr_RA 1e-3 with 10 epochs forget class 3.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Generator
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from engine.events import Event, Progress
+from engine.features import extract
+from engine.methods._loops import cycle_batches, optimise, phased
+from engine.methods.base import MethodContext, param
+from engine.methods.registry import register
+from engine.models.base import LetheModel, freeze_batchnorm
+
+
+@dataclass(frozen=True)
+class LAFParams:
+    epochs: int = param(40, "Epochs of min(|D_f|, |D_r|)/batch zipped batch pairs (two steps each).", min=1, max=1000)
+    lr_ue: float = param(1e-5, "Adam learning rate of the extractor-unlearning step (digits cnn_small: 1e-4).", min=1e-8, max=1.0)
+    lr_ra: float = param(
+        0.0, "Adam learning rate of the representation-alignment step (0 = paper: 5e-5 class, 4e-5 sample; digits: 1e-3).", min=0.0, max=1.0
+    )
+    temperature: float = param(20.0, "Temperature of the forget term in the alignment loss.", min=0.01, max=1000.0)
+    batch_size: int = param(32, "Forget and retain images per batch.", min=2, max=4096)
+    latent: int = param(16, "VAE latent dimension.", min=2, max=1024)
+    vae_epochs: int = param(10, "Epochs of each VAE's training.", min=1, max=1000)
+    vae_lr: float = param(1e-3, "Adam learning rate of the VAEs.", min=1e-6, max=1.0)
+
+
+class EmbeddingVAE(nn.Module):
+    """d → 128 → 32 → (μ, log σ²) of size ``latent``; mirrored decoder."""
+
+    def __init__(self, d: int, latent: int) -> None:
+        super().__init__()
+        self.enc = nn.Sequential(nn.Linear(d, 128), nn.ReLU(), nn.Linear(128, 32), nn.ReLU())
+        self.mu, self.logvar = nn.Linear(32, latent), nn.Linear(32, latent)
+        self.dec = nn.Sequential(nn.Linear(latent, 32), nn.ReLU(), nn.Linear(32, 128), nn.ReLU(), nn.Linear(128, d))
+
+    def forward(self, e: torch.Tensor, sample: bool = True) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        h = self.enc(e)  # (B, 32)
+        mu, logvar = self.mu(h), self.logvar(h)  # (B, latent)
+        z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar) if sample else mu
+        return self.dec(z), mu, logvar
+
+    def error(self, e: torch.Tensor) -> torch.Tensor:
+        """(B,) squared reconstruction error of ``e`` through the mean latent."""
+        return (self.forward(e, sample=False)[0] - e).pow(2).sum(1)
+
+
+def train_vae(
+    ctx: MethodContext, e: torch.Tensor, p: LAFParams, seed: int
+) -> Generator[Event, None, EmbeddingVAE]:
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        vae = EmbeddingVAE(e.shape[1], p.latent).to(ctx.device)
+    batches = cycle_batches(len(e), p.batch_size, seed)
+    opt = torch.optim.Adam(vae.parameters(), lr=p.vae_lr)
+    steps = max(1, -(-len(e) // p.batch_size)) * p.vae_epochs
+
+    def loss_fn(step: int) -> torch.Tensor:
+        eb = e[torch.as_tensor(next(batches), device=ctx.device)]
+        rec, mu, logvar = vae(eb)
+        kld = -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp())
+        return (F.mse_loss(rec, eb, reduction="sum") + 0.025 * kld) / len(eb)
+
+    yield from optimise(ctx, vae, loss_fn, opt, steps, stage="unlearn")  # type: ignore[arg-type]
+    return vae.eval().requires_grad_(False)
+
+
+class Alternating:
+    """Two optimisers stepped in turn (odd steps: the first, even steps: the second), for the loop."""
+
+    def __init__(self, first: torch.optim.Optimizer, second: torch.optim.Optimizer) -> None:
+        self.opts = (first, second)
+        self.calls = 0
+
+    @property
+    def param_groups(self) -> list[dict[str, Any]]:
+        return self.opts[self.calls % 2].param_groups
+
+    @property
+    def state(self) -> Any:
+        return self.opts[self.calls % 2].state
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for o in self.opts:
+            o.zero_grad(set_to_none=set_to_none)
+
+    def step(self) -> None:
+        self.opts[self.calls % 2].step()
+        self.calls += 1
+
+
+@register(
+    "laf",
+    LAFParams,
+    description="LAF: label-free; push forget embeddings off their VAE manifold while keeping retain embeddings aligned.",
+    needs=("forget", "retain"),
+    label="LAF",
+)
+def unlearn(ctx: MethodContext, p: LAFParams) -> Generator[Event, None, LetheModel]:
+    b = ctx.bundle
+    e_all = torch.as_tensor(extract(ctx.original, b.x_train, b.mean, b.std, device=ctx.device).features, device=ctx.device)  # (N, d)
+    e_f0, e_r0 = e_all[torch.as_tensor(ctx.split.forget_idx)], e_all[torch.as_tensor(ctx.split.retain_idx)]
+    s_vae = yield from phased(train_vae(ctx, e_all, p, ctx.seed), 0.0, 0.1)
+    u_vae = yield from phased(train_vae(ctx, e_f0, p, ctx.seed + 1), 0.1, 0.15)
+
+    model = ctx.copy_original()
+    model.head.requires_grad_(False)  # label-agnostic: only the extractor moves
+    model.train()
+    freeze_batchnorm(model)
+    x_f, x_r = ctx.x_forget, ctx.x_retain
+    fb, rb = cycle_batches(len(x_f), p.batch_size, ctx.seed), cycle_batches(len(x_r), p.batch_size, ctx.seed + 1)
+    pair: dict[str, np.ndarray] = {}
+
+    def loss_fn(step: int) -> torch.Tensor:
+        if step % 2 == 1:  # a new zipped pair; (1) extractor unlearning
+            pair["f"], pair["r"] = next(fb), next(rb)
+            m_f = u_vae.error(model.features(ctx.normalise(x_f[pair["f"]])))  # (B_f,)
+            m_r = s_vae.error(model.features(ctx.normalise(x_r[pair["r"]])))  # (B_r,)
+            return torch.exp(m_r / (m_r + 1)).sum() - torch.exp(m_f / (m_f + 1)).sum()
+        # (2) representation alignment on the same pair
+        e_f = model.features(ctx.normalise(x_f[pair["f"]]))
+        e_r = model.features(ctx.normalise(x_r[pair["r"]]))
+        c_f = 1 - F.cosine_similarity(e_f, e_f0[torch.as_tensor(pair["f"], device=ctx.device)], dim=1)  # (B_f,)
+        c_r = 1 - F.cosine_similarity(e_r, e_r0[torch.as_tensor(pair["r"], device=ctx.device)], dim=1)  # (B_r,)
+        return (c_r - torch.logsumexp(c_f / p.temperature, 0)).sum()
+
+    params = [q for q in model.parameters() if q.requires_grad]
+    lr_ra = p.lr_ra or (5e-5 if ctx.split.kind == "class" else 4e-5)
+    opt = Alternating(torch.optim.Adam(params, lr=p.lr_ue), torch.optim.Adam(params, lr=lr_ra))
+    pairs = max(1, -(-min(len(x_f), len(x_r)) // p.batch_size)) * p.epochs
+    yield Progress("unlearn", 0.15, "unlearning the extractor")
+    yield from phased(optimise(ctx, model, loss_fn, opt, 2 * pairs), 0.15, 1.0)  # type: ignore[arg-type]
+    model.head.requires_grad_(True)
+    return model.eval()
