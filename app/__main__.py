@@ -55,12 +55,17 @@ class ScriptDriver(QObject):
         if not self.started:
             self.started = True
             w.forget_pane.set_checked_classes([self.forget_class])
+            self._next()
+            return
+        if self.demo and w.state.runs:
+            QTimer.singleShot(600, self._replay)  # the geometry animation of the run just finished
+        else:
+            self._next()
+
+    def _next(self) -> None:
         if self.methods:
             method = self.methods.pop(0)
-            QTimer.singleShot(self.hold_ms if self.demo and w.state.runs else 100, lambda m=method: self._run(m))
-            return
-        if self.demo:
-            QTimer.singleShot(800, self._replay)
+            QTimer.singleShot(self.hold_ms if self.demo and self.window.state.runs else 100, lambda m=method: self._run(m))
         else:
             QTimer.singleShot(400, self._finish)
 
@@ -70,12 +75,12 @@ class ScriptDriver(QObject):
         w.start_run()
 
     def _replay(self) -> None:
-        """Scrub the last run's frames from the original to the end, then finish."""
+        """Scrub the last run's frames from the original to the end, then go on."""
         slider = self.window.live_view.slider
         self._frame = 0
         slider.setValue(0)
         self._timer = QTimer(self)
-        self._timer.setInterval(180)
+        self._timer.setInterval(max(60, 3000 // max(1, slider.maximum())))
         self._timer.timeout.connect(self._on_replay_tick)
         self._timer.start()
 
@@ -85,7 +90,7 @@ class ScriptDriver(QObject):
         self._frame += 1
         if self._frame > slider.maximum():
             self._timer.stop()
-            QTimer.singleShot(600, self._finish)
+            self._next()
             return
         slider.setValue(self._frame)
 
@@ -102,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--run", metavar="METHOD", action="append", default=[], help="run METHOD once ready (repeatable)")
     parser.add_argument("--forget-class", type=int, default=3, help="class to forget in --demo / --run (default 3)")
     parser.add_argument("--screenshot", metavar="PATH", help="save a PNG of the window when idle, then quit")
-    parser.add_argument("--size", default="1600x1000", help="window size WxH (default 1600x1000)")
+    parser.add_argument("--size", default=None, help="window size WxH (default 1600x1000; 1920x1080 with --demo)")
     args = parser.parse_args(argv)
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
@@ -110,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     app.setOrganizationName("Lethe")
     app.setStyle("Fusion")
     font = QFont(app.font())
-    font.setPointSize(15 if args.demo else 10)
+    font.setPointSize(14 if args.demo else 10)
     app.setFont(font)
     app.setStyleSheet(_stylesheet())
     style.configure()
@@ -118,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     from app.main_window import MainWindow
 
     window = MainWindow()
-    w, _, h = args.size.partition("x")
+    w, _, h = (args.size or ("1920x1080" if args.demo else "1600x1000")).partition("x")
     window.resize(int(w), int(h))
     methods = list(args.run)
     if args.demo and not methods:
@@ -129,6 +134,10 @@ def main(argv: list[str] | None = None) -> int:
     if methods or args.screenshot:
         driver = ScriptDriver(window, methods, args.forget_class, args.screenshot, args.demo)
     window.show()
+    if args.demo:
+        window.arrange_docks(360, 420, 200)
+    else:
+        window.arrange_docks()
     code = app.exec()
     del driver
     return code

@@ -50,7 +50,7 @@ class MainWindow(QMainWindow):
         self.state = SessionModel(self)
         self.controller = controller or JobController(parent=self)
         self._owns_controller = controller is None
-        self.run_frames: dict[int, tuple[list[Geometry], Geometry | None]] = {}
+        self.run_frames: dict[int, tuple[list[Geometry], Geometry | None, dict[str, list[float]]]] = {}
         self.last_error: tuple[str, str] | None = None
         self.show_dialogs = True
         self._error_box: QMessageBox | None = None
@@ -64,14 +64,13 @@ class MainWindow(QMainWindow):
         self.method_pane = MethodPane()
         self.runs_pane = RunsPane(self.state)
         self.setDockNestingEnabled(True)
-        self.data_dock = self._dock("Data && model", self.data_pane, Qt.DockWidgetArea.LeftDockWidgetArea, "dataDock")
+        self.data_dock = self._dock("Data and model", self.data_pane, Qt.DockWidgetArea.LeftDockWidgetArea, "dataDock")
         self.forget_dock = self._dock("Forget", self.forget_pane, Qt.DockWidgetArea.LeftDockWidgetArea, "forgetDock")
         self.tabifyDockWidget(self.data_dock, self.forget_dock)
         self.forget_dock.raise_()
         self.method_dock = self._dock("Method", self.method_pane, Qt.DockWidgetArea.RightDockWidgetArea, "methodDock")
         self.runs_dock = self._dock("Runs", self.runs_pane, Qt.DockWidgetArea.BottomDockWidgetArea, "runsDock")
-        self.resizeDocks([self.forget_dock, self.method_dock], [420, 360], Qt.Orientation.Horizontal)
-        self.resizeDocks([self.runs_dock], [190], Qt.Orientation.Vertical)
+        self.arrange_docks()
 
         self.status_label = QLabel("Starting…")
         self.status_label.setObjectName("statusLabel")
@@ -111,12 +110,17 @@ class MainWindow(QMainWindow):
             self.prepare(DEFAULT_SOURCE, dict(DEFAULT_MODEL))
 
     def _dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea, name: str) -> QDockWidget:
-        dock = QDockWidget(title.replace("&&", "&"), self)
+        dock = QDockWidget(title, self)
         dock.setObjectName(name)
         dock.setWidget(widget)
         dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable | QDockWidget.DockWidgetFeature.DockWidgetFloatable)
         self.addDockWidget(area, dock)
         return dock
+
+    def arrange_docks(self, left: int = 400, right: int = 360, bottom: int = 160) -> None:
+        """Dock sizes in pixels (the live view takes the rest)."""
+        self.resizeDocks([self.forget_dock, self.method_dock], [left, right], Qt.Orientation.Horizontal)
+        self.resizeDocks([self.runs_dock], [bottom], Qt.Orientation.Vertical)
 
     def _menus(self) -> None:
         file_menu = self.menuBar().addMenu("&File")
@@ -226,7 +230,7 @@ class MainWindow(QMainWindow):
     def _on_controller_finished(self, ev: Finished) -> None:
         record = ev.record
         self.live_view.finish(record)
-        self.run_frames[id(record)] = (list(self.live_view.frames), self.live_view.ghost)
+        self.run_frames[id(record)] = (list(self.live_view.frames), self.live_view.ghost, self.live_view.curves.history())
         self.live_view.title.setText(self._job_title + " — done")
         self.state.add_run(record)
         m = record.metrics
@@ -279,7 +283,11 @@ class MainWindow(QMainWindow):
         if st.bundle is None or not len(st.embed_idx) or self.live_view.frames:
             return
         is_f = np.isin(st.embed_idx, st.split.forget_idx) if st.split is not None else np.zeros(len(st.embed_idx), bool)
-        self.live_view.embedding.set_points(st.embed_coords, st.bundle.y_train[st.embed_idx], is_f)
+        labels = st.bundle.y_train[st.embed_idx]
+        means = np.full((st.bundle.num_classes, 2), np.nan)
+        for c in np.unique(labels):
+            means[c] = st.embed_coords[labels == c].mean(axis=0)
+        self.live_view.embedding.set_points(st.embed_coords, labels, is_f, means2d=means)
 
     @Slot(int)
     def _on_runs_pane_run_selected(self, row: int) -> None:
@@ -288,9 +296,9 @@ class MainWindow(QMainWindow):
         if not 0 <= row < len(self.state.runs):
             return
         record = self.state.runs[row]
-        frames, ghost = self.run_frames.get(id(record), ([], None))
+        frames, ghost, loss = self.run_frames.get(id(record), ([], None, {}))
         if frames:
-            self.live_view.show_frames(frames, ghost, f"<b>{record.label}</b> (run {row + 1}) — replay")
+            self.live_view.show_frames(frames, ghost, f"<b>{record.label}</b> (run {row + 1}) — replay", loss)
         self.live_view.bars.show_record(record, self.live_view.class_names)
 
     # ------------------------------------------------------------------ messages

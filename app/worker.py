@@ -196,10 +196,11 @@ class JobController(QObject):
             self.sig_log.emit(event)
         elif isinstance(event, (Finished, Failed, Prepared)):  # the end of a job
             self._current = None
-            self.sig_busy.emit(False)
             if isinstance(event, Finished):
                 self.sig_finished.emit(event)
             elif isinstance(event, Prepared):
                 self.sig_prepared.emit(event)
             else:
                 self.sig_failed.emit(event)
+            if self._current is None:  # (a slot above may have started the next job)
+                self.sig_busy.emit(False)

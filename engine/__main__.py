@@ -1,4 +1,4 @@
-"""Command line: ``python -m engine demo | train | unlearn | methods | bench``.
+"""Command line: ``python -m engine demo | train | unlearn | methods | bench | report``.
 
 Progress goes to stderr, results to stdout. Exit codes: 0 success, 2 bad input (one line),
 1 unexpected failure.
@@ -66,6 +66,41 @@ def cmd_demo(args: argparse.Namespace) -> int:
           " the original / the retrained model (higher = more forgotten in the features). rMIA: forget images"
           " called 'member' by a feature-level membership attack (lower is better). seconds: the method alone"
           " (Original: training or cache load).")
+    for r in records:
+        if r.audit.get("verdicts"):
+            print()
+            print(format_verdicts(r))
+    return 0
+
+
+def format_verdicts(record: RunRecord) -> str:
+    """The audit's verdicts of one record as plain text (one block per question)."""
+    basis = record.audit.get("basis", "")
+    against = "against the retrained model" if basis == "retrain" else "reference-free rules"
+    lines = [f"Verdicts for {record.label or record.method} ({against}):"]
+    for v in record.audit.get("verdicts", []):
+        lines.append(f"  {v['status'].upper():<5} {v['question']:<22} {v['summary']}")
+    return "\n".join(lines)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from engine.report import load_bundle_for, write_report
+
+    path = Path(args.record)
+    if not path.exists():
+        raise BadSpec(f"record file {path} does not exist")
+    try:
+        record = RunRecord.load(path)
+    except (json.JSONDecodeError, TypeError, KeyError) as exc:
+        raise BadSpec(f"{path} is not a Lethe record.json ({exc})") from None
+    if record.weights and not Path(record.weights).exists():  # moved with its folder
+        candidate = path.parent / Path(record.weights).name
+        if candidate.exists():
+            record.weights = str(candidate)
+    bundle = None if args.no_thumbnails else load_bundle_for(record)
+    out = write_report(record, args.out, bundle=bundle)
+    note = "" if bundle is not None else " (no thumbnails: dataset not available)"
+    print(f"wrote {out}{note}")
     return 0
 
 
@@ -180,6 +215,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("methods", help="list the registered methods and their hyperparameters")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_methods)
+
+    p = sub.add_parser("report", help="write a self-contained HTML audit report of a record.json")
+    p.add_argument("record", help="record.json written by 'unlearn' (or the studio)")
+    p.add_argument("--out", required=True, help="the .html file to write")
+    p.add_argument("--no-thumbnails", action="store_true", help="do not load the dataset for image thumbnails")
+    p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("bench", help="measured ratios: pour, features, methods")
     p.add_argument("suite", choices=["pour", "features", "methods"])

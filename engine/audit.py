@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from threadpoolctl import threadpool_limits
 
 from engine.cancel import NEVER, CancelToken
 from engine.checkpoints import weights_fingerprint
@@ -225,7 +226,10 @@ class Auditor:
             Auditor._cache.move_to_end(key)
             return copy.deepcopy(hit)
         t0 = time.perf_counter()
-        m, d = self._measure(model)
+        # Keep BLAS to the job's thread budget: an oversubscribed OpenBLAS is 10-70x slower on a
+        # busy machine than one thread for these small matrices.
+        with threadpool_limits(limits=max(1, torch.get_num_threads())):
+            m, d = self._measure(model)
         m["audit_seconds"] = time.perf_counter() - t0
         Auditor._cache[key] = copy.deepcopy((m, d))
         while len(Auditor._cache) > Auditor._cache_size:
@@ -296,10 +300,8 @@ class Auditor:
             fit_x, fit_y = tr.features[s.retain_idx], b.y_train[s.retain_idx]
             ef_x, ef_y = tr.features[F_], b.y_train[F_]
         er_x, er_y = te.features[s.test_retain_idx], b.y_test[s.test_retain_idx]
-        m["knn_forget"] = knn_probe(fit_x, fit_y, ef_x, ef_y, seed=seed)
-        m["knn_retain"] = knn_probe(fit_x, fit_y, er_x, er_y, seed=seed)
-        m["probe_forget"] = linear_probe(fit_x, fit_y, ef_x, ef_y, seed=seed)
-        m["probe_retain"] = linear_probe(fit_x, fit_y, er_x, er_y, seed=seed)
+        m["knn_forget"], m["knn_retain"] = knn_probe(fit_x, fit_y, [ef_x, er_x], [ef_y, er_y], seed=seed)
+        m["probe_forget"], m["probe_retain"] = linear_probe(fit_x, fit_y, [ef_x, er_x], [ef_y, er_y], seed=seed)
         retained = [c for c in range(b.num_classes) if c not in self.forget_classes]
         head = model.head
         W = head.weight.detach().float().cpu().numpy()
@@ -311,7 +313,8 @@ class Auditor:
         d["placement"] = nc["placement"]
         forget_acc = float(np.mean(pred == b.y_train[F_])) if F_.size else float("nan")
         probe_max = np.nanmax([m["knn_forget"], m["probe_forget"]]) if np.isfinite([m["knn_forget"], m["probe_forget"]]).any() else float("nan")
-        m["suppressed"] = float(is_suppressed(forget_acc, probe_max)) if self.kind == "class" else float("nan")
+        change = 1.0 - m.get("cka_o_forget_train", float("nan"))
+        m["suppressed"] = float(is_suppressed(forget_acc, probe_max, change)) if self.kind == "class" else float("nan")
 
         # ---- restoration (relearning, quantisation)
         self.token.check()
@@ -554,3 +557,72 @@ def audit_block(
         "details": d,
         "cost": cost or {},
     }
+
+
+# ------------------------------------------------------------------------------------- cost (B8)
+class CostMeter:
+    """Measures the unlearning stage: f/b passes over the training set and peak memory (B8).
+
+    Passes: a forward hook on the original's first parameterised layer counts the images that go
+    through it *with gradients on* (forward + backward); ``copy.deepcopy`` copies the hook, so the
+    method's working copies are counted too, while no-grad passes (teachers, the geometry probe,
+    evaluation) are not. Models a method builds from scratch (Retrain) are not hooked: their
+    passes are filled in by the caller. Memory: ``torch.cuda.max_memory_allocated`` on CUDA; on
+    the CPU the growth of the process's peak resident set (``ru_maxrss``), which stays 0 when the
+    method never exceeds the process's earlier peak — a lower bound, labelled so.
+    """
+
+    def __init__(self, original: torch.nn.Module, n_train: int, device: torch.device) -> None:
+        self.original, self.n_train, self.device = original, max(1, n_train), device
+        self.images = 0
+        self._layer = next((m for m in original.modules() if not list(m.children()) and any(True for _ in m.parameters(recurse=False))), None)
+        self._rss0 = 0.0
+        meter = self
+
+        def hook(module: torch.nn.Module, inputs: tuple[Any, ...]) -> None:
+            # a plain function, not a bound method: deepcopy keeps functions as they are, so the
+            # copies' hooks still count into this meter
+            if torch.is_grad_enabled() and not torch.is_inference_mode_enabled() and inputs and hasattr(inputs[0], "shape"):
+                meter.images += int(inputs[0].shape[0])
+
+        hook.lethe_cost_meter = self  # type: ignore[attr-defined]
+        self._hook = hook
+
+    def __enter__(self) -> "CostMeter":
+        if self._layer is not None:
+            self._layer.register_forward_pre_hook(self._hook)
+        if self.device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(self.device)
+        self._rss0 = _maxrss_mb()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.detach(self.original)
+
+    def detach(self, *models: torch.nn.Module | None) -> None:
+        """Remove the counting hook from ``models`` (and their deep copies' modules)."""
+        for model in models:
+            if model is None:
+                continue
+            for mod in model.modules():
+                for k, fn in list(mod._forward_pre_hooks.items()):
+                    if getattr(fn, "lethe_cost_meter", None) is self:
+                        del mod._forward_pre_hooks[k]
+
+    def result(self) -> dict[str, Any]:
+        if self.device.type == "cuda":
+            peak, kind = torch.cuda.max_memory_allocated(self.device) / 2**20, "CUDA peak allocated during the method"
+        else:
+            peak, kind = max(0.0, _maxrss_mb() - self._rss0), "growth of the process's peak RSS during the method (CPU; lower bound)"
+        return {"fb_passes": self.images / self.n_train, "peak_memory_mb": peak, "memory_kind": kind}
+
+
+def _maxrss_mb() -> float:
+    try:
+        import resource
+        import sys
+
+        r = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return r / 2**20 if sys.platform == "darwin" else r / 2**10  # bytes on macOS, KiB on Linux
+    except (ImportError, OSError):  # Windows: no resource module
+        return float("nan")

@@ -15,6 +15,7 @@ from typing import Any, Generator, Iterator
 
 import torch
 
+from engine.audit import Auditor, CostMeter, audit_block, relative_metrics
 from engine.cancel import NEVER, CancelToken
 from engine.checkpoints import load_checkpoint, save_checkpoint
 from engine.data import DatasetBundle, ForgetSpec, ForgetSplit, load_dataset
@@ -49,6 +50,7 @@ class JobSpec:
     device: str = "auto"
     evaluate: bool = True  # representation metrics (RUS, rMIA) on top of accuracies
     geometry: bool = True  # stream Geometry events of the probe set
+    audit: bool = True  # attacks, probes, restoration tests and verdicts (engine.audit)
     schema_version: int = SCHEMA_VERSION
 
     @classmethod
@@ -72,6 +74,7 @@ class JobSpec:
         _expect(d, "device", str)
         _expect(d, "evaluate", bool)
         _expect(d, "geometry", bool)
+        _expect(d, "audit", bool)
         if d.get("reference") not in (None, "retrain"):
             raise BadSpec(f"reference: must be \"retrain\" or null, got {d.get('reference')!r}")
         model = d.get("model", {"arch": DEFAULT_ARCH})
@@ -263,10 +266,15 @@ class Runner:
             yield probe.frame(original, "original", 0, 0.0)
         t0 = time.perf_counter()
         yield Progress("unlearn", meter.overall("unlearn", 0.0), f"running {info.label or info.name}")
-        unlearned = yield from staged(iter(info.fn(ctx, params)), "unlearn")
-        if device.type == "cuda":
-            torch.cuda.synchronize()
+        with CostMeter(original, len(bundle.x_train), device) as cost_meter:
+            unlearned = yield from staged(iter(info.fn(ctx, params)), "unlearn")
+            if device.type == "cuda":
+                torch.cuda.synchronize()
         seconds["method"] = time.perf_counter() - t0
+        cost_meter.detach(unlearned)
+        cost = cost_meter.result()
+        if spec.method == "retrain":  # a fresh model: the hook never saw it
+            cost["fb_passes"] = recipe.epochs * len(split.retain_idx) / max(1, len(bundle.x_train))
         unlearned = unlearned.eval()
 
         # evaluate
@@ -283,6 +291,12 @@ class Runner:
             references.append(RunRecord("retrain", metrics=m, per_class_acc=per_class, label="Retrain",
                                         seconds={"method": seconds["reference"]}, model=retrain, **base))
         m, per_class = evaluator.evaluate(unlearned, original, retrain, representation=spec.evaluate)
+        m.update({"fb_passes": cost["fb_passes"], "peak_memory_mb": cost["peak_memory_mb"]})
+        audit_info: dict[str, Any] = {}
+        if spec.audit:
+            yield Progress("evaluate", meter.overall("evaluate", 0.5), "auditing: attacks, probes, relearning")
+            audit_info = _audit(bundle, split, evaluator, original, retrain, unlearned, references, m, cost,
+                                device=device, seed=spec.seed, token=token, is_retrain=spec.method == "retrain")
         seconds["evaluate"] = time.perf_counter() - t0
         yield Progress("evaluate", 1.0, "done")
         seconds["total"] = time.perf_counter() - t_start
@@ -295,6 +309,7 @@ class Runner:
             seconds=seconds,
             references=references,
             model=unlearned,
+            audit=audit_info,
             **base,
         )
         if out_dir is not None:
@@ -331,6 +346,41 @@ class Runner:
             self._retrains[key] = model.eval()
         yield Progress("reference", 1.0, "retrain reference ready")
         return self._retrains[key].to(device)
+
+
+def _audit(
+    bundle: DatasetBundle,
+    split: ForgetSplit,
+    evaluator: Evaluator,
+    original: LetheModel,
+    retrain: LetheModel | None,
+    unlearned: LetheModel,
+    references: list[RunRecord],
+    metrics: dict[str, float],
+    cost: dict[str, Any],
+    *,
+    device: torch.device,
+    seed: int,
+    token: CancelToken,
+    is_retrain: bool,
+) -> dict[str, Any]:
+    """Audit the references and the unlearned model (engine.audit); fill their metrics in place and
+    return the unlearned record's audit block (verdicts against the retrain when there is one)."""
+    auditor = Auditor(bundle, split, evaluator, original, retrain, device=device, seed=seed, token=token)
+    measured: dict[str, tuple[dict[str, float], dict[str, Any]]] = {}
+    for ref in references:
+        mm, dd = auditor.measure(ref.model)
+        ref.metrics.update(mm)
+        measured[ref.method] = (ref.metrics, dd)
+    mm, dd = auditor.measure(unlearned)
+    metrics.update(mm)
+    ref_r = measured.get("retrain")
+    for ref in references:
+        ref.metrics.update(relative_metrics(ref.metrics, ref_r[0] if ref_r else None, None, split.kind))
+        ref.audit = {"details": measured[ref.method][1]}
+    metrics.update(relative_metrics(metrics, ref_r[0] if ref_r else None, None, split.kind))
+    return audit_block(metrics, dd, split.kind, retrain=ref_r, original=measured.get("original"), cost=cost,
+                       is_retrain=is_retrain)
 
 
 def save_run(record: RunRecord, out_dir: str | Path) -> RunRecord:

@@ -28,6 +28,7 @@ class RunRecord:
     weights: str | None = None
     notes: list[str] = field(default_factory=list)
     references: list["RunRecord"] = field(default_factory=list)
+    audit: dict[str, Any] = field(default_factory=dict)  # engine.audit: verdicts, details, cost
     schema_version: int = SCHEMA_VERSION
     model: Any = field(default=None, repr=False, compare=False)  # the model itself; never serialised
 

@@ -104,7 +104,8 @@ class DataPane(QWidget):
         form.addRow(self.path_label, path_row)
         med_row = QHBoxLayout()
         med_row.addWidget(self.flag_edit, 1)
-        med_row.addWidget(QLabel("size"))
+        self.size_label = QLabel("size")
+        med_row.addWidget(self.size_label)
         med_row.addWidget(self.size_box)
         self.med_label = QLabel("MedMNIST:")
         form.addRow(self.med_label, med_row)
@@ -160,7 +161,7 @@ class DataPane(QWidget):
         needs_path = kind is not None
         for w in (self.path_edit, self.browse_button, self.path_label):
             w.setVisible(needs_path)
-        for w in (self.flag_edit, self.size_box, self.med_label):
+        for w in (self.flag_edit, self.size_box, self.med_label, self.size_label):
             w.setVisible(scheme == "medmnist")
         if scheme in ("cifar10", "cifar100"):
             self.path_edit.setPlaceholderText("folder holding cifar-10-batches-py (empty: the data folder)")

@@ -281,10 +281,12 @@ class ForgetPane(QWidget):
         self._select_in_grid()
         self.pick_plot.set_selected_ids(sorted(self.selected_ids))
         if apply:
+            self._syncing = True
+            self.tabs.setCurrentIndex(MODE_SAMPLES)
+            self._syncing = False
             self._apply()
 
     def _select_in_grid(self) -> None:
-        self._syncing_grid = True
         sel = QItemSelection()
         rows = self.grid_model.rows
         pos = np.flatnonzero(np.isin(rows, np.fromiter(self.selected_ids, dtype=np.int64, count=len(self.selected_ids))))
@@ -299,7 +301,6 @@ class ForgetPane(QWidget):
         sm.select(sel, QItemSelectionModel.SelectionFlag.ClearAndSelect)
         sm.blockSignals(False)
         self.grid.viewport().update()
-        self._syncing_grid = False
 
     @Slot(QItemSelection, QItemSelection)
     def _on_grid_selection_changed(self, _sel: QItemSelection, _desel: QItemSelection) -> None:
@@ -307,7 +308,9 @@ class ForgetPane(QWidget):
         picked = {int(self.grid_model.rows[i.row()]) for i in self.grid.selectionModel().selectedIndexes()}
         self.selected_ids = (self.selected_ids - shown) | picked
         self.pick_plot.set_selected_ids(sorted(self.selected_ids))
+        self._syncing = True
         self.tabs.setCurrentIndex(MODE_SAMPLES)
+        self._syncing = False
         self._apply()
 
     @Slot(object)

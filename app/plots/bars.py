@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from typing import Sequence
 
+import html
+
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtWidgets import QVBoxLayout, QWidget
@@ -21,7 +23,6 @@ class PerClassBars(QWidget):
         self.plot.setYRange(0, 1.05, padding=0)
         self.plot.setMouseEnabled(False, False)
         self.plot.showGrid(y=True, alpha=0.2)
-        self.legend = self.plot.addLegend(offset=(-5, 5), labelTextSize="8pt", colCount=3)
         self.items: list[pg.BarGraphItem] = []
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
@@ -31,7 +32,6 @@ class PerClassBars(QWidget):
         """``series``: (label, colour, per-class accuracies) tuples, drawn side by side."""
         for it in self.items:
             self.plot.removeItem(it)
-        self.legend.clear()
         self.items = []
         k = max(1, len(series))
         width = 0.8 / k
@@ -39,10 +39,11 @@ class PerClassBars(QWidget):
         for j, (label, colour, values) in enumerate(series):
             v = np.nan_to_num(np.asarray(values, dtype=float)[: len(names)], nan=0.0)
             item = pg.BarGraphItem(x=x[: len(v)] - 0.4 + width * (j + 0.5), height=v, width=width * 0.95,
-                                   brush=pg.mkBrush(colour), pen=None, name=label)
+                                   brush=pg.mkBrush(colour), pen=None)
             self.plot.addItem(item)
-            self.legend.addItem(item, label)
             self.items.append(item)
+        key = " ".join(f"<span style='color:{c}'>■</span> {html.escape(lab)}" for lab, c, _ in series)
+        self.plot.setTitle(f"per-class test accuracy &nbsp; {key}")
         step = max(1, len(names) // 20)
         self.plot.getAxis("bottom").setTicks([[(i, str(names[i])) for i in range(0, len(names), step)]])
         self.plot.setXRange(-0.6, len(names) - 0.4, padding=0)

@@ -16,7 +16,8 @@ class CurvesPlot(QWidget):
         super().__init__(parent)
         self.glw = pg.GraphicsLayoutWidget()
         self.loss_plot = self.glw.addPlot(row=0, col=0, title="loss")
-        self.nc_plot = self.glw.addPlot(row=1, col=0, title="NC1 (↓ collapse) · mean angle / ideal")
+        self.nc_plot = self.glw.addPlot(row=1, col=0, title="<span style='color:#4e79a7'>■ NC1</span> &nbsp; "
+                                        "<span style='color:#f28e2b'>▲ angle / ideal</span>")
         for p in (self.loss_plot, self.nc_plot):
             p.setMenuEnabled(False)
             p.hideButtons()
@@ -25,14 +26,16 @@ class CurvesPlot(QWidget):
             p.setDownsampling(auto=True, mode="peak")
         self.loss_plot.setLabel("bottom", "step")
         self.nc_plot.setLabel("bottom", "step")
-        self.nc_plot.addLegend(offset=(-5, 5), labelTextSize="8pt")
         self.loss_curve = self.loss_plot.plot(pen=style.pen(style.CURRENT_COLOUR, 1.5))
         self.nc1_curve = self.nc_plot.plot(pen=style.pen("#4e79a7", 1.5), symbol="o", symbolSize=4,
-                                           symbolBrush="#4e79a7", symbolPen=None, name="NC1")
+                                           symbolBrush="#4e79a7", symbolPen=None)
         self.angle_curve = self.nc_plot.plot(pen=style.pen("#f28e2b", 1.5), symbol="t", symbolSize=4,
-                                             symbolBrush="#f28e2b", symbolPen=None, name="angle / ideal")
+                                             symbolBrush="#f28e2b", symbolPen=None)
         self.ideal_line = pg.InfiniteLine(pos=1.0, angle=0, pen=pg.mkPen("#f28e2b", style=Qt.PenStyle.DashLine))
         self.nc_plot.addItem(self.ideal_line)
+        self.no_loss_text = pg.TextItem("no optimisation steps (closed-form method)", color="#888", anchor=(0.5, 0.5))
+        self.loss_plot.addItem(self.no_loss_text)
+        self.no_loss_text.setPos(0.5, 0.5)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addWidget(self.glw)
@@ -47,6 +50,14 @@ class CurvesPlot(QWidget):
         self.loss_curve.setData([], [])
         self.nc1_curve.setData([], [])
         self.angle_curve.setData([], [])
+        self.no_loss_text.setVisible(False)
+
+    def history(self) -> dict[str, list[float]]:
+        """The recorded loss curve (to replay a finished run)."""
+        return {"x": list(self._loss_x), "y": list(self._loss_y)}
+
+    def set_loss_history(self, h: dict[str, list[float]]) -> None:
+        self._loss_x, self._loss_y = list(h.get("x", [])), list(h.get("y", []))
 
     def add_loss(self, step: int, loss: float) -> None:
         self._loss_x.append(float(step))
@@ -60,6 +71,7 @@ class CurvesPlot(QWidget):
 
     def redraw(self) -> None:
         self.loss_curve.setData(np.asarray(self._loss_x), np.asarray(self._loss_y))
+        self.no_loss_text.setVisible(not self._loss_x and len(self._nc_x) > 1)
         x = np.asarray(self._nc_x)
         self.nc1_curve.setData(x, np.asarray(self._nc1), connect="finite")
         self.angle_curve.setData(x, np.asarray(self._angle), connect="finite")

@@ -34,12 +34,15 @@ class LiveView(QWidget):
         super().__init__(parent)
         self.embedding = EmbeddingPlot()
         self.embedding.setObjectName("liveEmbedding")
+        self.embedding.setMinimumWidth(360)
+        self.embedding.setMinimumHeight(300)
         self.gram = GramView()
         self.curves = CurvesPlot()
         self.bars = PerClassBars()
         self.title = QLabel("Live view — pick a forget set and press Run")
         self.title.setObjectName("liveTitle")
         self.frame_label = QLabel("")
+        self.frame_label.setMinimumWidth(60)
         self.slider = QSlider(Qt.Orientation.Horizontal)
         self.slider.setObjectName("scrubSlider")
         self.slider.setEnabled(False)
@@ -63,6 +66,10 @@ class LiveView(QWidget):
         main.addWidget(self.bars)
         main.setStretchFactor(0, 4)
         main.setStretchFactor(1, 1)
+        top.setSizes([540, 500])
+        right.setSizes([260, 300])
+        main.setSizes([640, 200])
+        self.bars.setMinimumHeight(150)
         scrub = QHBoxLayout()
         scrub.addWidget(QLabel("replay:"))
         scrub.addWidget(self.slider, 1)
@@ -176,9 +183,12 @@ class LiveView(QWidget):
     def _on_ghost_box_toggled(self, _on: bool) -> None:
         self._draw_ghosts()
 
-    def show_frames(self, frames: list[Geometry], ghost: Geometry | None, title: str) -> None:
+    def show_frames(self, frames: list[Geometry], ghost: Geometry | None, title: str,
+                    loss: dict[str, list[float]] | None = None) -> None:
         """Show a finished run's recorded frames (selecting a row in the runs table)."""
         self.begin_job(frames[0].job_id if frames else "", title)
+        if loss:
+            self.curves.set_loss_history(loss)
         for f in frames:
             self.add_geometry(f)
         if ghost is not None:

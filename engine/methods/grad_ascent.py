@@ -4,8 +4,8 @@ Maximise the cross-entropy on the forget set: loss = −CE(f_θ(x), y), (x, y) �
 (momentum 0.9, weight decay 5e-4). Paper defaults (CIFAR-10 / ResNet-18): lr 1e-4, 5 epochs.
 GA diverges easily, so it stops early once forget-set accuracy is at or below ``early_stop_acc``.
 
-Digits scale (cnn_small, ~145 forget images = one batch per epoch): lr 0.01 with min_steps 30
-drives class-3 accuracy to ~0 within a few early-stop checks.
+Digits scale (cnn_small, ~145 forget images = one batch per epoch): lr 1e-3 with min_steps 100
+stops early at forget accuracy 0 (retained-class test accuracy 0.84; 0.975 with ``mask = feasible``).
 """
 from __future__ import annotations
 
@@ -27,8 +27,8 @@ from engine.training import augment_batch
 @dataclass(frozen=True)
 class GradAscentParams:
     epochs: int = param(5, "Passes over the forget set (paper 5).", min=1, max=500)
-    min_steps: int = param(0, "At least this many steps (a small forget set is one step per epoch; digits: 30).", min=0, max=100000)
-    lr: float = param(1e-4, "SGD learning rate (paper 1e-4 for CIFAR-10/ResNet-18; digits cnn_small: 0.01).", min=1e-7, max=1.0)
+    min_steps: int = param(0, "At least this many steps (a small forget set is one step per epoch; digits: 100).", min=0, max=100000)
+    lr: float = param(1e-4, "SGD learning rate (paper 1e-4 for CIFAR-10/ResNet-18; digits cnn_small: 1e-3).", min=1e-7, max=1.0)
     momentum: float = param(0.9, "SGD momentum.", min=0.0, max=0.999)
     weight_decay: float = param(5e-4, "L2 weight decay.", min=0.0, max=0.1)
     batch_size: int = param(256, "Forget images per step.", min=2, max=4096)

@@ -6,7 +6,8 @@ L = CE + α_t·‖θ‖₁, α_t = α·(1 − t/(E − no_l1_epochs)) at epoch t
 Defaults: 10 epochs, SGD lr 0.01 (mom 0.9, wd 5e-4), batch 256, α = 5e-4 (AMUN's default; the
 Scissorhands scripts use 1e-4; the arg-parser's 0.2 is not a sensible ℓ1 value).
 
-Digits scale (cnn_small): ℓ1-FT alone does not remove class 3 at the paper's α; α = 5e-3 does.
+Digits scale (cnn_small): fine-tuning keeps class 3 intact at the paper's α and lr; α = 5e-3 with lr 0.05
+removes it (α = 0.05 collapses the model).
 """
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ class L1SparseParams:
     alpha: float = param(5e-4, "ℓ1 coefficient α at the start (decays linearly to 0; digits cnn_small: 5e-3).", min=0.0, max=1.0)
     no_l1_epochs: int = param(0, "Final epochs without the ℓ1 term.", min=0, max=200)
     epochs: int = param(10, "Passes over the retain set.", min=1, max=200)
-    lr: float = param(0.01, "SGD learning rate.", min=1e-7, max=1.0)
+    lr: float = param(0.01, "SGD learning rate (digits cnn_small: 0.05).", min=1e-7, max=1.0)
     momentum: float = param(0.9, "SGD momentum.", min=0.0, max=0.999)
     weight_decay: float = param(5e-4, "L2 weight decay.", min=0.0, max=0.1)
     batch_size: int = param(256, "Retain images per step.", min=2, max=4096)

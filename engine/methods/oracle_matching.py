@@ -8,7 +8,8 @@ between the model's and the oracle's logits, mean over the batch, on a mixture o
 retain points (each step one forget and one retain batch). The optimiser and schedule are not
 in the spec ([I]): SGD lr 0.01 (mom 0.9, wd 5e-4), 5 epochs over the retain set.
 
-Digits scale (cnn_small): the defaults work as they are.
+Digits scale (cnn_small): lr 3e-3 (lr 0.01 overshoots the oracle's large logits: retained-class
+accuracy 0.876 after 2 epochs vs 0.975 at 3e-3).
 """
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ from engine.training import augment_batch
 @dataclass(frozen=True)
 class OracleMatchingParams:
     epochs: int = param(5, "Passes over the retain set (each step also takes one forget batch).", min=1, max=200)
-    lr: float = param(0.01, "SGD learning rate.", min=1e-7, max=1.0)
+    lr: float = param(0.01, "SGD learning rate (digits cnn_small: 3e-3).", min=1e-7, max=1.0)
     momentum: float = param(0.9, "SGD momentum.", min=0.0, max=0.999)
     weight_decay: float = param(5e-4, "L2 weight decay.", min=0.0, max=0.1)
     batch_size: int = param(128, "Retain images per step.", min=2, max=4096)

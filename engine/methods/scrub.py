@@ -9,7 +9,8 @@ assumes; pitfall D5). Defaults (``large_scale_unlearning.ipynb``): T = 4, γ = 0
 msteps = 2, E = 3, SGD lr 5e-4 (mom 0.9, wd 5e-4), lr ×0.1 after epochs 3, 5, 9, forget batch 512,
 retain batch 256.
 
-Digits scale (cnn_small, one forget batch per epoch): lr 0.05, 10 epochs, msteps 5, forget batch 32.
+Digits scale (cnn_small): lr 0.01, 5 epochs, msteps 3, retain batch 32 (many min-steps per max-step, as on
+CIFAR; forget batch 32 or lr 0.05 lets the unbounded max-step collapse the model).
 """
 from __future__ import annotations
 
@@ -38,7 +39,7 @@ class ScrubParams:
     temperature: float = param(4.0, "Distillation temperature T.", min=0.1, max=100.0)
     gamma: float = param(0.99, "γ: weight of the retain cross-entropy in the min-step.", min=0.0, max=100.0)
     alpha: float = param(0.001, "α: weight of the retain KL to the teacher in the min-step.", min=0.0, max=100.0)
-    lr: float = param(5e-4, "SGD learning rate (×0.1 after epochs 3, 5, 9; digits cnn_small: 0.05).", min=1e-7, max=1.0)
+    lr: float = param(5e-4, "SGD learning rate (×0.1 after epochs 3, 5, 9; digits cnn_small: 0.01).", min=1e-7, max=1.0)
     momentum: float = param(0.9, "SGD momentum.", min=0.0, max=0.999)
     weight_decay: float = param(5e-4, "L2 weight decay.", min=0.0, max=0.1)
     forget_batch_size: int = param(512, "Forget images per max-step.", min=2, max=4096)

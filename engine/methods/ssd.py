@@ -10,7 +10,9 @@ Defaults: α (selection weighting) = 10, λ (dampening constant) = 1, model in e
 augmentation, batch 64 (class forgetting) / 128 (sample forgetting). LF-SSD (label-free, see
 :mod:`engine.methods.lf_ssd`) replaces CE by ‖f_θ(x)‖₂² and accumulates |grad|.
 
-Digits scale (cnn_small): the paper defaults work as they are.
+Digits scale (cnn_small): α = 10 selects 52 % of the weights (a 100 %-accurate original has tiny mixed-batch
+gradients, so I_D is small) and the model collapses; α = 150 (2.6 % dampened) forgets class 3 with
+retained-class accuracy 0.988; α = 200 dampens too little. The threshold is sharp.
 """
 from __future__ import annotations
 
@@ -29,7 +31,7 @@ from engine.models.base import LetheModel
 
 @dataclass(frozen=True)
 class SSDParams:
-    alpha: float = param(10.0, "α, selection weighting: dampen θ_j where I_f[j] > α·I_D[j] (×0.5 for ViT in the paper).", min=0.0, max=1e6)
+    alpha: float = param(10.0, "α, selection weighting: dampen θ_j where I_f[j] > α·I_D[j] (×0.5 for ViT in the paper; digits cnn_small: 150).", min=0.0, max=1e6)
     lam: float = param(1.0, "λ, dampening constant: θ_j ← min(λ·I_D[j]/I_f[j], 1)·θ_j.", min=0.0, max=1e6)
     batch_size: int = param(0, "Batch for the importances (0 = the paper's: 64 for class, 128 for sample forgetting).", min=0, max=4096)
 

@@ -35,6 +35,8 @@ MAX_PROBE_FIT = 5000
 # its class; features count as "still decodable" when a probe recovers at least this fraction.
 SUPPRESSED_OUTPUT_MAX = 0.10
 SUPPRESSED_PROBE_MIN = 0.50
+# ... unless the forget features moved at least this far from the original's (1 − linear CKA).
+SUPPRESSED_MIN_CHANGE = 0.03
 
 
 def cka_grid(
@@ -72,39 +74,60 @@ def _fit_rows(y: np.ndarray, cap: int, seed: int) -> np.ndarray:
 def knn_probe(
     fit_feats: Any, fit_labels: Any, eval_feats: Any, eval_labels: Any, *, k: int = 5, seed: int = 0,
     cap: int = MAX_PROBE_FIT,
-) -> float:
-    """k-NN (cosine, k=5) accuracy on ``eval`` after fitting on ``fit`` (B9). NaN if eval is empty."""
+) -> float | list[float]:
+    """k-NN (cosine, k=5) accuracy after fitting on ``fit`` (B9), UUEF ``main_knn.py``.
+
+    ``eval_feats`` / ``eval_labels`` may be lists of several evaluation sets (one fit, one score
+    each, returned as a list). An empty evaluation set scores NaN.
+    """
     Xf = as_numpy(fit_feats, np.float64)
     yf = as_numpy(fit_labels).reshape(-1)
-    Xe = as_numpy(eval_feats, np.float64)
-    ye = as_numpy(eval_labels).reshape(-1)
-    if ye.size == 0 or yf.size == 0:
-        return float("nan")
     rows = _fit_rows(yf, cap, seed)
     clf = KNeighborsClassifier(n_neighbors=min(k, rows.size), metric="cosine").fit(Xf[rows], yf[rows])
-    return float(np.mean(clf.predict(Xe) == ye))
+    return _score_sets(lambda X: clf.predict(X), eval_feats, eval_labels)
 
 
 def linear_probe(
     fit_feats: Any, fit_labels: Any, eval_feats: Any, eval_labels: Any, *, seed: int = 0, cap: int = MAX_PROBE_FIT,
-) -> float:
-    """Linear-probe accuracy on ``eval``: StandardScaler + multinomial LogisticRegression (B9)."""
+) -> float | list[float]:
+    """Linear-probe accuracy: StandardScaler + multinomial LogisticRegression on frozen features
+    ("An Illusion of Unlearning?"; methods.md B9). Lists of evaluation sets as in :func:`knn_probe`."""
     Xf = as_numpy(fit_feats, np.float64)
     yf = as_numpy(fit_labels).reshape(-1)
-    Xe = as_numpy(eval_feats, np.float64)
-    ye = as_numpy(eval_labels).reshape(-1)
-    if ye.size == 0 or np.unique(yf).size < 2:
-        return float("nan")
+    if np.unique(yf).size < 2:
+        return _score_sets(None, eval_feats, eval_labels)
     rows = _fit_rows(yf, cap, seed)
     scaler = StandardScaler().fit(Xf[rows])
-    # lbfgs on standardised features converges in a few hundred iterations; C=1 (sklearn default).
-    clf = LogisticRegression(max_iter=300, tol=1e-3).fit(scaler.transform(Xf[rows]), yf[rows])
-    return float(np.mean(clf.predict(scaler.transform(Xe)) == ye))
+    # lbfgs, C=1 (sklearn's default); a loose tolerance: accuracy settles long before the loss does.
+    clf = LogisticRegression(max_iter=200, tol=1e-3).fit(scaler.transform(Xf[rows]), yf[rows])
+    return _score_sets(lambda X: clf.predict(scaler.transform(X)), eval_feats, eval_labels)
 
 
-def is_suppressed(output_forget_acc: float, probe_forget_acc: float) -> bool:
+def _score_sets(predict: Any, eval_feats: Any, eval_labels: Any) -> float | list[float]:
+    single = not isinstance(eval_feats, (list, tuple))
+    feats = [eval_feats] if single else list(eval_feats)
+    labels = [eval_labels] if single else list(eval_labels)
+    out = []
+    for X, y in zip(feats, labels):
+        yv = as_numpy(y).reshape(-1)
+        if yv.size == 0 or predict is None:
+            out.append(float("nan"))
+            continue
+        out.append(float(np.mean(predict(as_numpy(X, np.float64)) == yv)))
+    return out[0] if single else out
+
+
+def is_suppressed(output_forget_acc: float, probe_forget_acc: float, feature_change: float | None = None,
+                  min_change: float = SUPPRESSED_MIN_CHANGE) -> bool:
     """True when the outputs no longer recognise the forget data but a probe on the frozen
-    features still does: the knowledge is hidden, not removed (methods.md B9/B10)."""
+    features still does: the knowledge is hidden, not removed (methods.md B9/B10).
+
+    ``feature_change`` (optional) is 1 − CKA(model, original) on the forget features: when the
+    features did move by at least ``min_change``, a decodable class is not called suppressed
+    (a retrained model's generic features can separate a class it never saw; see the module doc).
+    """
+    if feature_change is not None and np.isfinite(feature_change) and feature_change >= min_change:
+        return False
     return bool(output_forget_acc <= SUPPRESSED_OUTPUT_MAX and probe_forget_acc >= SUPPRESSED_PROBE_MIN)
 
 
