@@ -110,6 +110,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--size", default=None, help="window size WxH (default 1600x1000; 1920x1080 with --demo)")
     args = parser.parse_args(argv)
 
+    # The worker thread holds the GIL between torch calls; a shorter switch interval lets the GUI
+    # thread (whose paints are many short Python calls) get it back sooner.
+    sys.setswitchinterval(0.001)
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("Lethe")
     app.setOrganizationName("Lethe")

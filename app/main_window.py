@@ -28,6 +28,7 @@ from app.panes.forget_pane import ForgetPane
 from app.panes.method_pane import MethodPane
 from app.panes.runs_pane import RunsPane
 from app.plots.live_view import LiveView
+from app.plots.throttle import Throttle
 from app.session import load_session, save_session
 from app.state import DEFAULT_MODEL, DEFAULT_SOURCE, SessionModel
 from app.worker import JobController
@@ -84,6 +85,8 @@ class MainWindow(QMainWindow):
         self.statusBar().addPermanentWidget(self.status_progress)
         self.statusBar().addPermanentWidget(self.status_cancel)
         self._menus()
+        self._last_progress: Progress | None = None
+        self._progress_throttle = Throttle(self._draw_progress, 100, self)
 
         c = self.controller
         c.sig_progress.connect(self._on_controller_progress)
@@ -200,6 +203,13 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------------ controller events
     @Slot(object)
     def _on_controller_progress(self, ev: Progress) -> None:
+        self._last_progress = ev
+        self._progress_throttle.request()  # at most ~10 repaints a second of bars and labels
+
+    def _draw_progress(self) -> None:
+        ev = self._last_progress
+        if ev is None:
+            return
         self.status_progress.setValue(int(1000 * ev.fraction))
         self.status_progress.setFormat(f"{ev.stage} {100 * ev.fraction:.0f}%")
         if self._job_kind == "run":
