@@ -61,7 +61,7 @@ def bench_redraw(n: int = 20_000, classes: int = 10, frames: int = 20) -> list[f
 
 
 def main() -> int:
-    sys.setswitchinterval(float(__import__("os").environ.get("SWI", "0.001")))  # as app.__main__ does
+    sys.setswitchinterval(0.001)  # as app.__main__ does
     app = QApplication.instance() or QApplication(sys.argv[:1])
     from app.main_window import MainWindow
     from app.plots import style

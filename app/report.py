@@ -84,13 +84,15 @@ def _forget_text(r: RunRecord) -> str:
     return f"{f.get('size')} samples"
 
 
-def write_report(records: Sequence[RunRecord], path: str | Path) -> Path:
-    try:  # the engine's report (figures) once it exists
+def write_report(records: Sequence[RunRecord], path: str | Path, bundle: object = None) -> Path:
+    """The engine's report (figures, provenance) when available, else the plain one above."""
+    try:
         from engine import report as engine_report  # type: ignore[attr-defined]
 
         fn = getattr(engine_report, "write_html", None)
         if fn is not None:
-            return Path(fn(list(records), path))
+            fn(list(records), path, bundle=bundle)
+            return Path(path)
     except ImportError:
         pass
     path = Path(path)

@@ -515,8 +515,8 @@ def _v_relearn(m: dict[str, float], d: dict[str, Any], r: dict[str, float] | Non
             sr = steps_to_reach(rd["relearn"]["steps"], rd["relearn"]["acc"], target)
             ev[f"steps to reach {_pct(target)} (model / retrain)"] = f"{_steps(su)} / {_steps(sr)}"
             summary = (f"Fine-tuning on {rl['n_attack']} forget images for {rl['steps'][-1]} steps brings the forget "
-                       f"accuracy to {_pct(final)} (retrained model: {_pct(r.get('relearn_final_acc'))}); it reaches "
-                       f"{_pct(target)} after {_steps(su)} steps (retrained model: {_steps(sr)}).")
+                       f"accuracy to {_pct(final)} (retrained model: {_pct(r.get('relearn_final_acc'))}); "
+                       f"{_reach(su, target)} (retrained model: {_steps(sr)} steps).")
         else:
             o_acc = o.get("forget_acc", 1.0) if o else 1.0
             statuses.append(_grade(auc / max(o_acc, 1e-6), RELEARN_FREE_PASS, RELEARN_FREE_WARN))
@@ -531,6 +531,14 @@ def _v_relearn(m: dict[str, float], d: dict[str, Any], r: dict[str, float] | Non
 
 def _steps(s: int | None) -> str:
     return "never" if s is None else str(s)
+
+
+def _reach(s: int | None, target: float) -> str:
+    if s is None:
+        return f"it never reaches {_pct(target)}"
+    if s == 0:
+        return f"it is above {_pct(target)} before the attack even starts (mask removed)"
+    return f"it reaches {_pct(target)} after {s} steps"
 
 
 # ------------------------------------------------------------------------------------- the block

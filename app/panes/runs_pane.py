@@ -164,7 +164,13 @@ class RunsPane(QWidget):
         recs = self.selected_records()
         path, _ = QFileDialog.getSaveFileName(self, "Export the report", "lethe-report.html", "HTML (*.html)")
         if path and recs:
-            write_report(recs, path)
+            from PySide6.QtWidgets import QApplication
+
+            QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
+            try:  # figures render in a second or two (engine.report); TODO: move onto the worker
+                write_report(recs, path, self.state.bundle)
+            finally:
+                QApplication.restoreOverrideCursor()
             self.sig_status.emit(f"Wrote the report to {path}")
 
     def copy_command(self, record: RunRecord) -> str:

@@ -137,3 +137,34 @@ def test_selection_and_session_files_round_trip(qtbot, window, tmp_path: Path) -
 
     d = load_session(session)
     assert d["forget"] == {"classes": [2, 7]} and d["missing"] == []
+
+
+def test_runs_compare_export_save_and_copy_as_command(qtbot, window, tmp_path: Path) -> None:
+    window.forget_pane.set_checked_classes([3])
+    window.method_pane.reference_box.setChecked(False)
+    window.method_pane.evaluate_box.setChecked(False)
+    for direction in ("head", "class_mean"):
+        window.method_pane.select_method("pour_p")
+        window.method_pane.form.set_values({"direction": direction})
+        with qtbot.waitSignal(window.controller.sig_finished, timeout=60_000):
+            window.start_run()
+    pane = window.runs_pane
+    assert pane.table.rowCount() == 2
+    records = window.state.runs
+    dlg = pane.compare(records)
+    qtbot.addWidget(dlg)
+    assert dlg.table.columnCount() == 3  # Original + the two runs
+    from app.report import write_report
+
+    report = write_report(records, tmp_path / "r.html")
+    text = report.read_text()
+    assert text.lstrip().lower().startswith("<!doctype html") and "Lethe" in text and len(text) > 1000
+    weights = pane.save_weights(records[0], tmp_path / "out")
+    assert weights.exists() and (tmp_path / "out" / "record.json").exists()
+    cmd = pane.copy_command(records[1])
+    assert "python -m engine unlearn spec.json" in cmd and '"class_mean"' in cmd
+    from engine.jobs import JobSpec
+    import json
+
+    spec_text = cmd.split("<<'EOF'\n", 1)[1].split("\nEOF", 1)[0]
+    assert JobSpec.from_json(json.loads(spec_text)).method == "pour_p"
