@@ -424,13 +424,21 @@ def _v_features(m: dict[str, float], kind: str, r: dict[str, float] | None, basi
         status = "pass" if ratio >= FEATURE_PASS_RATIO else ("warn" if ratio >= FEATURE_WARN_RATIO else "fail")
         if not np.isfinite(ratio):
             status = "warn"
+        if shift_r < FEATURE_FREE_WARN:
+            # The retrained model's features of the forget images hardly differ from the original's
+            # (typical of random-sample forgetting: both generalise to them), so there is no
+            # feature-level change to demand; only the probes can count against the model.
+            status = "pass"
         probe_excess = np.nanmax([probe - r.get("probe_forget", np.nan), knn - r.get("knn_forget", np.nan)])
         if np.isfinite(probe_excess) and probe_excess > PROBE_MARGIN:
             status = _worst(status, "warn" if status == "pass" else "fail")
+        what = "forget-class test images" if kind == "class" else "forget images (probe fit on the retain set)"
         summary = (f"On the forget images the features moved {_pct(ratio)} as far from the original as the "
                    f"retrained model's did (1 − CKA {shift:.3f} vs {shift_r:.3f}). A linear probe on the frozen "
-                   f"features still recognises {_pct(probe)} of forget-class test images (retrained model: "
+                   f"features still recognises {_pct(probe)} of {what} (retrained model: "
                    f"{_pct(r.get('probe_forget'))}).")
+        if shift_r < FEATURE_FREE_WARN:
+            summary += " The retrained model's features of these images barely differ from the original's either."
     else:
         status = "pass" if shift >= FEATURE_FREE_PASS else ("warn" if shift >= FEATURE_FREE_WARN else "fail")
         summary = (f"On the forget images the features changed by 1 − CKA = {shift:.3f} from the original "
@@ -537,7 +545,7 @@ def _reach(s: int | None, target: float) -> str:
     if s is None:
         return f"it never reaches {_pct(target)}"
     if s == 0:
-        return f"it is above {_pct(target)} before the attack even starts (mask removed)"
+        return f"it is above {_pct(target)} before the attack even starts"
     return f"it reaches {_pct(target)} after {s} steps"
 
 

@@ -58,6 +58,15 @@ class GeometryProbe:
             retained_classes=self.retained_classes,
             num_classes=self.num_classes,
         )
+        # Accuracy of the probe's forget / other images, free from the same features: the live
+        # curves plot it next to the loss.
+        logits = z.astype(np.float64) @ w.T + (b if b is not None else 0.0)  # (N, K)
+        if model.logit_mask:
+            logits[:, model.logit_mask] = -np.inf
+        correct = logits.argmax(1) == self.labels
+        frame["nc"] = dict(frame["nc"])
+        frame["nc"]["probe_forget_acc"] = float(correct[self.is_forget].mean()) if self.is_forget.any() else float("nan")
+        frame["nc"]["probe_retain_acc"] = float(correct[~self.is_forget].mean()) if (~self.is_forget).any() else float("nan")
         return make_geometry_event(stage, step, t, frame, self.labels, self.is_forget)
 
     def frame(self, model: LetheModel, stage: str, step: int, t: float) -> Geometry:
