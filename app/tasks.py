@@ -2,8 +2,7 @@
 
 ``prepare`` loads a dataset and obtains the original model (trained and cached on first use, or
 read from a checkpoint) so that the panes can show classes, thumbnails and an embedding before any
-run. ``ghost_frame`` embeds the retrained reference on the run's probe basis. Both run on the
-worker thread only; they yield engine events plus :class:`Prepared`.
+run. It runs on the worker thread only and yields engine events plus :class:`Prepared`.
 """
 from __future__ import annotations
 
@@ -14,14 +13,12 @@ from typing import Any, Iterator
 import numpy as np
 
 from engine.cancel import CancelToken
-from engine.data import ForgetSpec, load_dataset
+from engine.data import load_dataset
 from engine.device import resolve_device
-from engine.events import Event, Geometry, Log, Progress
+from engine.events import Event, Log, Progress
 from engine.features import extract
 from engine.geometry import FixedBasis, select_probe
 from engine.jobs import JobSpec, Runner
-from engine.probe import GeometryProbe
-from engine.record import RunRecord
 
 MAX_EMBED_POINTS = 5000
 
@@ -50,9 +47,8 @@ def prepare(runner: Runner, spec: JobSpec, token: CancelToken) -> Iterator[Event
     yield Log(f"data: {bundle.name}, {len(bundle.x_train)} train / {len(bundle.x_test)} test images")
     token.check()
     device = resolve_device(spec.device)
-    # Runner._original shares the runner's in-memory cache of originals, so the first run after
-    # prepare starts at once. (Engine note: a public Runner.prepare would be nicer.)
-    gen = runner._original(spec, bundle, device, token)
+    # The runner keeps originals in memory, so the first run after prepare starts at once.
+    gen = runner.load_original(spec, bundle, device, token)
     while True:
         try:
             ev = next(gen)
@@ -71,20 +67,6 @@ def prepare(runner: Runner, spec: JobSpec, token: CancelToken) -> Iterator[Event
     coords = basis.project(feats).astype(np.float32)  # (M, 2)
     yield Progress("original", 1.0, "ready")
     yield Prepared(spec.dataset, dict(spec.model), bundle, arch, idx.copy(), coords)
-
-
-def ghost_frame(runner: Runner, spec: JobSpec, record: RunRecord) -> Geometry | None:
-    """The retrained reference on the run's probe basis (stage ``"retrain"``), or None."""
-    retrain = record.reference("retrain")
-    original = record.reference("original")
-    if not spec.geometry or retrain is None or original is None or retrain.model is None:
-        return None
-    bundle = load_dataset(spec.dataset)
-    split = ForgetSpec.from_json(spec.forget).resolve(bundle)
-    device = resolve_device(spec.device)
-    # Same bundle, split, original and seed as the run: the same probe rows and the same basis.
-    probe = GeometryProbe(bundle, split, original.model, device, seed=spec.seed)
-    return probe.frame(retrain.model.to(device), "retrain", 0, 1.0)
 
 
 def spec_key(spec: JobSpec) -> str:

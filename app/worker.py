@@ -19,7 +19,7 @@ from typing import Iterator
 import torch
 from PySide6.QtCore import QObject, QThread, Qt, Signal, Slot
 
-from app.tasks import Prepared, ghost_frame, prepare
+from app.tasks import Prepared, prepare
 from engine.cancel import CancelToken
 from engine.device import cpu_thread_budget
 from engine.errors import Cancelled, LetheError
@@ -83,16 +83,8 @@ class JobWorker(QObject):
             for ev in prepare(self.runner, task.spec, task.token):
                 yield replace(ev, job_id=task.job_id)
             return
-        for ev in self.runner.run(task.spec, task.token, job_id=task.job_id):
-            if isinstance(ev, Finished):
-                try:  # the retrained model's positions as ghost markers, computed here, never on the GUI
-                    ghost = ghost_frame(self.runner, task.spec, ev.record)
-                except Exception as exc:  # noqa: BLE001 - ghosts are decoration; the run succeeded
-                    yield Log(f"ghost markers unavailable: {exc}", level="warning", job_id=task.job_id)
-                    ghost = None
-                if ghost is not None:
-                    yield replace(ghost, job_id=task.job_id)
-            yield ev
+        # The runner streams the retrained model's probe positions (stage "retrain") for the ghosts.
+        yield from self.runner.run(task.spec, task.token, job_id=task.job_id)
 
 
 class JobController(QObject):

@@ -131,7 +131,7 @@ def save_checkpoint(model: LetheModel, path: str | os.PathLike[str], meta: Mappi
 
     info = _sidecar(model, meta)
     try:
-        text = json.dumps(info, indent=2, default=_json_default) + "\n"
+        json.dumps(info, default=_json_default)  # fail before any file is touched
     except (TypeError, ValueError) as exc:
         raise ValueError(f"checkpoint meta must be JSON-serialisable: {exc}") from exc
 

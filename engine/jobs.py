@@ -236,7 +236,7 @@ class Runner:
 
         # original
         t0 = time.perf_counter()
-        original, arch, recipe = yield from staged(self._original(spec, bundle, device, token), "original")
+        original, arch, recipe = yield from staged(self.load_original(spec, bundle, device, token), "original")
         original.requires_grad_(False)  # the original is read-only: methods work on ctx.copy_original()
         seconds["original"] = time.perf_counter() - t0
 
@@ -264,6 +264,8 @@ class Runner:
         )
         if probe is not None:
             yield probe.frame(original, "original", 0, 0.0)
+            if retrain is not None:  # where the gold standard puts each probe image: the plot's "ghosts"
+                yield probe.frame(retrain, "retrain", 0, 1.0)
         t0 = time.perf_counter()
         yield Progress("unlearn", meter.overall("unlearn", 0.0), f"running {info.label or info.name}")
         with CostMeter(original, len(bundle.x_train), device) as cost_meter:
@@ -316,9 +318,12 @@ class Runner:
             save_run(record, out_dir)
         yield Finished(record)
 
-    def _original(
-        self, spec: JobSpec, bundle: DatasetBundle, device: torch.device, token: CancelToken
+    def load_original(
+        self, spec: JobSpec, bundle: DatasetBundle, device: torch.device, token: CancelToken = NEVER
     ) -> Generator[Event, None, tuple[LetheModel, str, Recipe]]:
+        """Load the spec's checkpoint or train (cached) its architecture; returns (model, arch, recipe).
+
+        Shares this runner's in-memory originals, so the studio can prepare a model before a run."""
         if "checkpoint" in spec.model:
             path = spec.model["checkpoint"]
             model, meta = load_checkpoint(

@@ -62,7 +62,6 @@ def closest_adversarial(
     adv, eps_used = x0.clone(), torch.full((n,), float("nan"), device=ctx.device)
     todo = torch.arange(n, device=ctx.device)
     eps = p.epsilon
-    dims = (1, 2, 3)
     with eval_mode(model):
         for r in range(p.max_rounds):
             if len(todo) == 0:

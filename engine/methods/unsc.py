@@ -25,7 +25,7 @@ from engine.errors import UnsupportedForgetSet
 from engine.events import Event
 from engine.methods._loops import cycle_batches, optimise, sgd, steps_for
 from engine.methods.base import MethodContext, param
-from engine.methods.kodge_projection import layer_inputs, projectable_layers, weight_matrix
+from engine.methods.kodge_projection import layer_inputs, projectable_layers
 from engine.methods.registry import register
 from engine.models.base import MASKED_LOGIT, LetheModel, freeze_batchnorm
 

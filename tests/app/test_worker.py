@@ -4,7 +4,7 @@ from __future__ import annotations
 import time
 
 from engine.checkpoints import weights_fingerprint
-from engine.events import Failed, Finished, Geometry, Progress
+from engine.events import Failed, Finished, Geometry
 from engine.jobs import JobSpec
 
 DIGITS_P = JobSpec(dataset="digits", forget={"classes": [3]}, method="pour_p", reference=None, evaluate=False)

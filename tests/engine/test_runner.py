@@ -160,3 +160,14 @@ def _fake_bundle(classes: int):  # noqa: ANN202
     x = np.zeros((classes * 2, 1, 8, 8), np.uint8)
     y = np.repeat(np.arange(classes), 2)
     return DatasetBundle("fake", "fake", x, y, x, y, tuple(str(i) for i in range(classes)), (0.5,), (0.5,))
+
+
+def test_a_run_with_a_reference_streams_the_retrained_geometry_for_ghost_markers(runner) -> None:  # noqa: ANN001
+    from engine.events import Geometry
+
+    events = list(runner.run(JobSpec(method="pour_p", reference="retrain", evaluate=False, audit=False)))
+    stages = [e.stage for e in events if isinstance(e, Geometry)]
+    assert stages[:2] == ["original", "retrain"] and stages.count("retrain") == 1
+    frames = {e.stage: e for e in events if isinstance(e, Geometry)}
+    assert frames["retrain"].coords.shape == frames["original"].coords.shape
+    assert "probe_forget_acc" in frames["original"].nc and frames["original"].nc["probe_forget_acc"] == 1.0
