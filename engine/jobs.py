@@ -312,6 +312,7 @@ class Runner:
             references=references,
             model=unlearned,
             audit=audit_info,
+            notes=list(getattr(unlearned, "record_notes", ())),
             **base,
         )
         if out_dir is not None:

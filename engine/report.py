@@ -314,6 +314,7 @@ def render_record(record: RunRecord, bundle: Any = None) -> str:
            "forgetting &mdash; trained with the same recipe and seed. " if has_retrain else
            "No retrained model was available, so fixed reference-free rules are used (less reliable). ")
         + "The rules and thresholds are listed in <code>engine/audit.py</code>.</div>",
+        *[f"<div class='note'>{html.escape(n)}</div>" for n in record.notes],
         "<h2>Verdicts</h2>",
         _verdict_table(record),
     ]

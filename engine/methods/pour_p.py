@@ -37,6 +37,11 @@ class PourPParams:
 class ProjectedModel(LetheModel):
     """The original encoder, then P, then the head with forget rows zeroed (a projection layer)."""
 
+    record_notes = (
+        "POUR-P leaves the encoder's weights as they were: representation metrics (RUS, rMIA, CKA, probes) "
+        "are measured on the projected features P θ(x), the input of its head (pour.md).",
+    )
+
     def __init__(self, base: LetheModel, P: torch.Tensor, forget_classes: tuple[int, ...], mask: bool) -> None:
         super().__init__(base.config)
         self.arch = base.arch

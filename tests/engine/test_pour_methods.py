@@ -99,3 +99,8 @@ def test_pour_leaves_the_original_weights_unchanged(runner, method) -> None:  # 
 
 def _fast(method: str) -> dict:
     return {"min_steps": 20, "epochs": 1} if method == "pour_d" else {}
+
+
+def test_pour_p_records_say_which_features_the_representation_metrics_used(pour_p_record) -> None:  # noqa: ANN001
+    assert any("P θ(x)" in n for n in pour_p_record.notes)
+    assert pour_p_record.to_json()["notes"] == pour_p_record.notes
