@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (
 )
 
 from app import messages
+from app.background import wait_for_background
 from app.panes.data_pane import DataPane
 from app.panes.forget_pane import ForgetPane
 from app.panes.method_pane import MethodPane
@@ -389,7 +390,8 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------ close
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override
-        """Cancel any job and wait for the worker thread before the window goes."""
+        """Cancel any job and wait for the worker thread (and any export) before the window goes."""
         if self._owns_controller:
             self.controller.shutdown()
+        wait_for_background()
         super().closeEvent(event)

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtGui import QColor, QGuiApplication
@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
 
 from app.plots import style
 from app.plots.bars import PerClassBars
+from app.background import BackgroundCall, run_in_background
 from app.report import METRICS, command_text, fmt_metric, write_report
 from app.state import SessionModel
 from engine.errors import LetheError
@@ -42,9 +43,11 @@ class RunsPane(QWidget):
 
     sig_run_selected = Signal(int)
     sig_status = Signal(str)
+    sig_export_done = Signal(str)  # the written path ("" when the export failed)
 
     def __init__(self, state: SessionModel, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self.exports: list[BackgroundCall] = []  # keeps each call's signal object alive until it reports
         self.state = state
         headers = FIXED + [f"{h} {b}" for _, h, b, _ in METRICS] + ["seconds"]
         self.table = QTableWidget(0, len(headers))
@@ -154,24 +157,38 @@ class RunsPane(QWidget):
             return
         folder = QFileDialog.getExistingDirectory(self, "Folder for the unlearned weights and record.json")
         if folder:
-            try:
-                self.save_weights(recs[0], folder)
-            except LetheError as exc:
-                self.sig_status.emit(exc.message)
+            record = recs[0]
+            if record.model is None:
+                self.sig_status.emit("This run's model is no longer in memory (runs loaded from a session keep only metrics)")
+                return
+            self.export_in_background(lambda: save_run(record, folder).weights, "Saving the weights…")
 
     @Slot()
     def _on_report_clicked(self) -> None:
         recs = self.selected_records()
         path, _ = QFileDialog.getSaveFileName(self, "Export the report", "lethe-report.html", "HTML (*.html)")
         if path and recs:
-            from PySide6.QtWidgets import QApplication
+            bundle = self.state.bundle
+            self.export_in_background(lambda: write_report(recs, path, bundle), "Writing the report…")
 
-            QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
-            try:  # figures render in a second or two (engine.report); TODO: move onto the worker
-                write_report(recs, path, self.state.bundle)
-            finally:
-                QApplication.restoreOverrideCursor()
-            self.sig_status.emit(f"Wrote the report to {path}")
+    def export_in_background(self, fn: Callable[[], object], message: str) -> BackgroundCall:
+        """Run a file export on the thread pool (never on the GUI thread); report the outcome."""
+        self.sig_status.emit(message)
+        call = run_in_background(fn, self)
+        call.sig_done.connect(self._on_export_done)
+        call.sig_failed.connect(self._on_export_failed)
+        self.exports.append(call)
+        return call
+
+    @Slot(object)
+    def _on_export_done(self, result: object) -> None:
+        self.sig_status.emit(f"Wrote {result}")
+        self.sig_export_done.emit(str(result))
+
+    @Slot(str)
+    def _on_export_failed(self, message: str) -> None:
+        self.sig_status.emit(f"Export failed: {message}")
+        self.sig_export_done.emit("")
 
     def copy_command(self, record: RunRecord) -> str:
         text = command_text(record)

@@ -156,8 +156,12 @@ def test_runs_compare_export_save_and_copy_as_command(qtbot, window, tmp_path: P
     assert dlg.table.columnCount() == 3  # Original + the two runs
     from app.report import write_report
 
-    report = write_report(records, tmp_path / "r.html")
-    text = report.read_text()
+    # Exports run on the thread pool; the pane reports back through a queued signal.
+    report_path = tmp_path / "r.html"
+    with qtbot.waitSignal(pane.sig_export_done, timeout=60_000) as done:
+        pane.export_in_background(lambda: write_report(records, report_path), "writing")
+    assert done.args == [str(report_path)]
+    text = report_path.read_text()
     assert text.lstrip().lower().startswith("<!doctype html") and "Lethe" in text and len(text) > 1000
     weights = pane.save_weights(records[0], tmp_path / "out")
     assert weights.exists() and (tmp_path / "out" / "record.json").exists()

@@ -1,0 +1,50 @@
+"""One-off background calls (report export, saving weights) on Qt's thread pool.
+
+The long-lived JobController runs unlearning jobs; exports must not cancel a running job, nor
+block the GUI thread (a report renders its matplotlib figures for a second or two). The result
+comes back through a queued signal to a slot of a GUI-thread QObject.
+"""
+from __future__ import annotations
+
+import traceback
+from typing import Any, Callable
+
+from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
+
+from engine.errors import LetheError
+
+
+class BackgroundCall(QObject):
+    """Emits ``sig_done(result)`` or ``sig_failed(message)`` on the GUI thread when the call ends."""
+
+    sig_done = Signal(object)
+    sig_failed = Signal(str)
+
+
+class _Runnable(QRunnable):
+    def __init__(self, fn: Callable[[], Any], call: BackgroundCall) -> None:
+        super().__init__()
+        self.fn = fn
+        self.call = call
+
+    def run(self) -> None:  # on a pool thread: never touch a widget here
+        try:
+            result = self.fn()
+        except LetheError as exc:
+            self.call.sig_failed.emit(exc.message + (f" ({exc.hint})" if exc.hint else ""))
+        except Exception as exc:  # noqa: BLE001 - report it instead of losing it in the pool
+            self.call.sig_failed.emit(f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=4)}")
+        else:
+            self.call.sig_done.emit(result)
+
+
+def run_in_background(fn: Callable[[], Any], parent: QObject) -> BackgroundCall:
+    """Start ``fn`` on the pool; connect to the returned object's signals (it lives on the GUI thread)."""
+    call = BackgroundCall(parent)
+    QThreadPool.globalInstance().start(_Runnable(fn, call))
+    return call
+
+
+def wait_for_background(timeout_ms: int = 10000) -> bool:
+    """On shutdown: let running exports finish writing their files."""
+    return QThreadPool.globalInstance().waitForDone(timeout_ms)
