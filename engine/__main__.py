@@ -172,6 +172,33 @@ def cmd_methods(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_figure(args: argparse.Namespace) -> int:
+    from engine.events import Geometry
+    from engine.figures import embedding_before_after
+
+    spec = JobSpec(dataset=args.dataset, model={"arch": args.model}, forget={"classes": [args.forget_class]},
+                   method=args.method, reference="retrain", seed=args.seed, device=args.device, audit=False)
+    frames: dict[str, Geometry] = {}
+    printer = ProgressPrinter(quiet=args.quiet)
+    record = None
+    for event in Runner().run(spec):
+        printer(event)
+        if isinstance(event, Geometry) and event.stage == "unlearn":
+            frames["unlearn"] = event  # the last frame of the method
+        elif isinstance(event, Geometry):
+            frames.setdefault(event.stage, event)
+        if isinstance(event, Finished):
+            record = event.record
+        if isinstance(event, Failed):
+            raise JobFailed(event)
+    printer.close()
+    assert record is not None
+    path = embedding_before_after(frames["original"], frames["unlearn"], record.dataset["classes"], args.out,
+                                  title_after=f"after {record.label}", ghost=frames.get("retrain"))
+    print(f"wrote {path}")
+    return 0
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     from engine.bench import run_bench
 
@@ -221,6 +248,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="the .html file to write")
     p.add_argument("--no-thumbnails", action="store_true", help="do not load the dataset for image thumbnails")
     p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("figure", help="PNG of the probe embedding before and after a method (README figure)")
+    p.add_argument("--method", default="pour_d")
+    p.add_argument("--forget-class", type=int, default=3)
+    p.add_argument("--dataset", default="digits")
+    p.add_argument("--model", default="cnn_small")
+    p.add_argument("--out", required=True)
+    common(p)
+    p.set_defaults(func=cmd_figure)
 
     p = sub.add_parser("bench", help="measured ratios: pour, features, methods")
     p.add_argument("suite", choices=["pour", "features", "methods"])

@@ -25,6 +25,7 @@ from engine.evaluation import Evaluator
 from engine.events import Event, Failed, Finished, Log, Progress
 from engine.features import FeatureCache
 from engine.methods import MethodContext, get as get_method
+from engine.methods.registry import PAPER, preset_names
 from engine.methods.base import params_from_json, params_to_json
 from engine.models.base import LetheModel
 from engine.pretrained import obtain_original, obtain_retrain
@@ -46,6 +47,7 @@ class JobSpec:
     method: str = "pour_p"
     params: dict[str, Any] = field(default_factory=dict)
     reference: str | None = "retrain"
+    preset: str | None = None  # None / "paper" = the paper defaults; e.g. "small": engine.methods registry presets
     seed: int = 0
     device: str = "auto"
     evaluate: bool = True  # representation metrics (RUS, rMIA) on top of accuracies
@@ -75,6 +77,7 @@ class JobSpec:
         _expect(d, "evaluate", bool)
         _expect(d, "geometry", bool)
         _expect(d, "audit", bool)
+        _check_preset(d.get("preset"))
         if d.get("reference") not in (None, "retrain"):
             raise BadSpec(f"reference: must be \"retrain\" or null, got {d.get('reference')!r}")
         model = d.get("model", {"arch": DEFAULT_ARCH})
@@ -91,7 +94,8 @@ class JobSpec:
         return cls(**{k: v for k, v in d.items() if k in known})
 
     def to_json(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in self.__dataclass_fields__}
+        # ``preset`` is written only when set, so specs without one read the same as before it existed.
+        return {k: getattr(self, k) for k in self.__dataclass_fields__ if k != "preset" or self.preset is not None}
 
     @classmethod
     def load(cls, path: str | Path) -> "JobSpec":
@@ -105,6 +109,15 @@ class JobSpec:
 
     def with_changes(self, **kw: Any) -> "JobSpec":
         return replace(self, **kw)
+
+
+def _check_preset(preset: Any) -> None:
+    """None, "paper" or a preset name some registered method defines; otherwise BadSpec naming ``preset``."""
+    if preset is None:
+        return
+    names = preset_names()
+    if not isinstance(preset, str) or preset not in names:
+        raise BadSpec(f"preset: {preset!r} is not a known preset (known: {', '.join(names)})")
 
 
 def _expect(d: dict[str, Any], key: str, typ: type) -> None:
@@ -203,7 +216,16 @@ class Runner:
         t_start = time.perf_counter()
         seconds: dict[str, float] = {}
         info = get_method(spec.method)
-        params = params_from_json(info.params, spec.params)
+        _check_preset(spec.preset)
+        preset = spec.preset or PAPER
+        params = params_from_json(info.params, {**info.presets.get(preset, {}), **spec.params})
+        if preset != PAPER:
+            if preset in info.presets:
+                yield Log(f"params: {info.label or info.name} with the {preset!r} preset {info.presets[preset]}"
+                          + (f", overridden by {spec.params}" if spec.params else ""))
+            else:
+                yield Log(f"params: {info.label or info.name} has no {preset!r} preset; using the paper defaults"
+                          + (f" with {spec.params}" if spec.params else ""))
         device = resolve_device(spec.device)
         if device.type == "cpu" and self.threads is None:
             torch.set_num_threads(cpu_thread_budget())

@@ -8,7 +8,7 @@ KL(t ‖ softmax(f_student/T)) with ``F.kl_div``'s default 'mean' reduction (div
 reference code does; pitfall D5). Data: all of D_f mixed with a random 30 % of D_r.
 Defaults: T = 1, Adam lr 1e-4, 1 epoch, batch 256.
 
-Digits scale (cnn_small, ~530 images = 3 steps an epoch): Adam lr 1e-3, 10 epochs, batch 64.
+Digits scale (cnn_small; the ``small`` preset, ~530 images = 3 steps an epoch): Adam lr 1e-3, 10 epochs, batch 64.
 """
 from __future__ import annotations
 
@@ -67,6 +67,7 @@ def bad_teacher_loss(
     description="Bad Teacher: distil from the original on retain data and from a random network on the forget set.",
     needs=("forget", "retain"),
     label="Bad Teacher",
+    presets={"small": {"lr": 1e-3, "epochs": 10, "batch_size": 64}},
 )
 def unlearn(ctx: MethodContext, p: BadTeacherParams) -> Generator[Event, None, LetheModel]:
     student = ctx.copy_original().train()

@@ -7,7 +7,7 @@ initialised), train CE(f_θ(x), C) — every forget image labelled as the shadow
 model has the original C outputs (SalUn's version never prunes; pitfall D3).
 Defaults: SGD lr 1e-5 (authors) or 5e-6 (scripts), momentum 0.9, 10 epochs, forget set only.
 
-Digits scale (cnn_small): lr 1e-3, batch 32, 10 epochs (lr 1e-2 collapses the BatchNorm statistics).
+Digits scale (cnn_small; the ``small`` preset): lr 1e-3, batch 32, 10 epochs (lr 1e-2 collapses the BatchNorm statistics).
 """
 from __future__ import annotations
 
@@ -69,6 +69,7 @@ def prune_head(wide: nn.Linear, keep: int) -> nn.Linear:
     description="Boundary Expand: push the forget set into an extra shadow class, then delete that class.",
     needs=("forget",),
     label="Boundary Expand",
+    presets={"small": {"lr": 1e-3, "batch_size": 32}},
 )
 def unlearn(ctx: MethodContext, p: BoundaryExpandParams) -> Generator[Event, None, LetheModel]:
     model = ctx.copy_original()

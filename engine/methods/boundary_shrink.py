@@ -7,7 +7,7 @@ y_nbr = argmax f_θ0(x_adv). The model is then trained with CE(f_θ(x), y_nbr) o
 forget images, which shrinks the forget class's decision region into its neighbours.
 Defaults (authors' code): SGD lr 1e-5, momentum 0.9, 10 epochs, forget set only (SalUn's scripts: 5e-6).
 
-Digits scale (cnn_small): ε = 0.1 moves few 8x8 digits across a boundary, so most keep their own label;
+Digits scale (cnn_small; the ``small`` preset): ε = 0.1 moves few 8x8 digits across a boundary, so most keep their own label;
 ε = 0.2 (99 % moved), lr 3e-3, batch 32, 10 epochs.
 """
 from __future__ import annotations
@@ -72,6 +72,7 @@ def nearest_wrong_class(ctx: MethodContext, model: LetheModel, x: np.ndarray, y:
     description="Boundary Shrink: relabel each forget image with its nearest wrong class (found by FGSM) and fine-tune.",
     needs=("forget",),
     label="Boundary Shrink",
+    presets={"small": {"lr": 3e-3, "batch_size": 32, "epsilon": 0.2}},
 )
 def unlearn(ctx: MethodContext, p: BoundaryShrinkParams) -> Generator[Event, None, LetheModel]:
     x = ctx.x_forget

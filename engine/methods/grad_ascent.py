@@ -4,7 +4,7 @@ Maximise the cross-entropy on the forget set: loss = −CE(f_θ(x), y), (x, y) �
 (momentum 0.9, weight decay 5e-4). Paper defaults (CIFAR-10 / ResNet-18): lr 1e-4, 5 epochs.
 GA diverges easily, so it stops early once forget-set accuracy is at or below ``early_stop_acc``.
 
-Digits scale (cnn_small, ~145 forget images = one batch per epoch): lr 1e-3 with min_steps 100
+Digits scale (cnn_small; the ``small`` preset, ~145 forget images = one batch per epoch): lr 1e-3 with min_steps 100
 stops early at forget accuracy 0 (retained-class test accuracy 0.84; 0.975 with ``mask = feasible``).
 """
 from __future__ import annotations
@@ -48,6 +48,7 @@ class GradAscentParams:
     description="Gradient ascent on the forget set (maximise its cross-entropy), with early stopping.",
     needs=("forget",),
     label="Gradient Ascent",
+    presets={"small": {"lr": 1e-3, "min_steps": 100}},
 )
 def unlearn(ctx: MethodContext, p: GradAscentParams) -> Generator[Event, None, LetheModel]:
     model = ctx.copy_original().train()

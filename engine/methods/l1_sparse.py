@@ -6,7 +6,7 @@ L = CE + α_t·‖θ‖₁, α_t = α·(1 − t/(E − no_l1_epochs)) at epoch t
 Defaults: 10 epochs, SGD lr 0.01 (mom 0.9, wd 5e-4), batch 256, α = 5e-4 (AMUN's default; the
 Scissorhands scripts use 1e-4; the arg-parser's 0.2 is not a sensible ℓ1 value).
 
-Digits scale (cnn_small): fine-tuning keeps class 3 intact at the paper's α and lr; α = 5e-3 with lr 0.05
+Digits scale (cnn_small; the ``small`` preset): fine-tuning keeps class 3 intact at the paper's α and lr; α = 5e-3 with lr 0.05
 removes it (α = 0.05 collapses the model).
 """
 from __future__ import annotations
@@ -55,6 +55,7 @@ def l1_coefficient(alpha: float, epoch: int, epochs: int, no_l1_epochs: int) -> 
     description="Fine-tune on the retain set with a decaying ℓ1 penalty that sparsifies the weights.",
     needs=("retain",),
     label="ℓ1-sparse",
+    presets={"small": {"alpha": 5e-3, "lr": 0.05}},
 )
 def unlearn(ctx: MethodContext, p: L1SparseParams) -> Generator[Event, None, LetheModel]:
     model = ctx.copy_original().train()

@@ -14,7 +14,7 @@ The head is not trained (LAF without "+R"). Defaults (ResNet/CIFAR-10): latent 1
 lr_UE 1e-5, lr_RA 5e-5 (class) or 4e-5 (random), temp 20, batch 32. BatchNorm statistics are kept
 frozen (Lethe's choice: forget-only batches would otherwise shift them).
 
-Digits scale (cnn_small): 10 epochs, lr_UE 2e-4, lr_RA 2e-3 (forget 0.05, retain 0.99); lr_UE 1e-4 does
+Digits scale (cnn_small; the ``small`` preset): 10 epochs, lr_UE 2e-4, lr_RA 2e-3 (forget 0.05, retain 0.99); lr_UE 1e-4 does
 nothing and 1e-3 collapses the features.
 """
 from __future__ import annotations
@@ -121,6 +121,7 @@ class Alternating:
     description="LAF: label-free; push forget embeddings off their VAE manifold while keeping retain embeddings aligned.",
     needs=("forget", "retain"),
     label="LAF",
+    presets={"small": {"epochs": 10, "lr_ue": 2e-4, "lr_ra": 2e-3}},
 )
 def unlearn(ctx: MethodContext, p: LAFParams) -> Generator[Event, None, LetheModel]:
     b = ctx.bundle

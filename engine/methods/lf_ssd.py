@@ -6,7 +6,7 @@ batches of |∂ L_batch / ∂θ_j| with L_batch = mean_x ‖f_θ(x)‖₂² (the
 for X = D_f and X = D; then θ_j ← min(λ·I_D[j]/I_f[j], 1)·θ_j wherever I_f[j] > α·I_D[j].
 Defaults as SSD: α = 10, λ = 1, batch 64 (class) / 128 (sample).
 
-Digits scale (cnn_small): α = 10 forgets class 3 but keeps only ~0.64 of retained-class accuracy; α = 11
+Digits scale (cnn_small; the ``small`` preset): α = 10 forgets class 3 but keeps only ~0.64 of retained-class accuracy; α = 11
 (~0.05 / 0.80) is the best trade-off found; α ≥ 15 dampens too little. LF-SSD is brittle here.
 """
 from __future__ import annotations
@@ -34,6 +34,7 @@ class LFSSDParams:
     description="Label-free SSD: importances from the gradient of the logit norm instead of the loss.",
     needs=("forget", "retain"),
     label="LF-SSD",
+    presets={"small": {"alpha": 11.0}},
 )
 def unlearn(ctx: MethodContext, p: LFSSDParams) -> Generator[Event, None, LetheModel]:
     return (yield from run_ssd(ctx, p.alpha, p.lam, p.batch_size, label_free=True, name="LF-SSD"))

@@ -11,7 +11,7 @@ of the components, 2 % of 10k synthetic images per class; the last 12 conv layer
 Lethe edits every conv layer but the first (and, for MLPs, every hidden Linear but the first), on
 up to ``samples`` forget-class training images (the paper's synthetic images are not shipped).
 
-Digits scale (cnn_small, two edited conv layers): 0.05 removes class 3 but also most of the rest (0.67
+Digits scale (cnn_small; the ``small`` preset, two edited conv layers): 0.05 removes class 3 but also most of the rest (0.67
 retained-class accuracy); 0.02 gives forget 0.49 / retain 0.92 — without the paper's fine-tuning the trade-off
 is poor on so small a network.
 """
@@ -106,6 +106,7 @@ def fidelity_scores(ctx: MethodContext, model: LetheModel, layers: dict[str, nn.
     kinds=("class",),
     needs=("forget",),
     label="ModHiFi-U",
+    presets={"small": {"fraction": 0.02}},
 )
 def unlearn(ctx: MethodContext, p: ModHiFiParams) -> Generator[Event, None, LetheModel]:
     if ctx.split.kind != "class":

@@ -6,7 +6,7 @@ each batch its own SGD step (momentum 0.9, weight decay 5e-4, constant lr). ``ot
 draws ỹ from the other classes instead (for class forgetting: never a forgotten class), as the
 Amnesiac variant of the SSD repo does. Paper defaults: 10 epochs, lr 0.01, batch 256.
 
-Digits scale (cnn_small): the paper's batch 256 leaves one forget step per epoch and class 3 intact;
+Digits scale (cnn_small; the ``small`` preset): the paper's batch 256 leaves one forget step per epoch and class 3 intact;
 batch 32, lr 0.05, 3 epochs forget it (uniform draw).
 """
 from __future__ import annotations
@@ -111,6 +111,7 @@ def run_random_label(
     description="Fine-tune on the forget set with random labels, interleaved with the retain set (SalUn's RL).",
     needs=("forget", "retain"),
     label="Random Label",
+    presets={"small": {"batch_size": 32, "lr": 0.05, "epochs": 3}},
 )
 def unlearn(ctx: MethodContext, p: RandomLabelParams) -> Generator[Event, None, LetheModel]:
     return (

@@ -2,14 +2,16 @@
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from engine.data.forget import ForgetSplit
 from engine.errors import UnknownName, UnsupportedForgetSet
-from engine.methods.base import UnlearnFn
+from engine.methods.base import UnlearnFn, params_from_json
 
 KINDS = ("class", "sample")
+PAPER = "paper"  # the preset name of the Params defaults themselves
+SMALL = "small"  # values that forget on small CPU models / small data (digits cnn_small, CIFAR subset convnet)
 
 
 @dataclass(frozen=True)
@@ -23,9 +25,16 @@ class MethodInfo:
     kinds: tuple[str, ...] = KINDS  # forget-set kinds it can handle
     needs: tuple[str, ...] = ()  # data it reads: "forget", "retain"
     label: str = ""
+    # Named hyperparameter overrides of the paper defaults, e.g. {"small": {"lr": 0.05}}.
+    presets: dict[str, dict[str, Any]] = field(default_factory=dict, hash=False)
 
     def default_params(self) -> Any:
         return self.params()
+
+    def params_for(self, preset: str | None = None) -> Any:
+        """The Params of a preset: None / "paper" / a preset this method lacks -> the paper defaults,
+        otherwise the defaults overridden by the preset (validated: names, types and bounds)."""
+        return params_from_json(self.params, self.presets.get(preset or PAPER, {}))
 
     def unsupported_reason(self, split: ForgetSplit | None = None, kind: str | None = None) -> str | None:
         """Why this method cannot run on a forget set of this kind (None when it can)."""
@@ -62,6 +71,7 @@ class MethodInfo:
             "kinds": list(self.kinds),
             "needs": list(self.needs),
             "params": rows,
+            "presets": {k: dict(v) for k, v in self.presets.items()},
         }
 
 
@@ -76,15 +86,24 @@ def register(
     kinds: tuple[str, ...] = KINDS,
     needs: tuple[str, ...] = (),
     label: str = "",
+    presets: dict[str, dict[str, Any]] | None = None,
 ):
-    """Decorator registering ``unlearn(ctx, params)`` under ``name``; a second registration raises."""
+    """Decorator registering ``unlearn(ctx, params)`` under ``name``; a second registration raises.
+
+    ``presets`` maps a preset name (e.g. ``"small"``) to overrides of the paper defaults; each is
+    validated against ``params`` here, so a typo fails at import time."""
 
     def deco(fn: UnlearnFn) -> UnlearnFn:
         if name in _REGISTRY:
             raise ValueError(f"method {name!r} is already registered")
         if not dataclasses.is_dataclass(params):
             raise TypeError(f"{name}: params must be a dataclass")
-        _REGISTRY[name] = MethodInfo(name, fn, params, description, tuple(kinds), tuple(needs), label)
+        presets_ = {k: dict(v) for k, v in (presets or {}).items()}
+        if PAPER in presets_:
+            raise ValueError(f"{name}: the preset name {PAPER!r} is reserved for the defaults")
+        for values in presets_.values():
+            params_from_json(params, values)  # BadSpec on an unknown field or an out-of-bounds value
+        _REGISTRY[name] = MethodInfo(name, fn, params, description, tuple(kinds), tuple(needs), label, presets_)
         return fn
 
     return deco
@@ -101,6 +120,13 @@ def get(name: str) -> MethodInfo:
 def available() -> list[str]:
     _load_builtin()
     return list(_REGISTRY)
+
+
+def preset_names() -> list[str]:
+    """Every preset name a job may ask for: "paper" and each name some registered method defines."""
+    _load_builtin()
+    names = {k for info in _REGISTRY.values() for k in info.presets}
+    return [PAPER] + sorted(names)
 
 
 def _load_builtin() -> None:

@@ -8,7 +8,7 @@
    live in :mod:`engine.methods.masks` and :mod:`engine.methods.random_label`.
 Defaults (README example, CIFAR-10 4,500 forgets): 10 epochs, lr 0.013, batch 256, SGD mom 0.9, wd 5e-4.
 
-Digits scale (cnn_small): batch 32, lr 0.05, 3 epochs (batch 256 is one forget step per epoch).
+Digits scale (cnn_small; the ``small`` preset): batch 32, lr 0.05, 3 epochs (batch 256 is one forget step per epoch).
 """
 from __future__ import annotations
 
@@ -39,6 +39,7 @@ class SalunParams:
     description="SalUn: Random Label restricted to the most forget-salient half of the weights.",
     needs=("forget", "retain"),
     label="SalUn",
+    presets={"small": {"batch_size": 32, "lr": 0.05, "epochs": 3}},
 )
 def unlearn(ctx: MethodContext, p: SalunParams) -> Generator[Event, None, LetheModel]:
     return (

@@ -9,7 +9,7 @@ assumes; pitfall D5). Defaults (``large_scale_unlearning.ipynb``): T = 4, γ = 0
 msteps = 2, E = 3, SGD lr 5e-4 (mom 0.9, wd 5e-4), lr ×0.1 after epochs 3, 5, 9, forget batch 512,
 retain batch 256.
 
-Digits scale (cnn_small): lr 0.01, 5 epochs, msteps 3, retain batch 32 (many min-steps per max-step, as on
+Digits scale (cnn_small; the ``small`` preset): lr 0.01, 5 epochs, msteps 3, retain batch 32 (many min-steps per max-step, as on
 CIFAR; forget batch 32 or lr 0.05 lets the unbounded max-step collapse the model).
 """
 from __future__ import annotations
@@ -63,6 +63,7 @@ def kd_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, T: float
     description="SCRUB: the student moves away from the original teacher on the forget set and stays close on the retain set.",
     needs=("forget", "retain"),
     label="SCRUB",
+    presets={"small": {"lr": 0.01, "epochs": 5, "msteps": 3, "retain_batch_size": 32}},
 )
 def unlearn(ctx: MethodContext, p: ScrubParams) -> Generator[Event, None, LetheModel]:
     teacher = ctx.original

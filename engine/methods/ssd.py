@@ -10,7 +10,7 @@ Defaults: α (selection weighting) = 10, λ (dampening constant) = 1, model in e
 augmentation, batch 64 (class forgetting) / 128 (sample forgetting). LF-SSD (label-free, see
 :mod:`engine.methods.lf_ssd`) replaces CE by ‖f_θ(x)‖₂² and accumulates |grad|.
 
-Digits scale (cnn_small): α = 10 selects 52 % of the weights (a 100 %-accurate original has tiny mixed-batch
+Digits scale (cnn_small; the ``small`` preset): α = 10 selects 52 % of the weights (a 100 %-accurate original has tiny mixed-batch
 gradients, so I_D is small) and the model collapses; α = 150 (2.6 % dampened) forgets class 3 with
 retained-class accuracy 0.988; α = 200 dampens too little. The threshold is sharp.
 """
@@ -112,6 +112,7 @@ def run_ssd(ctx: MethodContext, alpha: float, lam: float, batch_size: int, label
     description="Selective Synaptic Dampening: shrink the weights far more important to the forget set than to the data.",
     needs=("forget", "retain"),
     label="SSD",
+    presets={"small": {"alpha": 150.0}},
 )
 def unlearn(ctx: MethodContext, p: SSDParams) -> Generator[Event, None, LetheModel]:
     return (yield from run_ssd(ctx, p.alpha, p.lam, p.batch_size, label_free=False, name="SSD"))

@@ -10,7 +10,7 @@ Unlearning"; methods.md A10; ``selective-synaptic-dampening/src/unlearn.py:UNSIR
 3. Repair: 1 epoch on the retain samples only, Adam lr 1e-4, batch 128.
 No forget images are needed, only the class id.
 
-Digits scale (cnn_small, ≤ 146 images per class): Adam lr 1e-3 for impair and repair.
+Digits scale (cnn_small; the ``small`` preset, ≤ 146 images per class): Adam lr 1e-3 for impair and repair.
 """
 from __future__ import annotations
 
@@ -72,6 +72,7 @@ def error_maximising_noise(
     kinds=("class",),
     needs=("retain",),
     label="UNSIR",
+    presets={"small": {"impair_lr": 1e-3, "repair_lr": 1e-3}},
 )
 def unlearn(ctx: MethodContext, p: UnsirParams) -> Generator[Event, None, LetheModel]:
     classes = tuple(ctx.split.forget_classes)

@@ -100,3 +100,10 @@ def test_the_module_runs_as_a_program_with_exit_code_2_on_bad_input(tmp_path) ->
     )
     assert proc.returncode == 2
     assert "does not exist" in proc.stderr and proc.stdout == ""
+
+
+def test_figure_writes_the_before_and_after_embedding_png(tmp_path, capsys) -> None:  # noqa: ANN001
+    out = tmp_path / "embedding.png"
+    assert main(["figure", "--method", "pour_p", "--model", "mlp", "--out", str(out), "--quiet"]) == 0
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert str(out) in capsys.readouterr().out
