@@ -2,6 +2,8 @@
 
 ``python -m engine bench pour``: POUR-P time ÷ one feature pass over the forget set, Retrain time ÷
 POUR-P time, POUR-D time ÷ Retrain time, with the absolute seconds, device and core count.
+``python -m engine bench methods [--preset small]``: every method's metrics and time ÷ Retrain, with
+the paper defaults or a registry preset.
 ``python -m engine bench features``: our batched feature pass vs a bare ``torch.inference_mode``
 loop over the same tensors, model and batch size.
 """
@@ -28,6 +30,7 @@ from engine.fileio import atomic_write_text
 from engine.errors import BadSpec, LetheError
 from engine.evaluation import Evaluator
 from engine.methods import MethodContext, available as available_methods, get as get_method
+from engine.methods.registry import PAPER, preset_names
 from engine.pretrained import obtain_original, obtain_retrain
 from engine.training import default_recipe
 
@@ -229,6 +232,7 @@ def _one_seed_methods(args: argparse.Namespace, seed: int, names: list[str]) -> 
     retrain = retrain.to(device).eval()
     evaluator = Evaluator(bundle, split, device, seed=seed)
     rows: dict[str, dict[str, float]] = {}
+    preset = getattr(args, "preset", None) or PAPER
     m, _ = evaluator.evaluate(original, original, retrain)
     rows["original"] = {**m, "time_ratio": float("nan")}
     m, _ = evaluator.evaluate(retrain, original, retrain)
@@ -244,7 +248,7 @@ def _one_seed_methods(args: argparse.Namespace, seed: int, names: list[str]) -> 
                             reference=retrain)
         seed_everything(seed)
         try:
-            t, model = timed(lambda: _drain(info.fn(ctx, info.params())), device)
+            t, model = timed(lambda: _drain(info.fn(ctx, info.params_for(preset))), device)
         except LetheError as exc:
             rows[name] = {"failed": 1.0, "error": exc.one_line()}  # type: ignore[dict-item]
             continue
@@ -257,6 +261,10 @@ def bench_methods(args: argparse.Namespace) -> dict[str, Any]:
     names = args.only.split(",") if args.only else available_methods()
     for name in names:
         get_method(name)  # unknown names fail before any work
+    preset = getattr(args, "preset", None) or PAPER
+    if preset not in preset_names():
+        raise BadSpec(f"--preset: {preset!r} is not a known preset (known: {', '.join(preset_names())})")
+    with_preset = [n for n in names if preset in get_method(n).presets]
     seeds = [args.seed + i for i in range(args.seeds)]
     per_seed = [_one_seed_methods(args, s, names) for s in seeds]
     device = resolve_device(args.device)
@@ -301,9 +309,19 @@ def bench_methods(args: argparse.Namespace) -> dict[str, Any]:
         "results": summary,
         "per_seed": per_seed,
         "table": _table(header, table_rows),
+        "preset": preset,
         "note": ("accuracies and rMIA in %; " + (f"mean ± std over {len(seeds)} seeds" if len(seeds) > 1 else "single seed")
-                 + "; time ÷ Retrain: the method alone (no evaluation) over Retrain trained in the same run"),
+                 + "; time ÷ Retrain: the method alone (no evaluation) over Retrain trained in the same run; "
+                 + _preset_text(preset, with_preset)),
     }
+
+
+def _preset_text(preset: str, with_preset: list[str]) -> str:
+    if preset == PAPER:
+        return "hyperparameters: the paper defaults"
+    which = ", ".join(_label(n) for n in with_preset) or "none"
+    return (f"hyperparameters: the {preset!r} preset where a method has one ({which}), "
+            f"the paper defaults for the others")
 
 
 _PERCENT = {"forget_acc", "retain_acc", "test_forget_acc", "test_retain_acc", "test_acc", "rmia"}

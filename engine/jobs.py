@@ -120,6 +120,16 @@ def _check_preset(preset: Any) -> None:
         raise BadSpec(f"preset: {preset!r} is not a known preset (known: {', '.join(names)})")
 
 
+def _preset_note(label: str, preset: str, presets: dict[str, dict[str, Any]], params: dict[str, Any]) -> str | None:
+    """The Log line saying which preset a run uses (None for the paper defaults)."""
+    if preset == PAPER:
+        return None
+    extra = f", overridden by {params}" if params else ""
+    if preset in presets:
+        return f"params: {label} with the {preset!r} preset {presets[preset]}{extra}"
+    return f"params: {label} has no {preset!r} preset; using the paper defaults{extra}"
+
+
 def _expect(d: dict[str, Any], key: str, typ: type) -> None:
     if key in d and (not isinstance(d[key], typ) or (typ is int and isinstance(d[key], bool))):
         raise BadSpec(f"{key}: expected {typ.__name__}, got {type(d[key]).__name__} {d[key]!r}")
@@ -219,13 +229,7 @@ class Runner:
         _check_preset(spec.preset)
         preset = spec.preset or PAPER
         params = params_from_json(info.params, {**info.presets.get(preset, {}), **spec.params})
-        if preset != PAPER:
-            if preset in info.presets:
-                yield Log(f"params: {info.label or info.name} with the {preset!r} preset {info.presets[preset]}"
-                          + (f", overridden by {spec.params}" if spec.params else ""))
-            else:
-                yield Log(f"params: {info.label or info.name} has no {preset!r} preset; using the paper defaults"
-                          + (f" with {spec.params}" if spec.params else ""))
+        preset_note = _preset_note(info.label or info.name, preset, info.presets, spec.params)
         device = resolve_device(spec.device)
         if device.type == "cpu" and self.threads is None:
             torch.set_num_threads(cpu_thread_budget())
@@ -255,6 +259,8 @@ class Runner:
         seconds["data"] = time.perf_counter() - t0
         yield Log(f"data: {bundle.name}, {len(bundle.x_train)} train / {len(bundle.x_test)} test images, "
                   f"forget {len(split.forget_idx)} ({split.kind}-level)")
+        if preset_note:
+            yield Log(preset_note)
 
         # original
         t0 = time.perf_counter()
