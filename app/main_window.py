@@ -12,6 +12,7 @@ import numpy as np
 from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
+    QSizePolicy,
     QDockWidget,
     QFileDialog,
     QLabel,
@@ -76,6 +77,7 @@ class MainWindow(QMainWindow):
 
         self.status_label = QLabel("Starting…")
         self.status_label.setObjectName("statusLabel")
+        self.status_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)  # no re-layout per tick
         self.status_progress = QProgressBar()
         self.status_progress.setRange(0, 1000)
         self.status_progress.setMaximumWidth(260)
@@ -215,7 +217,7 @@ class MainWindow(QMainWindow):
         self.status_progress.setFormat(f"{ev.stage} {100 * ev.fraction:.0f}%")
         if self._job_kind == "run":
             self.method_pane.set_progress(ev.fraction, ev.stage, ev.message)
-        if ev.message:
+        if ev.message and self.status_label.text() != f"{ev.stage}: {ev.message}":
             self.status_label.setText(f"{ev.stage}: {ev.message}")
 
     @Slot(object)

@@ -100,4 +100,6 @@ def describe_method(info: dict[str, Any]) -> str:
         elif p["min"] is not None or p["max"] is not None:
             bounds = f" in [{p['min']}, {p['max']}]"
         out.append(f"{'':<18}{p['name']} = {p['default']!r} ({p['type']}{bounds}): {p['help']}")
+    for name, values in (info.get("presets") or {}).items():
+        out.append(f"{'':<16} preset {name!r}: " + ", ".join(f"{k} = {v!r}" for k, v in values.items()))
     return "\n".join(out)

@@ -25,8 +25,8 @@ from engine.evaluation import Evaluator
 from engine.events import Event, Failed, Finished, Log, Progress
 from engine.features import FeatureCache
 from engine.methods import MethodContext, get as get_method
-from engine.methods.registry import PAPER, preset_names
 from engine.methods.base import params_from_json, params_to_json
+from engine.methods.registry import PAPER, preset_names
 from engine.models.base import LetheModel
 from engine.pretrained import obtain_original, obtain_retrain
 from engine.probe import GeometryProbe

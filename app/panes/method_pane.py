@@ -5,6 +5,7 @@ from typing import Any
 
 from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtWidgets import (
+    QSizePolicy,
     QCheckBox,
     QComboBox,
     QFormLayout,
@@ -23,6 +24,8 @@ from PySide6.QtWidgets import (
 from app.forms import ParamsForm
 from engine.device import DEVICES
 from engine.methods import registry
+
+SMALL_PRESET = registry.SMALL
 
 
 class MethodPane(QWidget):
@@ -55,6 +58,9 @@ class MethodPane(QWidget):
         scroll.setWidget(self.form)
         scroll.setMinimumHeight(120)
         self.reset_button = QPushButton("Reset to paper defaults")
+        self.reset_button.setObjectName("resetButton")
+        self.preset_button = QPushButton("Small-data preset")
+        self.preset_button.setObjectName("smallPresetButton")
         self.device_box = QComboBox()
         for d in DEVICES:
             self.device_box.addItem(d, d)
@@ -78,6 +84,9 @@ class MethodPane(QWidget):
         self.progress.setTextVisible(True)
         self.progress.setFormat("idle")
         self.stage_label = QLabel("")
+        # A label whose text changes every tick must not change its size hint: that re-lays out
+        # the window and repaints every plot (measured: the largest share of GUI time in a run).
+        self.stage_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
 
         opts = QFormLayout()
         opts.addRow("Device:", self.device_box)
@@ -93,7 +102,10 @@ class MethodPane(QWidget):
         lay.addWidget(self.reason_label)
         lay.addWidget(QLabel("<b>Hyperparameters</b> (hover for help)"))
         lay.addWidget(scroll, 2)
-        lay.addWidget(self.reset_button)
+        defaults_row = QHBoxLayout()
+        defaults_row.addWidget(self.reset_button)
+        defaults_row.addWidget(self.preset_button)
+        lay.addLayout(defaults_row)
         lay.addLayout(opts)
         lay.addLayout(buttons)
         lay.addWidget(self.progress)
@@ -104,11 +116,13 @@ class MethodPane(QWidget):
         self.busy = False
         self.method_list.currentItemChanged.connect(self._on_method_list_current_changed)
         self.reset_button.clicked.connect(self.form.reset)
+        self.preset_button.clicked.connect(self.apply_small_preset)
         self.run_button.clicked.connect(self.sig_run_requested)
         self.cancel_button.clicked.connect(self.sig_cancel_requested)
         first = next((i for i in range(self.method_list.count())
                       if self.method_list.item(i).data(Qt.ItemDataRole.UserRole) == "pour_p"), 0)
         self.method_list.setCurrentRow(first)
+        self._update_preset_button(registry.get(self.method()))
 
     # ------------------------------------------------------------------ method
     def method(self) -> str:
@@ -135,8 +149,28 @@ class MethodPane(QWidget):
             return
         info = registry.get(cur.data(Qt.ItemDataRole.UserRole))
         self.form.set_params_class(info.params)
+        self._update_preset_button(info)
         self.sig_method_changed.emit(info.name)
         self._refresh()
+
+    def _update_preset_button(self, info: registry.MethodInfo) -> None:
+        values = info.presets.get(SMALL_PRESET)
+        self.preset_button.setEnabled(bool(values))
+        if values:
+            listed = ", ".join(f"{k} = {v!r}" for k, v in values.items())
+            self.preset_button.setToolTip(
+                f"Paper defaults with the values that forget on small models and data "
+                f"(digits cnn_small, the CIFAR subset with convnet): {listed}")
+        else:
+            self.preset_button.setToolTip(f"{info.label or info.name} has no small-data preset: its paper defaults work at small scale")
+
+    @Slot()
+    def apply_small_preset(self) -> None:
+        """Fill the form with the paper defaults overridden by the method's "small" preset."""
+        values = registry.get(self.method()).presets.get(SMALL_PRESET)
+        if values:
+            self.form.reset()
+            self.form.set_values(values)
 
     def job_options(self) -> dict[str, Any]:
         return {
@@ -188,5 +222,8 @@ class MethodPane(QWidget):
 
     def set_progress(self, fraction: float, stage: str, message: str) -> None:
         self.progress.setValue(int(1000 * fraction))
-        self.progress.setFormat(f"{stage} · {100 * fraction:.0f}%")
-        self.stage_label.setText(message)
+        text = f"{stage} · {100 * fraction:.0f}%"
+        if self.progress.format() != text:
+            self.progress.setFormat(text)
+        if self.stage_label.text() != message:
+            self.stage_label.setText(message)

@@ -30,3 +30,15 @@ def test_bench_pour_reports_its_three_ratios(tmp_path) -> None:  # noqa: ANN001
     assert main(["bench", "pour", "--model", "mlp", "--out", str(out), "--device", "cpu"]) == 0
     ratios = json.loads(out.read_text())["ratios"]
     assert len(ratios) == 3 and all(math.isfinite(v) and v > 0 for v in ratios.values())
+
+
+def test_bench_methods_runs_a_preset_and_says_which(tmp_path, capsys) -> None:  # noqa: ANN001
+    out = tmp_path / "bench.json"
+    argv = ["bench", "methods", "--model", "mlp", "--only", "pour_p,ssd", "--preset", "small", "--out", str(out),
+            "--device", "cpu"]
+    assert main(argv) == 0
+    text = capsys.readouterr().out
+    assert "| SSD |" in text and "the 'small' preset where a method has one (SSD)" in text
+    assert json.loads(out.read_text())["preset"] == "small"
+    assert main(["bench", "methods", "--model", "mlp", "--only", "pour_p", "--preset", "huge", "--device", "cpu"]) == 2
+    assert "--preset: 'huge'" in capsys.readouterr().err
