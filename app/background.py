@@ -38,9 +38,17 @@ class _Runnable(QRunnable):
             self.call.sig_done.emit(result)
 
 
-def run_in_background(fn: Callable[[], Any], parent: QObject) -> BackgroundCall:
-    """Start ``fn`` on the pool; connect to the returned object's signals (it lives on the GUI thread)."""
+def run_in_background(
+    fn: Callable[[], Any],
+    parent: QObject,
+    on_done: Callable[[Any], None],
+    on_failed: Callable[[str], None],
+) -> BackgroundCall:
+    """Start ``fn`` on the pool. ``on_done`` / ``on_failed`` (``@Slot`` methods of GUI-thread
+    objects) are connected *before* the call starts, so a fast call cannot report to nobody."""
     call = BackgroundCall(parent)
+    call.sig_done.connect(on_done)
+    call.sig_failed.connect(on_failed)
     QThreadPool.globalInstance().start(_Runnable(fn, call))
     return call
 

@@ -25,6 +25,7 @@ import torch
 from engine.cancel import NEVER
 from engine.data import ForgetSpec, load_dataset
 from engine.device import cpu_thread_budget, resolve_device, seed_everything
+from engine.events import drain
 from engine.features import extract
 from engine.fileio import atomic_write_text
 from engine.errors import BadSpec, LetheError
@@ -33,14 +34,6 @@ from engine.methods import MethodContext, available as available_methods, get as
 from engine.methods.registry import PAPER, preset_names
 from engine.pretrained import obtain_original, obtain_retrain
 from engine.training import default_recipe
-
-
-def _drain(gen: Any) -> Any:
-    while True:
-        try:
-            next(gen)
-        except StopIteration as stop:
-            return stop.value
 
 
 def _sync(device: torch.device) -> None:
@@ -79,21 +72,21 @@ def bench_pour(args: argparse.Namespace) -> dict[str, Any]:
     bundle = load_dataset(args.dataset)
     split = ForgetSpec(classes=(args.forget_class,)).resolve(bundle)
     recipe = default_recipe(args.model, bundle.image_size, bundle.channels)
-    original = _drain(obtain_original(bundle, args.model, recipe, seed=args.seed, device=device)).to(device).eval()
+    original = drain(obtain_original(bundle, args.model, recipe, seed=args.seed, device=device)).to(device).eval()
     original.requires_grad_(False)
     ctx = MethodContext(original=original, bundle=bundle, split=split, device=device, recipe=recipe, seed=args.seed)
     x_forget = bundle.x_train[split.forget_idx]
 
     t_feat, _ = timed(lambda: extract(original, x_forget, bundle.mean, bundle.std, device=device), device, repeats=5, warmup=1)
     pour_p = get_method("pour_p")
-    t_p, _ = timed(lambda: _drain(pour_p.fn(ctx, pour_p.params())), device, repeats=5, warmup=1)
+    t_p, _ = timed(lambda: drain(pour_p.fn(ctx, pour_p.params())), device, repeats=5, warmup=1)
     seed_everything(args.seed)
     t_r, _ = timed(
-        lambda: _drain(obtain_retrain(bundle, split, args.model, recipe, seed=args.seed, device=device, token=NEVER, use_cache=False)),
+        lambda: drain(obtain_retrain(bundle, split, args.model, recipe, seed=args.seed, device=device, token=NEVER, use_cache=False)),
         device,
     )
     pour_d = get_method("pour_d")
-    t_d, _ = timed(lambda: _drain(pour_d.fn(ctx, pour_d.params())), device)
+    t_d, _ = timed(lambda: drain(pour_d.fn(ctx, pour_d.params())), device)
     rows = [
         ("POUR-P ÷ one feature pass over the forget set", t_p / t_feat, f"{t_p:.4f} s ÷ {t_feat:.4f} s"),
         ("Retrain ÷ POUR-P", t_r / t_p, f"{t_r:.2f} s ÷ {t_p:.4f} s"),
@@ -162,7 +155,7 @@ def bench_features(args: argparse.Namespace) -> dict[str, Any]:
     device = resolve_device(args.device)
     bundle = load_dataset(args.dataset)
     recipe = default_recipe(args.model, bundle.image_size, bundle.channels)
-    model = _drain(obtain_original(bundle, args.model, recipe, seed=args.seed, device=device)).to(device).eval()
+    model = drain(obtain_original(bundle, args.model, recipe, seed=args.seed, device=device)).to(device).eval()
     x = bundle.x_train
     batch = 512
 
@@ -177,8 +170,16 @@ def bench_features(args: argparse.Namespace) -> dict[str, Any]:
     def ours() -> np.ndarray:
         return extract(model, x, bundle.mean, bundle.std, device=device, batch_size=batch).logits
 
-    t_bare, a = timed(bare, device, repeats=5, warmup=1)
-    t_ours, b = timed(ours, device, repeats=5, warmup=1)
+    # Interleaved (bare, ours, bare, ours, ...) so both see the same machine load; medians of 5.
+    bare_times, our_times = [], []
+    a = bare()
+    b = ours()  # warm-up of both
+    for _ in range(5):
+        t, a = timed(bare, device)
+        bare_times.append(t)
+        t, b = timed(ours, device)
+        our_times.append(t)
+    t_bare, t_ours = statistics.median(bare_times), statistics.median(our_times)
     same = bool(np.allclose(a, b, atol=1e-4))
     with PeakMemory(device) as peak:
         result = ours()
@@ -198,7 +199,7 @@ def bench_features(args: argparse.Namespace) -> dict[str, Any]:
         "peak_memory_mb": peak.peak_mb,
         "output_mb": out_mb,
         "table": _table(["ratio", "value", "measured"], [(n, f"{r:.3g}", m) for n, r, m in rows]),
-        "note": (f"medians of 5 timed runs after one warm-up; ours also returns the penultimate features. "
+        "note": (f"medians of 5 interleaved timed runs after one warm-up each; ours also returns the penultimate features. "
                  f"Peak extra memory of the pass ({peak.kind}): {peak.peak_mb:.1f} MiB for {len(x)} images, "
                  f"of which the returned features + logits are {out_mb:.1f} MiB (input batches stream)."),
     }
@@ -223,11 +224,11 @@ def _one_seed_methods(args: argparse.Namespace, seed: int, names: list[str]) -> 
     bundle = load_dataset(args.dataset)
     split = parse_forget(args.forget).resolve(bundle)
     recipe = default_recipe(args.model, bundle.image_size, bundle.channels)
-    original = _drain(obtain_original(bundle, args.model, recipe, seed=seed, device=device)).to(device).eval()
+    original = drain(obtain_original(bundle, args.model, recipe, seed=seed, device=device)).to(device).eval()
     original.requires_grad_(False)
     seed_everything(seed)
     t_retrain, retrain = timed(
-        lambda: _drain(obtain_retrain(bundle, split, args.model, recipe, seed=seed, device=device, use_cache=False)), device
+        lambda: drain(obtain_retrain(bundle, split, args.model, recipe, seed=seed, device=device, use_cache=False)), device
     )
     retrain = retrain.to(device).eval()
     evaluator = Evaluator(bundle, split, device, seed=seed)
@@ -248,7 +249,7 @@ def _one_seed_methods(args: argparse.Namespace, seed: int, names: list[str]) -> 
                             reference=retrain)
         seed_everything(seed)
         try:
-            t, model = timed(lambda: _drain(info.fn(ctx, info.params_for(preset))), device)
+            t, model = timed(lambda: drain(info.fn(ctx, info.params_for(preset))), device)
         except LetheError as exc:
             rows[name] = {"failed": 1.0, "error": exc.one_line()}  # type: ignore[dict-item]
             continue

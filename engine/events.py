@@ -84,3 +84,12 @@ def to_numpy(t: Any) -> np.ndarray:
     if isinstance(t, np.ndarray):
         return t.copy()
     return t.detach().to("cpu", copy=True).numpy()
+
+
+def drain(gen: Any) -> Any:
+    """Run an event generator to its end, dropping the events, and return its value (notebooks, tests)."""
+    while True:
+        try:
+            next(gen)
+        except StopIteration as stop:
+            return stop.value

@@ -174,9 +174,7 @@ class RunsPane(QWidget):
     def export_in_background(self, fn: Callable[[], object], message: str) -> BackgroundCall:
         """Run a file export on the thread pool (never on the GUI thread); report the outcome."""
         self.sig_status.emit(message)
-        call = run_in_background(fn, self)
-        call.sig_done.connect(self._on_export_done)
-        call.sig_failed.connect(self._on_export_failed)
+        call = run_in_background(fn, self, self._on_export_done, self._on_export_failed)
         self.exports.append(call)
         return call
 

@@ -5,18 +5,10 @@ import pytest
 import torch
 
 from engine.data import load_dataset
+from engine.events import drain
 from engine.jobs import Runner
 from engine.pretrained import obtain_original
 from engine.training import Recipe, default_recipe
-
-
-def drain(gen):  # noqa: ANN001, ANN201
-    """Run an event generator to its end and return its value."""
-    while True:
-        try:
-            next(gen)
-        except StopIteration as stop:
-            return stop.value
 
 
 @pytest.fixture(scope="session")

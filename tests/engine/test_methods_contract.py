@@ -24,7 +24,7 @@ from engine.methods.masks import MASKS
 from engine.models.base import LetheModel
 from engine.probe import GeometryProbe
 from engine.training import Recipe
-from tests.engine.conftest import drain
+from engine.events import drain
 
 # Tiny settings so the whole contract suite runs in well under a minute on one thread.
 FAST: dict[str, dict[str, Any]] = {

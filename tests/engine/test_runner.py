@@ -16,7 +16,7 @@ from engine.jobs import JobSpec, Runner
 from engine.pretrained import fresh_model
 from engine.training import Recipe, train
 
-from conftest import drain  # type: ignore[import-not-found]
+from engine.events import drain
 
 METRIC_NAMES = {"forget_acc", "retain_acc", "test_forget_acc", "test_retain_acc", "test_acc"}
 

@@ -15,7 +15,7 @@ from torch import nn
 
 from engine.cancel import NEVER
 from engine.methods.ssd import dampen, importance
-from tests.engine.conftest import drain
+from engine.events import drain
 
 
 def _toy() -> nn.Sequential:

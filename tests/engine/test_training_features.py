@@ -15,7 +15,7 @@ from engine.pretrained import fresh_model
 from engine.probe import GeometryProbe
 from engine.training import Recipe, augment_batch, default_recipe, epoch_batches, train
 
-from conftest import drain  # type: ignore[import-not-found]
+from engine.events import drain
 
 
 def test_recipes_reject_bad_fields_with_the_field_name() -> None:
