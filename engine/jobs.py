@@ -300,7 +300,9 @@ class Runner:
             unlearned = yield from staged(iter(info.fn(ctx, params)), "unlearn")
             if device.type == "cuda":
                 torch.cuda.synchronize()
-        seconds["method"] = time.perf_counter() - t0
+        # The method alone: the live geometry frames it streamed are timed apart (seconds["geometry"]).
+        seconds["geometry"] = ctx.geometry_seconds
+        seconds["method"] = time.perf_counter() - t0 - ctx.geometry_seconds
         cost_meter.detach(unlearned)
         cost = cost_meter.result()
         if spec.method == "retrain":  # a fresh model: the hook never saw it

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -106,6 +107,7 @@ class MethodContext:
     probe: "GeometryProbe | None" = None
     geometry_every: int = 5
     extras: dict[str, Any] = field(default_factory=dict)
+    geometry_seconds: float = 0.0  # time spent on live geometry frames, kept out of the method's time
 
     def copy_original(self) -> LetheModel:
         """A deep copy of the original on the job's device (the original itself never moves)."""
@@ -136,7 +138,11 @@ class MethodContext:
         """A Geometry frame of ``model`` on the probe set, or None when no probe is attached."""
         if self.probe is None:
             return None
-        return self.probe.frame(model, stage, step, float(step) if t is None else t)
+        t0 = time.perf_counter()
+        try:
+            return self.probe.frame(model, stage, step, float(step) if t is None else t)
+        finally:
+            self.geometry_seconds += time.perf_counter() - t0
 
 
 UnlearnFn = Callable[[MethodContext, Any], Any]

@@ -171,3 +171,11 @@ def test_a_run_with_a_reference_streams_the_retrained_geometry_for_ghost_markers
     frames = {e.stage: e for e in events if isinstance(e, Geometry)}
     assert frames["retrain"].coords.shape == frames["original"].coords.shape
     assert "probe_forget_acc" in frames["original"].nc and frames["original"].nc["probe_forget_acc"] == 1.0
+
+
+def test_live_geometry_time_is_reported_apart_from_the_method_time(runner) -> None:  # noqa: ANN001
+    spec = JobSpec(method="finetune", params={"epochs": 1}, reference=None, evaluate=False, audit=False)
+    with_frames = runner.run_to_record(spec).seconds
+    without = runner.run_to_record(spec.with_changes(geometry=False)).seconds
+    assert with_frames["geometry"] > 0 and without["geometry"] == 0
+    assert with_frames["method"] > 0
