@@ -1,4 +1,4 @@
-"""Command line: ``python -m engine demo | train | unlearn | methods | bench | report``.
+"""Command line: ``python -m engine demo | train | unlearn | methods | bench | report | ensemble``.
 
 Progress goes to stderr, results to stdout. Exit codes: 0 success, 2 bad input (one line),
 1 unexpected failure.
@@ -205,6 +205,51 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return run_bench(args)
 
 
+def cmd_ensemble(args: argparse.Namespace) -> int:
+    """KLoM (B7) or U-LiRA (B5) over K shadow pairs: the cost estimate, a progress bar, the result JSON."""
+    import torch
+
+    from engine import ensembles
+    from engine.data import ForgetSpec, load_dataset
+    from engine.device import cpu_thread_budget, resolve_device
+    from engine.methods import get
+    from engine.training import Recipe, default_recipe
+
+    torch.set_num_threads(cpu_thread_budget())
+    bundle = load_dataset(args.dataset)
+    split = ForgetSpec(classes=(args.forget_class,)).resolve(bundle)
+    device = resolve_device(args.device)
+    recipe = default_recipe(args.model, bundle.image_size, bundle.channels)
+    if args.epochs is not None:
+        recipe = Recipe.from_json({**recipe.to_json(), "epochs": args.epochs})
+    params = None if args.method == ensembles.NO_OP else get(args.method).params_for(args.preset)
+    cached = ensembles.cached_trainings(bundle, split, args.model, recipe, seed=args.seed, k=args.k)
+    spt = ensembles.measure_seconds_per_training(bundle, args.model, recipe, device=device)
+    cost = ensembles.estimate_cost(args.kind, args.k, spt, cached_trainings=cached)
+    note = f"approximate: k={args.k} < the paper's {cost['paper_k']}" if cost["approximate"] else "paper-sized k"
+    print(f"cost estimate: {cost['trainings_to_run']} of {cost['trainings']} trainings to run "
+          f"({cost['cached_trainings']} cached) + {cost['unlearning_runs']} unlearning runs, "
+          f"about {cost['minutes']:.1f} min at {spt:.1f} s a training (unlearning counted as one training); {note}",
+          flush=True)
+    job = ensembles.klom_job if args.kind == "klom" else ensembles.ulira_job
+    printer = ProgressPrinter(quiet=args.quiet)
+    token = CancelToken()
+    gen = job(bundle, split, args.model, recipe, args.method, params, k=args.k, seed=args.seed, device=device,
+              token=token)
+    try:
+        while True:
+            printer(next(gen))
+    except StopIteration as stop:
+        result = stop.value
+    except KeyboardInterrupt:
+        token.cancel()
+        raise
+    finally:
+        printer.close()
+    print(json.dumps(result, indent=2))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lethe-engine", description="Lethe engine: machine unlearning from the command line.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -259,7 +304,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_figure)
 
     p = sub.add_parser("bench", help="measured ratios: pour, features, methods")
-    p.add_argument("suite", choices=["pour", "features", "methods"])
+    p.add_argument("suite", choices=["pour", "features", "methods", "all"],
+                   help="all: every suite on --dataset/--model, then on ../shared/data's subsets when present")
     p.add_argument("--dataset", default="digits")
     p.add_argument("--model", default="cnn_small")
     p.add_argument("--forget-class", type=int, default=3, help="pour suite: the class to forget")
@@ -270,6 +316,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="also write the results as JSON here")
     common(p)
     p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser("ensemble", help="shadow-ensemble privacy metrics: KLoM (B7) or U-LiRA (B5) over K seeds")
+    p.add_argument("kind", choices=["klom", "ulira"])
+    p.add_argument("--method", required=True, help="a registered method, or 'original' for no unlearning")
+    p.add_argument("--k", type=int, default=4, help="shadow pairs (K originals + K retrains are trained, cached)")
+    p.add_argument("--dataset", default="digits")
+    p.add_argument("--model", default="mlp")
+    p.add_argument("--forget-class", type=int, default=3)
+    p.add_argument("--preset", default="paper", help="the method's hyperparameter preset (paper, small)")
+    p.add_argument("--epochs", type=int, help="override the training recipe's epochs (all shadows)")
+    common(p)
+    p.set_defaults(func=cmd_ensemble)
     return parser
 
 

@@ -341,16 +341,45 @@ def _label(name: str) -> str:
 SUITES = {"pour": bench_pour, "features": bench_features, "methods": bench_methods}
 
 
-def run_bench(args: argparse.Namespace) -> int:
-    torch.set_num_threads(cpu_thread_budget())
-    result = SUITES[args.suite](args)
+# ``bench all``: digits always; the real subsets in ../shared/data when they are there.
+SHARED_DATASETS = (
+    ("npz:../shared/data/cifar10_subset.npz", "convnet"),
+    ("npz:../shared/data/pathmnist_subset.npz", "cnn_small"),
+)
+
+
+def all_targets(args: argparse.Namespace) -> list[tuple[str, str]]:
+    targets = [(args.dataset, args.model)]
+    for source, model in SHARED_DATASETS:
+        if Path(source.split(":", 1)[1]).exists() and source != args.dataset:
+            targets.append((source, model))
+    return targets
+
+
+def _print_result(suite: str, result: dict[str, Any]) -> None:
     m = result["machine"]
-    print(f"## bench {args.suite}: {result['dataset']}, {result['model']} on {m['device']} "
+    print(f"## bench {suite}: {result['dataset']}, {result['model']} on {m['device']} "
           f"({m['device_name']}, {m['cpu_cores']} cores, {m['torch_threads']} torch threads)\n")
     print(result["table"])
-    print(f"\n{result['note']}")
-    if args.out:
+    print(f"\n{result['note']}\n")
+
+
+def run_bench(args: argparse.Namespace) -> int:
+    torch.set_num_threads(cpu_thread_budget())
+    if args.suite == "all":
+        results = []
+        for dataset, model in all_targets(args):
+            for suite in ("pour", "features", "methods"):
+                sub = argparse.Namespace(**{**vars(args), "dataset": dataset, "model": model, "suite": suite})
+                result = SUITES[suite](sub)
+                _print_result(suite, result)
+                results.append({k: v for k, v in result.items() if k != "table"})
+        payload: Any = {"suite": "all", "results": results}
+    else:
+        result = SUITES[args.suite](args)
+        _print_result(args.suite, result)
         payload = {k: v for k, v in result.items() if k != "table"}
+    if args.out:
         atomic_write_text(Path(args.out), json.dumps(payload, indent=2))
         print(f"wrote {args.out}", file=sys.stderr)
     return 0

@@ -115,7 +115,13 @@ def _gauss_logpdf(x: np.ndarray, mu: np.ndarray, sd: np.ndarray) -> np.ndarray:
     return -0.5 * ((x - mu) / sd) ** 2 - np.log(sd) - 0.5 * math.log(2 * math.pi)
 
 
-def ulira_attack(phi_unlearned: np.ndarray, phi_retrain: np.ndarray, *, per_sample_variance: bool | None = None) -> dict[str, Any]:
+def ulira_attack(
+    phi_unlearned: np.ndarray,
+    phi_retrain: np.ndarray,
+    *,
+    per_sample_variance: bool | None = None,
+    holdout: str = "last",
+) -> dict[str, Any]:
     """B5 U-LiRA statistic from shadow confidences; no training.
 
     ``phi_unlearned`` and ``phi_retrain`` are (K, N): the logit-scaled confidence of each of N
@@ -128,6 +134,10 @@ def ulira_attack(phi_unlearned: np.ndarray, phi_retrain: np.ndarray, *, per_samp
     Variance: per-sample σ needs several shadows; with fewer than ``PER_SAMPLE_MIN_FIT`` fitting
     shadows (``per_sample_variance=None`` → auto) each hypothesis uses one σ pooled over the forget
     samples (the "global variance" LiRA variant), with per-sample means.
+
+    ``holdout="last"`` is the spec / C code (one held-out pair: the AUC then rests on two models
+    and is very noisy at small K). ``holdout="rotate"`` repeats the fit K times, holding out pair j
+    each time, and pools the K·N positives and K·N negatives into one ROC (leave-one-pair-out).
     """
     u = np.asarray(phi_unlearned, dtype=np.float64)
     r = np.asarray(phi_retrain, dtype=np.float64)
@@ -144,19 +154,22 @@ def ulira_attack(phi_unlearned: np.ndarray, phi_retrain: np.ndarray, *, per_samp
         sd = np.sqrt(var) if per_sample else np.full_like(mu, math.sqrt(float(var.mean())))
         return mu, np.maximum(sd, SIGMA_FLOOR)
 
-    mu_u, sd_u = fit(u[:-1])
-    mu_r, sd_r = fit(r[:-1])
-
-    def score(phi: np.ndarray) -> np.ndarray:
-        return _gauss_logpdf(phi, mu_u, sd_u) - _gauss_logpdf(phi, mu_r, sd_r)
-
-    pos, neg = score(u[-1]), score(r[-1])
+    if holdout not in ("last", "rotate"):
+        raise ValueError(f"ulira_attack: holdout must be 'last' or 'rotate', got {holdout!r}")
+    pos_parts, neg_parts = [], []
+    for j in ([k - 1] if holdout == "last" else range(k)):
+        keep = np.arange(k) != j
+        mu_u, sd_u = fit(u[keep])
+        mu_r, sd_r = fit(r[keep])
+        pos_parts.append(_gauss_logpdf(u[j], mu_u, sd_u) - _gauss_logpdf(u[j], mu_r, sd_r))
+        neg_parts.append(_gauss_logpdf(r[j], mu_u, sd_u) - _gauss_logpdf(r[j], mu_r, sd_r))
+    pos, neg = np.concatenate(pos_parts), np.concatenate(neg_parts)
     labels = np.concatenate([np.ones(pos.size), np.zeros(neg.size)])
     scores = np.concatenate([pos, neg])
     auc = float(roc_auc_score(labels, scores))
     fpr, tpr, _ = roc_curve(labels, scores)
     acc = float(np.max((tpr + 1.0 - fpr) / 2.0))
-    return {"ulira_auc": auc, "ulira_accuracy": acc, "per_sample_variance": bool(per_sample)}
+    return {"ulira_auc": auc, "ulira_accuracy": acc, "per_sample_variance": bool(per_sample), "rotated": holdout == "rotate"}
 
 
 # ------------------------------------------------------------------------------------------ cost
@@ -407,7 +420,7 @@ def _job(
         result["klom_mean"] = result["klom_forget_mean"]
         result["bins"] = float(bins)
     else:
-        result.update(ulira_attack(unlearned["forget"], oracle["forget"]))
+        result.update(ulira_attack(unlearned["forget"], oracle["forget"], holdout="rotate"))
     result["n_forget"] = float(split.n_forget)
     if use_cache:
         meta = {"kind": kind, "method": method, "params": p_json, "arch": arch, "recipe": recipe.to_json(),

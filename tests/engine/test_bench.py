@@ -42,3 +42,15 @@ def test_bench_methods_runs_a_preset_and_says_which(tmp_path, capsys) -> None:  
     assert json.loads(out.read_text())["preset"] == "small"
     assert main(["bench", "methods", "--model", "mlp", "--only", "pour_p", "--preset", "huge", "--device", "cpu"]) == 2
     assert "--preset: 'huge'" in capsys.readouterr().err
+
+
+def test_bench_all_runs_every_suite_on_each_available_dataset(tmp_path, capsys, monkeypatch) -> None:  # noqa: ANN001
+    import engine.bench as bench
+
+    monkeypatch.setattr(bench, "SHARED_DATASETS", ())  # only digits: the shared subsets may be absent
+    out = tmp_path / "all.json"
+    argv = ["bench", "all", "--model", "mlp", "--only", "pour_p", "--out", str(out), "--device", "cpu"]
+    assert main(argv) == 0
+    text = capsys.readouterr().out
+    assert "## bench pour" in text and "## bench features" in text and "## bench methods" in text
+    assert [r["suite"] for r in json.loads(out.read_text())["results"]] == ["pour", "features", "methods"]
