@@ -41,6 +41,9 @@ from engine.jobs import JobSpec
 from engine.methods import registry
 
 
+SMALL_DATA_IMAGES = 20_000  # at or below: the studio pre-fills methods' "small" presets
+
+
 class MainWindow(QMainWindow):
     """The studio window. ``controller`` may be shared (tests); otherwise the window owns one."""
 
@@ -237,6 +240,12 @@ class MainWindow(QMainWindow):
         self.state.set_prepared(ev)
         self.data_pane.set_source(ev.source)
         self.data_pane.show_bundle(ev.bundle, ev.model, ev.arch)
+        # Paper defaults are tuned for 50 k-image CIFAR on a GPU; on small data start from the
+        # methods' small-data presets (measured to forget on digits and the CIFAR subset).
+        small = len(ev.bundle.x_train) <= SMALL_DATA_IMAGES
+        self.method_pane.set_prefer_small_preset(small)
+        if small:
+            self.method_pane.apply_small_preset()
         self.show_status(f"Ready: {ev.bundle.name} with {ev.arch}. Pick what to forget, then press Run.")
 
     @Slot(object)

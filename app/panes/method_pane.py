@@ -37,6 +37,7 @@ class MethodPane(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self.prefer_small_preset = False
         self.method_list = QListWidget()
         self.method_list.setObjectName("methodList")
         self.method_list.setWordWrap(True)
@@ -150,6 +151,10 @@ class MethodPane(QWidget):
         info = registry.get(cur.data(Qt.ItemDataRole.UserRole))
         self.form.set_params_class(info.params)
         self._update_preset_button(info)
+        if self.prefer_small_preset and info.presets.get(SMALL_PRESET):
+            # Small data loaded (the digits demo): start from values that forget at this scale;
+            # "Reset to paper defaults" is one click away.
+            self.apply_small_preset()
         self.sig_method_changed.emit(info.name)
         self._refresh()
 
@@ -163,6 +168,10 @@ class MethodPane(QWidget):
                 f"(digits cnn_small, the CIFAR subset with convnet): {listed}")
         else:
             self.preset_button.setToolTip(f"{info.label or info.name} has no small-data preset: its paper defaults work at small scale")
+
+    def set_prefer_small_preset(self, prefer: bool) -> None:
+        """Whether selecting a method fills in its small-data preset (set when a small dataset loads)."""
+        self.prefer_small_preset = prefer
 
     @Slot()
     def apply_small_preset(self) -> None:

@@ -41,3 +41,15 @@ def test_the_button_is_disabled_for_methods_without_a_small_preset(pane) -> None
     assert pane.preset_button.isEnabled()
     pane.select_method("finetune")
     assert not pane.preset_button.isEnabled()
+
+
+def test_on_small_data_selecting_a_method_starts_from_its_small_preset(pane) -> None:  # noqa: ANN001
+    pane.set_prefer_small_preset(True)
+    pane.select_method("random_label")
+    info = registry.get("random_label")
+    assert params_from_json(info.params, pane.form.values()) == info.params_for("small")
+    pane.select_method("pour_d")  # no preset: paper defaults
+    assert params_from_json(registry.get("pour_d").params, pane.form.values()) == registry.get("pour_d").default_params()
+    pane.set_prefer_small_preset(False)
+    pane.select_method("random_label")
+    assert params_from_json(info.params, pane.form.values()) == info.default_params()
