@@ -10,7 +10,7 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Sequence
+from typing import Sequence, Any
 
 from engine.cancel import CancelToken
 from engine.cli_format import ProgressPrinter, describe_method, failure_line, format_table
@@ -41,6 +41,20 @@ def run_job(runner: Runner, spec: JobSpec, printer: ProgressPrinter, out_dir: st
     finally:
         printer.close()
     raise RuntimeError("the job ended without a result")  # pragma: no cover
+
+
+def drive(gen: Any, printer: ProgressPrinter, token: CancelToken) -> Any:
+    """Print an event generator's progress to stderr and return its value; Ctrl-C cancels it."""
+    try:
+        while True:
+            printer(next(gen))
+    except StopIteration as stop:
+        return stop.value
+    except KeyboardInterrupt:
+        token.cancel()
+        raise
+    finally:
+        printer.close()
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -127,16 +141,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     gen = train(model, bundle.x_train, bundle.y_train, bundle.mean, bundle.std, recipe, device=device,
                 seed=args.seed, token=token, stage="train")
-    try:
-        while True:
-            printer(next(gen))
-    except StopIteration as stop:
-        model = stop.value
-    except KeyboardInterrupt:
-        token.cancel()
-        raise
-    finally:
-        printer.close()
+    model = drive(gen, printer, token)
     seconds = time.perf_counter() - t0
     test = extract(model, bundle.x_test, bundle.mean, bundle.std, device=device)
     acc = accuracy(test.predictions, bundle.y_test)
@@ -236,16 +241,7 @@ def cmd_ensemble(args: argparse.Namespace) -> int:
     token = CancelToken()
     gen = job(bundle, split, args.model, recipe, args.method, params, k=args.k, seed=args.seed, device=device,
               token=token)
-    try:
-        while True:
-            printer(next(gen))
-    except StopIteration as stop:
-        result = stop.value
-    except KeyboardInterrupt:
-        token.cancel()
-        raise
-    finally:
-        printer.close()
+    result = drive(gen, printer, token)
     print(json.dumps(result, indent=2))
     return 0
 

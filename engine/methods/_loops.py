@@ -129,3 +129,23 @@ def forget_accuracy(ctx: MethodContext, model: LetheModel, max_rows: int = 2048)
             pred = model(ctx.normalise(x[s : s + 512])).argmax(1)
             correct += int((pred == y[s : s + 512]).sum())
     return correct / max(1, len(x))
+
+
+def forward_with_pre_hooks(
+    ctx: MethodContext,
+    model: LetheModel,
+    hooks: dict[torch.nn.Module, Callable],
+    x_uint8: np.ndarray,
+    batch_size: int,
+) -> None:
+    """Run ``x`` through ``model`` in eval mode with forward-pre-hooks on the given layers (to collect
+    their inputs), checking the cancel token every batch; the hooks are always removed."""
+    handles = [module.register_forward_pre_hook(fn) for module, fn in hooks.items()]
+    try:
+        with eval_mode(model), torch.no_grad():
+            for s in range(0, len(x_uint8), batch_size):
+                ctx.token.check()
+                model(ctx.normalise(x_uint8[s : s + batch_size]))
+    finally:
+        for h in handles:
+            h.remove()

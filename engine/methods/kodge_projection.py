@@ -24,9 +24,10 @@ from torch import nn
 
 from engine.errors import UnsupportedForgetSet
 from engine.events import Event, Log, Progress
+from engine.methods._loops import forward_with_pre_hooks
 from engine.methods.base import MethodContext, param
 from engine.methods.registry import register
-from engine.models.base import LetheModel, eval_mode
+from engine.models.base import LetheModel
 
 
 @dataclass(frozen=True)
@@ -80,15 +81,7 @@ def layer_inputs(
 
         return fn
 
-    handles = [m.register_forward_pre_hook(hook(n, m)) for n, m in layers.items()]
-    try:
-        with eval_mode(model):
-            for s in range(0, len(x), batch_size):
-                ctx.token.check()
-                model(ctx.normalise(x[s : s + batch_size]))
-    finally:
-        for h in handles:
-            h.remove()
+    forward_with_pre_hooks(ctx, model, {m: hook(n, m) for n, m in layers.items()}, x, batch_size)
     out = {}
     for n, parts in rows.items():
         r = torch.cat(parts)
