@@ -1,4 +1,4 @@
-"""MainWindow: the docks (Data & model, Forget, Method, Runs) around the live view, and their wiring.
+"""MainWindow: the docks (Data & model, Forget, Method, Runs, Verdicts) around the live view, and their wiring.
 
 The window freezes the panes' choices into a JobSpec and hands it to the JobController; it never
 runs engine work itself.
@@ -29,6 +29,7 @@ from app.panes.data_pane import DataPane
 from app.panes.forget_pane import ForgetPane
 from app.panes.method_pane import MethodPane
 from app.panes.runs_pane import RunsPane
+from app.panes.verdict_pane import VerdictPane
 from app.plots.live_view import LiveView
 from app.plots.throttle import Throttle
 from app.session import load_session, save_session
@@ -42,6 +43,7 @@ from engine.methods import registry
 
 
 SMALL_DATA_IMAGES = 20_000  # at or below: the studio pre-fills methods' "small" presets
+VERDICT_DOCK_HEIGHT = 270  # px: five verdicts of two lines each fit without scrolling at 1600 px wide
 
 
 class MainWindow(QMainWindow):
@@ -62,6 +64,7 @@ class MainWindow(QMainWindow):
         self._error_box: QMessageBox | None = None
         self._job_kind: str | None = None
         self._job_title = ""
+        self._verdicts_sized = False
 
         self.live_view = LiveView()
         self.setCentralWidget(self.live_view)
@@ -69,6 +72,7 @@ class MainWindow(QMainWindow):
         self.forget_pane = ForgetPane(self.state)
         self.method_pane = MethodPane()
         self.runs_pane = RunsPane(self.state)
+        self.verdict_pane = VerdictPane()
         self.setDockNestingEnabled(True)
         self.data_dock = self._dock("Data and model", self.data_pane, Qt.DockWidgetArea.LeftDockWidgetArea, "dataDock")
         self.forget_dock = self._dock("Forget", self.forget_pane, Qt.DockWidgetArea.LeftDockWidgetArea, "forgetDock")
@@ -76,6 +80,9 @@ class MainWindow(QMainWindow):
         self.forget_dock.raise_()
         self.method_dock = self._dock("Method", self.method_pane, Qt.DockWidgetArea.RightDockWidgetArea, "methodDock")
         self.runs_dock = self._dock("Runs", self.runs_pane, Qt.DockWidgetArea.BottomDockWidgetArea, "runsDock")
+        self.verdict_dock = self._dock("Verdicts", self.verdict_pane, Qt.DockWidgetArea.BottomDockWidgetArea, "verdictDock")
+        self.tabifyDockWidget(self.runs_dock, self.verdict_dock)
+        self.runs_dock.raise_()
         self.arrange_docks()
 
         self.status_label = QLabel("Starting…")
@@ -113,6 +120,7 @@ class MainWindow(QMainWindow):
         self.forget_pane.sig_status.connect(self.show_status)
         self.runs_pane.sig_status.connect(self.show_status)
         self.runs_pane.sig_run_selected.connect(self._on_runs_pane_run_selected)
+        self.state.sig_runs_changed.connect(self._on_state_runs_changed)
         self._on_method_pane_method_changed(self.method_pane.method())
         self._on_state_forget_changed()
         if autoload:
@@ -147,7 +155,7 @@ class MainWindow(QMainWindow):
         file_menu.addSeparator()
         file_menu.addAction(quit_action)
         view_menu = self.menuBar().addMenu("&View")
-        for dock in (self.data_dock, self.forget_dock, self.method_dock, self.runs_dock):
+        for dock in (self.data_dock, self.forget_dock, self.method_dock, self.runs_dock, self.verdict_dock):
             view_menu.addAction(dock.toggleViewAction())
         help_menu = self.menuBar().addMenu("&Help")
         about = QAction("&About Lethe", self)
@@ -255,6 +263,11 @@ class MainWindow(QMainWindow):
         self.run_frames[id(record)] = (list(self.live_view.frames), self.live_view.ghost, self.live_view.curves.history())
         self.live_view.title.setText(self._job_title + " — done")
         self.state.add_run(record)
+        self.verdict_pane.show_record(record, self.state.bundle)
+        self.verdict_dock.raise_()  # the first question after a run: did it really forget?
+        if not self._verdicts_sized and self.verdict_dock.height() < VERDICT_DOCK_HEIGHT:
+            self._verdicts_sized = True  # once: after that the person's own dock size stands
+            self.resizeDocks([self.verdict_dock], [VERDICT_DOCK_HEIGHT], Qt.Orientation.Vertical)
         m = record.metrics
         self.show_status(f"{record.label} finished in {record.seconds.get('method', 0):.2f} s: forget accuracy "
                          f"{100 * m.get('forget_acc', float('nan')):.1f} %, test accuracy {100 * m.get('test_acc', float('nan')):.1f} %")
@@ -318,10 +331,17 @@ class MainWindow(QMainWindow):
         if not 0 <= row < len(self.state.runs):
             return
         record = self.state.runs[row]
+        self.verdict_pane.show_record(record, self.state.bundle)
         frames, ghost, loss = self.run_frames.get(id(record), ([], None, {}))
         if frames:
             self.live_view.show_frames(frames, ghost, f"<b>{record.label}</b> (run {row + 1}) — replay", loss)
         self.live_view.bars.show_record(record, self.live_view.class_names)
+
+    @Slot()
+    def _on_state_runs_changed(self) -> None:
+        shown = self.verdict_pane.record
+        if shown is not None and not any(r is shown for r in self.state.runs):
+            self.verdict_pane.show_record(None, None)  # its run was removed
 
     # ------------------------------------------------------------------ messages
     def show_status(self, text: str) -> None:

@@ -1,0 +1,235 @@
+"""VerdictPane: the audit's five answers for one run, and the forget images it still recognises.
+
+It only reads ``record.audit["verdicts"]`` (written by ``engine.audit.audit_block``); no engine work.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import QSize, Qt
+from PySide6.QtGui import QIcon
+from PySide6.QtWidgets import (
+    QFrame,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QListView,
+    QListWidget,
+    QListWidgetItem,
+    QScrollArea,
+    QSizePolicy,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app.images import thumbnail
+from engine.record import RunRecord
+
+EMPTY_TEXT = "Run a method to see whether it really forgot."
+NO_AUDIT_TEXT = "This run was not audited (the audit was turned off), so there are no verdicts to show."
+MAX_THUMBS = 12
+THUMB_PX = 32
+THUMB_COLUMNS = 6  # 12 thumbnails: two rows beside the verdicts
+THUMB_CELL = THUMB_PX + 24
+
+# status -> (badge text, background, text colour): the text carries the meaning, the colour helps.
+BADGES: dict[str, tuple[str, str, str]] = {
+    "pass": ("PASS", "#1e7b34", "#ffffff"),
+    "warn": ("WARN", "#f0b429", "#2b2100"),
+    "fail": ("FAIL", "#b3261e", "#ffffff"),
+    "n/a": ("n/a", "#9aa0a6", "#ffffff"),
+}
+BASIS_TEXT = {"retrain": "against the retrained model", "reference-free": "reference-free rules"}
+ORDER = ("outputs", "features", "private", "utility", "relearn")
+
+
+def badge_for(status: str) -> tuple[str, str, str]:
+    """(text, background, foreground) of a status badge; unknown statuses look like n/a."""
+    return BADGES.get(str(status).lower(), (str(status) or "n/a", BADGES["n/a"][1], BADGES["n/a"][2]))
+
+
+def evidence_lines(evidence: Any) -> list[str]:
+    """``label: value`` lines from a verdict's evidence (a dict, or a list of pairs / strings)."""
+    if isinstance(evidence, dict):
+        return [f"{k}: {v}" for k, v in evidence.items()]
+    out = []
+    for e in evidence or []:
+        if isinstance(e, (list, tuple)) and len(e) == 2:
+            out.append(f"{e[0]}: {e[1]}")
+        elif isinstance(e, dict) and "label" in e:
+            out.append(f"{e['label']}: {e.get('value', '')}")
+        else:
+            out.append(str(e))
+    return out
+
+
+class VerdictRowWidgets:
+    """The labels of one verdict row (kept so tests and updates can reach them)."""
+
+    def __init__(self, grid: QGridLayout, row: int) -> None:
+        self.badge_label = QLabel()
+        self.badge_label.setObjectName("verdictBadge")
+        self.badge_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.badge_label.setFixedWidth(48)
+        self.question_label = QLabel()
+        self.question_label.setStyleSheet("font-weight: bold;")
+        self.basis_label = QLabel()
+        self.basis_label.setStyleSheet("color: #5f6368; font-size: 8pt;")
+        self.summary_label = QLabel()
+        self.summary_label.setWordWrap(True)
+        self.summary_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.summary_label.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+        top = Qt.AlignmentFlag.AlignTop
+        what = QVBoxLayout()  # the question, and below it (small) what it is judged against
+        what.setSpacing(0)
+        what.addWidget(self.question_label)
+        what.addWidget(self.basis_label)
+        grid.addWidget(self.badge_label, row, 0, top)
+        grid.addLayout(what, row, 1, top)
+        grid.addWidget(self.summary_label, row, 2, top)
+
+    def widgets(self) -> tuple[QLabel, ...]:
+        return (self.badge_label, self.question_label, self.basis_label, self.summary_label)
+
+    def show_verdict(self, v: dict[str, Any]) -> None:
+        text, bg, fg = badge_for(v.get("status", "n/a"))
+        self.badge_label.setText(text)
+        self.badge_label.setStyleSheet(f"background: {bg}; color: {fg}; font-weight: bold; border-radius: 3px; padding: 1px 4px;")
+        self.question_label.setText(v.get("question", v.get("key", "")))
+        basis = v.get("basis", "")
+        self.basis_label.setText(BASIS_TEXT.get(basis, basis))
+        self.summary_label.setText(v.get("summary", ""))
+        lines = evidence_lines(v.get("evidence"))
+        tip = "\n".join(lines) if lines else "no numbers recorded"
+        for w in self.widgets():
+            w.setToolTip(tip)
+            w.setVisible(True)
+
+    def hide(self) -> None:
+        for w in self.widgets():
+            w.setVisible(False)
+
+
+class VerdictPane(QWidget):
+    """Five verdict rows (status badge, question over its basis, summary; evidence as a tooltip) and,
+    beside them, up to 12 forget images the run still recognises with their training-set index."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.record: RunRecord | None = None
+        self.header_label = QLabel(EMPTY_TEXT)
+        self.header_label.setObjectName("verdictHeader")
+        self.header_label.setWordWrap(True)
+        self.grid = QGridLayout()
+        self.grid.setHorizontalSpacing(10)
+        self.grid.setVerticalSpacing(4)
+        self.grid.setColumnStretch(2, 1)
+        self.rows = [VerdictRowWidgets(self.grid, i) for i in range(len(ORDER))]
+        self.thumbs_label = QLabel()
+        self.thumbs_label.setStyleSheet("color: #5f6368;")
+        self.thumbs_list = QListWidget()
+        self.thumbs_list.setObjectName("verdictThumbs")
+        self.thumbs_list.setViewMode(QListView.ViewMode.IconMode)
+        self.thumbs_list.setFlow(QListView.Flow.LeftToRight)
+        self.thumbs_list.setMovement(QListView.Movement.Static)
+        self.thumbs_list.setSelectionMode(QListWidget.SelectionMode.NoSelection)
+        self.thumbs_list.setIconSize(QSize(THUMB_PX, THUMB_PX))
+        self.thumbs_list.setGridSize(QSize(THUMB_CELL, THUMB_PX + 20))
+        self.thumbs_list.setWrapping(True)
+        self.thumbs_list.setResizeMode(QListView.ResizeMode.Adjust)
+        side = THUMB_COLUMNS * THUMB_CELL + 18  # + room for a scroll bar
+        self.thumbs_list.setFixedWidth(side)
+        self.thumbs_list.setMinimumHeight(THUMB_PX + 24)
+        self.thumbs_list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.thumbs_list.setFrameShape(QFrame.Shape.NoFrame)
+        self.thumbs_list.setStyleSheet("QListWidget { background: transparent; }")
+        self.thumbs_label.setWordWrap(True)
+        self.thumbs_label.setFixedWidth(side)
+
+        body = QWidget()
+        left = QVBoxLayout()
+        left.setSpacing(4)
+        left.addWidget(self.header_label)
+        left.addLayout(self.grid)
+        left.addStretch(1)
+        right = QVBoxLayout()  # the forget images still recognised, beside the verdicts
+        right.setSpacing(2)
+        right.addWidget(self.thumbs_label)
+        right.addWidget(self.thumbs_list, 1)
+        lay = QHBoxLayout(body)
+        lay.setContentsMargins(6, 4, 6, 4)
+        lay.setSpacing(12)
+        lay.addLayout(left, 1)
+        lay.addLayout(right)
+        scroll = QScrollArea()
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QFrame.Shape.NoFrame)
+        scroll.setWidget(body)
+        outer = QVBoxLayout(self)
+        outer.setContentsMargins(0, 0, 0, 0)
+        outer.addWidget(scroll)
+        self.show_record(None, None)
+
+    # ------------------------------------------------------------------ public
+    def verdicts(self) -> list[dict[str, Any]]:
+        """The shown record's verdicts in the questions' order (empty without an audit)."""
+        if self.record is None:
+            return []
+        vs = list((self.record.audit or {}).get("verdicts") or [])
+        rank = {k: i for i, k in enumerate(ORDER)}
+        return sorted(vs, key=lambda v: rank.get(v.get("key", ""), len(ORDER)))
+
+    def status_texts(self) -> list[str]:
+        """The badge texts of the visible rows (PASS / WARN / FAIL / n/a)."""
+        return [r.badge_label.text() for r in self.rows if not r.badge_label.isHidden()]
+
+    def show_record(self, record: RunRecord | None, bundle: Any) -> None:
+        """Show ``record``'s verdicts (None: the empty state). ``bundle`` supplies the thumbnails."""
+        self.record = record
+        vs = self.verdicts()
+        if record is None:
+            self.header_label.setText(EMPTY_TEXT)
+        elif not vs:
+            self.header_label.setText(f"<b>{record.label or record.method}</b>: {NO_AUDIT_TEXT}")
+        else:
+            basis = (record.audit or {}).get("basis", "")
+            self.header_label.setText(f"<b>Did {record.label or record.method} really forget?</b> "
+                                      f"<span style='color:#5f6368'>Judged {BASIS_TEXT.get(basis, basis)}; "
+                                      f"hover a row for the numbers behind it.</span>")
+        for i, row in enumerate(self.rows):
+            if i < len(vs):
+                row.show_verdict(vs[i])
+            else:
+                row.hide()
+        outputs = next((v for v in vs if v.get("key") == "outputs"), None)
+        self._show_thumbs(list(outputs.get("indices") or []) if outputs else [], bundle, outputs is not None)
+
+    # ------------------------------------------------------------------ thumbnails
+    def _show_thumbs(self, indices: list[int], bundle: Any, audited: bool) -> None:
+        self.thumbs_list.clear()
+        x = getattr(bundle, "x_train", None)
+        shown = [int(i) for i in indices if x is not None and 0 <= int(i) < len(x)][:MAX_THUMBS]
+        if not audited:
+            self.thumbs_label.setVisible(False)
+            self.thumbs_list.setVisible(False)
+            return
+        self.thumbs_label.setVisible(True)
+        if not indices:
+            self.thumbs_label.setText("No forget image is still recognised.")
+            self.thumbs_list.setVisible(False)
+            return
+        total = max(len(indices), int((self.record.audit.get("details") or {}).get("still_recognised_count", 0) or 0))
+        more = f", {len(shown)} shown" if total > len(shown) else ""
+        self.thumbs_label.setText(f"<b>{total}</b> forget image(s) still recognised{more}, most confident first:"
+                                  if shown else "Some forget images are still recognised (load the dataset to see them).")
+        self.thumbs_list.setVisible(bool(shown))
+        invert = getattr(bundle, "channels", 0) == 1 and getattr(bundle, "name", "") == "digits"
+        classes = list(getattr(bundle, "classes", []) or [])
+        y = getattr(bundle, "y_train", None)
+        for i in shown:
+            item = QListWidgetItem(QIcon(thumbnail(x[i], THUMB_PX, invert_gray=invert)), f"#{i}")
+            tip = f"training image #{i}"
+            if y is not None and classes:
+                tip += f" (class {classes[int(y[i])]})"
+            item.setToolTip(tip)
+            self.thumbs_list.addItem(item)
