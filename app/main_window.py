@@ -43,7 +43,7 @@ from engine.methods import registry
 
 
 SMALL_DATA_IMAGES = 20_000  # at or below: the studio pre-fills methods' "small" presets
-VERDICT_DOCK_HEIGHT = 270  # px: five verdicts of two lines each fit without scrolling at 1600 px wide
+VERDICT_DOCK_HEIGHT = 264  # px: five verdicts of two lines each fit without scrolling at 1600 px wide
 
 
 class MainWindow(QMainWindow):

@@ -122,7 +122,7 @@ class VerdictPane(QWidget):
         self.header_label.setWordWrap(True)
         self.grid = QGridLayout()
         self.grid.setHorizontalSpacing(10)
-        self.grid.setVerticalSpacing(4)
+        self.grid.setVerticalSpacing(3)
         self.grid.setColumnStretch(2, 1)
         self.rows = [VerdictRowWidgets(self.grid, i) for i in range(len(ORDER))]
         self.thumbs_label = QLabel()
@@ -148,7 +148,7 @@ class VerdictPane(QWidget):
 
         body = QWidget()
         left = QVBoxLayout()
-        left.setSpacing(4)
+        left.setSpacing(3)
         left.addWidget(self.header_label)
         left.addLayout(self.grid)
         left.addStretch(1)
@@ -157,7 +157,7 @@ class VerdictPane(QWidget):
         right.addWidget(self.thumbs_label)
         right.addWidget(self.thumbs_list, 1)
         lay = QHBoxLayout(body)
-        lay.setContentsMargins(6, 4, 6, 4)
+        lay.setContentsMargins(6, 2, 6, 0)
         lay.setSpacing(12)
         lay.addLayout(left, 1)
         lay.addLayout(right)
@@ -220,7 +220,7 @@ class VerdictPane(QWidget):
             return
         total = max(len(indices), int((self.record.audit.get("details") or {}).get("still_recognised_count", 0) or 0))
         more = f", {len(shown)} shown" if total > len(shown) else ""
-        self.thumbs_label.setText(f"<b>{total}</b> forget image(s) still recognised{more}, most confident first:"
+        self.thumbs_label.setText(f"<b>{total}</b> still recognised{more}, most confident first:"
                                   if shown else "Some forget images are still recognised (load the dataset to see them).")
         self.thumbs_list.setVisible(bool(shown))
         invert = getattr(bundle, "channels", 0) == 1 and getattr(bundle, "name", "") == "digits"

@@ -172,3 +172,21 @@ def test_runs_compare_export_save_and_copy_as_command(qtbot, window, tmp_path: P
 
     spec_text = cmd.split("<<'EOF'\n", 1)[1].split("\nEOF", 1)[0]
     assert JobSpec.from_json(json.loads(spec_text)).method == "pour_p"
+
+
+def test_a_finished_pour_p_run_shows_its_verdicts(qtbot, window) -> None:
+    window.forget_pane.set_checked_classes([3])
+    window.method_pane.select_method("pour_p")
+    window.method_pane.reference_box.setChecked(False)
+    window.method_pane.evaluate_box.setChecked(False)
+    pane = window.verdict_pane
+    assert pane.status_texts() == [] and "Run a method" in pane.header_label.text()
+    with qtbot.waitSignal(window.controller.sig_finished, timeout=120_000):
+        window.start_run()
+    record = window.state.runs[-1]
+    assert pane.record is record
+    assert len(pane.status_texts()) == 5 and set(pane.status_texts()) <= {"PASS", "WARN", "FAIL", "n/a"}
+    assert all(r.basis_label.text() == "reference-free rules" for r in pane.rows)  # no retrain asked for
+    assert not window.verdict_dock.visibleRegion().isEmpty()  # raised over the Runs tab
+    window.state.remove_runs([0])
+    assert pane.record is None and pane.status_texts() == []
