@@ -63,6 +63,7 @@ class MainWindow(QMainWindow):
         self.show_dialogs = True
         self._error_box: QMessageBox | None = None
         self._job_kind: str | None = None
+        self._run_outcome: str | None = None  # "cancelled" / "failed" of the current run, shown when it ends
         self._job_title = ""
         self._verdicts_sized = False
 
@@ -192,6 +193,7 @@ class MainWindow(QMainWindow):
         info = registry.get(spec.method)
         job = self.controller.start(spec)
         self._job_kind = "run"
+        self._run_outcome = None
         f = self.state.split.summary(self.state.bundle) if self.state.split is not None else {}
         what = f"class {', '.join(f['forget_classes'])}" if f.get("forget_classes") else f"{f.get('forget', '?')} samples"
         self._job_title = f"<b>{info.label or info.name}</b> forgetting {what}"
@@ -278,6 +280,7 @@ class MainWindow(QMainWindow):
         if self._job_kind == "run":
             self.live_view.finish(None)
             self.live_view.title.setText(self._job_title + (" — cancelled" if ev.cancelled else " — failed"))
+            self._run_outcome = "cancelled" if ev.cancelled else "failed"
         if not ev.cancelled:
             self._error(messages.title_for(ev.kind), messages.failure_text(ev))
 
@@ -289,8 +292,10 @@ class MainWindow(QMainWindow):
         if not busy:
             self.status_progress.setVisible(False)
             self.status_cancel.setVisible(False)
-            self.method_pane.progress.setFormat("idle" if self._job_kind != "run" else "done")
+            outcome = self._run_outcome or "done"
+            self.method_pane.progress.setFormat("idle" if self._job_kind != "run" else outcome)
             self._job_kind = None
+            self._run_outcome = None
             self.sig_idle.emit()
 
     # ------------------------------------------------------------------ state
