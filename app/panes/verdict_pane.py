@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from PySide6.QtCore import QSize, Qt
-from PySide6.QtGui import QIcon
+from PySide6.QtGui import QFont, QFontMetrics, QIcon
 from PySide6.QtWidgets import (
     QFrame,
     QGridLayout,
@@ -70,7 +70,10 @@ class VerdictRowWidgets:
         self.badge_label = QLabel()
         self.badge_label.setObjectName("verdictBadge")
         self.badge_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.badge_label.setFixedWidth(48)
+        bold = QFont(self.badge_label.font())
+        bold.setBold(True)
+        # wide enough for "WARN" in whatever font size the window uses (the presenters' demo is large)
+        self.badge_label.setFixedWidth(max(48, QFontMetrics(bold).horizontalAdvance("WARN") + 14))
         self.question_label = QLabel()
         self.question_label.setStyleSheet("font-weight: bold;")
         self.basis_label = QLabel()
@@ -134,10 +137,12 @@ class VerdictPane(QWidget):
         self.thumbs_list.setMovement(QListView.Movement.Static)
         self.thumbs_list.setSelectionMode(QListWidget.SelectionMode.NoSelection)
         self.thumbs_list.setIconSize(QSize(THUMB_PX, THUMB_PX))
-        self.thumbs_list.setGridSize(QSize(THUMB_CELL, THUMB_PX + 20))
+        fm = self.thumbs_list.fontMetrics()  # cells fit an index label such as "#12345" at any font size
+        cell = max(THUMB_CELL, fm.horizontalAdvance("#12345") + 8)
+        self.thumbs_list.setGridSize(QSize(cell, THUMB_PX + fm.height() + 6))
         self.thumbs_list.setWrapping(True)
         self.thumbs_list.setResizeMode(QListView.ResizeMode.Adjust)
-        side = THUMB_COLUMNS * THUMB_CELL + 18  # + room for a scroll bar
+        side = THUMB_COLUMNS * cell + 18  # + room for a scroll bar
         self.thumbs_list.setFixedWidth(side)
         self.thumbs_list.setMinimumHeight(THUMB_PX + 24)
         self.thumbs_list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
