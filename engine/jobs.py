@@ -365,7 +365,10 @@ class Runner:
             yield Log(f"original: loaded {path}")
             return model.to(device).eval(), arch, recipe
         arch = spec.model["arch"]
-        recipe = Recipe.from_json(spec.model["recipe"]) if "recipe" in spec.model else default_recipe(arch, bundle.image_size, bundle.channels)
+        # A partial recipe overrides the architecture's tested recipe field by field ({"epochs": 30}
+        # keeps convnet's batch size and augmentation), as `train --epochs` does.
+        base = default_recipe(arch, bundle.image_size, bundle.channels).to_json()
+        recipe = Recipe.from_json({**base, **spec.model.get("recipe", {})})
         key = (bundle.fingerprint, json.dumps([arch, recipe.to_json(), spec.seed], sort_keys=True))
         if key not in self._originals:
             model = yield from obtain_original(bundle, arch, recipe, seed=spec.seed, device=device, token=token, use_cache=self.use_cache)

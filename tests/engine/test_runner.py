@@ -179,3 +179,20 @@ def test_live_geometry_time_is_reported_apart_from_the_method_time(runner) -> No
     without = runner.run_to_record(spec.with_changes(geometry=False)).seconds
     assert with_frames["geometry"] > 0 and without["geometry"] == 0
     assert with_frames["method"] > 0
+
+
+def test_a_partial_recipe_overrides_only_the_fields_it_names(runner, digits) -> None:  # noqa: ANN001
+    from engine.training import default_recipe
+
+    spec = JobSpec(method="pour_p", model={"arch": "convnet", "recipe": {"epochs": 1, "lr": 0.01}}, reference=None,
+                   evaluate=False, geometry=False, audit=False)
+    rec = runner.run_to_record(spec)
+    assert rec.references[0].model is not None
+    # the cache key holds the merged recipe: convnet's batch size (128, not the dataclass's 64) is kept
+    recipe = default_recipe("convnet", digits.image_size, digits.channels)
+    assert recipe.batch_size != 64
+    merged = {**recipe.to_json(), "epochs": 1, "lr": 0.01}
+    from engine.cache import model_key, model_path
+
+    key = model_key(digits.fingerprint, "convnet", merged, 0, None)
+    assert model_path("original", key).with_suffix(".safetensors").exists()
