@@ -25,6 +25,7 @@ import torch
 from engine.cancel import NEVER
 from engine.data import ForgetSpec, load_dataset
 from engine.device import cpu_thread_budget, resolve_device, seed_everything
+from engine.cli_format import COLUMNS, PERCENT_COLUMNS
 from engine.events import drain
 from engine.features import extract
 from engine.fileio import atomic_write_text
@@ -215,7 +216,7 @@ def parse_forget(text: str) -> ForgetSpec:
     raise BadSpec(f"--forget: expected class:K or fraction:F, got {text!r}")
 
 
-METHOD_COLUMNS = ["forget_acc", "retain_acc", "test_forget_acc", "test_retain_acc", "test_acc", "aus", "rus_o", "rus_r", "rmia"]
+METHOD_COLUMNS = [key for key, _ in COLUMNS]  # the demo's columns, in the same order
 
 
 def _one_seed_methods(args: argparse.Namespace, seed: int, names: list[str]) -> dict[str, dict[str, float]]:
@@ -325,11 +326,8 @@ def _preset_text(preset: str, with_preset: list[str]) -> str:
             f"the paper defaults for the others")
 
 
-_PERCENT = {"forget_acc", "retain_acc", "test_forget_acc", "test_retain_acc", "test_acc", "rmia"}
-_COLUMN_TITLES = {
-    "forget_acc": "forget", "retain_acc": "retain", "test_forget_acc": "test forget", "test_retain_acc": "test retain",
-    "test_acc": "test", "aus": "AUS", "rus_o": "RUS(o)", "rus_r": "RUS(r)", "rmia": "rMIA",
-}
+_PERCENT = PERCENT_COLUMNS
+_COLUMN_TITLES = dict(COLUMNS)
 
 
 def _label(name: str) -> str:

@@ -60,6 +60,7 @@ COLUMNS = [
     ("rus_r", "RUS(r)"),
     ("rmia", "rMIA %"),
 ]
+PERCENT_COLUMNS = {"forget_acc", "retain_acc", "test_forget_acc", "test_retain_acc", "test_acc", "rmia"}
 
 
 
@@ -75,10 +76,10 @@ def format_table(records: Iterable[RunRecord]) -> str:
             v = r.metrics.get(key)
             if v is None:
                 cells.append("–")
-            elif key in ("aus", "rus_o", "rus_r"):
-                cells.append(f"{v:.3f}")
-            else:
+            elif key in PERCENT_COLUMNS:
                 cells.append(f"{100 * v:.1f}")
+            else:
+                cells.append(f"{v:.3f}")
         secs = r.seconds.get("method", r.seconds.get("train"))
         cells.append(f"{secs:.2f}" if secs is not None else "–")
         lines.append("| " + " | ".join(cells) + " |")

@@ -5,7 +5,6 @@ accuracies (methods.md B1), AUS, RUS(o) / RUS(r) and rMIA (pour.md).
 """
 from __future__ import annotations
 
-from typing import Any
 
 import numpy as np
 import torch
@@ -110,7 +109,3 @@ def _subsample(idx: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
     if len(idx) <= k:
         return idx
     return np.sort(rng.choice(idx, size=k, replace=False))
-
-
-def summarise(metrics: dict[str, Any]) -> dict[str, float]:
-    return {k: float(v) for k, v in metrics.items()}
