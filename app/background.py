@@ -11,7 +11,7 @@ from typing import Any, Callable
 
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 
-from engine.errors import LetheError
+from engine import LetheError
 
 
 class BackgroundCall(QObject):

@@ -12,7 +12,6 @@ import numpy as np
 from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
-    QSizePolicy,
     QDockWidget,
     QFileDialog,
     QLabel,
@@ -20,6 +19,7 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QProgressBar,
     QPushButton,
+    QSizePolicy,
     QWidget,
 )
 
@@ -35,12 +35,18 @@ from app.plots.throttle import Throttle
 from app.session import load_session, save_session
 from app.state import DEFAULT_MODEL, DEFAULT_SOURCE, SessionModel
 from app.worker import JobController
-from engine.data import ForgetSpec
-from engine.errors import LetheError
-from engine.events import Failed, Finished, Geometry, Log, Metrics, Progress
-from engine.jobs import JobSpec
-from engine.methods import registry
-
+from engine import (
+    Failed,
+    Finished,
+    ForgetSpec,
+    Geometry,
+    JobSpec,
+    LetheError,
+    Log,
+    Metrics,
+    Progress,
+    methods,
+)
 
 SMALL_DATA_IMAGES = 20_000  # at or below: the studio pre-fills methods' "small" presets
 VERDICT_DOCK_HEIGHT = 264  # px: five verdicts of two lines each fit without scrolling at 1600 px wide
@@ -190,7 +196,7 @@ class MainWindow(QMainWindow):
         except LetheError as exc:
             self._error("The run cannot start", messages.error_text(exc))
             return None
-        info = registry.get(spec.method)
+        info = methods.get(spec.method)
         job = self.controller.start(spec)
         self._job_kind = "run"
         self._run_outcome = None
@@ -301,7 +307,7 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------------ state
     @Slot(str)
     def _on_method_pane_method_changed(self, name: str) -> None:
-        info = registry.get(name)
+        info = methods.get(name)
         self.forget_pane.set_method_kinds(info.kinds, info.label or info.name)
 
     @Slot()

@@ -1,11 +1,10 @@
 """Engine failures -> one user-facing text each (status bar line and dialog body).
 
-Every :class:`engine.errors.LetheError` subclass has a title here; tests assert on these texts.
+Every :class:`engine._core.errors.LetheError` subclass has a title here; tests assert on these texts.
 """
 from __future__ import annotations
 
-from engine.errors import LetheError
-from engine.events import Failed
+from engine import Failed, LetheError
 
 TITLES: dict[str, str] = {
     "BadSpec": "The job settings are invalid",

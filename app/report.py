@@ -1,11 +1,11 @@
-"""The runs table's metric columns, the report export (engine.report) and "Copy as command"."""
+"""The runs table's metric columns, the report export (engine.report.html) and "Copy as command"."""
 from __future__ import annotations
 
 import json
 from pathlib import Path
 from typing import Sequence
 
-from engine.record import RunRecord
+from engine import RunRecord
 
 # (key, header, better, definition)
 METRICS: list[tuple[str, str, str, str]] = [
@@ -31,7 +31,7 @@ def fmt_metric(key: str, v: float | None) -> str:
 def write_report(records: Sequence[RunRecord], path: str | Path, bundle: object = None) -> Path:
     """The engine's audit report (verdicts, figures, definitions, provenance) of the runs; slow-ish:
     call it off the GUI thread."""
-    from engine.report import write_html
+    from engine import write_html
 
     write_html(list(records), path, bundle=bundle)
     return Path(path)

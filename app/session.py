@@ -10,9 +10,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from engine.errors import BadSpec
-from engine.fileio import atomic_write_text, sha256_file
-from engine.record import RunRecord
+from engine import BadSpec, RunRecord, atomic_write_text, sha256_file
 
 SCHEMA_VERSION = 1
 _PATH_SCHEMES = ("folder", "npz")

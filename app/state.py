@@ -9,9 +9,7 @@ from typing import Any
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
-from engine.data import ForgetSpec, ForgetSplit
-from engine.errors import LetheError
-from engine.record import RunRecord
+from engine import ForgetSpec, ForgetSplit, LetheError, RunRecord
 
 DEFAULT_SOURCE = "digits"
 DEFAULT_MODEL: dict[str, Any] = {"arch": "cnn_small"}
@@ -39,7 +37,7 @@ class SessionModel(QObject):
 
     # ------------------------------------------------------------------ dataset
     def set_prepared(self, prepared: Any) -> None:
-        """Adopt a :class:`app.tasks.Prepared`: new data and model; the forget set is re-resolved."""
+        """Adopt a :class:`engine.runs.prepare.Prepared`: new data and model; the forget set is re-resolved."""
         dataset_changed = self.bundle is None or self.bundle.fingerprint != prepared.bundle.fingerprint
         self.source = prepared.source
         self.model = dict(prepared.model)

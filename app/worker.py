@@ -17,14 +17,25 @@ from dataclasses import dataclass, replace
 from typing import Iterator
 
 import torch
-from PySide6.QtCore import QObject, QThread, Qt, Signal, Slot
+from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
 
-from app.tasks import Prepared, prepare
-from engine.cancel import CancelToken
-from engine.device import cpu_thread_budget
-from engine.errors import Cancelled, LetheError
-from engine.events import Event, Failed, Finished, Geometry, Log, Metrics, Progress
-from engine.jobs import JobSpec, Runner
+from engine import (
+    Cancelled,
+    CancelToken,
+    Event,
+    Failed,
+    Finished,
+    Geometry,
+    JobSpec,
+    LetheError,
+    Log,
+    Metrics,
+    Prepared,
+    Progress,
+    Runner,
+    cpu_thread_budget,
+    prepare,
+)
 
 log = logging.getLogger(__name__)
 

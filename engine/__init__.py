@@ -1,6 +1,11 @@
 """Lethe engine: pure-PyTorch machine unlearning. No Qt is imported anywhere below this package,
 so everything here runs from a notebook, the command line (``python -m engine``) and tests.
 
+This module is the public API: the studio (``app/``) and notebooks import from ``engine`` only;
+the layers below (``engine._core``, ``data``, ``models``, ``train``, ``metrics``, ``live``,
+``methods``, ``evaluation``, ``runs``, ``report``, ``cli``) are the implementation, and an
+import-linter contract in ``pyproject.toml`` keeps ``app`` on this surface.
+
 Typical use::
 
     from engine import JobSpec, Runner
@@ -9,23 +14,65 @@ Typical use::
 """
 from __future__ import annotations
 
-from engine.cancel import CancelToken
-from engine.errors import LetheError
-from engine.events import Event, Failed, Finished, Geometry, Log, Metrics, Progress
-from engine.jobs import JobSpec, Runner
-from engine.record import RunRecord
+from engine import methods
+from engine._core.cancel import CancelToken
+from engine._core.device import DEVICES, cpu_thread_budget, resolve_device
+from engine._core.errors import (
+    BadCheckpoint,
+    BadForgetSet,
+    BadSpec,
+    Cancelled,
+    DatasetMissing,
+    DiskFull,
+    Diverged,
+    LetheError,
+    OutOfMemory,
+)
+from engine._core.events import Event, Failed, Finished, Geometry, Log, Metrics, Progress, drain
+from engine._core.fileio import atomic_write_text, sha256_file
+from engine.data import DatasetBundle, ForgetSpec, ForgetSplit, load_dataset
+from engine.models import available_models
+from engine.report.html import write_html
+from engine.runs.prepare import Prepared, prepare
+from engine.runs.record import RunRecord, save_run
+from engine.runs.runner import Runner
+from engine.runs.spec import JobSpec
 
 __all__ = [
+    "DEVICES",
+    "BadCheckpoint",
+    "BadForgetSet",
+    "BadSpec",
     "CancelToken",
+    "Cancelled",
+    "DatasetBundle",
+    "DatasetMissing",
+    "DiskFull",
+    "Diverged",
     "Event",
     "Failed",
     "Finished",
+    "ForgetSpec",
+    "ForgetSplit",
     "Geometry",
     "JobSpec",
     "LetheError",
     "Log",
     "Metrics",
+    "OutOfMemory",
+    "Prepared",
     "Progress",
     "RunRecord",
     "Runner",
+    "atomic_write_text",
+    "available_models",
+    "cpu_thread_budget",
+    "drain",
+    "load_dataset",
+    "methods",
+    "prepare",
+    "resolve_device",
+    "save_run",
+    "sha256_file",
+    "write_html",
 ]

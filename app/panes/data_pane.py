@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.images import strip
-from engine.models.registry import available_models
+from engine import available_models
 
 # (label, scheme, what the path is: None | "dir" | "file")
 SOURCES: list[tuple[str, str, str | None]] = [

@@ -10,7 +10,16 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import QAbstractListModel, QItemSelection, QItemSelectionModel, QModelIndex, QSize, Qt, Signal, Slot
+from PySide6.QtCore import (
+    QAbstractListModel,
+    QItemSelection,
+    QItemSelectionModel,
+    QModelIndex,
+    QSize,
+    Qt,
+    Signal,
+    Slot,
+)
 from PySide6.QtGui import QPixmap
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -35,9 +44,7 @@ from PySide6.QtWidgets import (
 from app.images import thumbnail
 from app.plots.embedding import EmbeddingPlot
 from app.state import SessionModel
-from engine.data import ForgetSpec
-from engine.errors import BadForgetSet, LetheError
-from engine.fileio import atomic_write_text
+from engine import BadForgetSet, ForgetSpec, LetheError, atomic_write_text
 
 SELECTION_SCHEMA = 1
 MODE_CLASSES, MODE_SAMPLES, MODE_FRACTION = 0, 1, 2

@@ -5,7 +5,6 @@ from typing import Any
 
 from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtWidgets import (
-    QSizePolicy,
     QCheckBox,
     QComboBox,
     QFormLayout,
@@ -16,16 +15,16 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QPushButton,
     QScrollArea,
+    QSizePolicy,
     QSpinBox,
     QVBoxLayout,
     QWidget,
 )
 
 from app.forms import ParamsForm
-from engine.device import DEVICES
-from engine.methods import registry
+from engine import DEVICES, methods
 
-SMALL_PRESET = registry.SMALL
+SMALL_PRESET = methods.SMALL
 
 
 class MethodPane(QWidget):
@@ -42,8 +41,8 @@ class MethodPane(QWidget):
         self.method_list.setObjectName("methodList")
         self.method_list.setWordWrap(True)
         self.method_list.setAlternatingRowColors(True)
-        for name in registry.available():
-            info = registry.get(name)
+        for name in methods.available():
+            info = methods.get(name)
             item = QListWidgetItem(f"{info.label or name}\n{info.description}")
             item.setData(Qt.ItemDataRole.UserRole, name)
             item.setToolTip(f"{info.description}\nforget sets: {', '.join(info.kinds)}")
@@ -123,7 +122,7 @@ class MethodPane(QWidget):
         first = next((i for i in range(self.method_list.count())
                       if self.method_list.item(i).data(Qt.ItemDataRole.UserRole) == "pour_p"), 0)
         self.method_list.setCurrentRow(first)
-        self._update_preset_button(registry.get(self.method()))
+        self._update_preset_button(methods.get(self.method()))
 
     # ------------------------------------------------------------------ method
     def method(self) -> str:
@@ -148,7 +147,7 @@ class MethodPane(QWidget):
     def _on_method_list_current_changed(self, cur: QListWidgetItem | None, _prev: QListWidgetItem | None) -> None:
         if cur is None:
             return
-        info = registry.get(cur.data(Qt.ItemDataRole.UserRole))
+        info = methods.get(cur.data(Qt.ItemDataRole.UserRole))
         self.form.set_params_class(info.params)
         self._update_preset_button(info)
         if self.prefer_small_preset and info.presets.get(SMALL_PRESET):
@@ -158,7 +157,7 @@ class MethodPane(QWidget):
         self.sig_method_changed.emit(info.name)
         self._refresh()
 
-    def _update_preset_button(self, info: registry.MethodInfo) -> None:
+    def _update_preset_button(self, info: methods.MethodInfo) -> None:
         values = info.presets.get(SMALL_PRESET)
         self.preset_button.setEnabled(bool(values))
         if values:
@@ -176,7 +175,7 @@ class MethodPane(QWidget):
     @Slot()
     def apply_small_preset(self) -> None:
         """Fill the form with the paper defaults overridden by the method's "small" preset."""
-        values = registry.get(self.method()).presets.get(SMALL_PRESET)
+        values = methods.get(self.method()).presets.get(SMALL_PRESET)
         if values:
             self.form.reset()
             self.form.set_values(values)
@@ -197,7 +196,7 @@ class MethodPane(QWidget):
         self.forget_kind, self.has_selection = kind, has_selection
         for i in range(self.method_list.count()):
             it = self.method_list.item(i)
-            info = registry.get(it.data(Qt.ItemDataRole.UserRole))
+            info = methods.get(it.data(Qt.ItemDataRole.UserRole))
             reason = info.unsupported_reason(kind=kind) if kind else None
             flags = it.flags()
             if reason:
@@ -210,7 +209,7 @@ class MethodPane(QWidget):
 
     def unsupported_reason(self) -> str | None:
         kind = self.forget_kind
-        return registry.get(self.method()).unsupported_reason(kind=kind) if kind else None
+        return methods.get(self.method()).unsupported_reason(kind=kind) if kind else None
 
     def set_busy(self, busy: bool) -> None:
         self.busy = busy

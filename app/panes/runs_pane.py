@@ -19,14 +19,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.background import BackgroundCall, run_in_background
 from app.plots import style
 from app.plots.bars import PerClassBars
-from app.background import BackgroundCall, run_in_background
 from app.report import METRICS, command_text, fmt_metric, write_report
 from app.state import SessionModel
-from engine.errors import LetheError
-from engine.jobs import save_run
-from engine.record import RunRecord
+from engine import LetheError, RunRecord, save_run
 
 FIXED = ["#", "method", "forget set", "reference"]
 

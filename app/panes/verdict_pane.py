@@ -1,6 +1,6 @@
 """VerdictPane: the audit's five answers for one run, and the forget images it still recognises.
 
-It only reads ``record.audit["verdicts"]`` (written by ``engine.audit.audit_block``); no engine work.
+It only reads ``record.audit["verdicts"]`` (written by ``engine.evaluation.audit.audit_block``); no engine work.
 """
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.images import thumbnail
-from engine.record import RunRecord
+from engine import RunRecord
 
 EMPTY_TEXT = "Run a method to see whether it really forgot."
 NO_AUDIT_TEXT = "This run was not audited (the audit was turned off), so there are no verdicts to show."

@@ -1,9 +1,8 @@
 """PerClassBars: per-class accuracy of the original, the retrained reference and the current model."""
 from __future__ import annotations
 
-from typing import Sequence
-
 import html
+from typing import Sequence
 
 import numpy as np
 import pyqtgraph as pg

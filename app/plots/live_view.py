@@ -23,7 +23,7 @@ from app.plots.curves import CurvesPlot
 from app.plots.embedding import EmbeddingPlot
 from app.plots.geometry_view import GramView
 from app.plots.throttle import Throttle
-from engine.events import Geometry, Metrics
+from engine import Geometry, Metrics
 
 
 class LiveView(QWidget):

@@ -16,7 +16,7 @@ import numpy as np
 
 from engine.data.bundle import DatasetBundle
 from engine.data.npz import make_bundle
-from engine.errors import BadDataset, DatasetMissing
+from engine._core.errors import BadDataset, DatasetMissing
 
 CIFAR10_DIR = "cifar-10-batches-py"
 CIFAR100_DIR = "cifar-100-python"

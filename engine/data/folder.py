@@ -14,7 +14,7 @@ import numpy as np
 
 from engine.data.bundle import DatasetBundle
 from engine.data.npz import make_bundle
-from engine.errors import BadDataset, DatasetMissing
+from engine._core.errors import BadDataset, DatasetMissing
 
 IMAGE_EXTENSIONS = frozenset(
     {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm"}

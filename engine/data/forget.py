@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from engine.data.bundle import DatasetBundle
-from engine.errors import BadForgetSet, EmptyForgetSet
+from engine._core.errors import BadForgetSet, EmptyForgetSet
 
 _KINDS = ("classes", "ids", "fraction")
 _FIELDS = (*_KINDS, "seed", "stratified")

@@ -23,7 +23,7 @@ import numpy as np
 
 from engine.data.bundle import DatasetBundle
 from engine.data.npz import make_bundle
-from engine.errors import BadDataset, DatasetMissing, UnknownName
+from engine._core.errors import BadDataset, DatasetMissing, UnknownName
 
 SIZES = (28, 64, 128, 224)
 ZENODO = "https://zenodo.org/records/10519652"

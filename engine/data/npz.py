@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from engine.data.bundle import DatasetBundle
-from engine.errors import BadDataset, DatasetMissing
+from engine._core.errors import BadDataset, DatasetMissing
 
 NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
 _STATS_CHUNK = 4096  # images per chunk when computing channel statistics

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from engine.data.bundle import DatasetBundle
-from engine.errors import UnknownName
+from engine._core.errors import UnknownName
 
 ENV_DATA_DIR = "LETHE_DATA_DIR"
 CACHE_SIZE = 4

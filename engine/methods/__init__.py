@@ -2,6 +2,6 @@
 from __future__ import annotations
 
 from engine.methods.base import MethodContext, param
-from engine.methods.registry import MethodInfo, available, get, register
+from engine.methods.registry import PAPER, SMALL, MethodInfo, available, get, preset_names, register
 
-__all__ = ["MethodContext", "MethodInfo", "available", "get", "param", "register"]
+__all__ = ["PAPER", "SMALL", "MethodContext", "MethodInfo", "available", "get", "param", "preset_names", "register"]

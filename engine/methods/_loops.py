@@ -11,10 +11,11 @@ from typing import Callable, Generator, Iterator, TypeVar
 import numpy as np
 import torch
 
-from engine.events import Event, Metrics, Progress
+from engine._core.events import Event, Metrics, Progress
 from engine.methods.base import MethodContext
 from engine.models.base import LetheModel, eval_mode
-from engine.training import check_finite, epoch_batches, make_scheduler
+from engine.train.loop import check_finite, epoch_batches
+from engine.train.recipe import make_scheduler
 
 
 MAX_FRAMES = 25

@@ -15,16 +15,16 @@ from typing import TYPE_CHECKING, Any, Callable
 import numpy as np
 import torch
 
-from engine.cancel import NEVER, CancelToken
+from engine._core.cancel import NEVER, CancelToken
 from engine.data.bundle import DatasetBundle
 from engine.data.forget import ForgetSplit
-from engine.errors import BadSpec
+from engine._core.errors import BadSpec
 from engine.models.base import LetheModel
-from engine.training import Recipe
+from engine.train.recipe import Recipe
 
 if TYPE_CHECKING:
-    from engine.events import Geometry
-    from engine.probe import GeometryProbe
+    from engine._core.events import Geometry
+    from engine.live.probe import GeometryProbe
 
 
 def param(

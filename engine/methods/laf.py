@@ -28,8 +28,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from engine.events import Event, Progress
-from engine.features import extract
+from engine._core.events import Event, Progress
+from engine.train.features import extract
 from engine.methods._loops import cycle_batches, optimise, phased
 from engine.methods.base import MethodContext, param
 from engine.methods.registry import register

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Generator
 
-from engine.events import Event
+from engine._core.events import Event
 from engine.methods.base import MethodContext, param
 from engine.methods.registry import register
 from engine.methods.ssd import run_ssd

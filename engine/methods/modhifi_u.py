@@ -25,8 +25,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from engine.errors import UnsupportedForgetSet
-from engine.events import Event, Log, Progress
+from engine._core.errors import UnsupportedForgetSet
+from engine._core.events import Event, Log, Progress
 from engine.methods._loops import forward_with_pre_hooks
 from engine.methods.base import MethodContext, param
 from engine.methods.registry import register

@@ -18,14 +18,14 @@ from typing import Generator
 
 import torch
 
-from engine.errors import BadSpec
-from engine.events import Event
+from engine._core.errors import BadSpec
+from engine._core.events import Event
 from engine.methods._loops import cycle_batches, optimise, sgd, steps_for
 from engine.methods.base import MethodContext, param
 from engine.methods.masks import build_mask, mask_delta_field, mask_field, mask_hooks, mask_micro_field, mask_ratio_field
 from engine.methods.registry import register
 from engine.models.base import LetheModel, eval_mode
-from engine.training import augment_batch
+from engine.train.loop import augment_batch
 
 
 @dataclass(frozen=True)

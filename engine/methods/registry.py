@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from engine.data.forget import ForgetSplit
-from engine.errors import UnknownName, UnsupportedForgetSet
+from engine._core.errors import UnknownName, UnsupportedForgetSet
 from engine.methods.base import UnlearnFn, params_from_json
 
 KINDS = ("class", "sample")

@@ -4,11 +4,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Generator
 
-from engine.events import Event
+from engine._core.events import Event
 from engine.methods.base import MethodContext
 from engine.methods.registry import register
 from engine.models.base import LetheModel
-from engine.pretrained import obtain_retrain
+from engine.train.pretrained import obtain_retrain
 
 
 @dataclass(frozen=True)

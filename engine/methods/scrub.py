@@ -21,13 +21,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from engine.events import Event
+from engine._core.events import Event
 from engine.methods._loops import optimise, sgd
 from engine.methods.base import MethodContext, param
 from engine.methods.masks import build_mask, mask_delta_field, mask_field, mask_hooks, mask_micro_field, mask_ratio_field
 from engine.methods.registry import register
 from engine.models.base import LetheModel
-from engine.training import augment_batch, epoch_batches
+from engine.train.loop import augment_batch, epoch_batches
 
 LR_DECAY_EPOCHS = (3, 5, 9)  # lr x0.1 after these epochs (SCRUB's sgda_lr_decay_epochs)
 

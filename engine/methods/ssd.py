@@ -23,7 +23,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from engine.events import Event, Log, Progress
+from engine._core.events import Event, Log, Progress
 from engine.methods.base import MethodContext, param
 from engine.methods.registry import register
 from engine.models.base import LetheModel

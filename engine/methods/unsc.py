@@ -21,8 +21,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from engine.errors import UnsupportedForgetSet
-from engine.events import Event
+from engine._core.errors import UnsupportedForgetSet
+from engine._core.events import Event
 from engine.methods._loops import cycle_batches, optimise, sgd, steps_for
 from engine.methods.base import MethodContext, param
 from engine.methods.kodge_projection import layer_inputs, projectable_layers

@@ -21,8 +21,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from engine.errors import UnsupportedForgetSet
-from engine.events import Event, Progress
+from engine._core.errors import UnsupportedForgetSet
+from engine._core.events import Event, Progress
 from engine.methods._loops import cycle_batches, optimise, phased, steps_for
 from engine.methods.base import MethodContext, param
 from engine.methods.registry import register

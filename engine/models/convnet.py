@@ -8,7 +8,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from engine.errors import BadSpec
+from engine._core.errors import BadSpec
 from engine.models.base import LetheModel
 from engine.models.registry import make_config, register_model
 

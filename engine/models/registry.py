@@ -13,7 +13,7 @@ from typing import Any
 
 from torch import nn
 
-from engine.errors import BadSpec, UnknownName
+from engine._core.errors import BadSpec, UnknownName
 from engine.models.base import LetheModel
 
 Builder = Callable[..., LetheModel]

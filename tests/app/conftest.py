@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from engine.jobs import Runner
+from engine.runs.runner import Runner
 
 
 @pytest.fixture(scope="session")

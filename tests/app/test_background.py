@@ -6,7 +6,7 @@ import threading
 from PySide6.QtCore import QObject, Slot
 
 from app.background import run_in_background, wait_for_background
-from engine.errors import DiskFull
+from engine._core.errors import DiskFull
 
 
 class Receiver(QObject):

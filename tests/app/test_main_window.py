@@ -168,7 +168,7 @@ def test_runs_compare_export_save_and_copy_as_command(qtbot, window, tmp_path: P
     assert weights.exists() and (tmp_path / "out" / "record.json").exists()
     cmd = pane.copy_command(records[1])
     assert "python -m engine unlearn spec.json" in cmd and '"class_mean"' in cmd
-    from engine.jobs import JobSpec
+    from engine.runs.spec import JobSpec
     import json
 
     spec_text = cmd.split("<<'EOF'\n", 1)[1].split("\nEOF", 1)[0]

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from app.panes.verdict_pane import EMPTY_TEXT, MAX_THUMBS, VerdictPane
-from engine.record import RunRecord
+from engine.runs.record import RunRecord
 
 
 def _bundle(n: int = 64) -> SimpleNamespace:
@@ -19,7 +19,7 @@ def _bundle(n: int = 64) -> SimpleNamespace:
 
 def _record(statuses: tuple[str, ...] = ("fail", "warn", "pass", "pass", "n/a"), indices: list[int] | None = None,
             basis: str = "retrain") -> RunRecord:
-    """A record whose audit mirrors engine.audit.audit_block (verdicts as Verdict.to_json dicts)."""
+    """A record whose audit mirrors engine.evaluation.audit.audit_block (verdicts as Verdict.to_json dicts)."""
     keys = [("outputs", "Forgot (outputs)?"), ("features", "Forgot (features)?"), ("private", "Private?"),
             ("utility", "Kept utility?"), ("relearn", "Robust to relearning?")]
     idx = list(range(20)) if indices is None else indices
@@ -75,7 +75,7 @@ def test_empty_state_and_a_record_without_audit(pane: VerdictPane) -> None:
 
 
 def test_a_real_audited_pour_p_record(qtbot, pane: VerdictPane, runner) -> None:  # noqa: ANN001
-    from engine.jobs import JobSpec
+    from engine.runs.spec import JobSpec
 
     spec = JobSpec(method="pour_p", reference="retrain", geometry=False)
     record = runner.run_to_record(spec)

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import time
 
-from engine.checkpoints import weights_fingerprint
-from engine.events import Failed, Finished, Geometry
-from engine.jobs import JobSpec
+from engine.models.checkpoints import weights_fingerprint
+from engine._core.events import Failed, Finished, Geometry
+from engine.runs.spec import JobSpec
 
 DIGITS_P = JobSpec(dataset="digits", forget={"classes": [3]}, method="pour_p", reference=None, evaluate=False)
 

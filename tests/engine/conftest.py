@@ -5,10 +5,10 @@ import pytest
 import torch
 
 from engine.data import load_dataset
-from engine.events import drain
-from engine.jobs import Runner
-from engine.pretrained import obtain_original
-from engine.training import Recipe, default_recipe
+from engine._core.events import drain
+from engine.runs.runner import Runner
+from engine.train.pretrained import obtain_original
+from engine.train.recipe import Recipe, default_recipe
 
 
 @pytest.fixture(scope="session")

@@ -7,10 +7,10 @@ import json
 import pytest
 import torch
 
-from engine.audit import QUESTIONS, Auditor, CostMeter, audit_block, relative_metrics
-from engine.evaluation import Evaluator
-from engine.jobs import JobSpec
-from engine.record import RunRecord
+from engine.evaluation.audit import QUESTIONS, Auditor, CostMeter, audit_block, relative_metrics
+from engine.evaluation.evaluator import Evaluator
+from engine.runs.spec import JobSpec
+from engine.runs.record import RunRecord
 
 STATUSES = {"pass", "warn", "fail"}
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 import math
 
-from engine.__main__ import main
+from engine.cli.main import main
 
 
 def test_bench_methods_prints_a_table_and_writes_json(tmp_path, capsys) -> None:  # noqa: ANN001
@@ -45,7 +45,7 @@ def test_bench_methods_runs_a_preset_and_says_which(tmp_path, capsys) -> None:  
 
 
 def test_bench_all_runs_every_suite_on_each_available_dataset(tmp_path, capsys, monkeypatch) -> None:  # noqa: ANN001
-    import engine.bench as bench
+    import engine.cli.bench as bench
 
     monkeypatch.setattr(bench, "SHARED_DATASETS", ())  # only digits: the shared subsets may be absent
     out = tmp_path / "all.json"

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from engine import fileio
-from engine.checkpoints import load_checkpoint, save_checkpoint, weights_fingerprint
-from engine.errors import BadCheckpoint, DiskFull
-from engine.fileio import atomic_write, atomic_write_bytes, atomic_write_text, sha256_file
+from engine._core import fileio
+from engine.models.checkpoints import load_checkpoint, save_checkpoint, weights_fingerprint
+from engine._core.errors import BadCheckpoint, DiskFull
+from engine._core.fileio import atomic_write, atomic_write_bytes, atomic_write_text, sha256_file
 from engine.models import LetheModel, create_model
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from engine.data.cifar import load_cifar, safe_load_pickle
 from engine.data.sources import load_dataset
-from engine.errors import BadDataset, DatasetMissing
+from engine._core.errors import BadDataset, DatasetMissing
 
 C10_NAMES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 

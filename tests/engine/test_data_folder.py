@@ -9,7 +9,7 @@ from PIL import Image
 
 from engine.data.folder import load_folder
 from engine.data.sources import load_dataset
-from engine.errors import BadDataset, DatasetMissing
+from engine._core.errors import BadDataset, DatasetMissing
 
 
 def _png(path: Path, value: int, mode: str = "RGB", size: tuple[int, int] = (6, 5)) -> None:

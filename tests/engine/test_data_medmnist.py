@@ -9,7 +9,7 @@ import pytest
 
 from engine.data.medmnist import load_medmnist
 from engine.data.sources import load_dataset
-from engine.errors import BadDataset, DatasetMissing, UnknownName
+from engine._core.errors import BadDataset, DatasetMissing, UnknownName
 
 
 def write_medmnist(path: Path, size: int = 28, rgb: bool = True, k: int = 9, labels_per_image: int = 1) -> Path:

@@ -8,7 +8,7 @@ import pytest
 
 from engine.data.npz import load_npz
 from engine.data.sources import load_dataset
-from engine.errors import BadDataset, DatasetMissing
+from engine._core.errors import BadDataset, DatasetMissing
 
 SHARED = Path("/work/shared/data")
 

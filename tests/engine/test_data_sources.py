@@ -9,7 +9,7 @@ import pytest
 
 from engine.data import describe_sources, load_dataset
 from engine.data.sources import cached_sources, clear_cache, default_data_root, parse_source
-from engine.errors import UnknownName
+from engine._core.errors import UnknownName
 
 
 def _npz(path: Path, value: int = 0) -> Path:

@@ -7,12 +7,13 @@ import time
 
 import numpy as np
 import pytest
-import engine.ensembles as ens
-from engine.cancel import CancelToken
+import engine.evaluation.ensembles as ens
+import engine.metrics.shadow as shadow
+from engine._core.cancel import CancelToken
 from engine.data import ForgetSpec
-from engine.errors import BadSpec, Cancelled
-from engine.events import Log, Progress, drain
-from engine.training import Recipe
+from engine._core.errors import BadSpec, Cancelled
+from engine._core.events import Log, Progress, drain
+from engine.train.recipe import Recipe
 
 RECIPE = Recipe(epochs=2, lr=0.05, batch_size=64)  # mlp on digits: ~0.05 s a training
 
@@ -30,17 +31,17 @@ def test_margin_is_logit_of_the_label_probability() -> None:
     p = np.exp(z - z.max(1, keepdims=True))
     p /= p.sum(1, keepdims=True)
     py = p[np.arange(50), y]
-    assert np.allclose(ens.margins(z, y), np.log(py / (1 - py)), atol=1e-8)
+    assert np.allclose(shadow.margins(z, y), np.log(py / (1 - py)), atol=1e-8)
 
 
 def test_klom_scores_zero_for_identical_and_large_for_disjoint() -> None:
     rng = np.random.default_rng(0)
     a = rng.normal(size=(8, 30))
-    assert np.allclose(ens.klom_scores(a, a.copy(), bins=10), 0.0)
-    far = ens.klom_scores(a, a + 50.0, bins=10)  # no overlap: q = 1e-5 wherever p > 0
+    assert np.allclose(shadow.klom_scores(a, a.copy(), bins=10), 0.0)
+    far = shadow.klom_scores(a, a + 50.0, bins=10)  # no overlap: q = 1e-5 wherever p > 0
     assert np.all(far > math.log(1e5) - 0.01)
     # Clipping to ±100: two samples beyond the clip are identical after clipping.
-    assert np.allclose(ens.klom_scores(np.full((4, 3), 500.0), np.full((4, 3), 900.0), bins=5), 0.0)
+    assert np.allclose(shadow.klom_scores(np.full((4, 3), 500.0), np.full((4, 3), 900.0), bins=5), 0.0)
 
 
 def test_ulira_statistic_chance_on_same_distribution_and_one_when_separated() -> None:
@@ -49,15 +50,15 @@ def test_ulira_statistic_chance_on_same_distribution_and_one_when_separated() ->
     same_u = mu + rng.normal(size=(8, 400))
     same_r = mu + rng.normal(size=(8, 400))
     for holdout in ("last", "rotate"):
-        r = ens.ulira_attack(same_u, same_r, holdout=holdout)
+        r = shadow.ulira_attack(same_u, same_r, holdout=holdout)
         assert 0.42 < r["ulira_auc"] < 0.58, r
         assert 0.5 <= r["ulira_accuracy"] < 0.6
     assert r["per_sample_variance"] is True  # K−1 = 7 fitting shadows
-    apart = ens.ulira_attack(mu + 4 + rng.normal(size=(3, 400)), mu + rng.normal(size=(3, 400)))
+    apart = shadow.ulira_attack(mu + 4 + rng.normal(size=(3, 400)), mu + rng.normal(size=(3, 400)))
     assert apart["ulira_auc"] > 0.97 and apart["ulira_accuracy"] > 0.9
     assert apart["per_sample_variance"] is False  # K−1 = 2: pooled ("global") variance
     with pytest.raises(BadSpec):
-        ens.ulira_attack(same_u[:2], same_r[:2])
+        shadow.ulira_attack(same_u[:2], same_r[:2])
 
 
 def test_cost_estimate_arithmetic() -> None:
@@ -144,7 +145,7 @@ def test_bad_inputs(digits, split) -> None:  # noqa: ANN001
 
 
 def test_cli_prints_cost_then_result(capsys) -> None:  # noqa: ANN001
-    from engine.__main__ import main
+    from engine.cli.main import main
 
     rc = main(["ensemble", "klom", "--method", "original", "--k", "2", "--model", "mlp", "--epochs", "1", "--quiet"])
     assert rc == 0

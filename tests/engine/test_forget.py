@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from engine.data import DatasetBundle, ForgetSpec, ForgetSplit
-from engine.errors import BadForgetSet, EmptyForgetSet
+from engine._core.errors import BadForgetSet, EmptyForgetSet
 
 
 @pytest.fixture()

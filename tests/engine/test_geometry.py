@@ -4,15 +4,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine.events import Geometry
-from engine.geometry import (
+from engine._core.events import Geometry
+from engine.live.geometry import (
     FixedBasis,
     geometry_frame,
     interpolate_projection,
     make_geometry_event,
     select_probe,
 )
-from engine.simplex import projector_removing, removed_span_projector, simplex_etf
+from engine.live.simplex import projector_removing, removed_span_projector, simplex_etf
 
 
 def test_probe_holds_all_forget_points_and_is_stratified() -> None:

@@ -8,9 +8,9 @@ import json
 
 import pytest
 
-from engine.errors import BadSpec
-from engine.events import Log
-from engine.jobs import JobSpec
+from engine._core.errors import BadSpec
+from engine._core.events import Log
+from engine.runs.spec import JobSpec
 from engine.methods import available, get
 from engine.methods.base import NoParams, params_from_json, params_to_json
 from engine.methods.registry import PAPER, SMALL, MethodInfo, preset_names, register

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from engine.jobs import JobSpec
+from engine.runs.spec import JobSpec
 from engine.methods import available, get
 
 ORIGINAL_FORGET, ORIGINAL_RETAIN = 1.000, 0.994

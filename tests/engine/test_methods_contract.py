@@ -14,17 +14,17 @@ from typing import Any
 import pytest
 import torch
 
-from engine.cancel import CancelToken
+from engine._core.cancel import CancelToken
 from engine.data import ForgetSpec
-from engine.errors import BadSpec, Cancelled, UnsupportedForgetSet
-from engine.events import Geometry, Progress
+from engine._core.errors import BadSpec, Cancelled, UnsupportedForgetSet
+from engine._core.events import Geometry, Progress
 from engine.methods import MethodContext, available, get
 from engine.methods.base import params_from_json
 from engine.methods.masks import MASKS
 from engine.models.base import LetheModel
-from engine.probe import GeometryProbe
-from engine.training import Recipe
-from engine.events import drain
+from engine.live.probe import GeometryProbe
+from engine.train.recipe import Recipe
+from engine._core.events import drain
 
 # Tiny settings so the whole contract suite runs in well under a minute on one thread.
 FAST: dict[str, dict[str, Any]] = {

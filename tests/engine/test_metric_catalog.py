@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from engine.jobs import JobSpec
+from engine.runs.spec import JobSpec
 from engine.metrics.catalog import COSTS, DIRECTIONS, REFERENCES, MetricInfo, all_metrics, catalog_json, get_metric
 
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from engine.errors import BadSpec, UnknownName
+from engine._core.errors import BadSpec, UnknownName
 from engine.models import LetheModel, available_models, create_model, model_from_config, register_model
 from engine.models import registry
 

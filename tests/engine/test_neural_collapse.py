@@ -15,7 +15,7 @@ from engine.metrics.neural_collapse import (
     ideal_angle_deg,
     nc_metrics,
 )
-from engine.simplex import simplex_etf
+from engine.live.simplex import simplex_etf
 
 
 def _collapsed(C: int = 10, d: int = 20, per: int = 5, noise: float = 0.0, seed: int = 0):

@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 import torch
 
-from engine.checkpoints import weights_fingerprint
-from engine.events import Failed, Geometry
-from engine.jobs import JobSpec
+from engine.models.checkpoints import weights_fingerprint
+from engine._core.events import Failed, Geometry
+from engine.runs.spec import JobSpec
 
 CLASS = 3
 

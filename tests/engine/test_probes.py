@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import torch
 
-from engine.audit import Auditor
+from engine.evaluation.audit import Auditor
 from engine.data import ForgetSpec
-from engine.evaluation import Evaluator
+from engine.evaluation.evaluator import Evaluator
 from engine.metrics.probes import cka_grid, is_suppressed, knn_probe, linear_probe, nc_summary
 
 RNG = np.random.default_rng(0)

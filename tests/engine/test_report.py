@@ -6,11 +6,11 @@ import re
 
 import pytest
 
-import engine.fileio as fileio
-from engine.__main__ import main
-from engine.jobs import JobSpec
-from engine.record import RunRecord
-from engine.report import write_html, write_report
+import engine._core.fileio as fileio
+from engine.cli.main import main
+from engine.runs.spec import JobSpec
+from engine.runs.record import RunRecord
+from engine.report.html import write_html, write_report
 
 
 @pytest.fixture(scope="module")

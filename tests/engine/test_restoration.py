@@ -1,4 +1,4 @@
-"""Restoration tests (engine.metrics.restoration): relearning attack, quantisation, Avg. Gap."""
+"""Restoration tests (engine.evaluation.restoration): relearning attack, quantisation, Avg. Gap."""
 from __future__ import annotations
 
 import copy
@@ -6,9 +6,9 @@ import copy
 import numpy as np
 import pytest
 
-from engine.checkpoints import weights_fingerprint
+from engine.models.checkpoints import weights_fingerprint
 from engine.data import ForgetSpec
-from engine.metrics.restoration import (
+from engine.evaluation.restoration import (
     RELEARN_PER_CLASS,
     attack_rows,
     avg_gap,

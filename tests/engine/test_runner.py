@@ -8,15 +8,17 @@ import time
 import pytest
 import torch
 
-from engine.cancel import CancelToken
-from engine.checkpoints import load_checkpoint, save_checkpoint
-from engine.errors import BadSpec, Diverged
-from engine.events import Failed, Finished, Log, Progress
-from engine.jobs import JobSpec, Runner
-from engine.pretrained import fresh_model
-from engine.training import Recipe, train
+from engine._core.cancel import CancelToken
+from engine.models.checkpoints import load_checkpoint, save_checkpoint
+from engine._core.errors import BadSpec, Diverged
+from engine._core.events import Failed, Finished, Log, Progress
+from engine.runs.runner import Runner
+from engine.runs.spec import JobSpec
+from engine.train.pretrained import fresh_model
+from engine.train.loop import train
+from engine.train.recipe import Recipe
 
-from engine.events import drain
+from engine._core.events import drain
 
 METRIC_NAMES = {"forget_acc", "retain_acc", "test_forget_acc", "test_retain_acc", "test_acc"}
 
@@ -163,7 +165,7 @@ def _fake_bundle(classes: int):  # noqa: ANN202
 
 
 def test_a_run_with_a_reference_streams_the_retrained_geometry_for_ghost_markers(runner) -> None:  # noqa: ANN001
-    from engine.events import Geometry
+    from engine._core.events import Geometry
 
     events = list(runner.run(JobSpec(method="pour_p", reference="retrain", evaluate=False, audit=False)))
     stages = [e.stage for e in events if isinstance(e, Geometry)]
@@ -182,7 +184,7 @@ def test_live_geometry_time_is_reported_apart_from_the_method_time(runner) -> No
 
 
 def test_a_partial_recipe_overrides_only_the_fields_it_names(runner, digits) -> None:  # noqa: ANN001
-    from engine.training import default_recipe
+    from engine.train.recipe import default_recipe
 
     spec = JobSpec(method="pour_p", model={"arch": "convnet", "recipe": {"epochs": 1, "lr": 0.01}}, reference=None,
                    evaluate=False, geometry=False, audit=False)
@@ -192,7 +194,7 @@ def test_a_partial_recipe_overrides_only_the_fields_it_names(runner, digits) -> 
     recipe = default_recipe("convnet", digits.image_size, digits.channels)
     assert recipe.batch_size != 64
     merged = {**recipe.to_json(), "epochs": 1, "lr": 0.01}
-    from engine.cache import model_key, model_path
+    from engine._core.cache import model_key, model_path
 
     key = model_key(digits.fingerprint, "convnet", merged, 0, None)
     assert model_path("original", key).with_suffix(".safetensors").exists()

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from engine.simplex import (
+from engine.live.simplex import (
     projector_removing,
     projector_removing_torch,
     removed_span_projector,
@@ -58,7 +58,7 @@ def test_removing_one_vertex_leaves_a_smaller_etf(C: int) -> None:
     g = rest / np.linalg.norm(rest, axis=1, keepdims=True)
     # Theorem: cos(g_i, g_j) = −1/(C−2); for C = 3 the two remaining vertices are antipodal.
     np.testing.assert_allclose(_off_diag_cos(g @ g.T), -1.0 / (C - 2), atol=TOL)
-    # The unnormalised norms follow the Schur-complement formula (see engine.simplex docstring).
+    # The unnormalised norms follow the Schur-complement formula (see engine.live.simplex docstring).
     np.testing.assert_allclose(
         np.linalg.norm(rest, axis=1) ** 2, C * (C - 2) / ((C - 1) ** 2), atol=TOL
     )

@@ -13,9 +13,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from engine.cancel import NEVER
+from engine._core.cancel import NEVER
 from engine.methods.ssd import dampen, importance
-from engine.events import drain
+from engine._core.events import drain
 
 
 def _toy() -> nn.Sequential:

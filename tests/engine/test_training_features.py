@@ -6,16 +6,17 @@ import pytest
 import torch
 
 from engine.data import ForgetSpec
-from engine.errors import BadSpec, Cancelled
-from engine.cancel import CancelToken
-from engine.events import Metrics, Progress
-from engine.features import FeatureCache, extract
+from engine._core.errors import BadSpec, Cancelled
+from engine._core.cancel import CancelToken
+from engine._core.events import Metrics, Progress
+from engine.train.features import FeatureCache, extract
 from engine.models.base import eval_mode, freeze_batchnorm
-from engine.pretrained import fresh_model
-from engine.probe import GeometryProbe
-from engine.training import Recipe, augment_batch, default_recipe, epoch_batches, train
+from engine.train.pretrained import fresh_model
+from engine.live.probe import GeometryProbe
+from engine.train.loop import augment_batch, epoch_batches, train
+from engine.train.recipe import Recipe, default_recipe
 
-from engine.events import drain
+from engine._core.events import drain
 
 
 def test_recipes_reject_bad_fields_with_the_field_name() -> None:

@@ -1,0 +1,95 @@
+"""Events: the only contract between the engine and whoever drives it (studio, CLI, notebook).
+
+Every event is a frozen dataclass of scalars, strings, dicts of scalars and numpy copies, so it
+can cross threads safely. ``job_id`` is stamped by :class:`engine.runs.runner.Runner`; methods and loops
+yield events with the default empty id.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Event:
+    job_id: str = field(default="", kw_only=True)
+
+
+@dataclass(frozen=True)
+class Progress(Event):
+    """``fraction`` in [0, 1] of the current ``stage`` (the runner rescales it to the whole job)."""
+
+    stage: str
+    fraction: float
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class Log(Event):
+    message: str
+    level: str = "info"
+
+
+@dataclass(frozen=True)
+class Metrics(Event):
+    """Scalars measured at ``step`` of ``stage`` (losses, forget / retain accuracy, NC numbers)."""
+
+    stage: str
+    step: int
+    values: dict[str, float]
+
+
+@dataclass(frozen=True)
+class Geometry(Event):
+    """One frame of the feature geometry of the probe set on the fixed 2-D basis.
+
+    coords: (N, 2) probe points; labels: (N,) class of each point; is_forget: (N,) bool;
+    means2d: (C, 2) class means; gram: (C, C) Gram matrix of centred normalised class means;
+    nc: neural-collapse numbers and the mean pairwise angle. ``t`` orders frames (step or 0..1).
+    """
+
+    stage: str
+    step: int
+    t: float
+    coords: np.ndarray
+    labels: np.ndarray
+    is_forget: np.ndarray
+    means2d: np.ndarray
+    gram: np.ndarray
+    nc: dict[str, float]
+
+
+@dataclass(frozen=True)
+class Finished(Event):
+    """The job's result: ``record`` is a :class:`engine.runs.record.RunRecord`."""
+
+    record: Any
+
+
+@dataclass(frozen=True)
+class Failed(Event):
+    """The job stopped: ``kind`` is the error class name, ``cancelled`` is True on user cancel."""
+
+    kind: str
+    message: str
+    hint: str = ""
+    cancelled: bool = False
+    internal: bool = False  # True for a bug (not a LetheError): the CLI exits 1, not 2
+
+
+def to_numpy(t: Any) -> np.ndarray:
+    """A numpy copy safe to hand to another thread (``.cpu()`` does not copy a CPU tensor)."""
+    if isinstance(t, np.ndarray):
+        return t.copy()
+    return t.detach().to("cpu", copy=True).numpy()
+
+
+def drain(gen: Any) -> Any:
+    """Run an event generator to its end, dropping the events, and return its value (notebooks, tests)."""
+    while True:
+        try:
+            next(gen)
+        except StopIteration as stop:
+            return stop.value

@@ -1,0 +1,389 @@
+"""Benchmarks: ratios measured in one run (never timed in tests).
+
+``python -m engine bench pour``: POUR-P time ÷ one feature pass over the forget set, Retrain time ÷
+POUR-P time, POUR-D time ÷ Retrain time, with the absolute seconds, device and core count.
+``python -m engine bench methods [--preset small]``: every method's metrics and time ÷ Retrain, with
+the paper defaults or a registry preset.
+``python -m engine bench features``: our batched feature pass vs a bare ``torch.inference_mode``
+loop over the same tensors, model and batch size.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from engine._core.cancel import NEVER
+from engine.data import ForgetSpec, load_dataset
+from engine._core.device import cpu_thread_budget, resolve_device, seed_everything
+from engine.cli.format import COLUMNS, PERCENT_COLUMNS
+from engine._core.events import drain
+from engine.train.features import extract
+from engine._core.fileio import atomic_write_text
+from engine._core.errors import BadSpec, LetheError
+from engine.evaluation.evaluator import Evaluator
+from engine.methods import MethodContext, available as available_methods, get as get_method
+from engine.methods.registry import PAPER, preset_names
+from engine.train.pretrained import obtain_original, obtain_retrain
+from engine.train.recipe import default_recipe
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def timed(fn: Callable[[], Any], device: torch.device, repeats: int = 1, warmup: int = 0) -> tuple[float, Any]:
+    """Median wall seconds of ``repeats`` calls (after ``warmup`` untimed ones) and the last result."""
+    result = None
+    for _ in range(warmup):
+        result = fn()
+    times = []
+    for _ in range(repeats):
+        _sync(device)
+        t0 = time.perf_counter()
+        result = fn()
+        _sync(device)
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times), result
+
+
+def machine_info(device: torch.device) -> dict[str, Any]:
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or platform.machine()
+    return {
+        "device": str(device),
+        "device_name": name,
+        "cpu_cores": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+    }
+
+
+def bench_pour(args: argparse.Namespace) -> dict[str, Any]:
+    device = resolve_device(args.device)
+    bundle = load_dataset(args.dataset)
+    split = ForgetSpec(classes=(args.forget_class,)).resolve(bundle)
+    recipe = default_recipe(args.model, bundle.image_size, bundle.channels)
+    original = drain(obtain_original(bundle, args.model, recipe, seed=args.seed, device=device)).to(device).eval()
+    original.requires_grad_(False)
+    ctx = MethodContext(original=original, bundle=bundle, split=split, device=device, recipe=recipe, seed=args.seed)
+    x_forget = bundle.x_train[split.forget_idx]
+
+    t_feat, _ = timed(lambda: extract(original, x_forget, bundle.mean, bundle.std, device=device), device, repeats=5, warmup=1)
+    pour_p = get_method("pour_p")
+    t_p, _ = timed(lambda: drain(pour_p.fn(ctx, pour_p.params())), device, repeats=5, warmup=1)
+    seed_everything(args.seed)
+    t_r, _ = timed(
+        lambda: drain(obtain_retrain(bundle, split, args.model, recipe, seed=args.seed, device=device, token=NEVER, use_cache=False)),
+        device,
+    )
+    pour_d = get_method("pour_d")
+    t_d, _ = timed(lambda: drain(pour_d.fn(ctx, pour_d.params())), device)
+    rows = [
+        ("POUR-P ÷ one feature pass over the forget set", t_p / t_feat, f"{t_p:.4f} s ÷ {t_feat:.4f} s"),
+        ("Retrain ÷ POUR-P", t_r / t_p, f"{t_r:.2f} s ÷ {t_p:.4f} s"),
+        ("POUR-D ÷ Retrain", t_d / t_r, f"{t_d:.2f} s ÷ {t_r:.2f} s"),
+    ]
+    return {
+        "suite": "pour",
+        "dataset": bundle.source,
+        "model": args.model,
+        "forget": {"classes": [bundle.classes[args.forget_class]], "size": int(len(split.forget_idx))},
+        "seed": args.seed,
+        "machine": machine_info(device),
+        "seconds": {"feature_pass_forget": t_feat, "pour_p": t_p, "retrain": t_r, "pour_d": t_d},
+        "ratios": {name: ratio for name, ratio, _ in rows},
+        "table": _table(["ratio", "value", "measured"], [(n, f"{r:.3g}", m) for n, r, m in rows]),
+        "note": "single seed; POUR-P and the feature pass are medians of 5 timed runs, Retrain and POUR-D one run each",
+    }
+
+
+class PeakMemory:
+    """Peak extra memory during a block: CUDA allocator peak, or resident-set size sampled every 2 ms."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.device = device
+        self.peak_mb = float("nan")
+        self.kind = "CUDA max_memory_allocated" if device.type == "cuda" else "process RSS sampled every 2 ms"
+
+    @staticmethod
+    def _rss() -> int:
+        try:
+            with open("/proc/self/statm") as f:
+                return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+        except (OSError, ValueError, AttributeError):
+            return 0
+
+    def __enter__(self) -> "PeakMemory":
+        if self.device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(self.device)
+            self._base = torch.cuda.memory_allocated(self.device)
+            return self
+        import threading
+
+        self._base = self._rss()
+        self._max = self._base
+        self._stop = threading.Event()
+
+        def sample() -> None:
+            while not self._stop.wait(0.002):
+                self._max = max(self._max, self._rss())
+
+        self._thread = threading.Thread(target=sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.device.type == "cuda":
+            self.peak_mb = (torch.cuda.max_memory_allocated(self.device) - self._base) / 2**20
+            return
+        self._stop.set()
+        self._thread.join()
+        self._max = max(self._max, self._rss())
+        self.peak_mb = (self._max - self._base) / 2**20 if self._base else float("nan")
+
+
+def bench_features(args: argparse.Namespace) -> dict[str, Any]:
+    device = resolve_device(args.device)
+    bundle = load_dataset(args.dataset)
+    recipe = default_recipe(args.model, bundle.image_size, bundle.channels)
+    model = drain(obtain_original(bundle, args.model, recipe, seed=args.seed, device=device)).to(device).eval()
+    x = bundle.x_train
+    batch = 512
+
+    def bare() -> np.ndarray:
+        outs = []
+        with torch.inference_mode():
+            for s in range(0, len(x), batch):
+                xb = bundle.normalise(x[s : s + batch], device)
+                outs.append(model(xb).float().cpu())
+        return torch.cat(outs).numpy()
+
+    def ours() -> np.ndarray:
+        return extract(model, x, bundle.mean, bundle.std, device=device, batch_size=batch).logits
+
+    # Interleaved (bare, ours, bare, ours, ...) so both see the same machine load; medians of 5.
+    bare_times, our_times = [], []
+    a = bare()
+    b = ours()  # warm-up of both
+    for _ in range(5):
+        t, a = timed(bare, device)
+        bare_times.append(t)
+        t, b = timed(ours, device)
+        our_times.append(t)
+    t_bare, t_ours = statistics.median(bare_times), statistics.median(our_times)
+    same = bool(np.allclose(a, b, atol=1e-4))
+    with PeakMemory(device) as peak:
+        result = ours()
+    out_mb = (result.nbytes + len(x) * model.feature_dim * 4) / 2**20
+    rows = [("bare inference_mode loop ÷ our feature pass (higher is better, aim ≥ 0.9)", t_bare / t_ours,
+             f"{t_bare:.3f} s ÷ {t_ours:.3f} s")]
+    return {
+        "suite": "features",
+        "dataset": bundle.source,
+        "model": args.model,
+        "images": int(len(x)),
+        "batch_size": batch,
+        "machine": machine_info(device),
+        "seconds": {"bare": t_bare, "ours": t_ours},
+        "ratios": {rows[0][0]: rows[0][1]},
+        "same_logits": same,
+        "peak_memory_mb": peak.peak_mb,
+        "output_mb": out_mb,
+        "table": _table(["ratio", "value", "measured"], [(n, f"{r:.3g}", m) for n, r, m in rows]),
+        "note": (f"medians of 5 interleaved timed runs after one warm-up each; ours also returns the penultimate features. "
+                 f"Peak extra memory of the pass ({peak.kind}): {peak.peak_mb:.1f} MiB for {len(x)} images, "
+                 f"of which the returned features + logits are {out_mb:.1f} MiB (input batches stream)."),
+    }
+
+
+def parse_forget(text: str) -> ForgetSpec:
+    """``class:3`` | ``class:3,5`` | ``fraction:0.1`` -> ForgetSpec (the bench's --forget)."""
+    kind, _, value = text.partition(":")
+    if kind == "class" and value:
+        return ForgetSpec(classes=tuple(int(v) if v.isdigit() else v for v in value.split(",")))
+    if kind == "fraction" and value:
+        return ForgetSpec(fraction=float(value), seed=0, stratified=True)
+    raise BadSpec(f"--forget: expected class:K or fraction:F, got {text!r}")
+
+
+METHOD_COLUMNS = [key for key, _ in COLUMNS]  # the demo's columns, in the same order
+
+
+def _one_seed_methods(args: argparse.Namespace, seed: int, names: list[str]) -> dict[str, dict[str, float]]:
+    """Every method on one original and one forget set; metrics plus time ÷ Retrain time."""
+    device = resolve_device(args.device)
+    bundle = load_dataset(args.dataset)
+    split = parse_forget(args.forget).resolve(bundle)
+    recipe = default_recipe(args.model, bundle.image_size, bundle.channels)
+    original = drain(obtain_original(bundle, args.model, recipe, seed=seed, device=device)).to(device).eval()
+    original.requires_grad_(False)
+    seed_everything(seed)
+    t_retrain, retrain = timed(
+        lambda: drain(obtain_retrain(bundle, split, args.model, recipe, seed=seed, device=device, use_cache=False)), device
+    )
+    retrain = retrain.to(device).eval()
+    evaluator = Evaluator(bundle, split, device, seed=seed)
+    rows: dict[str, dict[str, float]] = {}
+    preset = getattr(args, "preset", None) or PAPER
+    m, _ = evaluator.evaluate(original, original, retrain)
+    rows["original"] = {**m, "time_ratio": float("nan")}
+    m, _ = evaluator.evaluate(retrain, original, retrain)
+    rows["retrain"] = {**m, "time_ratio": 1.0, "seconds": t_retrain}
+    for name in names:
+        if name == "retrain":
+            continue
+        info = get_method(name)
+        if info.unsupported_reason(split):
+            rows[name] = {"skipped": 1.0}
+            continue
+        ctx = MethodContext(original=original, bundle=bundle, split=split, device=device, recipe=recipe, seed=seed,
+                            reference=retrain)
+        seed_everything(seed)
+        try:
+            t, model = timed(lambda: drain(info.fn(ctx, info.params_for(preset))), device)
+        except LetheError as exc:
+            rows[name] = {"failed": 1.0, "error": exc.one_line()}  # type: ignore[dict-item]
+            continue
+        m, _ = evaluator.evaluate(model.eval(), original, retrain)
+        rows[name] = {**m, "time_ratio": t / t_retrain, "seconds": t}
+    return rows
+
+
+def bench_methods(args: argparse.Namespace) -> dict[str, Any]:
+    names = args.only.split(",") if args.only else available_methods()
+    for name in names:
+        get_method(name)  # unknown names fail before any work
+    preset = getattr(args, "preset", None) or PAPER
+    if preset not in preset_names():
+        raise BadSpec(f"--preset: {preset!r} is not a known preset (known: {', '.join(preset_names())})")
+    with_preset = [n for n in names if preset in get_method(n).presets]
+    seeds = [args.seed + i for i in range(args.seeds)]
+    per_seed = [_one_seed_methods(args, s, names) for s in seeds]
+    device = resolve_device(args.device)
+    methods = list(per_seed[0])
+    header = ["method"] + [_COLUMN_TITLES[c] for c in METHOD_COLUMNS] + ["time ÷ Retrain"]
+    table_rows = []
+    summary: dict[str, dict[str, Any]] = {}
+    for name in methods:
+        runs = [rows[name] for rows in per_seed]
+        if "skipped" in runs[0] or "failed" in runs[0]:
+            why = "cannot handle this forget set" if "skipped" in runs[0] else runs[0].get("error", "failed")
+            table_rows.append((get_method(name).label if name not in ("original",) else "Original", why) + ("",) * (len(header) - 2))
+            summary[name] = {"note": why}
+            continue
+        cells = [_label(name)]
+        summary[name] = {}
+        for col in METHOD_COLUMNS + ["time_ratio"]:
+            values = [r[col] for r in runs if col in r and r[col] == r[col]]
+            if not values:
+                cells.append("–")
+                continue
+            mean = float(np.mean(values))
+            std = float(np.std(values)) if len(values) > 1 else None
+            summary[name][col] = {"mean": mean, "std": std, "n": len(values)}
+            scale = 100.0 if col in _PERCENT else 1.0
+            if col in _PERCENT:
+                text = f"{mean * scale:.1f}" + (f" ± {std * scale:.1f}" if std is not None else "")
+            elif col == "time_ratio":
+                text = f"{mean:.3g}" + (f" ± {std:.2g}" if std is not None else "")
+            else:
+                text = f"{mean:.3f}" + (f" ± {std:.3f}" if std is not None else "")
+            cells.append(text)
+        table_rows.append(tuple(cells))
+    split_desc = args.forget
+    return {
+        "suite": "methods",
+        "dataset": args.dataset,
+        "model": args.model,
+        "forget": split_desc,
+        "seeds": seeds,
+        "machine": machine_info(device),
+        "results": summary,
+        "per_seed": per_seed,
+        "table": _table(header, table_rows),
+        "preset": preset,
+        "note": ("accuracies and rMIA in %; " + (f"mean ± std over {len(seeds)} seeds" if len(seeds) > 1 else "single seed")
+                 + "; time ÷ Retrain: the method alone (no evaluation) over Retrain trained in the same run; "
+                 + _preset_text(preset, with_preset)),
+    }
+
+
+def _preset_text(preset: str, with_preset: list[str]) -> str:
+    if preset == PAPER:
+        return "hyperparameters: the paper defaults"
+    which = ", ".join(_label(n) for n in with_preset) or "none"
+    return (f"hyperparameters: the {preset!r} preset where a method has one ({which}), "
+            f"the paper defaults for the others")
+
+
+_PERCENT = PERCENT_COLUMNS
+_COLUMN_TITLES = dict(COLUMNS)
+
+
+def _label(name: str) -> str:
+    if name == "original":
+        return "Original"
+    return get_method(name).label or name
+
+
+SUITES = {"pour": bench_pour, "features": bench_features, "methods": bench_methods}
+
+
+# ``bench all``: digits always; the real subsets in ../shared/data when they are there.
+SHARED_DATASETS = (
+    ("npz:../shared/data/cifar10_subset.npz", "convnet"),
+    ("npz:../shared/data/pathmnist_subset.npz", "cnn_small"),
+)
+
+
+def all_targets(args: argparse.Namespace) -> list[tuple[str, str]]:
+    targets = [(args.dataset, args.model)]
+    for source, model in SHARED_DATASETS:
+        if Path(source.split(":", 1)[1]).exists() and source != args.dataset:
+            targets.append((source, model))
+    return targets
+
+
+def _print_result(suite: str, result: dict[str, Any]) -> None:
+    m = result["machine"]
+    print(f"## bench {suite}: {result['dataset']}, {result['model']} on {m['device']} "
+          f"({m['device_name']}, {m['cpu_cores']} cores, {m['torch_threads']} torch threads)\n")
+    print(result["table"])
+    print(f"\n{result['note']}\n")
+
+
+def run_bench(args: argparse.Namespace) -> int:
+    torch.set_num_threads(cpu_thread_budget())
+    if args.suite == "all":
+        results = []
+        for dataset, model in all_targets(args):
+            for suite in ("pour", "features", "methods"):
+                sub = argparse.Namespace(**{**vars(args), "dataset": dataset, "model": model, "suite": suite})
+                result = SUITES[suite](sub)
+                _print_result(suite, result)
+                results.append({k: v for k, v in result.items() if k != "table"})
+        payload: Any = {"suite": "all", "results": results}
+    else:
+        result = SUITES[args.suite](args)
+        _print_result(args.suite, result)
+        payload = {k: v for k, v in result.items() if k != "table"}
+    if args.out:
+        atomic_write_text(Path(args.out), json.dumps(payload, indent=2))
+        print(f"wrote {args.out}", file=sys.stderr)
+    return 0
+
+
+def _table(header: list[str], rows: list[tuple[Any, ...]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)

@@ -1,0 +1,106 @@
+"""Plain-text output for the CLI: a stderr progress bar and markdown tables on stdout."""
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any, Iterable, TextIO
+
+from engine._core.events import Event, Failed, Log, Metrics, Progress
+from engine.runs.record import RunRecord
+
+
+class ProgressPrinter:
+    """Renders Progress events as one bar on a terminal, or a line every 10 % in a log file."""
+
+    def __init__(self, stream: TextIO = sys.stderr, quiet: bool = False) -> None:
+        self.stream = stream
+        self.quiet = quiet
+        self.tty = stream.isatty()
+        self.last_decile = -1
+        self.last_stage = ""
+        self.start = time.perf_counter()
+
+    def __call__(self, event: Event) -> None:
+        if self.quiet:
+            return
+        if isinstance(event, Progress):
+            pct = int(event.fraction * 100)
+            if self.tty:
+                bar = "#" * (pct // 4) + "." * (25 - pct // 4)
+                self.stream.write(f"\r[{bar}] {pct:3d}% {event.stage:<9} {event.message[:40]:<40}")
+                self.stream.flush()
+            elif pct // 10 != self.last_decile or event.stage != self.last_stage:
+                self.last_decile, self.last_stage = pct // 10, event.stage
+                self.stream.write(f"[{pct:3d}%] {event.stage}: {event.message}\n")
+        elif isinstance(event, Log):
+            self._newline()
+            self.stream.write(f"{event.level}: {event.message}\n")
+        elif isinstance(event, Metrics) and "epoch" in event.values:
+            self._newline()
+            v = event.values
+            self.stream.write(f"  {event.stage} epoch {int(v['epoch'])}: loss {v['loss']:.4f}, train acc {v['train_acc']:.3f}\n")
+
+    def _newline(self) -> None:
+        if self.tty:
+            self.stream.write("\r" + " " * 90 + "\r")
+
+    def close(self) -> None:
+        if self.tty and not self.quiet:
+            self.stream.write("\n")
+
+
+COLUMNS = [
+    ("forget_acc", "forget"),
+    ("retain_acc", "retain"),
+    ("test_forget_acc", "test forget"),
+    ("test_retain_acc", "test retain"),
+    ("test_acc", "test"),
+    ("aus", "AUS"),
+    ("rus_o", "RUS(o)"),
+    ("rus_r", "RUS(r)"),
+    ("rmia", "rMIA %"),
+]
+PERCENT_COLUMNS = {"forget_acc", "retain_acc", "test_forget_acc", "test_retain_acc", "test_acc", "rmia"}
+
+
+
+def format_table(records: Iterable[RunRecord]) -> str:
+    """A markdown table: one row per record, accuracies as %, the method's own time."""
+    records = list(records)
+    cols = [(k, h) for k, h in COLUMNS if any(k in r.metrics and r.metrics[k] is not None for r in records)]
+    header = ["method"] + [h for _, h in cols] + ["seconds"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    for r in records:
+        cells = [r.label or r.method]
+        for key, _ in cols:
+            v = r.metrics.get(key)
+            if v is None:
+                cells.append("–")
+            elif key in PERCENT_COLUMNS:
+                cells.append(f"{100 * v:.1f}")
+            else:
+                cells.append(f"{v:.3f}")
+        secs = r.seconds.get("method", r.seconds.get("train"))
+        cells.append(f"{secs:.2f}" if secs is not None else "–")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def failure_line(event: Failed) -> str:
+    if event.internal:
+        return f"error: {event.kind}: {event.message}"
+    return f"error: {event.kind}: {event.message}" + (f" ({event.hint})" if event.hint else "")
+
+
+def describe_method(info: dict[str, Any]) -> str:
+    out = [f"{info['name']:<16} {info['description']}", f"{'':<16} forget sets: {', '.join(info['kinds'])}"]
+    for p in info["params"]:
+        bounds = ""
+        if p["choices"]:
+            bounds = f" one of {p['choices']}"
+        elif p["min"] is not None or p["max"] is not None:
+            bounds = f" in [{p['min']}, {p['max']}]"
+        out.append(f"{'':<18}{p['name']} = {p['default']!r} ({p['type']}{bounds}): {p['help']}")
+    for name, values in (info.get("presets") or {}).items():
+        out.append(f"{'':<16} preset {name!r}: " + ", ".join(f"{k} = {v!r}" for k, v in values.items()))
+    return "\n".join(out)

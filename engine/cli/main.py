@@ -1,0 +1,349 @@
+"""Command line: ``python -m engine demo | train | unlearn | methods | bench | report | ensemble``.
+
+Progress goes to stderr, results to stdout. Exit codes: 0 success, 2 bad input (one line),
+1 unexpected failure.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Sequence, Any
+
+from engine._core.cancel import CancelToken
+from engine.cli.format import ProgressPrinter, describe_method, failure_line, format_table
+from engine._core.errors import BadSpec, LetheError
+from engine._core.events import Failed, Finished
+from engine.runs.runner import Runner
+from engine.runs.spec import JobSpec
+from engine.runs.record import RunRecord
+
+
+class JobFailed(Exception):
+    def __init__(self, event: Failed) -> None:
+        super().__init__(failure_line(event))
+        self.event = event
+
+
+def run_job(runner: Runner, spec: JobSpec, printer: ProgressPrinter, out_dir: str | None = None) -> RunRecord:
+    token = CancelToken()
+    try:
+        for event in runner.run(spec, token, out_dir=out_dir):
+            printer(event)
+            if isinstance(event, Finished):
+                return event.record
+            if isinstance(event, Failed):
+                raise JobFailed(event)
+    except KeyboardInterrupt:
+        token.cancel()
+        raise
+    finally:
+        printer.close()
+    raise RuntimeError("the job ended without a result")  # pragma: no cover
+
+
+def drive(gen: Any, printer: ProgressPrinter, token: CancelToken) -> Any:
+    """Print an event generator's progress to stderr and return its value; Ctrl-C cancels it."""
+    try:
+        while True:
+            printer(next(gen))
+    except StopIteration as stop:
+        return stop.value
+    except KeyboardInterrupt:
+        token.cancel()
+        raise
+    finally:
+        printer.close()
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    runner = Runner()
+    printer = ProgressPrinter(quiet=args.quiet)
+    forget = {"classes": [args.forget_class]}
+    model = {"arch": args.model}
+    spec = JobSpec(dataset=args.dataset, model=model, forget=forget, method=args.method, reference="retrain",
+                   seed=args.seed, device=args.device)
+    main = run_job(runner, spec, printer)
+    records = list(main.references) + [main]
+    if args.method == "pour_p":  # the POUR demo: show the distillation variant beside it
+        records.append(run_job(runner, spec.with_changes(method="pour_d"), printer))
+    if args.json:
+        print(json.dumps([r.to_json() for r in records], indent=2))
+        return 0
+    ds = main.dataset
+    print(f"Dataset {ds['name']} ({ds['train_size']} train / {ds['test_size']} test), model {args.model}, "
+          f"forgetting class {main.forget['classes']} ({main.forget['size']} training images), device {main.device}\n")
+    print(format_table(records))
+    print("\nAccuracies in %. forget / retain: training images of the forget / retain set; test forget / retain:"
+          " test images of the forgotten / other classes. RUS(o), RUS(r): representation unlearning score against"
+          " the original / the retrained model (higher = more forgotten in the features). rMIA: forget images"
+          " called 'member' by a feature-level membership attack (lower is better). seconds: the method alone"
+          " (Original: training or cache load).")
+    for r in records:
+        if r.audit.get("verdicts"):
+            print()
+            print(format_verdicts(r))
+    return 0
+
+
+def format_verdicts(record: RunRecord) -> str:
+    """The audit's verdicts of one record as plain text (one block per question)."""
+    basis = record.audit.get("basis", "")
+    against = "against the retrained model" if basis == "retrain" else "reference-free rules"
+    lines = [f"Verdicts for {record.label or record.method} ({against}):"]
+    for v in record.audit.get("verdicts", []):
+        lines.append(f"  {v['status'].upper():<5} {v['question']:<22} {v['summary']}")
+    return "\n".join(lines)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from engine.report.html import load_bundle_for, write_report
+
+    path = Path(args.record)
+    if not path.exists():
+        raise BadSpec(f"record file {path} does not exist")
+    try:
+        record = RunRecord.load(path)
+    except (json.JSONDecodeError, TypeError, KeyError) as exc:
+        raise BadSpec(f"{path} is not a Lethe record.json ({exc})") from None
+    if record.weights and not Path(record.weights).exists():  # moved with its folder
+        candidate = path.parent / Path(record.weights).name
+        if candidate.exists():
+            record.weights = str(candidate)
+    bundle = None if args.no_thumbnails else load_bundle_for(record)
+    out = write_report(record, args.out, bundle=bundle)
+    note = "" if bundle is not None else " (no thumbnails: dataset not available)"
+    print(f"wrote {out}{note}")
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from engine.models.checkpoints import save_checkpoint
+    from engine.data import load_dataset
+    from engine._core.device import resolve_device
+    from engine.metrics import accuracy
+    from engine.train.features import extract
+    from engine.train.pretrained import fresh_model
+    from engine.train.loop import train
+    from engine.train.recipe import Recipe, default_recipe
+
+    out = Path(args.out)
+    bundle = load_dataset(args.dataset)
+    device = resolve_device(args.device)
+    recipe = default_recipe(args.model, bundle.image_size, bundle.channels)
+    if args.epochs is not None:
+        recipe = Recipe.from_json({**recipe.to_json(), "epochs": args.epochs})
+    if (out / "model.safetensors").exists() and not args.overwrite:
+        raise BadSpec(f"{out / 'model.safetensors'} already exists; pass --overwrite or choose another --out")
+    model = fresh_model(args.model, bundle, args.seed)
+    printer = ProgressPrinter(quiet=args.quiet)
+    token = CancelToken()
+    t0 = time.perf_counter()
+    gen = train(model, bundle.x_train, bundle.y_train, bundle.mean, bundle.std, recipe, device=device,
+                seed=args.seed, token=token, stage="train")
+    model = drive(gen, printer, token)
+    seconds = time.perf_counter() - t0
+    test = extract(model, bundle.x_test, bundle.mean, bundle.std, device=device)
+    acc = accuracy(test.predictions, bundle.y_test)
+    out.mkdir(parents=True, exist_ok=True)
+    meta = {"kind": "original", "classes": list(bundle.classes), "dataset": bundle.source,
+            "dataset_fingerprint": bundle.fingerprint, "recipe": recipe.to_json(), "seed": args.seed,
+            "mean": list(bundle.mean), "std": list(bundle.std), "metrics": {"test_acc": acc}}
+    path = save_checkpoint(model.to("cpu"), out / "model", meta, overwrite=args.overwrite)
+    print(json.dumps({"checkpoint": str(path), "test_acc": acc, "seconds": round(seconds, 2),
+                      "device": str(device), "recipe": recipe.to_json()}, indent=2))
+    return 0
+
+
+def cmd_unlearn(args: argparse.Namespace) -> int:
+    spec = JobSpec.load(args.spec)
+    out = Path(args.out)
+    if (out / "record.json").exists() and not args.overwrite:
+        raise BadSpec(f"{out / 'record.json'} already exists; pass --overwrite or choose another --out")
+    record = run_job(Runner(), spec, ProgressPrinter(quiet=args.quiet), out_dir=args.out)
+    print(format_table(list(record.references) + [record]))
+    print(f"\nwrote {out / 'record.json'} and {record.weights}")
+    return 0
+
+
+def cmd_methods(args: argparse.Namespace) -> int:
+    from engine.methods import available, get
+
+    infos = [get(name).describe() for name in available()]
+    if args.json:
+        print(json.dumps(infos, indent=2))
+    else:
+        print("\n\n".join(describe_method(i) for i in infos))
+    return 0
+
+
+def cmd_figure(args: argparse.Namespace) -> int:
+    from engine._core.events import Geometry
+    from engine.report.figures import embedding_before_after
+
+    spec = JobSpec(dataset=args.dataset, model={"arch": args.model}, forget={"classes": [args.forget_class]},
+                   method=args.method, reference="retrain", seed=args.seed, device=args.device, audit=False)
+    frames: dict[str, Geometry] = {}
+    printer = ProgressPrinter(quiet=args.quiet)
+    record = None
+    for event in Runner().run(spec):
+        printer(event)
+        if isinstance(event, Geometry) and event.stage == "unlearn":
+            frames["unlearn"] = event  # the last frame of the method
+        elif isinstance(event, Geometry):
+            frames.setdefault(event.stage, event)
+        if isinstance(event, Finished):
+            record = event.record
+        if isinstance(event, Failed):
+            raise JobFailed(event)
+    printer.close()
+    assert record is not None
+    path = embedding_before_after(frames["original"], frames["unlearn"], record.dataset["classes"], args.out,
+                                  title_after=f"after {record.label}", ghost=frames.get("retrain"))
+    print(f"wrote {path}")
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from engine.cli.bench import run_bench
+
+    return run_bench(args)
+
+
+def cmd_ensemble(args: argparse.Namespace) -> int:
+    """KLoM (B7) or U-LiRA (B5) over K shadow pairs: the cost estimate, a progress bar, the result JSON."""
+    import torch
+
+    from engine.evaluation import ensembles
+    from engine.data import ForgetSpec, load_dataset
+    from engine._core.device import cpu_thread_budget, resolve_device
+    from engine.methods import get
+    from engine.train.recipe import Recipe, default_recipe
+
+    torch.set_num_threads(cpu_thread_budget())
+    bundle = load_dataset(args.dataset)
+    split = ForgetSpec(classes=(args.forget_class,)).resolve(bundle)
+    device = resolve_device(args.device)
+    recipe = default_recipe(args.model, bundle.image_size, bundle.channels)
+    if args.epochs is not None:
+        recipe = Recipe.from_json({**recipe.to_json(), "epochs": args.epochs})
+    params = None if args.method == ensembles.NO_OP else get(args.method).params_for(args.preset)
+    cached = ensembles.cached_trainings(bundle, split, args.model, recipe, seed=args.seed, k=args.k)
+    spt = ensembles.measure_seconds_per_training(bundle, args.model, recipe, device=device)
+    cost = ensembles.estimate_cost(args.kind, args.k, spt, cached_trainings=cached)
+    note = f"approximate: k={args.k} < the paper's {cost['paper_k']}" if cost["approximate"] else "paper-sized k"
+    print(f"cost estimate: {cost['trainings_to_run']} of {cost['trainings']} trainings to run "
+          f"({cost['cached_trainings']} cached) + {cost['unlearning_runs']} unlearning runs, "
+          f"about {cost['minutes']:.1f} min at {spt:.1f} s a training (unlearning counted as one training); {note}",
+          flush=True)
+    job = ensembles.klom_job if args.kind == "klom" else ensembles.ulira_job
+    printer = ProgressPrinter(quiet=args.quiet)
+    token = CancelToken()
+    gen = job(bundle, split, args.model, recipe, args.method, params, k=args.k, seed=args.seed, device=device,
+              token=token)
+    result = drive(gen, printer, token)
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lethe-engine", description="Lethe engine: machine unlearning from the command line.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
+        p.add_argument("--seed", type=int, default=0)
+        p.add_argument("--quiet", action="store_true", help="no progress on stderr")
+
+    p = sub.add_parser("demo", help="forget one class of digits with a method; compare with Original and Retrain")
+    p.add_argument("--method", default="pour_p")
+    p.add_argument("--forget-class", type=int, default=3)
+    p.add_argument("--dataset", default="digits")
+    p.add_argument("--model", default="cnn_small")
+    p.add_argument("--json", action="store_true", help="print the run records as JSON")
+    common(p)
+    p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("train", help="train an original model and save it as a checkpoint")
+    p.add_argument("--dataset", required=True)
+    p.add_argument("--model", required=True)
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--out", required=True)
+    p.add_argument("--overwrite", action="store_true")
+    common(p)
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("unlearn", help="run a JobSpec JSON; write record.json and the unlearned weights")
+    p.add_argument("spec")
+    p.add_argument("--out", required=True)
+    p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_unlearn)
+
+    p = sub.add_parser("methods", help="list the registered methods and their hyperparameters")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_methods)
+
+    p = sub.add_parser("report", help="write a self-contained HTML audit report of a record.json")
+    p.add_argument("record", help="record.json written by 'unlearn' (or the studio)")
+    p.add_argument("--out", required=True, help="the .html file to write")
+    p.add_argument("--no-thumbnails", action="store_true", help="do not load the dataset for image thumbnails")
+    p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("figure", help="PNG of the probe embedding before and after a method (README figure)")
+    p.add_argument("--method", default="pour_d")
+    p.add_argument("--forget-class", type=int, default=3)
+    p.add_argument("--dataset", default="digits")
+    p.add_argument("--model", default="cnn_small")
+    p.add_argument("--out", required=True)
+    common(p)
+    p.set_defaults(func=cmd_figure)
+
+    p = sub.add_parser("bench", help="measured ratios: pour, features, methods")
+    p.add_argument("suite", choices=["pour", "features", "methods", "all"],
+                   help="all: every suite on --dataset/--model, then on ../shared/data's subsets when present")
+    p.add_argument("--dataset", default="digits")
+    p.add_argument("--model", default="cnn_small")
+    p.add_argument("--forget-class", type=int, default=3, help="pour suite: the class to forget")
+    p.add_argument("--forget", default="class:3", help="methods suite: class:K[,K2] or fraction:F")
+    p.add_argument("--only", help="methods suite: comma-separated method names (default: all)")
+    p.add_argument("--seeds", type=int, default=1, help="methods suite: repeat with N seeds, report mean ± std")
+    p.add_argument("--preset", default="paper", help="methods suite: hyperparameter preset (paper, small)")
+    p.add_argument("--out", help="also write the results as JSON here")
+    common(p)
+    p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser("ensemble", help="shadow-ensemble privacy metrics: KLoM (B7) or U-LiRA (B5) over K seeds")
+    p.add_argument("kind", choices=["klom", "ulira"])
+    p.add_argument("--method", required=True, help="a registered method, or 'original' for no unlearning")
+    p.add_argument("--k", type=int, default=4, help="shadow pairs (K originals + K retrains are trained, cached)")
+    p.add_argument("--dataset", default="digits")
+    p.add_argument("--model", default="mlp")
+    p.add_argument("--forget-class", type=int, default=3)
+    p.add_argument("--preset", default="paper", help="the method's hyperparameter preset (paper, small)")
+    p.add_argument("--epochs", type=int, help="override the training recipe's epochs (all shadows)")
+    common(p)
+    p.set_defaults(func=cmd_ensemble)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except JobFailed as exc:
+        print(str(exc), file=sys.stderr)
+        return 1 if exc.event.internal else 2
+    except LetheError as exc:
+        print(f"error: {exc.one_line()}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("cancelled", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

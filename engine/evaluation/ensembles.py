@@ -1,0 +1,368 @@
+"""Shadow-ensemble privacy metrics: KLoM (methods.md B7) and U-LiRA (methods.md B5).
+
+Both compare two *distributions* of models rather than one model against one retrain:
+
+- **oracles**: K models retrained without the forget set, seeds ``seed .. seed+K−1``
+  (:func:`engine.train.pretrained.obtain_retrain`, cached);
+- **unlearned**: K originals with seeds ``seed+K .. seed+2K−1`` (:func:`obtain_original`, cached),
+  each unlearned with the method under test (its own seed). The two seed ranges are disjoint so
+  that ``method="retrain"`` is an honest baseline (independent retrains, not the same models).
+  ``method="original"`` (:data:`NO_OP`) skips unlearning: the "unlearned" models are the originals.
+
+Cost: 2K trainings (K originals + K retrains, both cached across jobs) plus K unlearning runs; see
+:func:`estimate_cost`. Results are cached as JSON under ``cache_dir()/ensembles/`` by (dataset
+fingerprint, forget hash, method, params, arch, recipe, seed, K). Both jobs are event generators:
+Progress over the 3K steps (retrain, original, unlearn per shadow), Logs, cancellation through the
+token (checked every training / unlearning batch and every feature batch).
+
+The statistics are pure functions (:func:`klom_scores`, :func:`ulira_attack`) on arrays of
+per-model margins, testable without training.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import time
+from pathlib import Path
+from typing import Any, Generator
+
+import numpy as np
+import torch
+
+from engine._core.cache import cache_dir, model_key, model_path
+from engine._core.cancel import NEVER, CancelToken
+from engine.data.bundle import DatasetBundle
+from engine.data.forget import ForgetSplit
+from engine._core.device import seed_everything
+from engine._core.errors import BadSpec
+from engine._core.events import Event, Log, Progress
+from engine.train.features import extract
+from engine._core.fileio import atomic_write_text
+from engine.methods import MethodContext, get as get_method
+from engine.methods.base import params_from_json, params_to_json
+from engine.models.base import LetheModel
+from engine.train.pretrained import fresh_model, obtain_original, obtain_retrain
+from engine.train.loop import train
+from engine.train.recipe import Recipe
+
+from engine.metrics.shadow import MIN_K, PAPER_K, klom_bins, klom_scores, margins, ulira_attack
+
+ENSEMBLE_VERSION = 1
+KINDS = ("klom", "ulira")
+NO_OP = "original"  # pseudo-method: no unlearning at all (the originals themselves)
+MAX_ROWS = 2000  # retain / test rows scored by KLoM (a fixed random subset beyond this)
+
+
+# ------------------------------------------------------------------------------------------ cost
+def estimate_cost(
+    kind: str,
+    k: int,
+    seconds_per_training: float,
+    *,
+    seconds_per_unlearn: float | None = None,
+    cached_trainings: int = 0,
+) -> dict[str, Any]:
+    """What a job will cost, for the UI to show before starting (B5: K × (train + unlearn)).
+
+    2K trainings (K originals, K retrains) minus those already cached, plus K unlearning runs.
+    ``seconds_per_unlearn`` defaults to one training (an upper bound for any method but Retrain).
+    """
+    if kind not in KINDS:
+        raise BadSpec(f"ensemble kind must be one of {KINDS}, got {kind!r}")
+    if k < MIN_K[kind]:
+        raise BadSpec(f"{kind}: k must be >= {MIN_K[kind]}, got {k}")
+    trainings = 2 * k
+    to_train = max(0, trainings - int(cached_trainings))
+    per_unlearn = float(seconds_per_training if seconds_per_unlearn is None else seconds_per_unlearn)
+    seconds = to_train * float(seconds_per_training) + k * per_unlearn
+    return {
+        "kind": kind,
+        "k": k,
+        "trainings": trainings,
+        "cached_trainings": trainings - to_train,
+        "trainings_to_run": to_train,
+        "unlearning_runs": k,
+        "seconds_per_training": float(seconds_per_training),
+        "seconds_per_unlearn": per_unlearn,
+        "seconds": seconds,
+        "minutes": seconds / 60.0,
+        "approximate": k < PAPER_K[kind],
+        "paper_k": PAPER_K[kind],
+    }
+
+
+def measure_seconds_per_training(
+    bundle: DatasetBundle, arch: str, recipe: Recipe, *, device: torch.device = torch.device("cpu"), batches: int = 8
+) -> float:
+    """Rough seconds of one full training: time ``batches`` steps (after one warm-up) and scale up."""
+    n = len(bundle.x_train)
+    rows = min(n, recipe.batch_size * (batches + 1))
+    model = fresh_model(arch, bundle, 0)
+    probe = Recipe.from_json({**recipe.to_json(), "epochs": 1, "schedule": "none"})
+    gen = train(model, bundle.x_train[:rows], bundle.y_train[:rows], bundle.mean, bundle.std, probe, device=device)
+    steps, t0 = 0, 0.0
+    for event in gen:
+        if isinstance(event, Progress):
+            steps += 1
+            if steps == 1:
+                t0 = time.perf_counter()  # exclude the first (warm-up) step
+    elapsed = time.perf_counter() - t0
+    per_step = elapsed / max(1, steps - 1)
+    steps_per_epoch = math.ceil(n / recipe.batch_size)
+    return per_step * steps_per_epoch * recipe.epochs
+
+
+def shadow_seeds(seed: int, k: int) -> tuple[list[int], list[int]]:
+    """(oracle retrain seeds, original seeds): ``seed..seed+k−1`` and ``seed+k..seed+2k−1``."""
+    return [seed + i for i in range(k)], [seed + k + i for i in range(k)]
+
+
+def cached_trainings(bundle: DatasetBundle, split: ForgetSplit, arch: str, recipe: Recipe, *, seed: int, k: int) -> int:
+    """How many of the 2K shadow models are already in the model cache."""
+    oracle_seeds, original_seeds = shadow_seeds(seed, k)
+    n = 0
+    for kind, seeds, fh in (("retrain", oracle_seeds, split.hash), ("original", original_seeds, None)):
+        for s in seeds:
+            stem = model_path(kind, model_key(bundle.fingerprint, arch, recipe.to_json(), s, fh))
+            n += stem.with_suffix(".safetensors").exists()
+    return n
+
+
+# ----------------------------------------------------------------------------------------- cache
+def _resolve_params(method: str, params: Any) -> tuple[Any, dict[str, Any]]:
+    if method == NO_OP:
+        return None, {}
+    info = get_method(method)
+    if params is None:
+        p = info.params()
+    elif isinstance(params, dict):
+        p = params_from_json(info.params, params)
+    elif dataclasses.is_dataclass(params):
+        p = params
+    else:
+        raise BadSpec(f"params: expected a dict or {info.params.__name__}, got {type(params).__name__}")
+    return p, params_to_json(p)
+
+
+def result_path(kind: str, bundle: DatasetBundle, split: ForgetSplit, arch: str, recipe: Recipe, method: str,
+                params_json: dict[str, Any], *, seed: int, k: int) -> Path:
+    """The JSON cache file of one ensemble result."""
+    payload = json.dumps(
+        {"v": ENSEMBLE_VERSION, "kind": kind, "dataset": bundle.fingerprint, "forget": split.hash, "method": method,
+         "params": params_json, "arch": arch, "recipe": recipe.to_json(), "seed": seed, "k": k},
+        sort_keys=True,
+    )
+    key = hashlib.sha256(payload.encode()).hexdigest()[:24]
+    return cache_dir() / "ensembles" / f"{kind}-{key}.json"
+
+
+def _load_cached(path: Path) -> dict[str, Any] | None:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return data["result"] if isinstance(data.get("result"), dict) else None
+    except (OSError, ValueError, KeyError, AttributeError):
+        return None
+
+
+# ------------------------------------------------------------------------------------ the shadows
+def _rows(bundle: DatasetBundle, split: ForgetSplit, seed: int, with_retain_test: bool) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    rng = np.random.default_rng(seed)
+
+    def cap(idx: np.ndarray) -> np.ndarray:
+        return np.sort(rng.choice(idx, MAX_ROWS, replace=False)) if len(idx) > MAX_ROWS else idx
+
+    f = split.forget_idx
+    out = {"forget": (bundle.x_train[f], bundle.y_train[f])}
+    if with_retain_test:
+        r = cap(split.retain_idx)
+        t = cap(np.arange(len(bundle.x_test)))
+        out["retain"] = (bundle.x_train[r], bundle.y_train[r])
+        out["test"] = (bundle.x_test[t], bundle.y_test[t])
+    return out
+
+
+def _shadow_margins(
+    stage: str,
+    bundle: DatasetBundle,
+    split: ForgetSplit,
+    arch: str,
+    recipe: Recipe,
+    method: str,
+    params: Any,
+    rows: dict[str, tuple[np.ndarray, np.ndarray]],
+    *,
+    k: int,
+    seed: int,
+    device: torch.device,
+    token: CancelToken,
+) -> Generator[Event, None, tuple[dict[str, np.ndarray], dict[str, np.ndarray]]]:
+    """Margins (K, N) per row set under the K oracles and the K unlearned shadows."""
+    info = None if method == NO_OP else get_method(method)
+    if info is not None:
+        info.check_supports(split)
+    oracle_seeds, original_seeds = shadow_seeds(seed, k)
+    oracle = {name: np.empty((k, len(x))) for name, (x, _) in rows.items()}
+    unlearned = {name: np.empty((k, len(x))) for name, (x, _) in rows.items()}
+    total = 3 * k
+    unit = 0
+
+    def relay(gen: Generator[Event, None, Any], what: str) -> Generator[Event, None, Any]:
+        """Forward Logs and rescaled Progress of one inner step; return its value."""
+        while True:
+            try:
+                event = next(gen)
+            except StopIteration as stop:
+                return stop.value
+            if isinstance(event, Progress):
+                frac = (unit + min(max(event.fraction, 0.0), 1.0)) / total
+                yield Progress(stage, frac, what)
+            elif isinstance(event, Log):
+                yield event
+
+    def score(model: LetheModel, into: dict[str, np.ndarray], i: int) -> None:
+        for name, (x, y) in rows.items():
+            logits = extract(model, x, bundle.mean, bundle.std, device=device, token=token).logits
+            into[name][i] = margins(logits, y)
+
+    for i in range(k):
+        token.check()
+        what = f"shadow {i + 1}/{k}: retrain (seed {oracle_seeds[i]})"
+        retrain = yield from relay(
+            obtain_retrain(bundle, split, arch, recipe, seed=oracle_seeds[i], device=device, token=token), what
+        )
+        score(retrain.to(device).eval(), oracle, i)
+        del retrain
+        unit += 1
+        yield Progress(stage, unit / total, what)
+
+        token.check()
+        what = f"shadow {i + 1}/{k}: original (seed {original_seeds[i]})"
+        original = yield from relay(
+            obtain_original(bundle, arch, recipe, seed=original_seeds[i], device=device, token=token), what
+        )
+        original = original.to(device).eval()
+        original.requires_grad_(False)
+        unit += 1
+        yield Progress(stage, unit / total, what)
+
+        token.check()
+        what = f"shadow {i + 1}/{k}: {method}"
+        if info is None:
+            model = original
+        else:
+            ctx = MethodContext(original=original, bundle=bundle, split=split, device=device, recipe=recipe,
+                                seed=original_seeds[i], token=token)
+            seed_everything(original_seeds[i])
+            model = yield from relay(info.fn(ctx, params), what)
+        score(model.eval(), unlearned, i)
+        del model, original
+        unit += 1
+        yield Progress(stage, unit / total, what)
+    return oracle, unlearned
+
+
+def _job(
+    kind: str,
+    bundle: DatasetBundle,
+    split: ForgetSplit,
+    arch: str,
+    recipe: Recipe,
+    method: str,
+    params: Any,
+    *,
+    k: int,
+    seed: int,
+    device: torch.device,
+    token: CancelToken,
+    use_cache: bool,
+) -> Generator[Event, None, dict[str, Any]]:
+    if k < MIN_K[kind]:
+        raise BadSpec(f"{kind}: k must be >= {MIN_K[kind]}, got {k}")
+    p, p_json = _resolve_params(method, params)
+    path = result_path(kind, bundle, split, arch, recipe, method, p_json, seed=seed, k=k)
+    if use_cache and path.exists():
+        cached = _load_cached(path)
+        if cached is not None:
+            yield Log(f"{kind}: loaded from cache ({path.name})")
+            yield Progress(kind, 1.0, "cached")
+            return cached
+        yield Log(f"{kind}: cached result unreadable, computing again", level="warning")
+    rows = _rows(bundle, split, seed, with_retain_test=(kind == "klom"))
+    oracle, unlearned = yield from _shadow_margins(
+        kind, bundle, split, arch, recipe, method, p, rows, k=k, seed=seed, device=device, token=token
+    )
+    result: dict[str, Any] = {"k": k, "approximate": k < PAPER_K[kind]}
+    if kind == "klom":
+        bins = klom_bins(k)
+        for name in rows:
+            s = klom_scores(oracle[name], unlearned[name], bins=bins)
+            result[f"klom_{name}_mean"] = float(s.mean()) if s.size else float("nan")
+            result[f"klom_{name}_p95"] = float(np.quantile(s, 0.95)) if s.size else float("nan")
+        result["klom_mean"] = result["klom_forget_mean"]
+        result["bins"] = float(bins)
+    else:
+        result.update(ulira_attack(unlearned["forget"], oracle["forget"], holdout="rotate"))
+    result["n_forget"] = float(split.n_forget)
+    if use_cache:
+        meta = {"kind": kind, "method": method, "params": p_json, "arch": arch, "recipe": recipe.to_json(),
+                "seed": seed, "k": k, "dataset_fingerprint": bundle.fingerprint, "forget_hash": split.hash}
+        atomic_write_text(path, json.dumps({"meta": meta, "result": result}, indent=2))
+    return result
+
+
+def klom_job(
+    bundle: DatasetBundle,
+    split: ForgetSplit,
+    arch: str,
+    recipe: Recipe,
+    method: str,
+    params: Any = None,
+    *,
+    k: int,
+    seed: int = 0,
+    device: torch.device = torch.device("cpu"),
+    token: CancelToken = NEVER,
+    use_cache: bool = True,
+) -> Generator[Event, None, dict[str, Any]]:
+    """KLoM (methods.md B7) of ``method`` with K oracles and K unlearned shadows.
+
+    Returns ``klom_{forget,retain,test}_{mean,p95}`` (per-sample KL(oracle ‖ unlearned) of margin
+    histograms; retain / test capped at :data:`MAX_ROWS` rows), ``klom_mean`` (= forget mean, the
+    catalog's ``klom_mean``), ``bins``, ``n_forget``, ``k`` and ``approximate`` (k < 100, the
+    paper's N). 0 is perfect. ``params``: the method's Params, a dict of overrides, or None (defaults).
+    """
+    return (yield from _job("klom", bundle, split, arch, recipe, method, params, k=k, seed=seed, device=device,
+                            token=token, use_cache=use_cache))
+
+
+def ulira_job(
+    bundle: DatasetBundle,
+    split: ForgetSplit,
+    arch: str,
+    recipe: Recipe,
+    method: str,
+    params: Any = None,
+    *,
+    k: int,
+    seed: int = 0,
+    device: torch.device = torch.device("cpu"),
+    token: CancelToken = NEVER,
+    use_cache: bool = True,
+) -> Generator[Event, None, dict[str, Any]]:
+    """U-LiRA (methods.md B5) of ``method``: the fixed-forget-set recipe of the class-forgetting code.
+
+    K originals (all of D) unlearned with the method vs K retrains without D_f; per forget sample,
+    Gaussians of the logit-scaled confidence φ = log(p_y/(1−p_y)) fitted on K−1 shadows of each
+    kind, the last pair held out (:func:`ulira_attack`). Returns ``ulira_auc``, ``ulira_accuracy``
+    (balanced, best threshold), ``per_sample_variance`` (False: the pooled "global variance"
+    variant, used when K−1 < 4), ``n_forget``, ``k`` and ``approximate`` (k < 8).
+
+    Not implemented: the random-forgetting U-LiRA with shadows on random halves and per-example
+    in/out distributions (unaffordable here); for sample forget sets this job applies the same
+    fixed-forget-set test, which asks "can the unlearned model be told from a retrain on *these*
+    samples?".
+    """
+    return (yield from _job("ulira", bundle, split, arch, recipe, method, params, k=k, seed=seed, device=device,
+                            token=token, use_cache=use_cache))

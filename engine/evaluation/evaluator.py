@@ -1,0 +1,111 @@
+"""Evaluation of one model against the original and the retrained reference.
+
+One feature pass per (model, split), shared by every metric through :class:`FeatureCache`:
+accuracies (methods.md B1), AUS, RUS(o) / RUS(r) and rMIA (pour.md).
+"""
+from __future__ import annotations
+
+
+import numpy as np
+import torch
+
+from engine._core.cancel import NEVER, CancelToken
+from engine.models.checkpoints import weights_fingerprint
+from engine.data.bundle import DatasetBundle
+from engine.data.forget import ForgetSplit
+from engine.train.features import FeatureCache, FeatureSet, extract
+from engine.metrics import accuracy, aus, linear_cka, per_class_accuracy, rmia
+from engine.models.base import LetheModel
+
+RUS_EPS = 1e-8
+
+
+class Evaluator:
+    """Evaluates models on one (dataset, forget split); caches features per weights fingerprint."""
+
+    def __init__(
+        self,
+        bundle: DatasetBundle,
+        split: ForgetSplit,
+        device: torch.device,
+        *,
+        token: CancelToken = NEVER,
+        cache: FeatureCache | None = None,
+        max_cka_rows: int = 2000,
+        seed: int = 0,
+    ) -> None:
+        self.bundle = bundle
+        self.split = split
+        self.device = device
+        self.token = token
+        self.cache = cache or FeatureCache()
+        self.seed = seed
+        rng = np.random.default_rng(seed)
+        # CKA is O(n^2): compare on a fixed seeded subsample of each side (the same rows for every model).
+        self.cka_forget = _subsample(split.forget_idx, max_cka_rows, rng)
+        self.cka_retain = _subsample(split.retain_idx, max_cka_rows, rng)
+
+    def features(self, model: LetheModel, part: str) -> FeatureSet:
+        x = self.bundle.x_train if part == "train" else self.bundle.x_test
+        key = (weights_fingerprint(model), f"{self.bundle.fingerprint}:{part}")
+        return self.cache.get_or_compute(
+            key,
+            lambda: extract(model, x, self.bundle.mean, self.bundle.std, device=self.device, token=self.token),
+        )
+
+    def accuracies(self, model: LetheModel) -> tuple[dict[str, float], list[float]]:
+        b, s = self.bundle, self.split
+        train_pred = self.features(model, "train").predictions
+        test_pred = self.features(model, "test").predictions
+        m = {
+            "forget_acc": accuracy(train_pred[s.forget_idx], b.y_train[s.forget_idx]),
+            "retain_acc": accuracy(train_pred[s.retain_idx], b.y_train[s.retain_idx]),
+            "test_acc": accuracy(test_pred, b.y_test),
+        }
+        if s.kind == "class":
+            m["test_forget_acc"] = accuracy(test_pred[s.test_forget_idx], b.y_test[s.test_forget_idx])
+            m["test_retain_acc"] = accuracy(test_pred[s.test_retain_idx], b.y_test[s.test_retain_idx])
+        per_class = per_class_accuracy(test_pred, b.y_test, b.num_classes)
+        return m, [float(v) for v in per_class]
+
+    def rus(self, model: LetheModel, reference: LetheModel, against: str) -> float:
+        """RUS (pour.md): harmonic mean of forget-side change and retain-side similarity."""
+        zu = self.features(model, "train").features
+        zref = self.features(reference, "train").features
+        cka_f = linear_cka(zu[self.cka_forget], zref[self.cka_forget])
+        cka_r = linear_cka(zu[self.cka_retain], zref[self.cka_retain])
+        phi_f = 1.0 - cka_f if against == "original" else cka_f
+        return float(2 * phi_f * cka_r / (phi_f + cka_r + RUS_EPS))
+
+    def rmia(self, model: LetheModel) -> float:
+        train = self.features(model, "train").features
+        test = self.features(model, "test").features
+        forget_mask = np.zeros(len(train), dtype=bool)
+        forget_mask[self.split.forget_idx] = True
+        return float(rmia(train, self.bundle.y_train, test, forget_mask, seed=self.seed))
+
+    def evaluate(
+        self,
+        model: LetheModel,
+        original: LetheModel,
+        retrain: LetheModel | None = None,
+        *,
+        representation: bool = True,
+    ) -> tuple[dict[str, float], list[float]]:
+        metrics, per_class = self.accuracies(model)
+        if self.split.kind == "class":
+            orig, _ = self.accuracies(original)
+            metrics["aus"] = aus(orig["test_retain_acc"], metrics["test_retain_acc"], metrics["test_forget_acc"])
+        if representation:
+            self.token.check()
+            metrics["rus_o"] = self.rus(model, original, "original")
+            if retrain is not None:
+                metrics["rus_r"] = self.rus(model, retrain, "retrain")
+            metrics["rmia"] = self.rmia(model)
+        return metrics, per_class
+
+
+def _subsample(idx: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
+    if len(idx) <= k:
+        return idx
+    return np.sort(rng.choice(idx, size=k, replace=False))

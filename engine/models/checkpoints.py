@@ -1,0 +1,356 @@
+"""Checkpoints: safetensors weights plus a JSON sidecar that says how to rebuild the model.
+
+``name.safetensors`` holds the state dict; ``name.json`` holds the architecture config, the logit
+mask, the dataset fingerprint, the recipe and metrics. Weights are written first and the sidecar
+last, both atomically, so a sidecar always implies complete weights. Plain PyTorch state dicts
+(``.pt``/``.pth``/``.bin``) are read with ``torch.load(..., weights_only=True)`` only: a pickle
+that would run code is refused, never executed.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import os
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from engine._core.errors import BadCheckpoint
+from engine._core.fileio import atomic_write, atomic_write_text, sha256_file
+from engine.models import LetheModel, model_from_config
+from engine.models.registry import normalise_image_size
+
+SCHEMA_VERSION = 1
+FORMAT = "lethe-checkpoint"
+SAFETENSORS_SUFFIX = ".safetensors"
+TORCH_SUFFIXES = (".pt", ".pth", ".bin")
+_STRIP_PREFIXES = ("module.", "_orig_mod.")  # DataParallel / DDP, torch.compile
+_WRAPPER_KEYS = ("state_dict", "model", "model_state_dict")
+_RESERVED = ("schema_version", "format", "arch", "config", "logit_mask", "num_classes", "input_shape",
+             "weights_file", "weights_sha256", "weights_fingerprint")
+_PASS_ARCH_HINT = "pass the architecture the weights were trained with (arch=... and config=...)"
+_MAX_LISTED = 3
+
+
+# ----------------------------------------------------------------------------------------------
+# paths and helpers
+
+
+def checkpoint_paths(path: str | os.PathLike[str]) -> tuple[Path, Path]:
+    """``dir/name`` or ``dir/name.safetensors`` -> (``dir/name.safetensors``, ``dir/name.json``)."""
+    path = Path(path)
+    weights = path if path.suffix == SAFETENSORS_SUFFIX else path.with_name(path.name + SAFETENSORS_SUFFIX)
+    return weights, weights.with_suffix(".json")
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().cpu().tolist()
+    if isinstance(obj, os.PathLike):
+        return os.fspath(obj)
+    if isinstance(obj, (set, frozenset)):
+        return sorted(obj)
+    raise TypeError(f"{type(obj).__name__} is not JSON-serialisable")
+
+
+def _input_shape(config: Mapping[str, Any]) -> list[int]:
+    h, w = normalise_image_size(config["image_size"])
+    return [int(config["in_channels"]), int(h), int(w)]
+
+
+def _describe(model: LetheModel) -> str:
+    c, h, w = _input_shape(model.config)
+    return f"{model.arch!r} ({model.num_classes} classes, input {c}x{h}x{w})"
+
+
+def weights_fingerprint(model: nn.Module) -> str:
+    """SHA-256 over sorted state-dict names, dtypes, shapes and bytes (parameters and buffers).
+
+    Identifies the weights, not the file, e.g. to cache extracted features and logits per model.
+    A non-empty logit mask is hashed too: the same weights with a class masked give other logits.
+    """
+    h = hashlib.sha256()
+    mask = sorted(int(i) for i in getattr(model, "logit_mask", None) or [])
+    if mask:
+        h.update(f"logit_mask={mask}".encode())
+    state = model.state_dict()
+    for name in sorted(state):
+        t = state[name].detach().cpu().contiguous()
+        h.update(name.encode())
+        h.update(str(t.dtype).encode())
+        h.update(str(tuple(t.shape)).encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())  # raw bytes, any dtype
+    return h.hexdigest()
+
+
+# ----------------------------------------------------------------------------------------------
+# saving
+
+
+def _sidecar(model: LetheModel, meta: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Sidecar contents; the model is the truth for reserved keys, ``meta`` adds the rest."""
+    info: dict[str, Any] = {"classes": None, "dataset_fingerprint": None, "recipe": None, "metrics": {}}
+    info.update({k: v for k, v in (meta or {}).items() if k not in _RESERVED})
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "format": FORMAT,
+        "arch": model.arch,
+        "config": dict(model.config),
+        "logit_mask": sorted(int(i) for i in model.logit_mask),
+        "num_classes": model.num_classes,
+        "input_shape": _input_shape(model.config),
+        **info,
+    }
+
+
+def save_checkpoint(model: LetheModel, path: str | os.PathLike[str], meta: Mapping[str, Any] | None = None,
+                    *, overwrite: bool = False) -> Path:
+    """Write ``name.safetensors`` then ``name.json``; returns the ``.safetensors`` path.
+
+    Refuses to replace an existing checkpoint unless ``overwrite=True`` (so an original model is
+    never clobbered by an unlearned one by accident).
+    """
+    weights, sidecar = checkpoint_paths(path)
+    existing = [p for p in (weights, sidecar) if p.exists()]
+    if existing and not overwrite:
+        raise BadCheckpoint(f"refusing to overwrite existing checkpoint {existing[0]}",
+                            hint="choose another name, or pass overwrite=True")
+    if not model.arch or "arch" not in model.config:
+        raise ValueError("only models built with engine.models.create_model can be saved")
+
+    info = _sidecar(model, meta)
+    try:
+        json.dumps(info, default=_json_default)  # fail before any file is touched
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"checkpoint meta must be JSON-serialisable: {exc}") from exc
+
+    # save_file refuses shared or non-contiguous tensors: give it independent CPU copies.
+    tensors = {k: v.detach().to("cpu", copy=True).contiguous() for k, v in model.state_dict().items()}
+    if overwrite:
+        sidecar.unlink(missing_ok=True)  # never let an old sidecar describe new, half-written weights
+    atomic_write(weights, lambda tmp: save_file(tensors, str(tmp), metadata={"format": "pt", "lethe_arch": model.arch}))
+    info["weights_file"] = weights.name
+    info["weights_sha256"] = sha256_file(weights)
+    info["weights_fingerprint"] = weights_fingerprint(model)
+    info["saved_at"] = info.get("saved_at") or _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    atomic_write_text(sidecar, json.dumps(info, indent=2, default=_json_default) + "\n")
+    return weights
+
+
+# ----------------------------------------------------------------------------------------------
+# loading
+
+
+def _read_sidecar(sidecar: Path) -> dict[str, Any]:
+    try:
+        info = json.loads(sidecar.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BadCheckpoint(f"the sidecar {sidecar} is corrupt or not JSON ({exc})",
+                            hint="restore the .json file saved with the weights, or " + _PASS_ARCH_HINT) from exc
+    if not isinstance(info, dict) or info.get("format") != FORMAT:
+        raise BadCheckpoint(f"{sidecar} is not a Lethe checkpoint sidecar",
+                            hint="restore the .json file saved with the weights, or " + _PASS_ARCH_HINT)
+    version = info.get("schema_version")
+    if not isinstance(version, int) or version > SCHEMA_VERSION:
+        raise BadCheckpoint(f"{sidecar} has schema version {version!r}; this Lethe reads up to {SCHEMA_VERSION}",
+                            hint="update Lethe to read this checkpoint")
+    return info
+
+
+def _load_safetensors(path: Path) -> dict[str, torch.Tensor]:
+    try:
+        return load_file(str(path), device="cpu")
+    except Exception as exc:  # SafetensorError, OSError, ... from a truncated or foreign file
+        raise BadCheckpoint(f"{path} is corrupt or not a weights file ({exc})",
+                            hint="re-export or re-download the checkpoint") from exc
+
+
+def _load_torch(path: Path) -> Any:
+    with open(path, "rb") as fh:
+        magic = fh.read(4)
+    # Zip-format torch.save files start with PK\x03\x04; legacy ones with a pickle PROTO opcode.
+    if not (magic.startswith(b"PK\x03\x04") or magic[:1] == b"\x80"):
+        raise BadCheckpoint(f"{path} is corrupt or not a weights file (unrecognised header)",
+                            hint="give a PyTorch state dict (.pt/.pth/.bin) or a .safetensors file")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        text = str(exc)
+        found = re.search(r"GLOBAL ([\w.]+)", text)
+        if found or ("global" in text.lower() and "not an allowed" in text):
+            what = f" ({found.group(1)})" if found else ""
+            raise BadCheckpoint(
+                f"{path} contains arbitrary Python objects{what} and was refused for safety",
+                hint="export a plain state dict (model.state_dict()) or a .safetensors file from a trusted source",
+            ) from exc
+        raise BadCheckpoint(f"{path} is corrupt or not a weights file ({type(exc).__name__})",
+                            hint="re-export or re-download the checkpoint") from exc
+
+
+def _as_state_dict(obj: Any, path: Path) -> dict[str, torch.Tensor]:
+    """Unwrap {"state_dict": ...} / {"model": ...} and strip DataParallel / compile prefixes."""
+    if isinstance(obj, Mapping):
+        for key in _WRAPPER_KEYS:
+            inner = obj.get(key)
+            if isinstance(inner, Mapping) and inner and all(isinstance(v, torch.Tensor) for v in inner.values()):
+                obj = inner
+                break
+    if not isinstance(obj, Mapping) or not obj:
+        raise BadCheckpoint(f"{path} does not hold a state dict (found {type(obj).__name__})",
+                            hint="save model.state_dict(), not the model or a training state")
+    bad = [str(k) for k, v in obj.items() if not isinstance(v, torch.Tensor)]
+    if bad:
+        raise BadCheckpoint(f"{path} does not hold a plain state dict: non-tensor entries {', '.join(bad[:_MAX_LISTED])}",
+                            hint="save model.state_dict(), or wrap it as {'state_dict': ...}")
+    state: dict[str, torch.Tensor] = {}
+    for key, value in obj.items():
+        name = str(key)
+        stripped = True
+        while stripped:
+            stripped = False
+            for prefix in _STRIP_PREFIXES:
+                if name.startswith(prefix):
+                    name, stripped = name[len(prefix):], True
+        state[name] = value
+    return state
+
+
+def _resolve_config(info: Mapping[str, Any] | None, arch: str | None, config: Mapping[str, Any] | None,
+                    state: Mapping[str, torch.Tensor], expect_num_classes: int | None,
+                    expect_input_shape: Sequence[int] | None, path: Path) -> dict[str, Any]:
+    """Sidecar config, overridden by explicit arguments, completed from the weights or expectations."""
+    cfg: dict[str, Any] = dict(info["config"]) if info and isinstance(info.get("config"), Mapping) else {}
+    if config:
+        cfg.update(config)
+    if arch:
+        cfg["arch"] = arch
+    if "arch" not in cfg:
+        raise BadCheckpoint(f"{path} has no sidecar saying which architecture it is", hint=_PASS_ARCH_HINT)
+    if "num_classes" not in cfg:
+        head = state.get("head.weight")
+        if head is not None and head.ndim == 2:
+            cfg["num_classes"] = int(head.shape[0])
+        elif expect_num_classes is not None:
+            cfg["num_classes"] = int(expect_num_classes)
+    if expect_input_shape is not None and len(expect_input_shape) == 3:
+        cfg.setdefault("in_channels", int(expect_input_shape[0]))
+        cfg.setdefault("image_size", [int(expect_input_shape[1]), int(expect_input_shape[2])])
+    missing = [k for k in ("num_classes", "in_channels", "image_size") if k not in cfg]
+    if missing:
+        raise BadCheckpoint(f"cannot rebuild {cfg['arch']!r} from {path}: unknown {', '.join(missing)}",
+                            hint="pass config={'in_channels': ..., 'image_size': [H, W], 'num_classes': ...}")
+    return cfg
+
+
+def _check_expectations(cfg: Mapping[str, Any], expect_num_classes: int | None,
+                        expect_input_shape: Sequence[int] | None, path: Path) -> None:
+    if expect_num_classes is not None and int(cfg["num_classes"]) != int(expect_num_classes):
+        raise BadCheckpoint(f"{path.name} has {int(cfg['num_classes'])} classes but the dataset has "
+                            f"{int(expect_num_classes)}",
+                            hint="use a checkpoint trained on this dataset")
+    if expect_input_shape is not None:
+        found = tuple(_input_shape(cfg))
+        expected = tuple(int(v) for v in expect_input_shape)
+        if found != expected:
+            fmt = lambda s: "x".join(str(v) for v in s)  # noqa: E731
+            raise BadCheckpoint(f"{path.name} takes {fmt(found)} inputs but the dataset has {fmt(expected)} images",
+                                hint="use a checkpoint trained on this dataset")
+
+
+def _fit_state(model: LetheModel, state: dict[str, torch.Tensor], path: Path) -> dict[str, torch.Tensor]:
+    """Check names and shapes before load_state_dict, with a message a person can act on."""
+    expected = model.state_dict()
+    # BatchNorm's counter is bookkeeping only; old exports often lack it.
+    for name, value in expected.items():
+        if name.endswith("num_batches_tracked") and name not in state:
+            state[name] = value.clone()
+    missing = [k for k in expected if k not in state]
+    unexpected = [k for k in state if k not in expected]
+    mismatched = [k for k in expected if k in state and tuple(state[k].shape) != tuple(expected[k].shape)]
+    if not (missing or unexpected or mismatched):
+        return state
+
+    def listed(keys: list[str]) -> str:
+        more = f" (+{len(keys) - _MAX_LISTED} more)" if len(keys) > _MAX_LISTED else ""
+        return ", ".join(keys[:_MAX_LISTED]) + more
+
+    parts = []
+    if mismatched:
+        shown = "; ".join(f"{k}: expected {tuple(expected[k].shape)}, found {tuple(state[k].shape)}"
+                          for k in mismatched[:_MAX_LISTED])
+        more = f" (+{len(mismatched) - _MAX_LISTED} more)" if len(mismatched) > _MAX_LISTED else ""
+        parts.append(f"shape mismatch: {shown}{more}")
+    if missing:
+        parts.append(f"missing keys: {listed(missing)}")
+    if unexpected:
+        parts.append(f"unexpected keys: {listed(unexpected)}")
+    raise BadCheckpoint(f"{path.name} does not fit {_describe(model)}: " + "; ".join(parts),
+                        hint="the weights belong to another architecture or class count; " + _PASS_ARCH_HINT)
+
+
+def load_checkpoint(path: str | os.PathLike[str], *, arch: str | None = None, config: Mapping[str, Any] | None = None,
+                    expect_num_classes: int | None = None,
+                    expect_input_shape: Sequence[int] | None = None) -> tuple[LetheModel, dict[str, Any]]:
+    """Load a checkpoint into a fresh model (CPU, eval mode, logit mask restored).
+
+    ``.safetensors`` needs its ``.json`` sidecar unless ``arch``/``config`` are given; ``.pt``,
+    ``.pth`` and ``.bin`` state dicts need them unless a sidecar lies beside the file. Returns the
+    model and the sidecar information (synthesised when there is no sidecar).
+    """
+    path = Path(path)
+    if not path.exists() and path.suffix != SAFETENSORS_SUFFIX and checkpoint_paths(path)[0].exists():
+        path = checkpoint_paths(path)[0]  # "dir/name" as passed to save_checkpoint
+    if not path.is_file():
+        raise BadCheckpoint(f"no checkpoint file at {path}", hint="check the path")
+    suffix = path.suffix.lower()
+    if suffix != SAFETENSORS_SUFFIX and suffix not in TORCH_SUFFIXES:
+        raise BadCheckpoint(f"{path.name}: unsupported checkpoint type {suffix or '(no suffix)'}",
+                            hint="give a .safetensors file with its .json sidecar, or a .pt/.pth/.bin state dict")
+
+    sidecar = path.with_suffix(".json")
+    info = _read_sidecar(sidecar) if sidecar.is_file() else None
+    if info is None and arch is None and not (config and "arch" in config):
+        where = f"its sidecar {sidecar.name} is missing" if suffix == SAFETENSORS_SUFFIX else "it has no sidecar"
+        raise BadCheckpoint(f"cannot tell the architecture of {path.name}: {where}", hint=_PASS_ARCH_HINT)
+
+    if suffix == SAFETENSORS_SUFFIX:
+        state = _as_state_dict(_load_safetensors(path), path)
+    else:
+        state = _as_state_dict(_load_torch(path), path)
+    if info and info.get("weights_sha256") and info.get("weights_file") == path.name:
+        if sha256_file(path) != info["weights_sha256"]:
+            raise BadCheckpoint(f"{path.name} does not match the checksum in {sidecar.name}: "
+                                "the file is corrupt or was replaced", hint="re-export or re-download the checkpoint")
+
+    cfg = _resolve_config(info, arch, config, state, expect_num_classes, expect_input_shape, path)
+    _check_expectations(cfg, expect_num_classes, expect_input_shape, path)
+    model = model_from_config(cfg)
+    state = _fit_state(model, state, path)
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        raise BadCheckpoint(f"{path.name} could not be loaded into {_describe(model)}: {exc}",
+                            hint=_PASS_ARCH_HINT) from exc
+    model.eval()
+
+    mask = (info or {}).get("logit_mask") or []
+    if not isinstance(mask, list) or not all(isinstance(i, int) and 0 <= i < model.num_classes for i in mask):
+        raise BadCheckpoint(f"{sidecar.name} has an invalid logit_mask {mask!r}",
+                            hint="restore the .json file saved with the weights")
+    model.logit_mask = sorted(mask)
+
+    out = dict(info) if info else _sidecar(model, None)
+    out.update(arch=model.arch, config=dict(model.config), logit_mask=list(model.logit_mask),
+               num_classes=model.num_classes, input_shape=_input_shape(model.config), weights_path=str(path))
+    return model, out

@@ -1,0 +1,392 @@
+"""One self-contained HTML audit report per run, readable without Lethe (issue 6).
+
+:func:`write_report` writes a single ``.html`` file: the verdict table (pass / warn / fail with the
+numbers behind each), figures drawn with matplotlib (Agg) and embedded as base64 PNG (metrics
+against the original and retrained models, loss histograms of the membership attack, per-class
+accuracy, relearning curves), thumbnails of forget images that are still recognised (when the
+dataset is at hand), every metric with its definition from :mod:`engine.metrics.catalog`, the
+cost, and what is needed to reproduce the run: the JSON spec, SHA-256 of the checkpoint, dataset
+fingerprint, forget-set hash, versions and seed. No external file, script or font is referenced.
+The file is written atomically (:mod:`engine._core.fileio`).
+"""
+from __future__ import annotations
+
+import base64
+import datetime as _dt
+import html
+import io
+import json
+import platform
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from engine._core.fileio import atomic_write_text, sha256_file
+from engine.metrics.catalog import GROUPS, all_metrics, get_metric
+from engine.runs.record import RunRecord
+
+STATUS_COLOURS = {"pass": "#1b7f3b", "warn": "#b26a00", "fail": "#b3261e", "n/a": "#666"}
+STATUS_WORDS = {"pass": "PASS", "warn": "WARN", "fail": "FAIL", "n/a": "N/A"}
+MODEL_COLOURS = {"original": "#8d99ae", "retrain": "#2a9d8f", "method": "#e76f51"}
+# The numbers shown in the "key numbers" figure and table (fractions, all on a 0–100 % axis).
+KEY_METRICS = ("forget_acc", "test_forget_acc", "test_retain_acc", "test_acc", "mia_svc", "mia_entropy",
+               "probe_forget", "knn_forget", "relearn_auc")
+
+
+# ------------------------------------------------------------------------------------------ figures
+def _png(fig: Any) -> str:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _plt() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _models(record: RunRecord) -> list[tuple[str, str, RunRecord]]:
+    """(role, label, record) for original, retrain and the method, in that order."""
+    out = []
+    for role in ("original", "retrain"):
+        ref = record.reference(role)
+        if ref is not None and ref is not record:
+            out.append((role, ref.label or role.capitalize(), ref))
+    out.append(("method", record.label or record.method, record))
+    return out
+
+
+def fig_key_metrics(record: RunRecord) -> str | None:
+    plt = _plt()
+    models = _models(record)
+    keys = [k for k in KEY_METRICS if any(_finite(r.metrics.get(k)) for _, _, r in models)]
+    if not keys:
+        return None
+    fig, ax = plt.subplots(figsize=(10, 3.6))
+    width = 0.8 / len(models)
+    x = np.arange(len(keys))
+    for i, (role, label, r) in enumerate(models):
+        vals = [100 * float(r.metrics[k]) if _finite(r.metrics.get(k)) else 0.0 for k in keys]
+        xs = x + (i - (len(models) - 1) / 2) * width
+        ax.bar(xs, vals, width, label=label, color=MODEL_COLOURS[role])
+        for xv, v in zip(xs, vals):  # print the value: a 0 % bar is otherwise invisible
+            ax.text(xv, v + 1.5, f"{v:.0f}", ha="center", va="bottom", fontsize=6, color="#333")
+    ax.set_xticks(x, [_short_label(k) for k in keys], rotation=20, ha="right", fontsize=8)
+    ax.set_ylabel("%")
+    ax.set_ylim(0, 112)
+    ax.set_title("Key numbers: this model beside the original and the retrained model (the target)", pad=24)
+    ax.legend(fontsize=8, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=len(models), frameon=False)
+    ax.grid(axis="y", alpha=0.3)
+    return _png(fig)
+
+
+def fig_loss_hist(record: RunRecord) -> str | None:
+    plt = _plt()
+    panels = [(label, r.audit.get("details", {}).get("loss_hist")) for role, label, r in _models(record) if role != "original"]
+    panels = [(lab, h) for lab, h in panels if h and h.get("hist_edges")]
+    if not panels:
+        return None
+    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.0), squeeze=False)
+    for ax, (label, h) in zip(axes[0], panels):
+        edges = np.asarray(h["hist_edges"])
+        centres, w = 0.5 * (edges[1:] + edges[:-1]), np.diff(edges)
+        ax.bar(centres, h["hist_member"], w, alpha=0.6, label="forget images", color="#e76f51")
+        ax.bar(centres, h["hist_nonmember"], w, alpha=0.5, label="unseen test images", color="#264653")
+        ax.set_xlabel("loss (cross-entropy, clipped at 30)")
+        ax.set_ylabel("density")
+        ax.set_title(f"{label}: loss of forget vs unseen images", fontsize=9)
+        ax.legend(fontsize=8)
+    fig.suptitle("Membership signal: overlapping histograms mean an attacker cannot tell them apart", fontsize=9)
+    return _png(fig)
+
+
+def fig_per_class(record: RunRecord, classes: Sequence[str]) -> str | None:
+    plt = _plt()
+    models = [(role, lab, r) for role, lab, r in _models(record) if r.per_class_acc]
+    if not models:
+        return None
+    n = len(models[0][2].per_class_acc)
+    names = list(classes) if len(classes) == n else [str(i) for i in range(n)]
+    fig, ax = plt.subplots(figsize=(10, 3.0))
+    width = 0.8 / len(models)
+    x = np.arange(n)
+    for i, (role, label, r) in enumerate(models):
+        ax.bar(x + (i - (len(models) - 1) / 2) * width, 100 * np.asarray(r.per_class_acc, float), width,
+               label=label, color=MODEL_COLOURS[role])
+    forgotten = set(record.forget.get("classes") or [])
+    ax.set_xticks(x, [f"{c}\n(forgotten)" if c in forgotten else c for c in names], fontsize=8)
+    ax.set_ylabel("test accuracy %")
+    ax.set_ylim(0, 105)
+    ax.set_title("Test accuracy per class", pad=24)
+    ax.legend(fontsize=8, loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=len(models), frameon=False)
+    ax.grid(axis="y", alpha=0.3)
+    return _png(fig)
+
+
+def fig_relearn(record: RunRecord) -> str | None:
+    plt = _plt()
+    curves = [(role, lab, r.audit.get("details", {}).get("relearn")) for role, lab, r in _models(record)]
+    curves = [(role, lab, c) for role, lab, c in curves if c]
+    if not curves:
+        return None
+    fig, ax = plt.subplots(figsize=(6, 3.0))
+    for role, label, c in curves:
+        ax.plot(c["steps"], 100 * np.asarray(c["acc"]), marker="o", ms=3, label=label, color=MODEL_COLOURS[role])
+    ax.set_xlabel("fine-tuning steps on a few forget images")
+    ax.set_ylabel("forget accuracy %")
+    ax.set_ylim(-3, 103)
+    ax.set_title("Relearning attack: how fast does the forgotten data come back?", fontsize=9)
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    return _png(fig)
+
+
+def fig_thumbnails(images: np.ndarray, ids: Sequence[int], title: str) -> str | None:
+    """A grid of uint8 (N, C, H, W) images labelled by dataset index."""
+    if len(ids) == 0:
+        return None
+    plt = _plt()
+    n = len(ids)
+    cols = min(n, 12)
+    rows = -(-n // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(cols * 0.9, rows * 1.05), squeeze=False)
+    for ax in axes.ravel():
+        ax.axis("off")
+    for ax, i in zip(axes.ravel(), ids):
+        img = images[int(i)]
+        if img.shape[0] == 1:
+            ax.imshow(img[0], cmap="gray", interpolation="nearest")
+        else:
+            ax.imshow(np.transpose(img[:3], (1, 2, 0)), interpolation="nearest")
+        ax.set_title(f"#{int(i)}", fontsize=7)
+    fig.suptitle(title, fontsize=9)
+    return _png(fig)
+
+
+# ------------------------------------------------------------------------------------------ html
+CSS = """
+body{font-family:-apple-system,'Segoe UI',Roboto,Helvetica,Arial,sans-serif;margin:0 auto;max-width:1100px;
+padding:24px;color:#1d1d1f;line-height:1.45}
+h1{font-size:26px;margin-bottom:4px} h2{font-size:19px;margin-top:34px;border-bottom:1px solid #ddd;padding-bottom:4px}
+h3{font-size:15px;margin-top:22px}
+.sub{color:#555;margin-top:0}
+table{border-collapse:collapse;width:100%;margin:10px 0;font-size:13.5px}
+th,td{border:1px solid #ddd;padding:6px 8px;vertical-align:top;text-align:left}
+th{background:#f5f5f7}
+td.num{text-align:right;white-space:nowrap;font-variant-numeric:tabular-nums}
+.badge{display:inline-block;color:#fff;font-weight:700;border-radius:4px;padding:2px 9px;font-size:13px}
+.basis{color:#666;font-size:12px}
+.ev{color:#444;font-size:12.5px;margin:4px 0 0 0;padding-left:18px}
+.note{background:#f7f7f9;border-left:4px solid #8d99ae;padding:8px 12px;margin:12px 0;font-size:13.5px}
+img.fig{max-width:100%;display:block;margin:10px 0}
+pre{background:#f5f5f7;padding:10px;overflow-x:auto;font-size:12px}
+.small{font-size:12px;color:#555}
+"""
+
+
+def _finite(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v)
+
+
+def _short_label(key: str) -> str:
+    info = get_metric(key)
+    return info.label if info else key
+
+
+def _fmt(key: str, v: Any) -> str:
+    info = get_metric(key)
+    if info is None:
+        return "–" if not _finite(v) else f"{float(v):.3f}"
+    return info.format(v)
+
+
+def _img(src: str | None, alt: str) -> str:
+    return f'<img class="fig" alt="{html.escape(alt)}" src="{src}">' if src else ""
+
+
+def _verdict_table(record: RunRecord) -> str:
+    verdicts = record.audit.get("verdicts") or []
+    if not verdicts:
+        return "<p>No audit was run for this model (the run's spec had <code>audit: false</code>).</p>"
+    rows = []
+    for v in verdicts:
+        colour = STATUS_COLOURS.get(v["status"], "#666")
+        ev = "".join(f"<li>{html.escape(k)}: <b>{html.escape(str(x))}</b></li>" for k, x in v.get("evidence", {}).items())
+        basis = "against the retrained model" if v["basis"] == "retrain" else "reference-free rule (no retrained model in this run)"
+        rows.append(
+            f"<tr><th>{html.escape(v['question'])}</th>"
+            f"<td><span class='badge' style='background:{colour}'>{STATUS_WORDS.get(v['status'], v['status'])}</span>"
+            f"<div class='basis'>{basis}</div></td>"
+            f"<td>{html.escape(v['summary'])}<ul class='ev'>{ev}</ul></td></tr>"
+        )
+    return "<table><tr><th style='width:170px'>Question</th><th style='width:150px'>Verdict</th><th>What was measured</th></tr>" + "".join(rows) + "</table>"
+
+
+def _metrics_table(record: RunRecord) -> str:
+    models = _models(record)
+    head = "".join(f"<th>{html.escape(lab)}</th>" for _, lab, _ in models)
+    out = []
+    for group in GROUPS:
+        infos = [m for m in all_metrics() if m.group == group and any(m.name in r.metrics for _, _, r in models)]
+        if not infos:
+            continue
+        out.append(f"<tr><th colspan='{len(models) + 4}' style='background:#e9ecef'>{group.capitalize()}</th></tr>")
+        for m in infos:
+            cells = "".join(f"<td class='num'>{_fmt(m.name, r.metrics.get(m.name))}</td>" for _, _, r in models)
+            ideal = m.ideal if isinstance(m.ideal, str) else m.format(m.ideal)
+            ideal = "as retrained model" if ideal == "retrain" else ideal
+            out.append(f"<tr><td><b>{html.escape(m.label)}</b></td>{cells}<td>{m.direction} (ideal: {html.escape(str(ideal))})</td>"
+                       f"<td class='small'>{html.escape(m.definition)} <i>[{html.escape(m.source)}, cost: {m.cost}]</i></td></tr>")
+    return (f"<table><tr><th>Metric</th>{head}<th style='width:120px'>Better</th><th>Definition</th></tr>"
+            + "".join(out) + "</table>")
+
+
+def _versions() -> dict[str, str]:
+    import sklearn
+    import torch
+
+    try:
+        from importlib.metadata import version
+
+        lethe = version("lethe")
+    except Exception:  # not installed as a distribution (run from the source tree)
+        lethe = "source tree"
+    return {"python": platform.python_version(), "torch": torch.__version__, "numpy": np.__version__,
+            "scikit-learn": sklearn.__version__, "lethe": lethe, "platform": platform.platform()}
+
+
+def _provenance(record: RunRecord) -> str:
+    rows: list[tuple[str, str]] = []
+    if record.weights and Path(record.weights).exists():
+        rows.append(("Checkpoint", f"{Path(record.weights).name}"))
+        rows.append(("Checkpoint SHA-256", sha256_file(record.weights)))
+    else:
+        rows.append(("Checkpoint SHA-256", "not saved with this run" if not record.weights else "checkpoint file not found"))
+    ds = record.dataset
+    rows += [("Dataset", f"{ds.get('name', '?')} ({ds.get('train_size', '?')} train / {ds.get('test_size', '?')} test images)"),
+             ("Dataset fingerprint (SHA-256 of pixels, labels, class names)", str(ds.get("fingerprint", "–"))),
+             ("Forget-set hash (SHA-256 of dataset fingerprint and forget rows)", str(record.forget.get("hash", "–"))),
+             ("Seed", str(record.spec.get("seed", "–"))), ("Device", record.device)]
+    rows += [(f"Version: {k}", v) for k, v in _versions().items()]
+    body = "".join(f"<tr><th style='width:40%'>{html.escape(k)}</th><td><code>{html.escape(v)}</code></td></tr>" for k, v in rows)
+    return f"<table>{body}</table>"
+
+
+def _cost(record: RunRecord) -> str:
+    cost = record.audit.get("cost") or {}
+    models = _models(record)
+    rows = []
+    for role, lab, r in models:
+        secs = r.seconds.get("method", r.seconds.get("train"))
+        what = "training (or loading from the cache)" if role == "original" else "the method alone (evaluation excluded)"
+        rows.append(f"<tr><td>{html.escape(lab)}</td><td class='num'>{'–' if secs is None else f'{secs:.2f} s'}</td><td>{what}</td></tr>")
+    extra = ""
+    if cost:
+        extra = (f"<p>Passes over the training data (forward + backward): <b>{cost.get('fb_passes', float('nan')):.2f}</b>. "
+                 f"Peak memory: <b>{cost.get('peak_memory_mb', float('nan')):.1f} MB</b> ({html.escape(str(cost.get('memory_kind', '')))}).</p>")
+    return "<table><tr><th>Model</th><th>Time</th><th>What the time covers</th></tr>" + "".join(rows) + "</table>" + extra
+
+
+def render_record(record: RunRecord, bundle: Any = None) -> str:
+    """The HTML body section of one run."""
+    f = record.forget
+    forgot = (f"class {', '.join(map(str, f['classes']))}" if f.get("classes") else "a set of samples")
+    ds = record.dataset
+    has_retrain = record.reference("retrain") is not None
+    model = record.spec.get("model") or {}
+    arch = model.get("arch") or (Path(str(model["checkpoint"])).name if model.get("checkpoint") else "")
+    arch_text = f", model <b>{html.escape(str(arch))}</b>" if arch else ""
+    parts = [
+        f"<h1>Unlearning audit: {html.escape(record.label or record.method)}</h1>",
+        f"<p class='sub'>Dataset <b>{html.escape(str(ds.get('name', '?')))}</b>{arch_text}, forgetting "
+        f"<b>{html.escape(forgot)}</b> ({f.get('size', '?')} training images). Report made "
+        f"{_dt.datetime.now().strftime('%Y-%m-%d %H:%M')}.</p>",
+        "<div class='note'>How to read this: each question is answered <b>PASS</b>, <b>WARN</b> or <b>FAIL</b>. "
+        + ("The yardstick is a model <b>retrained from scratch without the forget set</b> &mdash; the gold standard of "
+           "forgetting &mdash; trained with the same recipe and seed. " if has_retrain else
+           "No retrained model was available, so fixed reference-free rules are used (less reliable). ")
+        + "The rules and thresholds are listed in <code>engine/audit.py</code>.</div>",
+        *[f"<div class='note'>{html.escape(n)}</div>" for n in record.notes],
+        "<h2>Verdicts</h2>",
+        _verdict_table(record),
+    ]
+    if bundle is not None:
+        outputs = next((v for v in record.audit.get("verdicts", []) if v["key"] == "outputs"), None)
+        ids = [i for i in (outputs or {}).get("indices", []) if 0 <= int(i) < len(bundle.x_train)]
+        if ids:
+            parts.append("<h3>Forget images the model still recognises</h3>")
+            parts.append(_img(fig_thumbnails(bundle.x_train, ids[:24], "still classified correctly (most confident first; #dataset index)"), "still recognised forget images"))
+        private = next((v for v in record.audit.get("verdicts", []) if v["key"] == "private"), None)
+        vids = [i for i in (private or {}).get("indices", []) if 0 <= int(i) < len(bundle.x_train)]
+        if vids:
+            parts.append("<h3>Forget images most exposed to the membership attack</h3>")
+            parts.append(_img(fig_thumbnails(bundle.x_train, vids[:24], "lowest loss: an attacker would call these 'members'"), "most vulnerable forget images"))
+    elif record.audit.get("verdicts"):
+        parts.append("<p class='small'>Thumbnails of forget images are not shown: the dataset was not available when this report was made.</p>")
+    parts.append("<h2>Figures</h2>")
+    parts.append(_img(fig_key_metrics(record), "key metrics"))
+    parts.append(_img(fig_per_class(record, ds.get("classes", [])), "per-class accuracy"))
+    parts.append(_img(fig_loss_hist(record), "loss histograms"))
+    parts.append(_img(fig_relearn(record), "relearning curves"))
+    parts.append("<h2>Cost</h2>")
+    parts.append(_cost(record))
+    parts.append("<h2>All metrics</h2>")
+    parts.append("<p class='small'>Fractions are shown as %. Direction: ↑ higher is better, ↓ lower is better, "
+                 "≈ closest to the reference (usually the retrained model) is best.</p>")
+    parts.append(_metrics_table(record))
+    parts.append("<h2>Reproduce this run</h2>")
+    parts.append(_provenance(record))
+    parts.append("<h3>Job spec (JSON)</h3>")
+    parts.append(f"<pre>{html.escape(json.dumps(record.spec, indent=2))}</pre>")
+    parts.append("<p class='small'>Run it again with <code>python -m engine unlearn spec.json --out DIR</code>.</p>")
+    return "\n".join(parts)
+
+
+def render_html(records: Sequence[RunRecord], *, bundle: Any = None, title: str = "Lethe unlearning audit") -> str:
+    sections = "\n<hr>\n".join(render_record(r, bundle) for r in records)
+    return (f"<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+            f"<style>{CSS}</style></head><body>\n{sections}\n"
+            f"<p class='small'>Made by Lethe. This file is self-contained: it needs no network and no other file.</p>"
+            f"</body></html>\n")
+
+
+def write_report(record: RunRecord, out_path: str | Path, *, bundle: Any = None) -> Path:
+    """Write the self-contained HTML report of ``record`` to ``out_path`` atomically.
+
+    ``bundle`` (the run's DatasetBundle, optional) adds thumbnails of the forget images that are
+    still recognised; it must be the dataset the run used (checked by fingerprint, else ignored).
+    """
+    if bundle is not None and record.dataset.get("fingerprint") not in (None, getattr(bundle, "fingerprint", None)):
+        bundle = None
+    title = f"Lethe audit: {record.label or record.method}"
+    return atomic_write_text(Path(out_path), render_html([record], bundle=bundle, title=title))
+
+
+def write_html(records: Sequence[RunRecord], path: str | Path, *, bundle: Any = None) -> Path:
+    """Several runs in one report (the studio's export); one section per run."""
+    records = list(records)
+    if bundle is not None and any(r.dataset.get("fingerprint") != bundle.fingerprint for r in records):
+        bundle = None
+    return atomic_write_text(Path(path), render_html(records, bundle=bundle))
+
+
+def load_bundle_for(record: RunRecord) -> Any:
+    """The dataset of a record, loaded from ``record.dataset['source']`` when possible (else None)."""
+    source = record.dataset.get("source")
+    if not source:
+        return None
+    try:
+        from engine.data import load_dataset
+
+        bundle = load_dataset(source)
+    except Exception:  # noqa: BLE001 - a report without thumbnails is still a report
+        return None
+    return bundle if bundle.fingerprint == record.dataset.get("fingerprint") else None

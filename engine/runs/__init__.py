@@ -1,0 +1,1 @@
+"""Runs: the JobSpec, the Runner (one stage per method), the RunRecord, preparing a dataset and original."""

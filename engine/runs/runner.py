@@ -1,0 +1,345 @@
+"""JobSpec and Runner: one run = load data -> original -> reference -> unlearn -> evaluate -> save.
+
+The same JSON spec runs from the studio, from ``python -m engine unlearn spec.json`` and in tests.
+``Runner.run`` is a generator of events that never raises: failures become one ``Failed`` event.
+"""
+from __future__ import annotations
+
+import json
+import time
+import traceback
+import uuid
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, Generator, Iterator
+
+import torch
+
+from engine.evaluation.audit import Auditor, CostMeter, audit_block, relative_metrics
+from engine._core.cancel import NEVER, CancelToken
+from engine.models.checkpoints import load_checkpoint
+from engine.data import DatasetBundle, ForgetSpec, ForgetSplit, load_dataset
+from engine._core.device import cpu_thread_budget, resolve_device, seed_everything
+from engine._core.errors import Cancelled, LetheError, OutOfMemory
+from engine.evaluation.evaluator import Evaluator
+from engine._core.events import Event, Failed, Finished, Log, Progress
+from engine.train.features import FeatureCache
+from engine.methods import MethodContext, get as get_method
+from engine.methods.base import params_from_json, params_to_json
+from engine.methods.registry import PAPER
+from engine.models.base import LetheModel
+from engine.train.pretrained import obtain_original, obtain_retrain
+from engine.live.probe import GeometryProbe
+from engine.runs.record import RunRecord
+from engine.train.recipe import Recipe, default_recipe
+
+from engine.runs.spec import JobSpec, _check_preset, _preset_note
+from engine.runs.record import save_run
+
+
+# Stage weights for one overall progress fraction (normalised over the stages a job has).
+STAGE_WEIGHTS = {"data": 0.03, "original": 0.3, "reference": 0.3, "unlearn": 0.3, "evaluate": 0.07}
+
+
+class _ProgressMeter:
+    """Rescales stage progress to the whole job and drops invisible updates (<0.5 % and <100 ms)."""
+
+    def __init__(self, stages: list[str]) -> None:
+        total = sum(STAGE_WEIGHTS[s] for s in stages)
+        self.offsets: dict[str, float] = {}
+        acc = 0.0
+        for s in stages:
+            self.offsets[s] = acc / total
+            acc += STAGE_WEIGHTS[s]
+        self.weights = {s: STAGE_WEIGHTS[s] / total for s in stages}
+        self.last_value = -1.0
+        self.last_time = 0.0
+        self.high = 0.0
+
+    def overall(self, stage: str, fraction: float) -> float:
+        """Job fraction; never goes backwards (stages may report 1.0 twice, and rounding differs)."""
+        value = min(1.0, self.offsets[stage] + self.weights[stage] * max(0.0, min(1.0, fraction)))
+        self.high = max(self.high, value)
+        return self.high
+
+    def visible(self, value: float) -> bool:
+        now = time.monotonic()
+        if value >= 1.0 or value - self.last_value >= 0.005 or now - self.last_time >= 0.1:
+            self.last_value, self.last_time = value, now
+            return True
+        return False
+
+
+class Runner:
+    """Runs JobSpecs. Keeps datasets, originals and features in memory between runs of one session."""
+
+    def __init__(self, *, use_cache: bool = True, threads: int | None = None) -> None:
+        self.use_cache = use_cache
+        self.threads = threads
+        self.feature_cache = FeatureCache()
+        self._originals: dict[tuple[str, str], LetheModel] = {}
+        self._retrains: dict[tuple[str, str, str], LetheModel] = {}
+
+    # ---------------------------------------------------------------- public
+    def run(
+        self,
+        spec: JobSpec,
+        token: CancelToken = NEVER,
+        *,
+        job_id: str | None = None,
+        out_dir: str | Path | None = None,
+    ) -> Iterator[Event]:
+        """Yield the job's events, each stamped with ``job_id``; ends with Finished or Failed."""
+        job_id = job_id or uuid.uuid4().hex[:8]
+        if self.threads is not None:
+            torch.set_num_threads(self.threads)
+        try:
+            for event in self._run(spec, token, out_dir):
+                yield replace(event, job_id=job_id)
+        except Cancelled:
+            yield Failed("Cancelled", "the job was cancelled", cancelled=True, job_id=job_id)
+        except LetheError as exc:
+            yield Failed(type(exc).__name__, exc.message, exc.hint, job_id=job_id)
+        except (torch.cuda.OutOfMemoryError, MemoryError):
+            err = OutOfMemory("the device ran out of memory")
+            yield Failed(type(err).__name__, err.message, err.hint, job_id=job_id)
+        except Exception as exc:  # a bug: report it, never let it vanish inside a thread
+            tb = traceback.format_exc(limit=8)
+            yield Failed(type(exc).__name__, f"{exc}\n{tb}", "this is a bug in Lethe; please report it", internal=True, job_id=job_id)
+
+    def run_to_record(self, spec: JobSpec, token: CancelToken = NEVER, **kw: Any) -> RunRecord:
+        """Run and return the record (raises the failure as a LetheError); for notebooks and tests."""
+        for event in self.run(spec, token, **kw):
+            if isinstance(event, Finished):
+                return event.record
+            if isinstance(event, Failed):
+                if event.cancelled:
+                    raise Cancelled(event.message)
+                raise LetheError(f"{event.kind}: {event.message}", event.hint)
+        raise RuntimeError("the runner ended without a result")  # pragma: no cover
+
+    # ---------------------------------------------------------------- stages
+    def load_inputs(self, spec: JobSpec) -> tuple[DatasetBundle, ForgetSplit]:
+        bundle = load_dataset(spec.dataset)
+        split = ForgetSpec.from_json(spec.forget).resolve(bundle)
+        return bundle, split
+
+    def _run(self, spec: JobSpec, token: CancelToken, out_dir: str | Path | None) -> Generator[Event, None, None]:
+        t_start = time.perf_counter()
+        seconds: dict[str, float] = {}
+        info = get_method(spec.method)
+        _check_preset(spec.preset)
+        preset = spec.preset or PAPER
+        params = params_from_json(info.params, {**info.presets.get(preset, {}), **spec.params})
+        preset_note = _preset_note(info.label or info.name, preset, info.presets, spec.params)
+        device = resolve_device(spec.device)
+        if device.type == "cpu" and self.threads is None:
+            torch.set_num_threads(cpu_thread_budget())
+        wants_reference = spec.reference == "retrain" and spec.method != "retrain"
+        stages = ["data", "original"] + (["reference"] if wants_reference else []) + ["unlearn", "evaluate"]
+        meter = _ProgressMeter(stages)
+
+        def staged(events: Iterator[Event], stage: str) -> Generator[Event, None, Any]:
+            """Forward a stage's events with progress rescaled to the job; return its result."""
+            while True:
+                try:
+                    ev = next(events)
+                except StopIteration as stop:
+                    return stop.value
+                if isinstance(ev, Progress):
+                    value = meter.overall(stage, ev.fraction)
+                    if meter.visible(value):
+                        yield Progress(stage, value, ev.message)
+                else:
+                    yield ev
+
+        # data
+        t0 = time.perf_counter()
+        yield Progress("data", meter.overall("data", 0.0), f"loading {spec.dataset}")
+        bundle, split = self.load_inputs(spec)
+        info.check_supports(split)
+        seconds["data"] = time.perf_counter() - t0
+        yield Log(f"data: {bundle.name}, {len(bundle.x_train)} train / {len(bundle.x_test)} test images, "
+                  f"forget {len(split.forget_idx)} ({split.kind}-level)")
+        if preset_note:
+            yield Log(preset_note)
+
+        # original
+        t0 = time.perf_counter()
+        original, arch, recipe = yield from staged(self.load_original(spec, bundle, device, token), "original")
+        original.requires_grad_(False)  # the original is read-only: methods work on ctx.copy_original()
+        seconds["original"] = time.perf_counter() - t0
+
+        # reference
+        retrain: LetheModel | None = None
+        if wants_reference:
+            t0 = time.perf_counter()
+            retrain = yield from staged(self._retrain(bundle, split, arch, recipe, spec.seed, device, token), "reference")
+            seconds["reference"] = time.perf_counter() - t0
+
+        # unlearn
+        seed_everything(spec.seed)
+        probe = GeometryProbe(bundle, split, original, device, seed=spec.seed) if spec.geometry else None
+        ctx = MethodContext(
+            original=original,
+            bundle=bundle,
+            split=split,
+            device=device,
+            recipe=recipe,
+            seed=spec.seed,
+            token=token,
+            reference=retrain,
+            probe=probe,
+            extras={"use_cache": self.use_cache},
+        )
+        if probe is not None:
+            yield probe.frame(original, "original", 0, 0.0)
+            if retrain is not None:  # where the gold standard puts each probe image: the plot's "ghosts"
+                yield probe.frame(retrain, "retrain", 0, 1.0)
+        t0 = time.perf_counter()
+        yield Progress("unlearn", meter.overall("unlearn", 0.0), f"running {info.label or info.name}")
+        with CostMeter(original, len(bundle.x_train), device) as cost_meter:
+            unlearned = yield from staged(iter(info.fn(ctx, params)), "unlearn")
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+        # The method alone: the live geometry frames it streamed are timed apart (seconds["geometry"]).
+        seconds["geometry"] = ctx.geometry_seconds
+        seconds["method"] = time.perf_counter() - t0 - ctx.geometry_seconds
+        cost_meter.detach(unlearned)
+        cost = cost_meter.result()
+        if spec.method == "retrain":  # a fresh model: the hook never saw it
+            cost["fb_passes"] = recipe.epochs * len(split.retain_idx) / max(1, len(bundle.x_train))
+        unlearned = unlearned.eval()
+
+        # evaluate
+        t0 = time.perf_counter()
+        yield Progress("evaluate", meter.overall("evaluate", 0.0), "evaluating")
+        evaluator = Evaluator(bundle, split, device, token=token, cache=self.feature_cache, seed=spec.seed)
+        references: list[RunRecord] = []
+        base = dict(spec=spec.to_json(), forget=_forget_info(split, bundle), dataset=_dataset_info(bundle), device=str(device))
+        m, per_class = evaluator.evaluate(original.to(device), original, retrain, representation=spec.evaluate)
+        references.append(RunRecord("original", metrics=m, per_class_acc=per_class, label="Original",
+                                    seconds={"train": seconds["original"]}, model=original, **base))
+        if retrain is not None:
+            m, per_class = evaluator.evaluate(retrain, original, retrain, representation=spec.evaluate)
+            references.append(RunRecord("retrain", metrics=m, per_class_acc=per_class, label="Retrain",
+                                        seconds={"method": seconds["reference"]}, model=retrain, **base))
+        m, per_class = evaluator.evaluate(unlearned, original, retrain, representation=spec.evaluate)
+        m.update({"fb_passes": cost["fb_passes"], "peak_memory_mb": cost["peak_memory_mb"]})
+        audit_info: dict[str, Any] = {}
+        if spec.audit:
+            yield Progress("evaluate", meter.overall("evaluate", 0.5), "auditing: attacks, probes, relearning")
+            audit_info = _audit(bundle, split, evaluator, original, retrain, unlearned, references, m, cost,
+                                device=device, seed=spec.seed, token=token, is_retrain=spec.method == "retrain")
+        seconds["evaluate"] = time.perf_counter() - t0
+        yield Progress("evaluate", 1.0, "done")
+        seconds["total"] = time.perf_counter() - t_start
+        record = RunRecord(
+            spec.method,
+            metrics=m,
+            per_class_acc=per_class,
+            label=info.label or info.name,
+            params=params_to_json(params),
+            seconds=seconds,
+            references=references,
+            model=unlearned,
+            audit=audit_info,
+            notes=list(getattr(unlearned, "record_notes", ())),
+            **base,
+        )
+        if out_dir is not None:
+            save_run(record, out_dir)
+        yield Finished(record)
+
+    def load_original(
+        self, spec: JobSpec, bundle: DatasetBundle, device: torch.device, token: CancelToken = NEVER
+    ) -> Generator[Event, None, tuple[LetheModel, str, Recipe]]:
+        """Load the spec's checkpoint or train (cached) its architecture; returns (model, arch, recipe).
+
+        Shares this runner's in-memory originals, so the studio can prepare a model before a run."""
+        if "checkpoint" in spec.model:
+            path = spec.model["checkpoint"]
+            model, meta = load_checkpoint(
+                path, expect_num_classes=bundle.num_classes, expect_input_shape=bundle.input_shape
+            )
+            arch = model.config["arch"]
+            recipe = Recipe.from_json(meta.get("recipe")) if meta.get("recipe") else default_recipe(arch, bundle.image_size, bundle.channels)
+            yield Log(f"original: loaded {path}")
+            return model.to(device).eval(), arch, recipe
+        arch = spec.model["arch"]
+        # A partial recipe overrides the architecture's tested recipe field by field ({"epochs": 30}
+        # keeps convnet's batch size and augmentation), as `train --epochs` does.
+        base = default_recipe(arch, bundle.image_size, bundle.channels).to_json()
+        recipe = Recipe.from_json({**base, **spec.model.get("recipe", {})})
+        key = (bundle.fingerprint, json.dumps([arch, recipe.to_json(), spec.seed], sort_keys=True))
+        if key not in self._originals:
+            model = yield from obtain_original(bundle, arch, recipe, seed=spec.seed, device=device, token=token, use_cache=self.use_cache)
+            self._originals[key] = model.eval()
+        yield Progress("original", 1.0, "original ready")
+        return self._originals[key].to(device), arch, recipe
+
+    def _retrain(
+        self, bundle: DatasetBundle, split: ForgetSplit, arch: str, recipe: Recipe, seed: int, device: torch.device, token: CancelToken
+    ) -> Generator[Event, None, LetheModel]:
+        key = (split.hash, arch, json.dumps([recipe.to_json(), seed], sort_keys=True))
+        if key not in self._retrains:
+            model = yield from obtain_retrain(bundle, split, arch, recipe, seed=seed, device=device, token=token, use_cache=self.use_cache)
+            self._retrains[key] = model.eval()
+        yield Progress("reference", 1.0, "retrain reference ready")
+        return self._retrains[key].to(device)
+
+
+def _audit(
+    bundle: DatasetBundle,
+    split: ForgetSplit,
+    evaluator: Evaluator,
+    original: LetheModel,
+    retrain: LetheModel | None,
+    unlearned: LetheModel,
+    references: list[RunRecord],
+    metrics: dict[str, float],
+    cost: dict[str, Any],
+    *,
+    device: torch.device,
+    seed: int,
+    token: CancelToken,
+    is_retrain: bool,
+) -> dict[str, Any]:
+    """Audit the references and the unlearned model (engine.evaluation.audit); fill their metrics in place and
+    return the unlearned record's audit block (verdicts against the retrain when there is one)."""
+    auditor = Auditor(bundle, split, evaluator, original, retrain, device=device, seed=seed, token=token)
+    measured: dict[str, tuple[dict[str, float], dict[str, Any]]] = {}
+    for ref in references:
+        mm, dd = auditor.measure(ref.model)
+        ref.metrics.update(mm)
+        measured[ref.method] = (ref.metrics, dd)
+    mm, dd = auditor.measure(unlearned)
+    metrics.update(mm)
+    ref_r = measured.get("retrain")
+    for ref in references:
+        ref.metrics.update(relative_metrics(ref.metrics, ref_r[0] if ref_r else None, None, split.kind))
+        ref.audit = {"details": measured[ref.method][1]}
+    metrics.update(relative_metrics(metrics, ref_r[0] if ref_r else None, None, split.kind))
+    return audit_block(metrics, dd, split.kind, retrain=ref_r, original=measured.get("original"), cost=cost,
+                       is_retrain=is_retrain)
+
+
+def _forget_info(split: ForgetSplit, bundle: DatasetBundle) -> dict[str, Any]:
+    return {
+        "kind": split.kind,
+        "size": int(len(split.forget_idx)),
+        "retain_size": int(len(split.retain_idx)),
+        "classes": [bundle.classes[c] for c in split.forget_classes],
+        "hash": split.hash,
+    }
+
+
+def _dataset_info(bundle: DatasetBundle) -> dict[str, Any]:
+    return {
+        "name": bundle.name,
+        "source": bundle.source,
+        "fingerprint": bundle.fingerprint,
+        "classes": list(bundle.classes),
+        "train_size": int(len(bundle.x_train)),
+        "test_size": int(len(bundle.x_test)),
+    }

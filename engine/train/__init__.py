@@ -1,0 +1,1 @@
+"""Training: recipes, the optimisation loop, batched feature extraction, cached originals and retrains."""
