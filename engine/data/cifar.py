@@ -158,8 +158,8 @@ def load_cifar(variant: str, root: str | Path, download: bool = False, source: s
             hint="put the files there, or allow a download",
         )
     d = root / folder
-    xs, ys = zip(*(_read_batch(d / f, label_key) for f in train))
-    xt, yt = zip(*(_read_batch(d / f, label_key) for f in test))
+    xs, ys = zip(*(_read_batch(d / f, label_key) for f in train), strict=True)
+    xt, yt = zip(*(_read_batch(d / f, label_key) for f in test), strict=True)
     m = safe_load_pickle(d / meta)
     if names_key not in m:
         raise BadDataset(f"{d / meta}: missing key {names_key!r} (found {', '.join(sorted(m)) or 'none'})")

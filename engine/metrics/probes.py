@@ -66,7 +66,7 @@ def _fit_rows(y: np.ndarray, cap: int, seed: int) -> np.ndarray:
     keep = []
     for c in np.unique(y):
         rows = np.flatnonzero(y == c)
-        k = max(1, int(round(rows.size * cap / n)))
+        k = max(1, round(rows.size * cap / n))
         keep.append(rng.permutation(rows)[:k])
     return np.sort(np.concatenate(keep))
 
@@ -108,7 +108,7 @@ def _score_sets(predict: Any, eval_feats: Any, eval_labels: Any) -> float | list
     feats = [eval_feats] if single else list(eval_feats)
     labels = [eval_labels] if single else list(eval_labels)
     out = []
-    for X, y in zip(feats, labels):
+    for X, y in zip(feats, labels, strict=True):
         yv = as_numpy(y).reshape(-1)
         if yv.size == 0 or predict is None:
             out.append(float("nan"))

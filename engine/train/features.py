@@ -67,7 +67,7 @@ class FeatureCache:
         self.hits = 0
         self.misses = 0
 
-    def get_or_compute(self, key: tuple[str, str], compute) -> FeatureSet:  # noqa: ANN001
+    def get_or_compute(self, key: tuple[str, str], compute) -> FeatureSet:
         if key in self._store:
             self.hits += 1
             self._store.move_to_end(key)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import copy
 import time
 from collections import OrderedDict
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -66,7 +66,7 @@ class Auditor:
     and the retrained reference are audited once per session however many runs use them.
     """
 
-    _cache: "OrderedDict[tuple[str, ...], tuple[dict[str, float], dict[str, Any]]]" = OrderedDict()
+    _cache: ClassVar[OrderedDict[tuple[str, ...], tuple[dict[str, float], dict[str, Any]]]] = OrderedDict()
     _cache_size = 16
 
     def __init__(
@@ -120,7 +120,7 @@ class Auditor:
 
     def measure(self, model: LetheModel) -> tuple[dict[str, float], dict[str, Any]]:
         """(flat metrics as floats, details for the report) of ``model``; cached."""
-        key = (weights_fingerprint(model),) + self._key_ctx
+        key = (weights_fingerprint(model), *self._key_ctx)
         hit = Auditor._cache.get(key)
         if hit is not None:
             Auditor._cache.move_to_end(key)
