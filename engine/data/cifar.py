@@ -7,6 +7,7 @@ use torchvision for one thing: downloading the official archive when the user as
 """
 from __future__ import annotations
 
+import importlib
 import io
 import pickle
 from pathlib import Path
@@ -39,7 +40,7 @@ def _numpy_reconstruct() -> Any:
     core = getattr(np, "_core", None)  # NumPy >= 2; ``numpy.core`` is a deprecated alias there
     if core is not None:
         return core.multiarray._reconstruct
-    return np.core.multiarray._reconstruct  # pragma: no cover - NumPy 1.x
+    return importlib.import_module("numpy.core.multiarray")._reconstruct  # pragma: no cover - NumPy 1.x
 
 
 def _codecs_encode() -> Any:

@@ -93,7 +93,7 @@ class ForgetSpec:
                 raise BadForgetSet(f"forget {kind}: must be a list, got {type(value).__name__}")
             if not value:
                 raise EmptyForgetSet(f"forget {kind}: the list is empty")
-            return cls(**{kind: tuple(value)})
+            return cls(classes=tuple(value)) if kind == "classes" else cls(ids=tuple(value))
         if "stratified" in d and not isinstance(d["stratified"], bool):
             raise BadForgetSet(f"forget stratified: must be true or false, got {d['stratified']!r}")
         if d["fraction"] is None:

@@ -17,7 +17,7 @@
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 from sklearn.linear_model import LogisticRegression
@@ -71,6 +71,16 @@ def _fit_rows(y: np.ndarray, cap: int, seed: int) -> np.ndarray:
     return np.sort(np.concatenate(keep))
 
 
+@overload
+def knn_probe(
+    fit_feats: Any, fit_labels: Any, eval_feats: list[Any] | tuple[Any, ...], eval_labels: Any, *, k: int = 5,
+    seed: int = 0, cap: int = MAX_PROBE_FIT,
+) -> list[float]: ...
+@overload
+def knn_probe(
+    fit_feats: Any, fit_labels: Any, eval_feats: Any, eval_labels: Any, *, k: int = 5, seed: int = 0,
+    cap: int = MAX_PROBE_FIT,
+) -> float: ...
 def knn_probe(
     fit_feats: Any, fit_labels: Any, eval_feats: Any, eval_labels: Any, *, k: int = 5, seed: int = 0,
     cap: int = MAX_PROBE_FIT,
@@ -87,6 +97,15 @@ def knn_probe(
     return _score_sets(lambda X: clf.predict(X), eval_feats, eval_labels)
 
 
+@overload
+def linear_probe(
+    fit_feats: Any, fit_labels: Any, eval_feats: list[Any] | tuple[Any, ...], eval_labels: Any, *, seed: int = 0,
+    cap: int = MAX_PROBE_FIT,
+) -> list[float]: ...
+@overload
+def linear_probe(
+    fit_feats: Any, fit_labels: Any, eval_feats: Any, eval_labels: Any, *, seed: int = 0, cap: int = MAX_PROBE_FIT,
+) -> float: ...
 def linear_probe(
     fit_feats: Any, fit_labels: Any, eval_feats: Any, eval_labels: Any, *, seed: int = 0, cap: int = MAX_PROBE_FIT,
 ) -> float | list[float]:

@@ -217,7 +217,7 @@ class Runner:
         yield Progress("evaluate", meter.overall("evaluate", 0.0), "evaluating")
         evaluator = Evaluator(bundle, split, device, token=token, cache=self.feature_cache, seed=spec.seed)
         references: list[RunRecord] = []
-        base = dict(spec=spec.to_json(), forget=_forget_info(split, bundle), dataset=_dataset_info(bundle), device=str(device))
+        base: dict[str, Any] = dict(spec=spec.to_json(), forget=_forget_info(split, bundle), dataset=_dataset_info(bundle), device=str(device))
         m, per_class = evaluator.evaluate(original.to(device), original, retrain, representation=spec.evaluate)
         references.append(RunRecord("original", metrics=m, per_class_acc=per_class, label="Original",
                                     seconds={"train": seconds["original"]}, model=original, **base))

@@ -187,10 +187,10 @@ class Auditor:
                                                    "retain_test": ("test", s.test_retain_idx)}
         if self.kind == "class":
             parts["forget_test"] = ("test", s.test_forget_idx)
-        for tag, ref in (("o", self.original), ("r", self.retrain)):
-            if ref is None:
+        for tag, reference in (("o", self.original), ("r", self.retrain)):
+            if reference is None:
                 continue
-            rf = {"train": ev.features(ref, "train").features, "test": ev.features(ref, "test").features}
+            rf = {"train": ev.features(reference, "train").features, "test": ev.features(reference, "test").features}
             for name, v in cka_grid(feats, rf, parts).items():
                 m[f"cka_{tag}_{name}"] = v
         if self.kind == "class":
