@@ -74,6 +74,7 @@ def test_empty_state_and_a_record_without_audit(pane: VerdictPane) -> None:
     assert pane.status_texts() == [] and pane.thumbs_list.isHidden()
 
 
+@pytest.mark.slow  # end-to-end
 def test_a_real_audited_pour_p_record(qtbot, pane: VerdictPane, runner) -> None:  # noqa: ANN001
     from engine.runs.spec import JobSpec
 
