@@ -27,7 +27,7 @@ def _stylesheet() -> str:
 class ScriptDriver(QObject):
     """Drives the window through a script: runs after the original is ready, then screenshots / replays."""
 
-    def __init__(self, window, methods: list[str], forget_class: int, screenshot: str | None,  # noqa: ANN001
+    def __init__(self, window, methods: list[str], forget_class: int, screenshot: str | None,
                  demo: bool, hold_ms: int = 2500) -> None:
         super().__init__(window)
         self.window = window
@@ -42,7 +42,7 @@ class ScriptDriver(QObject):
         self.failed = False
 
     @Slot(object)
-    def _on_failed(self, _ev) -> None:  # noqa: ANN001
+    def _on_failed(self, _ev) -> None:
         self.failed = True
 
     @Slot()

@@ -7,7 +7,8 @@ comes back through a queued signal to a slot of a GUI-thread QObject.
 from __future__ import annotations
 
 import traceback
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
 

@@ -29,7 +29,7 @@ def _decimals_and_step(default: float, lo: float | None) -> tuple[int, float]:
     """Enough decimals to show the default and the minimum; a step of ~1/10 of the default."""
     probe = [abs(v) for v in (default, lo or 0.0) if v]
     smallest = min(probe) if probe else 0.1
-    decimals = max(2, min(8, int(math.ceil(-math.log10(smallest))) + 2)) if smallest < 1 else 3
+    decimals = max(2, min(8, math.ceil(-math.log10(smallest)) + 2)) if smallest < 1 else 3
     step = 10 ** math.floor(math.log10(abs(default))) / 10 if default else 10 ** -min(decimals, 3)
     return decimals, step
 

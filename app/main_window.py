@@ -431,7 +431,7 @@ class MainWindow(QMainWindow):
             self.show_status(f"Saved the session to {path}")
 
     # ------------------------------------------------------------------ close
-    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override
+    def closeEvent(self, event: QCloseEvent) -> None:
         """Cancel any job and wait for the worker thread (and any export) before the window goes."""
         if self._owns_controller:
             self.controller.shutdown()

@@ -14,7 +14,7 @@ import traceback
 import uuid
 import weakref
 from dataclasses import dataclass, replace
-from typing import Iterator
+from collections.abc import Iterator
 
 import torch
 from PySide6.QtCore import QObject, Qt, QThread, Signal, Slot
@@ -39,10 +39,10 @@ from engine import (
 
 log = logging.getLogger(__name__)
 
-_CONTROLLERS: "weakref.WeakSet[JobController]" = weakref.WeakSet()
+_CONTROLLERS: weakref.WeakSet[JobController] = weakref.WeakSet()
 
 
-def running_controllers() -> list["JobController"]:
+def running_controllers() -> list[JobController]:
     """Controllers whose worker thread still runs (the test suite fails a test that leaves one)."""
     return [c for c in list(_CONTROLLERS) if c.thread_running()]
 

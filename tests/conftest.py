@@ -2,19 +2,32 @@
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 import threading
 
-# One private model cache for the whole run (set before any fixture can train a model), so the
-# digits original trains once and nothing is written to the user's real cache.
-os.environ["LETHE_CACHE_DIR"] = tempfile.mkdtemp(prefix="lethe-test-cache-")
+# What the suite writes outside tmp_path goes under one session folder, removed when the session
+# ends (pytest_unconfigure): the model cache, so the digits original trains once and nothing lands
+# in the user's ~/.cache/lethe, and matplotlib's font cache (else ~/.cache/matplotlib). An outer
+# LETHE_CACHE_DIR (CI, or a developer reusing trained originals between runs) is used as it is
+# and kept. Set here, before any fixture can train a model.
+_SESSION_DIR = tempfile.mkdtemp(prefix="lethe-tests-")
+if not os.environ.get("LETHE_CACHE_DIR"):
+    os.environ["LETHE_CACHE_DIR"] = os.path.join(_SESSION_DIR, "cache")
+    os.makedirs(os.environ["LETHE_CACHE_DIR"])
+os.environ.setdefault("MPLCONFIGDIR", os.path.join(_SESSION_DIR, "matplotlib"))
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ.setdefault("MPLBACKEND", "Agg")
 
-import pytest
-import torch
+import pytest  # noqa: E402 - after the environment is set above
+import torch  # noqa: E402
 
 torch.set_num_threads(1)  # tiny models: a second intra-op thread makes them ~10x slower here
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """Remove this session's folder (an outer LETHE_CACHE_DIR lies elsewhere and is kept)."""
+    shutil.rmtree(_SESSION_DIR, ignore_errors=True)
 
 
 @pytest.fixture(autouse=True)

@@ -17,18 +17,18 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 GUI_PREFIXES = ("PySide6", "PyQt5", "PyQt6", "shiboken6", "pyqtgraph")
 
-_IMPORT_ALL = """
+_IMPORT_ALL = f"""
 import importlib, json, pkgutil, sys, traceback
 import engine
-failed = {}
+failed = {{}}
 for info in pkgutil.walk_packages(engine.__path__, "engine."):
     try:
         importlib.import_module(info.name)
     except Exception:
         failed[info.name] = traceback.format_exc(limit=3)
-gui = sorted(m for m in sys.modules if m.startswith(%r))
-print(json.dumps({"failed": failed, "gui": gui}))
-""" % (GUI_PREFIXES,)
+gui = sorted(m for m in sys.modules if m.startswith({GUI_PREFIXES!r}))
+print(json.dumps({{"failed": failed, "gui": gui}}))
+"""
 
 
 def _py_files(*folders: str) -> list[Path]:

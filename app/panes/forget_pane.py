@@ -53,7 +53,7 @@ MODE_CLASSES, MODE_SAMPLES, MODE_FRACTION = 0, 1, 2
 class ThumbnailModel(QAbstractListModel):
     """Training rows ``rows`` as icons (made lazily, cached) with the row id and class as text."""
 
-    def __init__(self, parent=None) -> None:  # noqa: ANN001
+    def __init__(self, parent=None) -> None:
         super().__init__(parent)
         self.bundle: Any = None
         self.rows = np.zeros(0, dtype=np.int64)
@@ -72,7 +72,7 @@ class ThumbnailModel(QAbstractListModel):
         self.rows = np.asarray(rows, dtype=np.int64)
         self.endResetModel()
 
-    def rowCount(self, parent: QModelIndex = QModelIndex()) -> int:  # noqa: B008, N802 - Qt API
+    def rowCount(self, parent: QModelIndex = QModelIndex()) -> int:  # noqa: B008 - Qt API
         return 0 if parent.isValid() else len(self.rows)
 
     def data(self, index: QModelIndex, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
@@ -301,7 +301,7 @@ class ForgetPane(QWidget):
         if len(pos):
             starts = np.r_[0, np.flatnonzero(np.diff(pos) > 1) + 1]
             ends = np.r_[starts[1:] - 1, len(pos) - 1]
-            for s, e in zip(starts, ends):
+            for s, e in zip(starts, ends, strict=True):
                 sel.select(self.grid_model.index(int(pos[s])), self.grid_model.index(int(pos[e])))
         sm = self.grid.selectionModel()
         sm.blockSignals(True)

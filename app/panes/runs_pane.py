@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 from PySide6.QtCore import Qt, Signal, Slot
 from PySide6.QtGui import QColor, QGuiApplication
@@ -51,7 +51,7 @@ class RunsPane(QWidget):
         self.table = QTableWidget(0, len(headers))
         self.table.setObjectName("runsTable")
         self.table.setHorizontalHeaderLabels(headers)
-        for j, (_, h, b, d) in enumerate(METRICS):
+        for j, (_, _h, b, d) in enumerate(METRICS):
             self.table.horizontalHeaderItem(len(FIXED) + j).setToolTip(f"{d}\n({b}: " + {
                 "↑": "higher is better", "↓": "lower is better", "≈R": "closer to the retrained model is better"}[b] + ")")
         self.table.verticalHeader().setVisible(False)
@@ -92,7 +92,7 @@ class RunsPane(QWidget):
         for i, r in enumerate(runs):
             retrain = r.reference("retrain")
             cells = [str(i + 1), r.label or r.method, forget_text(r), "retrain" if retrain else "–"]
-            for key, _h, better, _d in METRICS:
+            for key, _h, _better, _d in METRICS:
                 cells.append(fmt_metric(key, r.metrics.get(key)))
             secs = r.seconds.get("method")
             cells.append("" if secs is None else f"{secs:.2f}")
@@ -228,7 +228,7 @@ class CompareDialog(QDialog):
             self.table.setItem(len(METRICS), j, QTableWidgetItem("" if secs is None else f"{secs:.2f}"))
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         self.bars = PerClassBars()
-        colours = [style.ORIGINAL_COLOUR, style.RETRAIN_COLOUR] + style.PALETTE
+        colours = [style.ORIGINAL_COLOUR, style.RETRAIN_COLOUR, *style.PALETTE]
         series = []
         for j, (name, r) in enumerate(models):
             if r.per_class_acc:

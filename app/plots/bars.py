@@ -2,13 +2,14 @@
 from __future__ import annotations
 
 import html
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 from app.plots import style
+from engine import RunRecord
 
 
 class PerClassBars(QWidget):
@@ -35,7 +36,7 @@ class PerClassBars(QWidget):
         k = max(1, len(series))
         width = 0.8 / k
         x = np.arange(len(names), dtype=float)
-        for j, (label, colour, values) in enumerate(series):
+        for j, (_label, colour, values) in enumerate(series):
             v = np.nan_to_num(np.asarray(values, dtype=float)[: len(names)], nan=0.0)
             item = pg.BarGraphItem(x=x[: len(v)] - 0.4 + width * (j + 0.5), height=v, width=width * 0.95,
                                    brush=pg.mkBrush(colour), pen=None)
@@ -47,7 +48,7 @@ class PerClassBars(QWidget):
         self.plot.getAxis("bottom").setTicks([[(i, str(names[i])) for i in range(0, len(names), step)]])
         self.plot.setXRange(-0.6, len(names) - 0.4, padding=0)
 
-    def show_record(self, record, names: Sequence[str]) -> None:  # noqa: ANN001 - RunRecord
+    def show_record(self, record: RunRecord, names: Sequence[str]) -> None:
         series: list[tuple[str, str, Sequence[float]]] = []
         orig = record.reference("original")
         retrain = record.reference("retrain")

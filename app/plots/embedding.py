@@ -7,7 +7,7 @@ retrained model, the current selection and class-mean labels are separate overla
 """
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pyqtgraph as pg
@@ -53,12 +53,12 @@ def move_points(item: pg.ScatterPlotItem, x: np.ndarray, y: np.ndarray) -> None:
 class _LassoViewBox(pg.ViewBox):
     """A ViewBox whose left-drag draws a lasso (when enabled) instead of panning."""
 
-    def __init__(self, owner: "EmbeddingPlot") -> None:
+    def __init__(self, owner: EmbeddingPlot) -> None:
         super().__init__()
         self._owner = owner
         self._path: list[QPointF] = []
 
-    def mouseDragEvent(self, ev, axis=None):  # noqa: ANN001, N802 - Qt override
+    def mouseDragEvent(self, ev, axis=None):
         if not self._owner.selectable or ev.button() != Qt.MouseButton.LeftButton:
             return super().mouseDragEvent(ev, axis)
         ev.accept()
@@ -78,7 +78,7 @@ class _LassoViewBox(pg.ViewBox):
             if len(poly) >= 3:
                 self._owner.select_polygon(poly, additive=additive)
 
-    def mouseClickEvent(self, ev):  # noqa: ANN001, N802 - Qt override
+    def mouseClickEvent(self, ev):
         if self._owner.selectable and ev.button() == Qt.MouseButton.LeftButton:
             ev.accept()
             p = self.mapSceneToView(ev.scenePos())
@@ -93,7 +93,7 @@ class EmbeddingPlot(pg.PlotWidget):
 
     sig_selected = Signal(object)  # np.ndarray of ids (the ``ids`` given to set_points)
 
-    def __init__(self, parent=None, *, selectable: bool = False, point_size: float = 6.0) -> None:  # noqa: ANN001
+    def __init__(self, parent=None, *, selectable: bool = False, point_size: float = 6.0) -> None:
         self._vb = _LassoViewBox(self)
         super().__init__(parent, viewBox=self._vb)
         self.selectable = selectable

@@ -23,7 +23,7 @@ def ideal_gram(num_classes: int, retained: np.ndarray) -> np.ndarray:
 def gram_rgba(g: np.ndarray, cmap: pg.ColorMap) -> np.ndarray:
     """(C, C, 4) uint8 image of a Gram matrix in [-1, 1]; NaN cells light grey."""
     v = np.nan_to_num((np.asarray(g, dtype=np.float64) + 1.0) / 2.0, nan=0.5)
-    rgba = cmap.map(np.clip(v, 0.0, 1.0).ravel(), mode="byte").reshape(g.shape + (4,))
+    rgba = cmap.map(np.clip(v, 0.0, 1.0).ravel(), mode="byte").reshape((*g.shape, 4))
     rgba[np.isnan(g)] = NAN_RGBA
     return np.ascontiguousarray(rgba)
 

@@ -5,7 +5,8 @@ dropped, never queued). A scrub slider replays the recorded frames (original -> 
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any
+from collections.abc import Sequence
 
 from PySide6.QtCore import Qt, Slot
 from PySide6.QtWidgets import (

@@ -1,7 +1,7 @@
 """Coalescing of redraw requests: many events in, at most one redraw per interval out."""
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from PySide6.QtCore import QObject, QTimer, Slot
 

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from engine._core.errors import DiskFull
+import contextlib
 
 _DISK_FULL_ERRNOS = {errno.ENOSPC} | ({errno.EDQUOT} if hasattr(errno, "EDQUOT") else set())
 
@@ -63,10 +64,8 @@ def atomic_write(path: str | os.PathLike[str], writer: Callable[[Path], None]) -
         _fsync_path(tmp)
         os.replace(tmp, path)
     except BaseException as exc:
-        try:
+        with contextlib.suppress(OSError):
             tmp.unlink(missing_ok=True)
-        except OSError:
-            pass
         if isinstance(exc, OSError) and exc.errno in _DISK_FULL_ERRNOS:
             raise DiskFull(f"the disk is full while writing {path}") from exc
         raise

@@ -17,7 +17,8 @@ import statistics
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -97,7 +98,7 @@ def bench_pour(args: argparse.Namespace) -> dict[str, Any]:
         "suite": "pour",
         "dataset": bundle.source,
         "model": args.model,
-        "forget": {"classes": [bundle.classes[args.forget_class]], "size": int(len(split.forget_idx))},
+        "forget": {"classes": [bundle.classes[args.forget_class]], "size": len(split.forget_idx)},
         "seed": args.seed,
         "machine": machine_info(device),
         "seconds": {"feature_pass_forget": t_feat, "pour_p": t_p, "retrain": t_r, "pour_d": t_d},
@@ -123,7 +124,7 @@ class PeakMemory:
         except (OSError, ValueError, AttributeError):
             return 0
 
-    def __enter__(self) -> "PeakMemory":
+    def __enter__(self) -> PeakMemory:
         if self.device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(self.device)
             self._base = torch.cuda.memory_allocated(self.device)
@@ -191,7 +192,7 @@ def bench_features(args: argparse.Namespace) -> dict[str, Any]:
         "suite": "features",
         "dataset": bundle.source,
         "model": args.model,
-        "images": int(len(x)),
+        "images": len(x),
         "batch_size": batch,
         "machine": machine_info(device),
         "seconds": {"bare": t_bare, "ours": t_ours},
@@ -250,7 +251,7 @@ def _one_seed_methods(args: argparse.Namespace, seed: int, names: list[str]) -> 
                             reference=retrain)
         seed_everything(seed)
         try:
-            t, model = timed(lambda: drain(info.fn(ctx, info.params_for(preset))), device)
+            t, model = timed(lambda: drain(info.fn(ctx, info.params_for(preset))), device)  # noqa: B023 - called at once
         except LetheError as exc:
             rows[name] = {"failed": 1.0, "error": exc.one_line()}  # type: ignore[dict-item]
             continue
@@ -283,7 +284,7 @@ def bench_methods(args: argparse.Namespace) -> dict[str, Any]:
             continue
         cells = [_label(name)]
         summary[name] = {}
-        for col in METHOD_COLUMNS + ["time_ratio"]:
+        for col in [*METHOD_COLUMNS, "time_ratio"]:
             values = [r[col] for r in runs if col in r and r[col] == r[col]]
             if not values:
                 cells.append("–")

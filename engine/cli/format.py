@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import Any, Iterable, TextIO
+from typing import Any, TextIO
+from collections.abc import Iterable
 
 from engine._core.events import Event, Failed, Log, Metrics, Progress
 from engine.runs.record import RunRecord

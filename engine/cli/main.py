@@ -10,7 +10,8 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Sequence, Any
+from typing import Any
+from collections.abc import Sequence
 
 from engine._core.cancel import CancelToken
 from engine.cli.format import ProgressPrinter, describe_method, failure_line, format_table
@@ -66,7 +67,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     spec = JobSpec(dataset=args.dataset, model=model, forget=forget, method=args.method, reference="retrain",
                    seed=args.seed, device=args.device)
     main = run_job(runner, spec, printer)
-    records = list(main.references) + [main]
+    records = [*list(main.references), main]
     if args.method == "pour_p":  # the POUR demo: show the distillation variant beside it
         records.append(run_job(runner, spec.with_changes(method="pour_d"), printer))
     if args.json:
@@ -163,7 +164,7 @@ def cmd_unlearn(args: argparse.Namespace) -> int:
     if (out / "record.json").exists() and not args.overwrite:
         raise BadSpec(f"{out / 'record.json'} already exists; pass --overwrite or choose another --out")
     record = run_job(Runner(), spec, ProgressPrinter(quiet=args.quiet), out_dir=args.out)
-    print(format_table(list(record.references) + [record]))
+    print(format_table([*list(record.references), record]))
     print(f"\nwrote {out / 'record.json'} and {record.weights}")
     return 0
 

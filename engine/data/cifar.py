@@ -7,6 +7,7 @@ use torchvision for one thing: downloading the official archive when the user as
 """
 from __future__ import annotations
 
+import importlib
 import io
 import pickle
 from pathlib import Path
@@ -39,7 +40,7 @@ def _numpy_reconstruct() -> Any:
     core = getattr(np, "_core", None)  # NumPy >= 2; ``numpy.core`` is a deprecated alias there
     if core is not None:
         return core.multiarray._reconstruct
-    return np.core.multiarray._reconstruct  # pragma: no cover - NumPy 1.x
+    return importlib.import_module("numpy.core.multiarray")._reconstruct  # pragma: no cover - NumPy 1.x
 
 
 def _codecs_encode() -> Any:
@@ -158,8 +159,8 @@ def load_cifar(variant: str, root: str | Path, download: bool = False, source: s
             hint="put the files there, or allow a download",
         )
     d = root / folder
-    xs, ys = zip(*(_read_batch(d / f, label_key) for f in train))
-    xt, yt = zip(*(_read_batch(d / f, label_key) for f in test))
+    xs, ys = zip(*(_read_batch(d / f, label_key) for f in train), strict=True)
+    xt, yt = zip(*(_read_batch(d / f, label_key) for f in test), strict=True)
     m = safe_load_pickle(d / meta)
     if names_key not in m:
         raise BadDataset(f"{d / meta}: missing key {names_key!r} (found {', '.join(sorted(m)) or 'none'})")

@@ -85,7 +85,7 @@ def _read_images(items: list[tuple[Path, int]]) -> np.ndarray:
             with Image.open(path) as im:
                 im = im.convert(mode)
                 if im.size != size:
-                    im = im.resize(size, Image.BILINEAR)
+                    im = im.resize(size, Image.Resampling.BILINEAR)
                 arr = np.asarray(im, dtype=np.uint8)
         except (OSError, UnidentifiedImageError) as exc:
             raise BadDataset(f"{path}: not a readable image ({exc})") from exc

@@ -93,7 +93,7 @@ class ForgetSpec:
                 raise BadForgetSet(f"forget {kind}: must be a list, got {type(value).__name__}")
             if not value:
                 raise EmptyForgetSet(f"forget {kind}: the list is empty")
-            return cls(**{kind: tuple(value)})
+            return cls(classes=tuple(value)) if kind == "classes" else cls(ids=tuple(value))
         if "stratified" in d and not isinstance(d["stratified"], bool):
             raise BadForgetSet(f"forget stratified: must be true or false, got {d['stratified']!r}")
         if d["fraction"] is None:
@@ -167,12 +167,12 @@ class ForgetSpec:
         rng = np.random.default_rng(self.seed)
         y = bundle.y_train
         if not self.stratified:
-            take = int(math.floor(self.fraction * y.shape[0] + 0.5))
+            take = math.floor(self.fraction * y.shape[0] + 0.5)
             return np.sort(rng.choice(y.shape[0], size=take, replace=False)).astype(np.int64)
         parts = []
         for c in range(bundle.num_classes):
             rows = np.flatnonzero(y == c)
-            take = int(math.floor(self.fraction * rows.shape[0] + 0.5))
+            take = math.floor(self.fraction * rows.shape[0] + 0.5)
             parts.append(rng.choice(rows, size=take, replace=False) if take else rows[:0])
         return np.sort(np.concatenate(parts)).astype(np.int64)
 

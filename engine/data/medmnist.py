@@ -60,7 +60,7 @@ def medmnist_info() -> dict[str, dict[str, Any]] | None:
                     return info
     try:  # a medmnist whose INFO is not a literal: import it after all (creates ~/.medmnist)
         from medmnist.info import INFO
-    except Exception:
+    except Exception:  # noqa: BLE001 - whatever a third-party import raises means: no MedMNIST
         return None
     return dict(INFO)
 

@@ -28,7 +28,7 @@ def as_nchw(images: np.ndarray, what: str) -> np.ndarray:
     """
     arr = np.asarray(images)
     if arr.dtype != np.uint8:
-        if arr.dtype.kind not in "iu" or arr.size and (arr.min() < 0 or arr.max() > 255):
+        if arr.dtype.kind not in "iu" or (arr.size and (arr.min() < 0 or arr.max() > 255)):
             raise BadDataset(f"{what}: images must be uint8 values 0-255, got dtype {arr.dtype}")
         arr = arr.astype(np.uint8)
     if arr.ndim == 3:

@@ -12,7 +12,9 @@ from __future__ import annotations
 import os
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from engine.data.bundle import DatasetBundle
@@ -142,7 +144,7 @@ def load_dataset(
 
     if scheme == "digits":
         where: Path | None = None
-        stamp_fn = lambda: ()  # noqa: E731 - nothing on disk
+        stamp_fn: Callable[[], tuple[object, ...] | None] = lambda: ()  # noqa: E731 - nothing on disk
     elif scheme in ("cifar10", "cifar100"):
         from engine.data.cifar import expected_files
 
@@ -157,7 +159,7 @@ def load_dataset(
         stamp_fn = lambda: _files_stamp([file])  # noqa: E731
     elif scheme == "folder":
         where = _resolve(parsed.arg)
-        stamp_fn = lambda: _tree_stamp(where)  # noqa: E731
+        stamp_fn = partial(_tree_stamp, where)
     else:
         where = _resolve(parsed.arg)
         stamp_fn = lambda: _files_stamp([where])  # noqa: E731

@@ -26,7 +26,8 @@ import json
 import math
 import time
 from pathlib import Path
-from typing import Any, Generator
+from typing import Any
+from collections.abc import Generator
 
 import numpy as np
 import torch

@@ -60,7 +60,7 @@ def attack_rows(forget_idx: np.ndarray, labels: np.ndarray, kind: str, seed: int
         parts = [rng.permutation(idx[labels[idx] == c])[:RELEARN_PER_CLASS] for c in np.unique(labels[idx])]
         rows = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
     else:
-        k = min(len(idx), max(10, int(round(RELEARN_FRACTION * len(idx)))))
+        k = min(len(idx), max(10, round(RELEARN_FRACTION * len(idx))))
         rows = rng.permutation(idx)[:k]
     # keep at least half of the forget set for measuring
     return np.sort(rows[: max(1, len(idx) // 2)]).astype(np.int64)
@@ -121,8 +121,8 @@ def relearn_attack(
     return {
         "steps": curve_steps,
         "acc": [float(v) for v in acc],
-        "n_attack": int(len(rows)),
-        "n_eval": int(len(held)),
+        "n_attack": len(rows),
+        "n_eval": len(held),
         "attack_rows": [int(i) for i in rows],
         "final_acc": float(acc[-1]),
         "auc": float(acc.mean()),
@@ -132,7 +132,7 @@ def relearn_attack(
 
 def steps_to_reach(steps: list[int], acc: list[float], target: float) -> int | None:
     """First evaluated step whose accuracy is ≥ ``target`` (None if never)."""
-    for s, a in zip(steps, acc):
+    for s, a in zip(steps, acc, strict=True):
         if a >= target:
             return int(s)
     return None

@@ -57,7 +57,7 @@ def select_probe(
     classes, counts = np.unique(lab[others], return_counts=True)
     quota = _quota(counts, budget)
     parts = [forget]
-    for c, q in zip(classes, quota):
+    for c, q in zip(classes, quota, strict=True):
         if q > 0:
             pool = others[lab[others] == c]
             parts.append(rng.choice(pool, size=int(q), replace=False))
@@ -111,7 +111,7 @@ class FixedBasis:
                 return
             _, s, Vt = np.linalg.svd(A, full_matrices=False)
             tol = max(float(s.max()) if s.size else 0.0, 0.0) * max(A.shape) * 1e-12
-            for sv, v in zip(s, Vt):
+            for sv, v in zip(s, Vt, strict=True):
                 if len(axes) == 2 or sv <= tol or sv == 0.0:
                     break
                 axes.append(_fix_sign(v / np.linalg.norm(v)))

@@ -88,7 +88,7 @@ def stratified_members(
     if cap is not None and counts.sum() > cap:
         counts = np.maximum(1, np.floor(counts * cap / counts.sum())).astype(np.int64)
     parts = []
-    for c, k in zip(classes, counts):
+    for c, k in zip(classes, counts, strict=True):
         pool = idx[lab == c]
         parts.append(rng.permutation(pool)[: int(k)])
     if not parts:

@@ -17,7 +17,7 @@
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 from sklearn.linear_model import LogisticRegression
@@ -66,11 +66,21 @@ def _fit_rows(y: np.ndarray, cap: int, seed: int) -> np.ndarray:
     keep = []
     for c in np.unique(y):
         rows = np.flatnonzero(y == c)
-        k = max(1, int(round(rows.size * cap / n)))
+        k = max(1, round(rows.size * cap / n))
         keep.append(rng.permutation(rows)[:k])
     return np.sort(np.concatenate(keep))
 
 
+@overload
+def knn_probe(
+    fit_feats: Any, fit_labels: Any, eval_feats: list[Any] | tuple[Any, ...], eval_labels: Any, *, k: int = 5,
+    seed: int = 0, cap: int = MAX_PROBE_FIT,
+) -> list[float]: ...
+@overload
+def knn_probe(
+    fit_feats: Any, fit_labels: Any, eval_feats: Any, eval_labels: Any, *, k: int = 5, seed: int = 0,
+    cap: int = MAX_PROBE_FIT,
+) -> float: ...
 def knn_probe(
     fit_feats: Any, fit_labels: Any, eval_feats: Any, eval_labels: Any, *, k: int = 5, seed: int = 0,
     cap: int = MAX_PROBE_FIT,
@@ -87,6 +97,15 @@ def knn_probe(
     return _score_sets(lambda X: clf.predict(X), eval_feats, eval_labels)
 
 
+@overload
+def linear_probe(
+    fit_feats: Any, fit_labels: Any, eval_feats: list[Any] | tuple[Any, ...], eval_labels: Any, *, seed: int = 0,
+    cap: int = MAX_PROBE_FIT,
+) -> list[float]: ...
+@overload
+def linear_probe(
+    fit_feats: Any, fit_labels: Any, eval_feats: Any, eval_labels: Any, *, seed: int = 0, cap: int = MAX_PROBE_FIT,
+) -> float: ...
 def linear_probe(
     fit_feats: Any, fit_labels: Any, eval_feats: Any, eval_labels: Any, *, seed: int = 0, cap: int = MAX_PROBE_FIT,
 ) -> float | list[float]:
@@ -108,7 +127,7 @@ def _score_sets(predict: Any, eval_feats: Any, eval_labels: Any) -> float | list
     feats = [eval_feats] if single else list(eval_feats)
     labels = [eval_labels] if single else list(eval_labels)
     out = []
-    for X, y in zip(feats, labels):
+    for X, y in zip(feats, labels, strict=True):
         yv = as_numpy(y).reshape(-1)
         if yv.size == 0 or predict is None:
             out.append(float("nan"))

@@ -74,18 +74,18 @@ def member_pool(
         retain_counts = np.array([np.count_nonzero((y == c) & ~fm) for c in classes])
         quota = _allocate(retain_counts, max(n_mem - forget_idx.size, 0))
         parts = [forget_idx]
-        for c, q in zip(classes, quota):
+        for c, q in zip(classes, quota, strict=True):
             pool = np.flatnonzero((y == c) & ~fm)
             parts.append(rng.permutation(pool)[:q])
         return np.sort(np.concatenate(parts)).astype(np.int64)
 
     if test_labels is not None:
         t = np.asarray(test_labels).reshape(-1)
-        quota = np.array([min(np.count_nonzero(t == c), n) for c, n in zip(classes, train_counts)])
+        quota = np.array([min(np.count_nonzero(t == c), n) for c, n in zip(classes, train_counts, strict=True)])
     else:
         quota = _allocate(train_counts, n_mem)
     parts = []
-    for c, q in zip(classes, quota):
+    for c, q in zip(classes, quota, strict=True):
         in_c = y == c
         first = rng.permutation(np.flatnonzero(in_c & fm))  # forget images first ...
         then = rng.permutation(np.flatnonzero(in_c & ~fm))  # ... then retain images

@@ -7,7 +7,8 @@ class can never be predicted; finite rather than -inf so losses and entropies st
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Iterator
+from typing import Any
+from collections.abc import Iterator
 
 import torch
 from torch import nn
@@ -47,7 +48,7 @@ class LetheModel(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.logits_from_features(self.features(x))
 
-    def exportable(self) -> "LetheModel":
+    def exportable(self) -> LetheModel:
         """The plain-architecture model to save (wrappers such as POUR-P's projection fold themselves in)."""
         return self
 

@@ -328,10 +328,10 @@ def load_checkpoint(path: str | os.PathLike[str], *, arch: str | None = None, co
         state = _as_state_dict(_load_safetensors(path), path)
     else:
         state = _as_state_dict(_load_torch(path), path)
-    if info and info.get("weights_sha256") and info.get("weights_file") == path.name:
-        if sha256_file(path) != info["weights_sha256"]:
-            raise BadCheckpoint(f"{path.name} does not match the checksum in {sidecar.name}: "
-                                "the file is corrupt or was replaced", hint="re-export or re-download the checkpoint")
+    if (info and info.get("weights_sha256") and info.get("weights_file") == path.name
+            and sha256_file(path) != info["weights_sha256"]):
+        raise BadCheckpoint(f"{path.name} does not match the checksum in {sidecar.name}: "
+                            "the file is corrupt or was replaced", hint="re-export or re-download the checkpoint")
 
     cfg = _resolve_config(info, arch, config, state, expect_num_classes, expect_input_shape, path)
     _check_expectations(cfg, expect_num_classes, expect_input_shape, path)

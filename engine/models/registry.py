@@ -43,10 +43,7 @@ def available_models() -> list[str]:
 
 def normalise_image_size(image_size: int | Iterable[int]) -> tuple[int, int]:
     """``32`` or ``(32, 32)`` or ``[28, 28]`` -> ``(H, W)`` as ints."""
-    if isinstance(image_size, int):
-        size = (image_size, image_size)
-    else:
-        size = tuple(int(v) for v in image_size)
+    size = (image_size, image_size) if isinstance(image_size, int) else tuple(int(v) for v in image_size)
     if len(size) != 2 or min(size) < 1:
         raise BadSpec(f"image_size must be a positive (height, width) pair, got {image_size!r}")
     return size[0], size[1]

@@ -56,7 +56,7 @@ class ResNetCifar(LetheModel):
         self.relu = nn.ReLU(inplace=False)
         c = 64
         stages = []
-        for i, (width, n) in enumerate(zip((64, 128, 256, 512), blocks)):
+        for i, (width, n) in enumerate(zip((64, 128, 256, 512), blocks, strict=True)):
             layers = []
             for j in range(n):
                 stride = 2 if (i > 0 and j == 0) else 1

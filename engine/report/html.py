@@ -18,7 +18,8 @@ import io
 import json
 import platform
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -77,7 +78,7 @@ def fig_key_metrics(record: RunRecord) -> str | None:
         vals = [100 * float(r.metrics[k]) if _finite(r.metrics.get(k)) else 0.0 for k in keys]
         xs = x + (i - (len(models) - 1) / 2) * width
         ax.bar(xs, vals, width, label=label, color=MODEL_COLOURS[role])
-        for xv, v in zip(xs, vals):  # print the value: a 0 % bar is otherwise invisible
+        for xv, v in zip(xs, vals, strict=True):  # print the value: a 0 % bar is otherwise invisible
             ax.text(xv, v + 1.5, f"{v:.0f}", ha="center", va="bottom", fontsize=6, color="#333")
     ax.set_xticks(x, [_short_label(k) for k in keys], rotation=20, ha="right", fontsize=8)
     ax.set_ylabel("%")
@@ -95,7 +96,7 @@ def fig_loss_hist(record: RunRecord) -> str | None:
     if not panels:
         return None
     fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.0), squeeze=False)
-    for ax, (label, h) in zip(axes[0], panels):
+    for ax, (label, h) in zip(axes[0], panels, strict=True):
         edges = np.asarray(h["hist_edges"])
         centres, w = 0.5 * (edges[1:] + edges[:-1]), np.diff(edges)
         ax.bar(centres, h["hist_member"], w, alpha=0.6, label="forget images", color="#e76f51")
@@ -160,7 +161,7 @@ def fig_thumbnails(images: np.ndarray, ids: Sequence[int], title: str) -> str | 
     fig, axes = plt.subplots(rows, cols, figsize=(cols * 0.9, rows * 1.05), squeeze=False)
     for ax in axes.ravel():
         ax.axis("off")
-    for ax, i in zip(axes.ravel(), ids):
+    for ax, i in zip(axes.ravel(), ids, strict=False):  # the grid may have spare cells
         img = images[int(i)]
         if img.shape[0] == 1:
             ax.imshow(img[0], cmap="gray", interpolation="nearest")
@@ -253,11 +254,11 @@ def _versions() -> dict[str, str]:
     import sklearn
     import torch
 
-    try:
-        from importlib.metadata import version
+    from importlib.metadata import PackageNotFoundError, version
 
-        lethe = version("lethe")
-    except Exception:  # not installed as a distribution (run from the source tree)
+    try:
+        lethe = version("lethe-studio")  # the distribution name in pyproject.toml
+    except PackageNotFoundError:  # not installed as a distribution (run from the source tree)
         lethe = "source tree"
     return {"python": platform.python_version(), "torch": torch.__version__, "numpy": np.__version__,
             "scikit-learn": sklearn.__version__, "lethe": lethe, "platform": platform.platform()}

@@ -28,7 +28,7 @@ class RunRecord:
     device: str = "cpu"
     weights: str | None = None
     notes: list[str] = field(default_factory=list)
-    references: list["RunRecord"] = field(default_factory=list)
+    references: list[RunRecord] = field(default_factory=list)
     audit: dict[str, Any] = field(default_factory=dict)  # engine.evaluation.audit: verdicts, details, cost
     schema_version: int = SCHEMA_VERSION
     model: Any = field(default=None, repr=False, compare=False)  # the model itself; never serialised
@@ -40,7 +40,7 @@ class RunRecord:
         return _clean(d)
 
     @classmethod
-    def from_json(cls, d: dict[str, Any]) -> "RunRecord":
+    def from_json(cls, d: dict[str, Any]) -> RunRecord:
         d = dict(d)
         refs = [cls.from_json(r) for r in d.pop("references", [])]
         known = set(cls.__dataclass_fields__) - {"model", "references"}
@@ -54,10 +54,10 @@ class RunRecord:
         return path
 
     @classmethod
-    def load(cls, path: str | Path) -> "RunRecord":
+    def load(cls, path: str | Path) -> RunRecord:
         return cls.from_json(json.loads(Path(path).read_text()))
 
-    def reference(self, method: str) -> "RunRecord | None":
+    def reference(self, method: str) -> RunRecord | None:
         return next((r for r in self.references if r.method == method), None)
 
 

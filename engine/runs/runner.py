@@ -11,7 +11,8 @@ import traceback
 import uuid
 from dataclasses import replace
 from pathlib import Path
-from typing import Any, Generator, Iterator
+from typing import Any
+from collections.abc import Generator, Iterator
 
 import torch
 
@@ -103,7 +104,7 @@ class Runner:
         except (torch.cuda.OutOfMemoryError, MemoryError):
             err = OutOfMemory("the device ran out of memory")
             yield Failed(type(err).__name__, err.message, err.hint, job_id=job_id)
-        except Exception as exc:  # a bug: report it, never let it vanish inside a thread
+        except Exception as exc:  # noqa: BLE001 - a bug: report it, never let it vanish inside a thread
             tb = traceback.format_exc(limit=8)
             yield Failed(type(exc).__name__, f"{exc}\n{tb}", "this is a bug in Lethe; please report it", internal=True, job_id=job_id)
 
@@ -216,7 +217,7 @@ class Runner:
         yield Progress("evaluate", meter.overall("evaluate", 0.0), "evaluating")
         evaluator = Evaluator(bundle, split, device, token=token, cache=self.feature_cache, seed=spec.seed)
         references: list[RunRecord] = []
-        base = dict(spec=spec.to_json(), forget=_forget_info(split, bundle), dataset=_dataset_info(bundle), device=str(device))
+        base: dict[str, Any] = dict(spec=spec.to_json(), forget=_forget_info(split, bundle), dataset=_dataset_info(bundle), device=str(device))
         m, per_class = evaluator.evaluate(original.to(device), original, retrain, representation=spec.evaluate)
         references.append(RunRecord("original", metrics=m, per_class_acc=per_class, label="Original",
                                     seconds={"train": seconds["original"]}, model=original, **base))
@@ -327,8 +328,8 @@ def _audit(
 def _forget_info(split: ForgetSplit, bundle: DatasetBundle) -> dict[str, Any]:
     return {
         "kind": split.kind,
-        "size": int(len(split.forget_idx)),
-        "retain_size": int(len(split.retain_idx)),
+        "size": len(split.forget_idx),
+        "retain_size": len(split.retain_idx),
         "classes": [bundle.classes[c] for c in split.forget_classes],
         "hash": split.hash,
     }
@@ -340,6 +341,6 @@ def _dataset_info(bundle: DatasetBundle) -> dict[str, Any]:
         "source": bundle.source,
         "fingerprint": bundle.fingerprint,
         "classes": list(bundle.classes),
-        "train_size": int(len(bundle.x_train)),
-        "test_size": int(len(bundle.x_test)),
+        "train_size": len(bundle.x_train),
+        "test_size": len(bundle.x_test),
     }

@@ -36,7 +36,7 @@ class JobSpec:
     schema_version: int = SCHEMA_VERSION
 
     @classmethod
-    def from_json(cls, d: Any) -> "JobSpec":
+    def from_json(cls, d: Any) -> JobSpec:
         """Validate field by field; the first bad field raises BadSpec naming it."""
         if not isinstance(d, dict):
             raise BadSpec("the job spec must be a JSON object")
@@ -78,7 +78,7 @@ class JobSpec:
         return {k: getattr(self, k) for k in self.__dataclass_fields__ if k != "preset" or self.preset is not None}
 
     @classmethod
-    def load(cls, path: str | Path) -> "JobSpec":
+    def load(cls, path: str | Path) -> JobSpec:
         try:
             raw = json.loads(Path(path).read_text())
         except FileNotFoundError:
@@ -87,7 +87,7 @@ class JobSpec:
             raise BadSpec(f"spec file {path} is not valid JSON (line {exc.lineno}: {exc.msg})") from None
         return cls.from_json(raw)
 
-    def with_changes(self, **kw: Any) -> "JobSpec":
+    def with_changes(self, **kw: Any) -> JobSpec:
         return replace(self, **kw)
 
 

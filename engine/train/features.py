@@ -7,6 +7,7 @@ so evaluating several metrics on the same model costs one pass.
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -47,15 +48,15 @@ def extract(
             xb = normalise(x_uint8[start : start + batch_size], mean, std, device)
             z = model.features(xb)  # (B, d)
             out = model.logits_from_features(z)  # (B, K)
-            if feats is None:
+            if feats is None or logits is None:
                 feats = np.empty((n, z.shape[1]), dtype=np.float32)
                 logits = np.empty((n, out.shape[1]), dtype=np.float32)
             feats[start : start + len(z)] = z.float().cpu().numpy()
-            logits[start : start + len(z)] = out.float().cpu().numpy()  # type: ignore[index]
-    if feats is None:  # empty input
+            logits[start : start + len(z)] = out.float().cpu().numpy()
+    if feats is None or logits is None:  # empty input
         k = model.num_classes
         return FeatureSet(np.zeros((0, model.feature_dim), np.float32), np.zeros((0, k), np.float32))
-    return FeatureSet(feats, logits)  # type: ignore[arg-type]
+    return FeatureSet(feats, logits)
 
 
 class FeatureCache:
@@ -67,7 +68,7 @@ class FeatureCache:
         self.hits = 0
         self.misses = 0
 
-    def get_or_compute(self, key: tuple[str, str], compute) -> FeatureSet:  # noqa: ANN001
+    def get_or_compute(self, key: tuple[str, str], compute: Callable[[], FeatureSet]) -> FeatureSet:
         if key in self._store:
             self.hits += 1
             self._store.move_to_end(key)

@@ -5,7 +5,7 @@ A half-trained model is never cached: the checkpoint is written only after train
 """
 from __future__ import annotations
 
-from typing import Callable, Generator
+from collections.abc import Callable, Generator
 
 import torch
 

@@ -42,7 +42,7 @@ class Recipe:
         return asdict(self)
 
     @classmethod
-    def from_json(cls, d: dict[str, Any] | None) -> "Recipe":
+    def from_json(cls, d: dict[str, Any] | None) -> Recipe:
         d = dict(d or {})
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(d) - known)

@@ -10,6 +10,8 @@ from PySide6.QtCore import Qt
 from app.main_window import MainWindow
 from app.plots import style
 
+pytestmark = pytest.mark.slow  # the studio end to end: a real window running real jobs
+
 
 @pytest.fixture
 def window(qtbot, controller):  # noqa: ANN001

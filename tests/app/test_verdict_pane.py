@@ -26,7 +26,7 @@ def _record(statuses: tuple[str, ...] = ("fail", "warn", "pass", "pass", "n/a"),
     verdicts = [{"key": k, "question": q, "status": s, "basis": basis, "summary": f"Summary of {k}.",
                  "evidence": {"forget accuracy (training images)": "40.0 %", "retrained model": "0.0 %"},
                  "indices": idx if k == "outputs" else []}
-                for (k, q), s in zip(keys, statuses)]
+                for (k, q), s in zip(keys, statuses, strict=True)]
     audit = {"version": 1, "basis": basis, "is_reference": False, "verdicts": verdicts[::-1],  # any order
              "details": {"still_recognised_count": len(idx)}, "cost": {}}
     return RunRecord(method="pour_p", spec={}, metrics={"forget_acc": 0.4}, label="POUR-P", audit=audit)
@@ -74,6 +74,7 @@ def test_empty_state_and_a_record_without_audit(pane: VerdictPane) -> None:
     assert pane.status_texts() == [] and pane.thumbs_list.isHidden()
 
 
+@pytest.mark.slow  # end-to-end
 def test_a_real_audited_pour_p_record(qtbot, pane: VerdictPane, runner) -> None:  # noqa: ANN001
     from engine.runs.spec import JobSpec
 

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from engine.models.checkpoints import weights_fingerprint
 from engine._core.events import Failed, Finished, Geometry
 from engine.runs.spec import JobSpec
@@ -10,6 +12,7 @@ from engine.runs.spec import JobSpec
 DIGITS_P = JobSpec(dataset="digits", forget={"classes": [3]}, method="pour_p", reference=None, evaluate=False)
 
 
+@pytest.mark.slow  # end-to-end
 def test_a_pour_p_job_runs_end_to_end_and_delivers_finished(qtbot, controller) -> None:
     frames: list[Geometry] = []
     controller.sig_geometry.connect(frames.append)

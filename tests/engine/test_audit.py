@@ -7,6 +7,7 @@ import json
 import pytest
 import torch
 
+from engine import BadSpec
 from engine.evaluation.audit import QUESTIONS, Auditor, CostMeter, audit_block, relative_metrics
 from engine.evaluation.evaluator import Evaluator
 from engine.runs.spec import JobSpec
@@ -85,7 +86,7 @@ def test_retrain_passes_forgot_features_and_a_masked_original_fails_it(runner, p
 def test_a_run_without_audit_has_no_verdicts(runner) -> None:  # noqa: ANN001
     rec = runner.run_to_record(JobSpec(method="pour_p", reference=None, geometry=False, audit=False))
     assert rec.audit == {} and "mia_svc" not in rec.metrics
-    with pytest.raises(Exception):
+    with pytest.raises(BadSpec, match=r"^audit: expected bool"):
         JobSpec.from_json({"audit": "yes"})
 
 

@@ -4,7 +4,11 @@ from __future__ import annotations
 import json
 import math
 
+import pytest
+
 from engine.cli.main import main
+
+pytestmark = pytest.mark.slow  # every bench is an end-to-end CLI run
 
 
 def test_bench_methods_prints_a_table_and_writes_json(tmp_path, capsys) -> None:  # noqa: ANN001

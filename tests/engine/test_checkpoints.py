@@ -215,7 +215,7 @@ def test_hostile_pickle_is_refused_not_run(tmp_path: Path) -> None:
     # The payload really is hostile: a plain (unsafe) torch.load creates the file.
     probe = tmp_path / "probe_created"
     torch.save({"state_dict": _Hostile(probe)}, tmp_path / "probe.pt")
-    torch.load(tmp_path / "probe.pt", weights_only=False).get("state_dict").close()  # noqa: S614 (the point)
+    torch.load(tmp_path / "probe.pt", weights_only=False).get("state_dict").close()  # unsafe load: the point
     assert probe.exists()
 
     target = tmp_path / "pwned"

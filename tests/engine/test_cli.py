@@ -23,6 +23,7 @@ def test_methods_lists_every_method_with_its_hyperparameters(capsys) -> None:  #
     assert lr["default"] == 0.01 and lr["help"]
 
 
+@pytest.mark.slow  # end-to-end
 def test_demo_json_prints_original_retrain_and_both_pour_variants(capsys) -> None:  # noqa: ANN001
     assert main(["demo", "--json", "--quiet"]) == 0
     records = json.loads(capsys.readouterr().out)
@@ -32,6 +33,7 @@ def test_demo_json_prints_original_retrain_and_both_pour_variants(capsys) -> Non
     assert {"rus_o", "rus_r", "rmia", "aus"} <= set(pour_p)
 
 
+@pytest.mark.slow  # end-to-end
 def test_unlearn_writes_a_record_and_weights(tmp_path, capsys) -> None:  # noqa: ANN001
     spec = tmp_path / "spec.json"
     spec.write_text(json.dumps({"schema_version": 1, "method": "pour_p", "forget": {"classes": [5]}, "reference": None}))
@@ -82,6 +84,7 @@ def test_a_hostile_pickle_checkpoint_is_refused_and_runs_nothing(tmp_path, capsy
     assert ckpt.read_bytes() == before
 
 
+@pytest.mark.slow  # end-to-end
 def test_train_saves_a_checkpoint_with_its_recipe(tmp_path, capsys) -> None:  # noqa: ANN001
     assert main(["train", "--dataset", "digits", "--model", "mlp", "--epochs", "1", "--out", str(tmp_path), "--quiet"]) == 0
     result = json.loads(capsys.readouterr().out)
@@ -92,6 +95,7 @@ def test_train_saves_a_checkpoint_with_its_recipe(tmp_path, capsys) -> None:  # 
     assert main(["train", "--dataset", "digits", "--model", "mlp", "--epochs", "1", "--out", str(tmp_path), "--quiet"]) == 2
 
 
+@pytest.mark.slow  # end-to-end
 def test_the_module_runs_as_a_program_with_exit_code_2_on_bad_input(tmp_path) -> None:  # noqa: ANN001
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.run(
@@ -102,6 +106,7 @@ def test_the_module_runs_as_a_program_with_exit_code_2_on_bad_input(tmp_path) ->
     assert "does not exist" in proc.stderr and proc.stdout == ""
 
 
+@pytest.mark.slow  # end-to-end
 def test_figure_writes_the_before_and_after_embedding_png(tmp_path, capsys) -> None:  # noqa: ANN001
     out = tmp_path / "embedding.png"
     assert main(["figure", "--method", "pour_p", "--model", "mlp", "--out", str(out), "--quiet"]) == 0

@@ -97,7 +97,7 @@ def test_hostile_pickle_is_refused_without_running_code(tmp_path: Path) -> None:
 def test_safe_unpickler_refuses_builtins_such_as_eval(tmp_path: Path) -> None:
     p = tmp_path / "evil"
     p.write_bytes(b"cbuiltins\neval\n(S'1+1'\ntR.")
-    with pytest.raises(BadDataset, match="builtins.eval"):
+    with pytest.raises(BadDataset, match=r"builtins\.eval"):
         safe_load_pickle(p)
 
 

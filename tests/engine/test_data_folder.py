@@ -84,7 +84,7 @@ def test_class_folder_without_images_is_named(tmp_path: Path) -> None:
 def test_unreadable_image_is_named(tmp_path: Path) -> None:
     root = make_tree(tmp_path / "pets")
     (root / "dog" / "broken.png").write_bytes(b"not a png")
-    with pytest.raises(BadDataset, match="broken.png"):
+    with pytest.raises(BadDataset, match=r"broken\.png"):
         load_folder(root)
 
 

@@ -67,7 +67,7 @@ def test_object_arrays_are_never_unpickled(tmp_path: Path) -> None:
 
 
 def test_missing_npz_file_names_the_path(tmp_path: Path) -> None:
-    with pytest.raises(DatasetMissing, match="absent.npz"):
+    with pytest.raises(DatasetMissing, match=r"absent\.npz"):
         load_dataset(f"npz:{tmp_path / 'absent.npz'}")
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import math
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -156,5 +157,5 @@ def test_cli_prints_cost_then_result(capsys) -> None:  # noqa: ANN001
 
 
 def test_library_code_is_qt_free_and_silent() -> None:
-    src = open(ens.__file__, encoding="utf-8").read()
+    src = Path(ens.__file__).read_text(encoding="utf-8")
     assert "PySide" not in src and "PyQt" not in src and "print(" not in src

@@ -100,7 +100,7 @@ def test_frame_and_event() -> None:
 
 
 def test_interpolation_between_identity_and_projection() -> None:
-    Z, y, V = _features(C=5)
+    Z, _, V = _features(C=5)
     P = projector_removing(V[1])
     Pi = removed_span_projector(V[1])
     np.testing.assert_array_equal(interpolate_projection(Z, Pi, 0.0), Z)

@@ -53,9 +53,9 @@ def test_register_rejects_a_preset_outside_the_bounds_or_named_paper() -> None:
     class P:
         lr: float = dataclasses.field(default=0.1, metadata={"min": 0.0, "max": 1.0})
 
-    with pytest.raises(BadSpec, match="params.lr"):
+    with pytest.raises(BadSpec, match=r"params\.lr"):
         register("_preset_test_bad", P, description="x", presets={"small": {"lr": 5.0}})(lambda ctx, p: None)
-    with pytest.raises(BadSpec, match="params.momentum"):
+    with pytest.raises(BadSpec, match=r"params\.momentum"):
         register("_preset_test_unknown", P, description="x", presets={"small": {"momentum": 0.9}})(lambda ctx, p: None)
     with pytest.raises(ValueError, match="reserved"):
         register("_preset_test_paper", NoParams, description="x", presets={"paper": {}})(lambda ctx, p: None)
@@ -70,9 +70,9 @@ def test_job_spec_preset_is_optional_validated_and_round_trips() -> None:
     assert spec.preset == "small" and spec.to_json()["preset"] == "small"
     assert JobSpec.from_json(json.loads(json.dumps(spec.to_json()))) == spec
     assert JobSpec.from_json({"preset": "paper"}).preset == "paper"
-    with pytest.raises(BadSpec, match="^preset: 'huge' is not a known preset"):
+    with pytest.raises(BadSpec, match=r"^preset: 'huge' is not a known preset"):
         JobSpec.from_json({"preset": "huge"})
-    with pytest.raises(BadSpec, match="^preset:"):
+    with pytest.raises(BadSpec, match=r"^preset:"):
         JobSpec.from_json({"preset": 3})
 
 

@@ -20,6 +20,7 @@ def test_entries_are_complete() -> None:
         MetricInfo("x", "x", "privacy", "d", "up", "retrain", 0.0, "cheap")
 
 
+@pytest.mark.slow  # end-to-end
 def test_every_metric_of_a_run_is_in_the_catalog(runner) -> None:  # noqa: ANN001
     rec = runner.run_to_record(JobSpec(method="pour_p", reference="retrain", geometry=False))
     for r in [rec, *rec.references]:

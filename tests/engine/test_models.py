@@ -26,7 +26,7 @@ CASES = [(name, shape) for name in available_models() for shape in SHAPES.get(na
 IDS = [f"{name}-{'x'.join(map(str, shape))}" for name, shape in CASES]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _cached(name: str, shape: tuple[int, int, int]) -> tuple[LetheModel, torch.Tensor]:
     torch.manual_seed(0)
     model = create_model(name, shape[0], shape[1:], NUM_CLASSES)

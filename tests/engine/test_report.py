@@ -64,6 +64,7 @@ def test_a_report_of_several_records_and_of_a_record_without_audit(saved_run, tm
     assert html.count("<h1>") == 2 and "No audit was run" in html
 
 
+@pytest.mark.slow  # end-to-end
 def test_cli_report(saved_run, tmp_path, capsys) -> None:  # noqa: ANN001
     _, out_dir = saved_run
     dest = tmp_path / "cli.html"

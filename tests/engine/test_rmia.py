@@ -30,12 +30,12 @@ def test_same_distribution_is_near_chance(seed: int) -> None:
 
 
 def test_separable_members_are_found() -> None:
-    Xtr, ytr, Xte, yte = _data(1, 2000, 1000, 16, shift=8.0)
+    Xtr, ytr, Xte, _ = _data(1, 2000, 1000, 16, shift=8.0)
     assert rmia(Xtr, ytr, Xte, ytr == 3, seed=0) > 0.95
 
 
 def test_deterministic_given_seed() -> None:
-    Xtr, ytr, Xte, yte = _data(2, 1500, 700, 8, shift=0.3)
+    Xtr, ytr, Xte, _ = _data(2, 1500, 700, 8, shift=0.3)
     a = rmia(Xtr, ytr, Xte, ytr == 5, seed=4)
     b = rmia(Xtr, ytr, Xte, ytr == 5, seed=4)
     assert a == b

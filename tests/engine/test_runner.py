@@ -23,16 +23,17 @@ from engine._core.events import drain
 METRIC_NAMES = {"forget_acc", "retain_acc", "test_forget_acc", "test_retain_acc", "test_acc"}
 
 
+@pytest.mark.slow  # end-to-end
 def test_a_finetune_run_yields_progress_and_a_complete_record(runner, tmp_path) -> None:  # noqa: ANN001
     spec = JobSpec(method="finetune", params={"epochs": 1}, reference=None)
     events = list(runner.run(spec, job_id="job-1", out_dir=tmp_path))
     assert all(e.job_id == "job-1" for e in events)
     assert isinstance(events[-1], Finished)
     fractions = [e.fraction for e in events if isinstance(e, Progress)]
-    assert fractions == sorted(fractions) and 0.0 <= fractions[0] and fractions[-1] == 1.0
+    assert fractions == sorted(fractions) and fractions[0] >= 0.0 and fractions[-1] == 1.0
     record = json.loads((tmp_path / "record.json").read_text())
     assert record["method"] == "finetune"
-    assert METRIC_NAMES <= set(record["metrics"])
+    assert set(record["metrics"]) >= METRIC_NAMES
     assert {"method", "total", "evaluate"} <= set(record["seconds"])
     assert [r["method"] for r in record["references"]] == ["original"]
     assert record["spec"]["schema_version"] == 1
@@ -40,6 +41,7 @@ def test_a_finetune_run_yields_progress_and_a_complete_record(runner, tmp_path) 
     assert meta["method"] == "finetune" and model.num_classes == 10
 
 
+@pytest.mark.slow  # end-to-end
 def test_retrain_reference_forgets_and_keeps_utility(runner) -> None:  # noqa: ANN001
     rec = runner.run_to_record(JobSpec(method="pour_p", reference="retrain", geometry=False))
     retrain, original = rec.reference("retrain"), rec.reference("original")
@@ -48,6 +50,7 @@ def test_retrain_reference_forgets_and_keeps_utility(runner) -> None:  # noqa: A
     assert "rus_r" in rec.metrics and 0.0 <= rec.metrics["rus_r"] <= 1.0
 
 
+@pytest.mark.slow  # end-to-end
 def test_a_sample_level_run_has_no_class_test_metrics(runner) -> None:  # noqa: ANN001
     rec = runner.run_to_record(
         JobSpec(method="finetune", forget={"fraction": 0.1, "seed": 1}, params={"epochs": 1}, reference=None, geometry=False)
@@ -88,13 +91,13 @@ def test_cancel_from_another_thread_stops_training_the_original(tmp_path, monkey
 
 
 def test_bad_spec_fields_are_named_in_one_line() -> None:
-    with pytest.raises(BadSpec, match="^colour: unknown field"):
+    with pytest.raises(BadSpec, match=r"^colour: unknown field"):
         JobSpec.from_json({"colour": "red"})
-    with pytest.raises(BadSpec, match="^seed: expected int"):
+    with pytest.raises(BadSpec, match=r"^seed: expected int"):
         JobSpec.from_json({"seed": "zero"})
-    with pytest.raises(BadSpec, match="^model:"):
+    with pytest.raises(BadSpec, match=r"^model:"):
         JobSpec.from_json({"model": {}})
-    with pytest.raises(BadSpec, match="params.lr"):
+    with pytest.raises(BadSpec, match=r"params\.lr"):
         list_failure(JobSpec(method="finetune", params={"lr": "fast"}))
 
 
@@ -127,6 +130,7 @@ def test_a_checkpoint_for_another_dataset_is_refused(runner, tmp_path) -> None: 
     assert "5" in events[-1].message and "10" in events[-1].message
 
 
+@pytest.mark.slow  # end-to-end
 def test_a_run_from_a_saved_checkpoint_leaves_the_file_untouched(runner, digits_original, tmp_path) -> None:  # noqa: ANN001
     path = save_checkpoint(digits_original, tmp_path / "orig", {"classes": [str(i) for i in range(10)]})
     before = path.read_bytes()
@@ -145,13 +149,19 @@ def test_a_diverging_loss_raises_diverged(digits) -> None:  # noqa: ANN001
         drain(train(model, digits.x_train, digits.y_train, digits.mean, digits.std, recipe, device=torch.device("cpu")))
 
 
-def test_the_original_is_trained_once_and_then_loaded_from_the_cache(digits) -> None:  # noqa: ANN001
+@pytest.mark.slow  # end-to-end
+def test_the_original_is_trained_once_and_then_loaded_from_the_cache(digits, tmp_path, monkeypatch) -> None:  # noqa: ANN001
+    monkeypatch.setenv("LETHE_CACHE_DIR", str(tmp_path))  # empty, even under an outer LETHE_CACHE_DIR
     spec = JobSpec(method="pour_p", model={"arch": "mlp", "recipe": {"epochs": 2}}, reference=None, evaluate=False, geometry=False)
     first = list(Runner(threads=1).run(spec))
     second = list(Runner(threads=1).run(spec))
     assert not any(isinstance(e, Log) and "loaded from cache" in e.message for e in first)
     assert any(isinstance(e, Log) and "loaded from cache" in e.message for e in second)
-    assert first[-1].record.metrics == second[-1].record.metrics
+    # Every metric but the CPU peak-RSS growth, which depends on what the process ran before.
+    def same(m: dict) -> dict:
+        return {k: v for k, v in m.items() if k != "peak_memory_mb"}
+
+    assert same(first[-1].record.metrics) == same(second[-1].record.metrics)
 
 
 def _fake_bundle(classes: int):  # noqa: ANN202
@@ -164,6 +174,7 @@ def _fake_bundle(classes: int):  # noqa: ANN202
     return DatasetBundle("fake", "fake", x, y, x, y, tuple(str(i) for i in range(classes)), (0.5,), (0.5,))
 
 
+@pytest.mark.slow  # end-to-end
 def test_a_run_with_a_reference_streams_the_retrained_geometry_for_ghost_markers(runner) -> None:  # noqa: ANN001
     from engine._core.events import Geometry
 
@@ -175,6 +186,7 @@ def test_a_run_with_a_reference_streams_the_retrained_geometry_for_ghost_markers
     assert "probe_forget_acc" in frames["original"].nc and frames["original"].nc["probe_forget_acc"] == 1.0
 
 
+@pytest.mark.slow  # end-to-end
 def test_live_geometry_time_is_reported_apart_from_the_method_time(runner) -> None:  # noqa: ANN001
     spec = JobSpec(method="finetune", params={"epochs": 1}, reference=None, evaluate=False, audit=False)
     with_frames = runner.run_to_record(spec).seconds

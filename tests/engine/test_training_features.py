@@ -20,7 +20,7 @@ from engine._core.events import drain
 
 
 def test_recipes_reject_bad_fields_with_the_field_name() -> None:
-    with pytest.raises(BadSpec, match="recipe.optimizer"):
+    with pytest.raises(BadSpec, match=r"recipe\.optimizer"):
         Recipe(optimizer="lbfgs")
     with pytest.raises(BadSpec, match="unknown field 'epoch'"):
         Recipe.from_json({"epoch": 3})

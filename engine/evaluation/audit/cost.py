@@ -36,7 +36,7 @@ class CostMeter:
         hook.lethe_cost_meter = self  # type: ignore[attr-defined]
         self._hook = hook
 
-    def __enter__(self) -> "CostMeter":
+    def __enter__(self) -> CostMeter:
         if self._layer is not None:
             self._layer.register_forward_pre_hook(self._hook)
         if self.device.type == "cuda":

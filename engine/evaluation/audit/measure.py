@@ -19,7 +19,7 @@ from __future__ import annotations
 import copy
 import time
 from collections import OrderedDict
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -66,7 +66,7 @@ class Auditor:
     and the retrained reference are audited once per session however many runs use them.
     """
 
-    _cache: "OrderedDict[tuple[str, ...], tuple[dict[str, float], dict[str, Any]]]" = OrderedDict()
+    _cache: ClassVar[OrderedDict[tuple[str, ...], tuple[dict[str, float], dict[str, Any]]]] = OrderedDict()
     _cache_size = 16
 
     def __init__(
@@ -120,7 +120,7 @@ class Auditor:
 
     def measure(self, model: LetheModel) -> tuple[dict[str, float], dict[str, Any]]:
         """(flat metrics as floats, details for the report) of ``model``; cached."""
-        key = (weights_fingerprint(model),) + self._key_ctx
+        key = (weights_fingerprint(model), *self._key_ctx)
         hit = Auditor._cache.get(key)
         if hit is not None:
             Auditor._cache.move_to_end(key)
@@ -187,10 +187,10 @@ class Auditor:
                                                    "retain_test": ("test", s.test_retain_idx)}
         if self.kind == "class":
             parts["forget_test"] = ("test", s.test_forget_idx)
-        for tag, ref in (("o", self.original), ("r", self.retrain)):
-            if ref is None:
+        for tag, reference in (("o", self.original), ("r", self.retrain)):
+            if reference is None:
                 continue
-            rf = {"train": ev.features(ref, "train").features, "test": ev.features(ref, "test").features}
+            rf = {"train": ev.features(reference, "train").features, "test": ev.features(reference, "test").features}
             for name, v in cka_grid(feats, rf, parts).items():
                 m[f"cka_{tag}_{name}"] = v
         if self.kind == "class":
