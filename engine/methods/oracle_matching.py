@@ -61,7 +61,8 @@ def unlearn(ctx: MethodContext, p: OracleMatchingParams) -> Generator[Event, Non
         xb = augment_batch(torch.cat([forget.images(jf, None), retain.images(ir, None)]), ctx.recipe.augment, gen)  # (B_f + B_r, C, H, W)
         with eval_mode(oracle), torch.no_grad():
             target = oracle(xb)  # (B, K) the oracle's logits
-        return (model(xb) - target).pow(2).sum(1).mean()
+        out: torch.Tensor = (model(xb) - target).pow(2).sum(1).mean()
+        return out
 
     batches = Zipped(retain.batches(p.batch_size, ctx.seed), forget.batches(p.forget_batch_size, ctx.seed + 1))
     yield from optimise(ctx, model, [Phase(loss, batches, p.sgd())], mask=p)

@@ -292,7 +292,7 @@ def run_phases(
     for phase in phases:
         slot = slots.get(phase.slot)
         if slot is None:
-            moving = list(params) if params is not None else [p for p in model.parameters() if p.requires_grad]
+            moving: list[torch.Tensor] = list(params) if params is not None else [p for p in model.parameters() if p.requires_grad]
             slot = slots[phase.slot] = _Slot(phase.optim.build(moving), moving)
         else:
             phase.optim.apply_to(slot.optimizer)
@@ -305,7 +305,7 @@ def run_phases(
             loss = phase.loss(next(batches))
             check_finite(loss, stage, step)
             opt.zero_grad(set_to_none=True)
-            loss.backward()
+            loss.backward()  # type: ignore[no-untyped-call]
             for h in hooks:
                 h.before_step(opt)
             opt.step()
@@ -358,7 +358,8 @@ def phased(events: Generator[Event, None, T], lo: float, hi: float) -> Generator
         try:
             ev = next(events)
         except StopIteration as stop:
-            return stop.value
+            result: T = stop.value
+            return result
         if isinstance(ev, Progress):
             ev = Progress(ev.stage, lo + (hi - lo) * max(0.0, min(1.0, ev.fraction)), ev.message)
         yield ev
