@@ -106,7 +106,7 @@ def final_frame(ctx: MethodContext, model: LetheModel) -> Generator[Event, None,
         yield frame
 
 
-def require_class_forgetting(ctx: MethodContext, why: str) -> tuple[int, ...]:
+def require_classes(ctx: MethodContext, why: str) -> tuple[int, ...]:
     """The forgotten classes; :class:`UnsupportedForgetSet` with ``why`` for a sample-level forget set."""
     if ctx.split.kind != "class" or not ctx.split.forget_classes:
         raise UnsupportedForgetSet(why)

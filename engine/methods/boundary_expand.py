@@ -29,8 +29,8 @@ from engine.train.loop import Phase
 
 @dataclass(frozen=True)
 class BoundaryExpandParams(MaskParams, SGDParams):
-    epochs: int = epochs_field(10, "Passes over the forget set.")
-    lr: float = lr_field(1e-5, "SGD learning rate (authors 1e-5, SalUn scripts 5e-6; digits cnn_small: 1e-3).")
+    epochs: int = epochs_field(10, "Passes over the forget set.", hi=500)
+    lr: float = lr_field(1e-5, "SGD learning rate (authors 1e-5, SalUn scripts 5e-6; digits cnn_small: 1e-3).", lo=1e-8)
     batch_size: int = batch_size_field(256, "Forget images per step (digits cnn_small: 32).")
 
 

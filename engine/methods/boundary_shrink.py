@@ -31,8 +31,8 @@ from engine.train.loop import Phase
 
 @dataclass(frozen=True)
 class BoundaryShrinkParams(MaskParams, SGDParams):
-    epochs: int = epochs_field(10, "Passes over the forget set.")
-    lr: float = lr_field(1e-5, "SGD learning rate (authors 1e-5, SalUn scripts 5e-6; digits cnn_small: 3e-3).")
+    epochs: int = epochs_field(10, "Passes over the forget set.", hi=500)
+    lr: float = lr_field(1e-5, "SGD learning rate (authors 1e-5, SalUn scripts 5e-6; digits cnn_small: 3e-3).", lo=1e-8)
     batch_size: int = batch_size_field(256, "Forget images per step (digits cnn_small: 32).")
     epsilon: float = param(0.1, "FGSM step (L∞ bound) on [0, 1] pixels for finding the nearest wrong class (digits cnn_small: 0.2).", min=0.0, max=1.0)
 

@@ -11,7 +11,7 @@ from typing import Generator
 from engine._core.events import Event
 from engine.methods._common import augment_generator, retain_rows
 from engine.methods._loops import optimise
-from engine.methods._params import SGDParams, epochs_field
+from engine.methods._params import SGDParams, batch_size_field, epochs_field, lr_field
 from engine.methods.base import MethodContext, param
 from engine.methods.registry import register
 from engine.models.base import LetheModel
@@ -21,6 +21,8 @@ from engine.train.loop import Phase
 @dataclass(frozen=True)
 class FinetuneParams(SGDParams):
     epochs: int = epochs_field(10, "Passes over the retain set.")
+    lr: float = lr_field(0.01, lo=1e-6)
+    batch_size: int = batch_size_field(256, "Retain images per step.")
     schedule: str = param("none", "Learning-rate schedule over the run.", choices=("none", "cosine"))
 
 

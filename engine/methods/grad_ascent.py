@@ -24,7 +24,7 @@ from engine.train.loop import Phase
 
 @dataclass(frozen=True)
 class GradAscentParams(MaskParams, SGDParams):
-    epochs: int = epochs_field(5, "Passes over the forget set (paper 5).")
+    epochs: int = epochs_field(5, "Passes over the forget set (paper 5).", hi=500)
     lr: float = lr_field(1e-4, "SGD learning rate (paper 1e-4 for CIFAR-10/ResNet-18; digits cnn_small: 1e-3).")
     batch_size: int = batch_size_field(256, "Forget images per step.")
     min_steps: int = min_steps_field(0, "At least this many steps (a small forget set is one step per epoch; digits: 100).")

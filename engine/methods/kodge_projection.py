@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from engine._core.events import Event, Log, Progress
-from engine.methods._common import final_frame, forward_with_pre_hooks, require_class_forgetting
+from engine.methods._common import final_frame, forward_with_pre_hooks, require_classes
 from engine.methods.base import MethodContext, param
 from engine.methods.registry import register
 from engine.models.base import LetheModel
@@ -116,7 +116,7 @@ def class_sample(ctx: MethodContext, per_class: int, seed: int) -> np.ndarray:
     label="Kodge projection",
 )
 def unlearn(ctx: MethodContext, p: KodgeParams) -> Generator[Event, None, LetheModel]:
-    require_class_forgetting(ctx, "Kodge projection forgets whole classes (it projects out a class's activation space)")
+    require_classes(ctx, "Kodge projection forgets whole classes (it projects out a class's activation space)")
     model = ctx.copy_original().eval()
     rng = np.random.default_rng(ctx.seed)
     retain_rows = class_sample(ctx, p.retain_per_class, ctx.seed)

@@ -20,7 +20,7 @@ import torch
 from engine._core.events import Event
 from engine.methods._common import augment_generator, retain_rows
 from engine.methods._loops import optimise
-from engine.methods._params import MaskParams, SGDParams, epochs_field, lr_field
+from engine.methods._params import MaskParams, SGDParams, batch_size_field, epochs_field, lr_field
 from engine.methods.base import MethodContext, param
 from engine.methods.registry import register
 from engine.models.base import LetheModel
@@ -31,6 +31,7 @@ from engine.train.loop import Phase
 class L1SparseParams(MaskParams, SGDParams):
     epochs: int = epochs_field(10, "Passes over the retain set.")
     lr: float = lr_field(0.01, "SGD learning rate (digits cnn_small: 0.05).")
+    batch_size: int = batch_size_field(256, "Retain images per step.")
     alpha: float = param(5e-4, "ℓ1 coefficient α at the start (decays linearly to 0; digits cnn_small: 5e-3).", min=0.0, max=1.0)
     no_l1_epochs: int = param(0, "Final epochs without the ℓ1 term.", min=0, max=200)
 

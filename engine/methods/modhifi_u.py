@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from engine._core.events import Event, Log, Progress
-from engine.methods._common import final_frame, forward_with_pre_hooks, require_class_forgetting
+from engine.methods._common import final_frame, forward_with_pre_hooks, require_classes
 from engine.methods.base import MethodContext, param
 from engine.methods.registry import register
 from engine.models.base import LetheModel
@@ -101,7 +101,7 @@ def fidelity_scores(ctx: MethodContext, model: LetheModel, layers: dict[str, nn.
     presets={"small": {"fraction": 0.02}},
 )
 def unlearn(ctx: MethodContext, p: ModHiFiParams) -> Generator[Event, None, LetheModel]:
-    require_class_forgetting(ctx, "ModHiFi-U forgets whole classes (its scores come from forget-class images)")
+    require_classes(ctx, "ModHiFi-U forgets whole classes (its scores come from forget-class images)")
     model = ctx.copy_original().eval()
     layers = editable_layers(model, p.last_layers)
     rng = np.random.default_rng(ctx.seed)

@@ -28,6 +28,7 @@ from engine.models.base import LetheModel
 from engine.train.loop import Phase, epoch_batches
 
 EPOCHS_HELP = "Epochs; each is one pass over the forget set (random labels) then the retain set."
+SMALL = {"batch_size": 32, "lr": 0.05, "epochs": 3}  # digits: forget class 3 (SalUn shares it)
 
 
 @dataclass(frozen=True)
@@ -89,7 +90,7 @@ def run_random_label(ctx: MethodContext, p: SGDParams, other_only: bool, mask: M
     description="Fine-tune on the forget set with random labels, interleaved with the retain set (SalUn's RL).",
     needs=("forget", "retain"),
     label="Random Label",
-    presets={"small": {"batch_size": 32, "lr": 0.05, "epochs": 3}},
+    presets={"small": SMALL},
 )
 def unlearn(ctx: MethodContext, p: RandomLabelParams) -> Generator[Event, None, LetheModel]:
     return (yield from run_random_label(ctx, p, p.other_classes_only, p))

@@ -18,7 +18,7 @@ from typing import Generator
 from engine._core.events import Event
 from engine.methods._params import MaskParams, SGDParams, batch_size_field, epochs_field, lr_field
 from engine.methods.base import MethodContext, param
-from engine.methods.random_label import EPOCHS_HELP, run_random_label
+from engine.methods.random_label import EPOCHS_HELP, SMALL, run_random_label
 from engine.methods.registry import register
 from engine.models.base import LetheModel
 
@@ -38,7 +38,7 @@ class SalunParams(SGDParams):
     description="SalUn: Random Label restricted to the most forget-salient half of the weights.",
     needs=("forget", "retain"),
     label="SalUn",
-    presets={"small": {"batch_size": 32, "lr": 0.05, "epochs": 3}},
+    presets={"small": SMALL},
 )
 def unlearn(ctx: MethodContext, p: SalunParams) -> Generator[Event, None, LetheModel]:
     return (yield from run_random_label(ctx, p, p.other_classes_only, MaskParams(mask="salun", mask_ratio=p.ratio)))

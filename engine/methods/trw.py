@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from engine._core.events import Event
-from engine.methods._common import augment_generator, forget_rows, require_class_forgetting, retain_rows
+from engine.methods._common import augment_generator, forget_rows, require_classes, retain_rows
 from engine.methods._loops import optimise
 from engine.methods._params import MaskParams, SGDParams, batch_size_field, epochs_field
 from engine.methods.base import MethodContext, param
@@ -79,7 +79,7 @@ def tilted_targets(p0: torch.Tensor, y: torch.Tensor, sim: torch.Tensor, forget:
     label="TRW (reconstruction from the paper's abstract)",
 )
 def unlearn(ctx: MethodContext, p: TRWParams) -> Generator[Event, None, LetheModel]:
-    forget = list(require_class_forgetting(ctx, "TRW forgets whole classes (its targets re-weight the other classes)"))
+    forget = list(require_classes(ctx, "TRW forgets whole classes (its targets re-weight the other classes)"))
     C = ctx.bundle.num_classes
     logits_sum = torch.zeros(C, C, device=ctx.device, dtype=torch.float64)
     counts = np.bincount(ctx.bundle.y_train, minlength=C)

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from engine._core.events import Event
-from engine.methods._common import forget_rows, require_class_forgetting
+from engine.methods._common import forget_rows, require_classes
 from engine.methods._loops import optimise
 from engine.methods._params import batch_size_field, epochs_field, lr_field, momentum_field
 from engine.methods.base import MethodContext, param
@@ -36,7 +36,7 @@ class UnscParams:
     energy: float = param(0.99, "Energy threshold of the retain basis per layer (GPM).", min=0.5, max=1.0)
     retain_batch: int = param(256, "Retain images in the one batch the null space is built from.", min=2, max=100000)
     max_rows: int = param(10000, "At most this many activation rows per layer (conv patches are sampled).", min=100, max=1000000)
-    epochs: int = epochs_field(20, "Passes over the forget set.")
+    epochs: int = epochs_field(20, "Passes over the forget set.", hi=500)
     lr: float = lr_field(0.04)
     momentum: float = momentum_field()
     batch_size: int = batch_size_field(64, "Forget images per step.")
@@ -93,7 +93,7 @@ class NullSpaceProjection(StepHook):
     label="UNSC",
 )
 def unlearn(ctx: MethodContext, p: UnscParams) -> Generator[Event, None, LetheModel]:
-    require_class_forgetting(ctx, "UNSC forgets whole classes (its pseudo-labels are the nearest retained class)")
+    require_classes(ctx, "UNSC forgets whole classes (its pseudo-labels are the nearest retained class)")
     model = ctx.copy_original()
     rng = np.random.default_rng(ctx.seed)
     rows = np.sort(rng.permutation(ctx.split.retain_idx)[: p.retain_batch])

@@ -22,7 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from engine._core.events import Event
-from engine.methods._common import require_class_forgetting
+from engine.methods._common import require_classes
 from engine.methods._loops import optimise
 from engine.methods.base import MethodContext, param
 from engine.methods.registry import register
@@ -72,7 +72,7 @@ def error_maximising_noise(
     presets={"small": {"impair_lr": 1e-3, "repair_lr": 1e-3}},
 )
 def unlearn(ctx: MethodContext, p: UnsirParams) -> Generator[Event, None, LetheModel]:
-    classes = require_class_forgetting(ctx, "UNSIR forgets whole classes: its noise is trained per class")
+    classes = require_classes(ctx, "UNSIR forgets whole classes: its noise is trained per class")
     model = ctx.copy_original()
     noises = []
     for k, c in enumerate(classes):

@@ -271,11 +271,17 @@ def run_phases(
 ) -> Generator[Event, None, int]:
     """Run ``phases`` in order on ``model``; return the number of steps run (an early stop ends sooner).
 
-    ``params``: what the optimisers move (default: the model's parameters that require grad when a
-    slot's first phase starts). ``mode``: see :func:`set_mode`, re-applied after every callback.
-    ``geometry(step)``: an optional frame at step 0, every ``geometry_every`` steps (at most
-    ~MAX_FRAMES a run) and at the end. ``each_step(step, optimizer)``: extra events after each step
-    (the per-epoch Metrics of :func:`train`). ``early_stop``: checked every ``early_stop.every`` steps. ``message(step, total)``: the Progress text.
+    - ``params``: what the optimisers move (default: the model's parameters that require grad when
+      a slot's first phase starts).
+    - ``mode``: see :func:`set_mode`; re-applied after every callback (frames, early-stop checks).
+    - ``hooks``: :class:`StepHook` s run around every optimiser step, in order (update masks first).
+    - ``geometry(step)``: an optional frame at step 0, every ``geometry_every`` steps (at most
+      ~MAX_FRAMES a run) and at the end.
+    - ``each_step(step, optimizer)``: extra events after each step (the per-epoch Metrics of :func:`train`).
+    - ``early_stop``: checked every ``early_stop.every`` steps; the run then logs why it stopped.
+    - ``step_metrics``: a Metrics event (loss, lr) at most every 0.1 s and at the last step.
+    - ``message(step, total)``: the Progress text (default "step k/n").
+
     Errors: :class:`Cancelled` at the step after a cancel; :class:`Diverged` naming the step when
     a loss, or at the end a trained weight, is not finite. The model is left in eval mode.
     """

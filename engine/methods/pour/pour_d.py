@@ -28,11 +28,11 @@ from engine.train.loop import IndexBatches, Phase, Zipped
 
 @dataclass(frozen=True)
 class PourDParams(SGDParams):
-    epochs: int = epochs_field(10, "Passes over the forget set (but see min_steps).")
-    lr: float = lr_field(0.01, "SGD learning rate (Nesterov momentum 0.9, cosine annealing).")
+    epochs: int = epochs_field(10, "Passes over the forget set (but see min_steps).", hi=500)
+    lr: float = lr_field(0.01, "SGD learning rate (Nesterov momentum 0.9, cosine annealing).", lo=1e-6)
     momentum: float = momentum_field(0.9, "SGD momentum (Nesterov).")
     batch_size: int = batch_size_field(128, "Forget images per step.")
-    min_steps: int = min_steps_field(200, "At least this many optimiser steps: a small forget set is one step per epoch.")
+    min_steps: int = min_steps_field(200, "At least this many optimiser steps: a small forget set is one step per epoch.", lo=1)
     early_stop_acc: float = early_stop_acc_field(0.01, "Stop once forget-set training accuracy is at or below this (negative: never).")
     direction: str = param("head", "Forget direction: the classifier row (paper) or the class mean feature.", choices=DIRECTIONS)
     retain_weight: float = param(
