@@ -1,152 +1,63 @@
-"""The one optimisation loop every first-order method runs (as SalUn's ``iterative_unlearn``).
+"""The method side of the one training loop: a :class:`MethodContext` -> :func:`engine.train.loop.run_phases`.
 
-It owns the optimiser step, the schedule, cancel checks, progress, NaN checks, metric and geometry
-events; a method supplies only ``loss_fn(step) -> loss``.
+A first-order method builds its :class:`~engine.train.loop.Phase` s (``loss(batch)``, batches, an
+:class:`~engine.train.loop.OptimSpec`) and calls :func:`optimise`; the loop owns optimisers, modes,
+steps, cancel, finiteness and events. This adapter adds what comes from the context: the cancel
+token, the "unlearn" stage, live geometry frames and the update mask of :class:`MaskParams`.
 """
 from __future__ import annotations
 
-import time
-from typing import Callable, Generator, Iterator, TypeVar
+from typing import Any, Generator, Sequence
 
-import numpy as np
 import torch
+from torch import nn
 
-from engine._core.events import Event, Metrics, Progress
+from engine._core.events import Event
+from engine.methods._params import MaskParams
 from engine.methods.base import MethodContext
-from engine.models.base import LetheModel, eval_mode
-from engine.train.loop import check_finite, epoch_batches
-from engine.train.recipe import make_scheduler
-
-
-MAX_FRAMES = 25
-T = TypeVar("T")
-
-
-def sgd(
-    model: torch.nn.Module,
-    lr: float,
-    momentum: float = 0.9,
-    weight_decay: float = 5e-4,
-    nesterov: bool = False,
-) -> torch.optim.SGD:
-    params = [p for p in model.parameters() if p.requires_grad]
-    return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay, nesterov=nesterov and momentum > 0)
-
-
-def cycle_batches(n: int, batch_size: int, seed: int) -> Iterator[np.ndarray]:
-    """Endless seeded index batches over ``n`` rows, epoch after epoch."""
-    gen = torch.Generator().manual_seed(seed)
-    while True:
-        yield from epoch_batches(n, min(batch_size, max(n, 1)), gen)
-
-
-def steps_for(n: int, batch_size: int, epochs: int, min_steps: int = 0) -> int:
-    """Optimiser steps for ``epochs`` passes over ``n`` rows, at least ``min_steps``."""
-    per_epoch = max(1, -(-n // max(1, batch_size)))
-    return max(per_epoch * epochs, min_steps)
+from engine.methods.masks import build_mask
+from engine.models.base import LetheModel
+from engine.train.loop import EarlyStop, Phase, StepHook, run_phases
 
 
 def optimise(
     ctx: MethodContext,
-    model: LetheModel,
-    loss_fn: Callable[[int], torch.Tensor],
-    optimizer: torch.optim.Optimizer,
-    steps: int,
+    model: nn.Module,
+    phases: Sequence[Phase[Any]],
     *,
-    schedule: str = "none",
-    stage: str = "unlearn",
-    early_stop: Callable[[LetheModel], bool] | None = None,
-    early_stop_every: int = 10,
-    after_step: Callable[[LetheModel], None] | None = None,
-    before_step: Callable[[LetheModel], None] | None = None,
+    mode: str = "train",
+    mask: MaskParams | None = None,
+    mask_batch_size: int = 256,
+    hooks: Sequence[StepHook] = (),
+    early_stop: EarlyStop | None = None,
+    params: Sequence[torch.Tensor] | None = None,
+    live: bool = True,
 ) -> Generator[Event, None, int]:
-    """Run ``steps`` optimiser steps; returns the number actually run (early stop may end sooner).
+    """Run ``phases`` on ``model`` under the job's cancel token; returns the steps run.
 
-    ``before_step`` runs between ``backward()`` and ``optimizer.step()`` (a gradient hook: masking
-    or projecting ``p.grad``); ``after_step`` runs after each optimiser step (e.g. re-applying a
-    weight mask, which must come after weight decay and momentum have moved the weights).
+    ``mask``: the method's mask fields; the mask (SalUn saliency, or the feasible test) is built
+    from the model as it is when this is called and applied around every step, before ``hooks``.
+    ``live``: stream Metrics and Geometry frames of ``model`` (off for helper networks: a VAE, noise).
     """
-    scheduler = make_scheduler(optimizer, schedule, steps)
-    # Every few steps, but at most ~MAX_FRAMES frames a run: a frame is a forward pass over the probe set.
-    geometry_every = max(1, ctx.geometry_every, steps // MAX_FRAMES)
-    first = ctx.geometry(model, stage, 0)
-    if first is not None:
-        yield first
-    last_metrics = time.perf_counter()
-    step = 0
-    for step in range(1, steps + 1):
-        ctx.token.check()
-        loss = loss_fn(step)
-        check_finite(loss, stage, step)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if before_step is not None:
-            before_step(model)
-        optimizer.step()
-        if scheduler is not None:
-            scheduler.step()
-        if after_step is not None:
-            with torch.no_grad():
-                after_step(model)
-        yield Progress(stage, step / steps, f"step {step}/{steps}")
-        now = time.perf_counter()
-        if now - last_metrics > 0.1 or step == steps:
-            last_metrics = now
-            yield Metrics(stage, step, {"loss": float(loss.detach()), "lr": float(optimizer.param_groups[0]["lr"])})
-        if step % geometry_every == 0:
-            frame = ctx.geometry(model, stage, step)
-            if frame is not None:
-                yield frame
-        if early_stop is not None and step % early_stop_every == 0 and early_stop(model):
-            break
-    if step % geometry_every != 0:
-        frame = ctx.geometry(model, stage, step)
-        if frame is not None:
-            yield frame
-    model.eval()
-    return step
+    all_hooks = list(hooks)
+    if mask is not None:
+        if not isinstance(model, LetheModel):
+            raise TypeError("an update mask applies to a LetheModel")
+        update_mask = build_mask(
+            ctx, model, mask.mask, ratio=mask.mask_ratio, delta=mask.mask_delta, micro=mask.mask_micro, batch_size=mask_batch_size
+        )
+        if update_mask is not None:
+            all_hooks.insert(0, update_mask)
+    frame = None
+    if live and isinstance(model, LetheModel):
+        lethe_model = model
 
+        def frame(step: int) -> Event | None:
+            return ctx.geometry(lethe_model, "unlearn", step)
 
-def phased(events: Generator[Event, None, T], lo: float, hi: float) -> Generator[Event, None, T]:
-    """Forward a sub-stage's events with Progress fractions mapped into [lo, hi]; return its value
-    (for methods that run several loops in a row, so the job's progress bar never goes back)."""
-    while True:
-        try:
-            ev = next(events)
-        except StopIteration as stop:
-            return stop.value
-        if isinstance(ev, Progress):
-            ev = Progress(ev.stage, lo + (hi - lo) * max(0.0, min(1.0, ev.fraction)), ev.message)
-        yield ev
-
-
-def forget_accuracy(ctx: MethodContext, model: LetheModel, max_rows: int = 2048) -> float:
-    """Accuracy on (up to ``max_rows`` of) the forget set in eval mode; for early stopping."""
-    x = ctx.x_forget[:max_rows]
-    y = torch.as_tensor(ctx.y_forget[:max_rows], device=ctx.device)
-    correct = 0
-    with eval_mode(model), torch.inference_mode():
-        for s in range(0, len(x), 512):
-            pred = model(ctx.normalise(x[s : s + 512])).argmax(1)
-            correct += int((pred == y[s : s + 512]).sum())
-    return correct / max(1, len(x))
-
-
-def forward_with_pre_hooks(
-    ctx: MethodContext,
-    model: LetheModel,
-    hooks: dict[torch.nn.Module, Callable],
-    x_uint8: np.ndarray,
-    batch_size: int,
-) -> None:
-    """Run ``x`` through ``model`` in eval mode with forward-pre-hooks on the given layers (to collect
-    their inputs), checking the cancel token every batch; the hooks are always removed."""
-    handles = [module.register_forward_pre_hook(fn) for module, fn in hooks.items()]
-    try:
-        with eval_mode(model), torch.no_grad():
-            for s in range(0, len(x_uint8), batch_size):
-                ctx.token.check()
-                model(ctx.normalise(x_uint8[s : s + batch_size]))
-    finally:
-        for h in handles:
-            h.remove()
+    return (
+        yield from run_phases(
+            model, phases, token=ctx.token, stage="unlearn", mode=mode, params=params, hooks=all_hooks,
+            early_stop=early_stop, geometry=frame, geometry_every=ctx.geometry_every, step_metrics=live,
+        )
+    )

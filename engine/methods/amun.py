@@ -23,32 +23,27 @@ import torch
 import torch.nn.functional as F
 
 from engine._core.events import Event, Log, Progress
-from engine.methods._loops import optimise, phased, sgd
+from engine.methods._common import augment_generator
+from engine.methods._loops import optimise
+from engine.methods._params import MaskParams, SGDParams, batch_size_field, epochs_field, lr_field
 from engine.methods.base import MethodContext, param
 from engine.methods.boundary_shrink import pixel_scale
-from engine.methods.masks import build_mask, mask_delta_field, mask_field, mask_hooks, mask_micro_field, mask_ratio_field
 from engine.methods.registry import register
 from engine.models.base import LetheModel, eval_mode
-from engine.train.loop import augment_batch, epoch_batches
+from engine.train.loop import Phase, augment_batch, epoch_batches, phased
 
 
 @dataclass(frozen=True)
-class AmunParams:
+class AmunParams(MaskParams, SGDParams):
+    epochs: int = epochs_field(10, "Epochs over the union.")
+    lr: float = lr_field(0.01, "SGD learning rate (×step_gamma after every step_epochs).")
+    batch_size: int = batch_size_field(128)
     epsilon: float = param(0.04, "Initial L2 radius of the adversarial search on [0, 1] pixels (doubled for survivors).", min=1e-4, max=100.0)
     pgd_steps: int = param(50, "PGD-L2 steps per radius (step size ε/10).", min=1, max=1000)
     max_rounds: int = param(8, "At most this many radius doublings (Lethe's cap; survivors keep their last point).", min=1, max=30)
     use_retain: bool = param(True, "Fine-tune on D ∪ D_A (on) or on D_f ∪ D_A only (off).")
-    epochs: int = param(10, "Epochs over the union.", min=1, max=200)
-    lr: float = param(0.01, "SGD learning rate (×step_gamma after every step_epochs).", min=1e-7, max=1.0)
     step_epochs: int = param(1, "StepLR period in epochs.", min=1, max=200)
     step_gamma: float = param(0.1, "StepLR factor.", min=0.0, max=1.0)
-    momentum: float = param(0.9, "SGD momentum.", min=0.0, max=0.999)
-    weight_decay: float = param(5e-4, "L2 weight decay.", min=0.0, max=0.1)
-    batch_size: int = param(128, "Images per step.", min=2, max=4096)
-    mask: str = mask_field()
-    mask_ratio: float = mask_ratio_field()
-    mask_delta: float = mask_delta_field()
-    mask_micro: int = mask_micro_field()
 
 
 def closest_adversarial(
@@ -111,16 +106,11 @@ def unlearn(ctx: MethodContext, p: AmunParams) -> Generator[Event, None, LetheMo
               f"{float(eps[torch.isfinite(eps)].median()) if found else float('nan'):.3g})")
     mean, std = pixel_scale(ctx)
     rows = np.arange(len(ctx.bundle.x_train)) if p.use_retain else ctx.split.forget_idx  # real images (train rows)
-    n_real, n_adv = len(rows), len(x_adv)
+    n_real = len(rows)
     y_all = torch.as_tensor(ctx.bundle.y_train, dtype=torch.long)
-    gen = torch.Generator().manual_seed(ctx.seed)
-    plan = [idx for _ in range(p.epochs) for idx in epoch_batches(n_real + n_adv, p.batch_size, gen)]
-    per_epoch = max(1, len(plan) // p.epochs)
+    gen = augment_generator(ctx)
 
-    def loss_fn(step: int) -> torch.Tensor:
-        for g in opt.param_groups:
-            g["lr"] = p.lr * p.step_gamma ** (((step - 1) // per_epoch) // p.step_epochs)
-        idx = plan[step - 1]
+    def loss(idx: np.ndarray) -> torch.Tensor:
         real, fake = idx[idx < n_real], idx[idx >= n_real] - n_real
         parts, labels = [], []
         if len(real):
@@ -132,8 +122,12 @@ def unlearn(ctx: MethodContext, p: AmunParams) -> Generator[Event, None, LetheMo
             labels.append(y_adv[fake_t])
         return F.cross_entropy(model(torch.cat(parts)), torch.cat(labels))
 
-    model.train()
-    opt = sgd(model, p.lr, p.momentum, p.weight_decay)
-    mask = build_mask(ctx, model, opt, p.mask, ratio=p.mask_ratio, delta=p.mask_delta, micro=p.mask_micro)
-    yield from phased(optimise(ctx, model, loss_fn, opt, len(plan), **mask_hooks(mask)), 0.2, 1.0)
+    # One phase per epoch on one SGD optimiser: StepLR, lr × step_gamma every step_epochs epochs.
+    # Every epoch's order is drawn first (the shuffled union's loader), then the augmentation.
+    plan = [epoch_batches(n_real + len(x_adv), p.batch_size, gen) for _ in range(p.epochs)]
+    phases = [
+        Phase(loss, batches, p.sgd(epochs=1, lr=p.lr * p.step_gamma ** (e // p.step_epochs)))
+        for e, batches in enumerate(plan)
+    ]
+    yield from phased(optimise(ctx, model, phases, mask=p), 0.2, 1.0)
     return model

@@ -20,26 +20,23 @@ import torch
 import torch.nn.functional as F
 
 from engine._core.events import Event
-from engine.methods._loops import cycle_batches, optimise, steps_for
+from engine.methods._common import augment_generator
+from engine.methods._loops import optimise
+from engine.methods._params import MaskParams, batch_size_field, epochs_field, lr_field
 from engine.methods.base import MethodContext, param
-from engine.methods.masks import build_mask, mask_delta_field, mask_field, mask_hooks, mask_micro_field, mask_ratio_field
 from engine.methods.registry import register
 from engine.models.base import LetheModel
 from engine.models.registry import model_from_config
-from engine.train.loop import augment_batch
+from engine.train.loop import IndexBatches, OptimSpec, Phase, augment_batch
 
 
 @dataclass(frozen=True)
-class BadTeacherParams:
+class BadTeacherParams(MaskParams):
     retain_fraction: float = param(0.3, "Fraction of the retain set mixed with the forget set.", min=0.0, max=1.0)
     temperature: float = param(1.0, "Temperature T of the teachers' and the student's softmax.", min=0.1, max=100.0)
-    epochs: int = param(1, "Passes over the mixed set (digits cnn_small: 10).", min=1, max=200)
-    lr: float = param(1e-4, "Adam learning rate (digits cnn_small: 1e-3).", min=1e-7, max=1.0)
-    batch_size: int = param(256, "Images per step (digits cnn_small: 64).", min=2, max=4096)
-    mask: str = mask_field()
-    mask_ratio: float = mask_ratio_field()
-    mask_delta: float = mask_delta_field()
-    mask_micro: int = mask_micro_field()
+    epochs: int = epochs_field(1, "Passes over the mixed set (digits cnn_small: 10).")
+    lr: float = lr_field(1e-4, "Adam learning rate (digits cnn_small: 1e-3).")
+    batch_size: int = batch_size_field(256, "Images per step (digits cnn_small: 64).")
 
 
 def incompetent_teacher(ctx: MethodContext) -> LetheModel:
@@ -70,24 +67,21 @@ def bad_teacher_loss(
     presets={"small": {"lr": 1e-3, "epochs": 10, "batch_size": 64}},
 )
 def unlearn(ctx: MethodContext, p: BadTeacherParams) -> Generator[Event, None, LetheModel]:
-    student = ctx.copy_original().train()
+    student = ctx.copy_original()
     bad = incompetent_teacher(ctx)
     rng = np.random.default_rng(ctx.seed)
     n_r = int(round(p.retain_fraction * len(ctx.split.retain_idx)))
     rows = np.concatenate([ctx.split.forget_idx, rng.choice(ctx.split.retain_idx, size=n_r, replace=False)])
     flags = torch.cat([torch.ones(len(ctx.split.forget_idx)), torch.zeros(n_r)])  # (N,) u: 1 = forget
     x = ctx.bundle.x_train[rows]
-    batches = cycle_batches(len(rows), p.batch_size, ctx.seed)
-    gen = torch.Generator().manual_seed(ctx.seed)
+    gen = augment_generator(ctx)
 
-    def loss_fn(step: int) -> torch.Tensor:
-        idx = next(batches)
+    def loss(idx: np.ndarray) -> torch.Tensor:
         xb = augment_batch(ctx.normalise(x[idx]), ctx.recipe.augment, gen)
         with torch.no_grad():
             comp, inc = ctx.original(xb), bad(xb)  # (B, C) each
         return bad_teacher_loss(student(xb), comp, inc, flags[idx].to(ctx.device), p.temperature)
 
-    opt = torch.optim.Adam([q for q in student.parameters() if q.requires_grad], lr=p.lr)
-    mask = build_mask(ctx, student, opt, p.mask, ratio=p.mask_ratio, delta=p.mask_delta, micro=p.mask_micro)
-    yield from optimise(ctx, student, loss_fn, opt, steps_for(len(rows), p.batch_size, p.epochs), **mask_hooks(mask))
+    adam = OptimSpec("adam", lr=p.lr, epochs=p.epochs)
+    yield from optimise(ctx, student, [Phase(loss, IndexBatches(len(rows), p.batch_size, ctx.seed), adam)], mask=p)
     return student

@@ -15,29 +15,23 @@ from dataclasses import dataclass
 from typing import Generator
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from engine._core.events import Event
-from engine.methods._loops import cycle_batches, optimise, sgd, steps_for
-from engine.methods.base import MethodContext, param
-from engine.methods.masks import build_mask, mask_delta_field, mask_field, mask_hooks, mask_micro_field, mask_ratio_field
+from engine.methods._common import augment_generator, forget_rows
+from engine.methods._loops import optimise
+from engine.methods._params import MaskParams, SGDParams, batch_size_field, epochs_field, lr_field
+from engine.methods.base import MethodContext
 from engine.methods.registry import register
 from engine.models.base import LetheModel
-from engine.train.loop import augment_batch
+from engine.train.loop import Phase
 
 
 @dataclass(frozen=True)
-class BoundaryExpandParams:
-    epochs: int = param(10, "Passes over the forget set.", min=1, max=500)
-    lr: float = param(1e-5, "SGD learning rate (authors 1e-5, SalUn scripts 5e-6; digits cnn_small: 1e-3).", min=1e-8, max=1.0)
-    momentum: float = param(0.9, "SGD momentum.", min=0.0, max=0.999)
-    weight_decay: float = param(5e-4, "L2 weight decay.", min=0.0, max=0.1)
-    batch_size: int = param(256, "Forget images per step (digits cnn_small: 32).", min=2, max=4096)
-    mask: str = mask_field()
-    mask_ratio: float = mask_ratio_field()
-    mask_delta: float = mask_delta_field()
-    mask_micro: int = mask_micro_field()
+class BoundaryExpandParams(MaskParams, SGDParams):
+    epochs: int = epochs_field(10, "Passes over the forget set.", hi=500)
+    lr: float = lr_field(1e-5, "SGD learning rate (authors 1e-5, SalUn scripts 5e-6; digits cnn_small: 1e-3).", lo=1e-8)
+    batch_size: int = batch_size_field(256, "Forget images per step (digits cnn_small: 32).")
 
 
 def widen_head(head: nn.Linear, extra: int, seed: int) -> nn.Linear:
@@ -75,19 +69,9 @@ def unlearn(ctx: MethodContext, p: BoundaryExpandParams) -> Generator[Event, Non
     model = ctx.copy_original()
     C = model.num_classes
     model.head = widen_head(model.head, 1, ctx.seed)  # (C+1, d)
-    model.train()
-    x = ctx.x_forget
-    batches = cycle_batches(len(x), p.batch_size, ctx.seed)
-    gen = torch.Generator().manual_seed(ctx.seed)
-
-    def loss_fn(step: int) -> torch.Tensor:
-        idx = next(batches)
-        xb = augment_batch(ctx.normalise(x[idx]), ctx.recipe.augment, gen)
-        shadow = torch.full((len(idx),), C, dtype=torch.long, device=ctx.device)  # every forget image -> class C
-        return F.cross_entropy(model(xb), shadow)
-
-    opt = sgd(model, p.lr, p.momentum, p.weight_decay)
-    mask = build_mask(ctx, model, opt, p.mask, ratio=p.mask_ratio, delta=p.mask_delta, micro=p.mask_micro)
-    yield from optimise(ctx, model, loss_fn, opt, steps_for(len(x), p.batch_size, p.epochs), **mask_hooks(mask))
+    forget = forget_rows(ctx, torch.full((len(ctx.x_forget),), C))  # every forget image -> the shadow class C
+    gen = augment_generator(ctx)
+    phase = Phase(lambda idx: forget.cross_entropy(model, idx, gen), forget.batches(p.batch_size, ctx.seed), p.sgd())
+    yield from optimise(ctx, model, [phase], mask=p)
     model.head = prune_head(model.head, C)  # back to C outputs
     return model.eval()

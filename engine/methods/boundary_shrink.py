@@ -20,26 +20,21 @@ import torch
 import torch.nn.functional as F
 
 from engine._core.events import Event, Log
-from engine.methods._loops import cycle_batches, optimise, sgd, steps_for
+from engine.methods._common import augment_generator, forget_rows
+from engine.methods._loops import optimise
+from engine.methods._params import MaskParams, SGDParams, batch_size_field, epochs_field, lr_field
 from engine.methods.base import MethodContext, param
-from engine.methods.masks import build_mask, mask_delta_field, mask_field, mask_hooks, mask_micro_field, mask_ratio_field
 from engine.methods.registry import register
 from engine.models.base import LetheModel, eval_mode
-from engine.train.loop import augment_batch
+from engine.train.loop import Phase
 
 
 @dataclass(frozen=True)
-class BoundaryShrinkParams:
+class BoundaryShrinkParams(MaskParams, SGDParams):
+    epochs: int = epochs_field(10, "Passes over the forget set.", hi=500)
+    lr: float = lr_field(1e-5, "SGD learning rate (authors 1e-5, SalUn scripts 5e-6; digits cnn_small: 3e-3).", lo=1e-8)
+    batch_size: int = batch_size_field(256, "Forget images per step (digits cnn_small: 32).")
     epsilon: float = param(0.1, "FGSM step (L∞ bound) on [0, 1] pixels for finding the nearest wrong class (digits cnn_small: 0.2).", min=0.0, max=1.0)
-    epochs: int = param(10, "Passes over the forget set.", min=1, max=500)
-    lr: float = param(1e-5, "SGD learning rate (authors 1e-5, SalUn scripts 5e-6; digits cnn_small: 3e-3).", min=1e-8, max=1.0)
-    momentum: float = param(0.9, "SGD momentum.", min=0.0, max=0.999)
-    weight_decay: float = param(5e-4, "L2 weight decay.", min=0.0, max=0.1)
-    batch_size: int = param(256, "Forget images per step (digits cnn_small: 32).", min=2, max=4096)
-    mask: str = mask_field()
-    mask_ratio: float = mask_ratio_field()
-    mask_delta: float = mask_delta_field()
-    mask_micro: int = mask_micro_field()
 
 
 def pixel_scale(ctx: MethodContext) -> tuple[torch.Tensor, torch.Tensor]:
@@ -75,20 +70,11 @@ def nearest_wrong_class(ctx: MethodContext, model: LetheModel, x: np.ndarray, y:
     presets={"small": {"lr": 3e-3, "batch_size": 32, "epsilon": 0.2}},
 )
 def unlearn(ctx: MethodContext, p: BoundaryShrinkParams) -> Generator[Event, None, LetheModel]:
-    x = ctx.x_forget
-    y_nbr = nearest_wrong_class(ctx, ctx.original, x, ctx.y_forget, p.epsilon)  # (N_f,)
+    y_nbr = nearest_wrong_class(ctx, ctx.original, ctx.x_forget, ctx.y_forget, p.epsilon)  # (N_f,)
     moved = float((y_nbr != torch.as_tensor(ctx.y_forget)).float().mean())
     yield Log(f"Boundary Shrink: FGSM moved {moved:.0%} of the forget images to another class")
-    model = ctx.copy_original().train()
-    batches = cycle_batches(len(x), p.batch_size, ctx.seed)
-    gen = torch.Generator().manual_seed(ctx.seed)
-
-    def loss_fn(step: int) -> torch.Tensor:
-        idx = next(batches)
-        xb = augment_batch(ctx.normalise(x[idx]), ctx.recipe.augment, gen)
-        return F.cross_entropy(model(xb), y_nbr[idx].to(ctx.device))
-
-    opt = sgd(model, p.lr, p.momentum, p.weight_decay)
-    mask = build_mask(ctx, model, opt, p.mask, ratio=p.mask_ratio, delta=p.mask_delta, micro=p.mask_micro)
-    yield from optimise(ctx, model, loss_fn, opt, steps_for(len(x), p.batch_size, p.epochs), **mask_hooks(mask))
+    model = ctx.copy_original()
+    forget, gen = forget_rows(ctx, y_nbr), augment_generator(ctx)  # clean forget images, neighbour labels
+    phase = Phase(lambda idx: forget.cross_entropy(model, idx, gen), forget.batches(p.batch_size, ctx.seed), p.sgd())
+    yield from optimise(ctx, model, [phase], mask=p)
     return model

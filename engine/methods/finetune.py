@@ -8,24 +8,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Generator
 
-import torch
-import torch.nn.functional as F
-
 from engine._core.events import Event
-from engine.methods._loops import cycle_batches, optimise, sgd, steps_for
+from engine.methods._common import augment_generator, retain_rows
+from engine.methods._loops import optimise
+from engine.methods._params import SGDParams, batch_size_field, epochs_field, lr_field
 from engine.methods.base import MethodContext, param
 from engine.methods.registry import register
 from engine.models.base import LetheModel
-from engine.train.loop import augment_batch
+from engine.train.loop import Phase
 
 
 @dataclass(frozen=True)
-class FinetuneParams:
-    epochs: int = param(10, "Passes over the retain set.", min=1, max=200)
-    lr: float = param(0.01, "SGD learning rate.", min=1e-6, max=1.0)
-    momentum: float = param(0.9, "SGD momentum.", min=0.0, max=0.999)
-    weight_decay: float = param(5e-4, "L2 weight decay.", min=0.0, max=0.1)
-    batch_size: int = param(256, "Retain images per step.", min=2, max=4096)
+class FinetuneParams(SGDParams):
+    epochs: int = epochs_field(10, "Passes over the retain set.")
+    lr: float = lr_field(0.01, lo=1e-6)
+    batch_size: int = batch_size_field(256, "Retain images per step.")
     schedule: str = param("none", "Learning-rate schedule over the run.", choices=("none", "cosine"))
 
 
@@ -37,16 +34,8 @@ class FinetuneParams:
     label="Fine-tune",
 )
 def unlearn(ctx: MethodContext, p: FinetuneParams) -> Generator[Event, None, LetheModel]:
-    model = ctx.copy_original().train()
-    x, y = ctx.x_retain, torch.as_tensor(ctx.y_retain, dtype=torch.long)
-    batches = cycle_batches(len(x), p.batch_size, ctx.seed)
-    gen = torch.Generator().manual_seed(ctx.seed)
-
-    def loss_fn(step: int) -> torch.Tensor:
-        idx = next(batches)
-        xb = augment_batch(ctx.normalise(x[idx]), ctx.recipe.augment, gen)
-        return F.cross_entropy(model(xb), y[idx].to(ctx.device))
-
-    opt = sgd(model, p.lr, p.momentum, p.weight_decay)
-    yield from optimise(ctx, model, loss_fn, opt, steps_for(len(x), p.batch_size, p.epochs), schedule=p.schedule)
+    model = ctx.copy_original()
+    retain, gen = retain_rows(ctx), augment_generator(ctx)
+    phase = Phase(lambda idx: retain.cross_entropy(model, idx, gen), retain.batches(p.batch_size, ctx.seed), p.sgd(schedule=p.schedule))
+    yield from optimise(ctx, model, [phase])
     return model

@@ -22,9 +22,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from engine._core.errors import UnsupportedForgetSet
 from engine._core.events import Event, Log, Progress
-from engine.methods._loops import forward_with_pre_hooks
+from engine.methods._common import final_frame, forward_with_pre_hooks, require_classes
 from engine.methods.base import MethodContext, param
 from engine.methods.registry import register
 from engine.models.base import LetheModel
@@ -117,8 +116,7 @@ def class_sample(ctx: MethodContext, per_class: int, seed: int) -> np.ndarray:
     label="Kodge projection",
 )
 def unlearn(ctx: MethodContext, p: KodgeParams) -> Generator[Event, None, LetheModel]:
-    if ctx.split.kind != "class":
-        raise UnsupportedForgetSet("Kodge projection forgets whole classes (it projects out a class's activation space)")
+    require_classes(ctx, "Kodge projection forgets whole classes (it projects out a class's activation space)")
     model = ctx.copy_original().eval()
     rng = np.random.default_rng(ctx.seed)
     retain_rows = class_sample(ctx, p.retain_per_class, ctx.seed)
@@ -138,7 +136,5 @@ def unlearn(ctx: MethodContext, p: KodgeParams) -> Generator[Event, None, LetheM
             w.copy_((w.to("cpu", torch.float64) @ proj.T).to(w.device, w.dtype))
         yield Progress("unlearn", 0.5 + 0.5 * (k + 1) / len(layers), f"layer {name}")
     yield Log(f"Kodge projection: projected {len(layers)} layers from {len(retain_rows)} retain and {len(forget_rows)} forget images")
-    frame = ctx.geometry(model, "unlearn", 1)
-    if frame is not None:
-        yield frame
+    yield from final_frame(ctx, model)
     return model

@@ -12,33 +12,28 @@ removes it (α = 0.05 collapses the model).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Generator
+from typing import Callable, Generator
 
+import numpy as np
 import torch
-import torch.nn.functional as F
 
 from engine._core.events import Event
-from engine.methods._loops import cycle_batches, optimise, sgd, steps_for
+from engine.methods._common import augment_generator, retain_rows
+from engine.methods._loops import optimise
+from engine.methods._params import MaskParams, SGDParams, batch_size_field, epochs_field, lr_field
 from engine.methods.base import MethodContext, param
-from engine.methods.masks import build_mask, mask_delta_field, mask_field, mask_hooks, mask_micro_field, mask_ratio_field
 from engine.methods.registry import register
 from engine.models.base import LetheModel
-from engine.train.loop import augment_batch
+from engine.train.loop import Phase
 
 
 @dataclass(frozen=True)
-class L1SparseParams:
+class L1SparseParams(MaskParams, SGDParams):
+    epochs: int = epochs_field(10, "Passes over the retain set.")
+    lr: float = lr_field(0.01, "SGD learning rate (digits cnn_small: 0.05).")
+    batch_size: int = batch_size_field(256, "Retain images per step.")
     alpha: float = param(5e-4, "ℓ1 coefficient α at the start (decays linearly to 0; digits cnn_small: 5e-3).", min=0.0, max=1.0)
     no_l1_epochs: int = param(0, "Final epochs without the ℓ1 term.", min=0, max=200)
-    epochs: int = param(10, "Passes over the retain set.", min=1, max=200)
-    lr: float = param(0.01, "SGD learning rate (digits cnn_small: 0.05).", min=1e-7, max=1.0)
-    momentum: float = param(0.9, "SGD momentum.", min=0.0, max=0.999)
-    weight_decay: float = param(5e-4, "L2 weight decay.", min=0.0, max=0.1)
-    batch_size: int = param(256, "Retain images per step.", min=2, max=4096)
-    mask: str = mask_field()
-    mask_ratio: float = mask_ratio_field()
-    mask_delta: float = mask_delta_field()
-    mask_micro: int = mask_micro_field()
 
 
 def l1_coefficient(alpha: float, epoch: int, epochs: int, no_l1_epochs: int) -> float:
@@ -58,22 +53,19 @@ def l1_coefficient(alpha: float, epoch: int, epochs: int, no_l1_epochs: int) -> 
     presets={"small": {"alpha": 5e-3, "lr": 0.05}},
 )
 def unlearn(ctx: MethodContext, p: L1SparseParams) -> Generator[Event, None, LetheModel]:
-    model = ctx.copy_original().train()
-    x, y = ctx.x_retain, torch.as_tensor(ctx.y_retain, dtype=torch.long)
-    batches = cycle_batches(len(x), p.batch_size, ctx.seed)
-    per_epoch = steps_for(len(x), p.batch_size, 1)
-    gen = torch.Generator().manual_seed(ctx.seed)
+    model = ctx.copy_original()
+    retain, gen = retain_rows(ctx), augment_generator(ctx)
+    batches = retain.batches(p.batch_size, ctx.seed)
     params = [q for q in model.parameters() if q.requires_grad]
 
-    def loss_fn(step: int) -> torch.Tensor:
-        idx = next(batches)
-        ce = F.cross_entropy(model(augment_batch(ctx.normalise(x[idx]), ctx.recipe.augment, gen)), y[idx].to(ctx.device))
-        a = l1_coefficient(p.alpha, (step - 1) // per_epoch, p.epochs, p.no_l1_epochs)
-        if a == 0.0:
-            return ce
-        return ce + a * sum(q.abs().sum() for q in params)
+    def loss_at(a: float) -> Callable[[np.ndarray], torch.Tensor]:
+        def loss(idx: np.ndarray) -> torch.Tensor:
+            ce = retain.cross_entropy(model, idx, gen)
+            return ce if a == 0.0 else ce + a * sum(q.abs().sum() for q in params)
 
-    opt = sgd(model, p.lr, p.momentum, p.weight_decay)
-    mask = build_mask(ctx, model, opt, p.mask, ratio=p.mask_ratio, delta=p.mask_delta, micro=p.mask_micro)
-    yield from optimise(ctx, model, loss_fn, opt, per_epoch * p.epochs, **mask_hooks(mask))
+        return loss
+
+    # One phase per epoch (its own α), all on one SGD optimiser.
+    alphas = [l1_coefficient(p.alpha, e, p.epochs, p.no_l1_epochs) for e in range(p.epochs)]
+    yield from optimise(ctx, model, [Phase(loss_at(a), batches, p.sgd(epochs=1)) for a in alphas], mask=p)
     return model

@@ -19,9 +19,9 @@ nothing and 1e-3 collapses the features.
 """
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
-from typing import Any, Generator
+from itertools import islice
+from typing import Generator
 
 import numpy as np
 import torch
@@ -30,10 +30,11 @@ from torch import nn
 
 from engine._core.events import Event, Progress
 from engine.train.features import extract
-from engine.methods._loops import cycle_batches, optimise, phased
+from engine.methods._loops import optimise
 from engine.methods.base import MethodContext, param
 from engine.methods.registry import register
-from engine.models.base import LetheModel, freeze_batchnorm
+from engine.models.base import LetheModel
+from engine.train.loop import IndexBatches, OptimSpec, Phase, Zipped, forever, phased
 
 
 @dataclass(frozen=True)
@@ -76,43 +77,16 @@ def train_vae(
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         vae = EmbeddingVAE(e.shape[1], p.latent).to(ctx.device)
-    batches = cycle_batches(len(e), p.batch_size, seed)
-    opt = torch.optim.Adam(vae.parameters(), lr=p.vae_lr)
-    steps = max(1, -(-len(e) // p.batch_size)) * p.vae_epochs
 
-    def loss_fn(step: int) -> torch.Tensor:
-        eb = e[torch.as_tensor(next(batches), device=ctx.device)]
+    def loss(idx: np.ndarray) -> torch.Tensor:
+        eb = e[torch.as_tensor(idx, device=ctx.device)]
         rec, mu, logvar = vae(eb)
         kld = -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp())
         return (F.mse_loss(rec, eb, reduction="sum") + 0.025 * kld) / len(eb)
 
-    quiet = dataclasses.replace(ctx, probe=None)  # no geometry frames of the VAE
-    yield from optimise(quiet, vae, loss_fn, opt, steps, stage="unlearn")  # type: ignore[arg-type]
+    adam = OptimSpec("adam", lr=p.vae_lr, epochs=p.vae_epochs)
+    yield from optimise(ctx, vae, [Phase(loss, IndexBatches(len(e), p.batch_size, seed), adam)], live=False)
     return vae.eval().requires_grad_(False)
-
-
-class Alternating:
-    """Two optimisers stepped in turn (odd steps: the first, even steps: the second), for the loop."""
-
-    def __init__(self, first: torch.optim.Optimizer, second: torch.optim.Optimizer) -> None:
-        self.opts = (first, second)
-        self.calls = 0
-
-    @property
-    def param_groups(self) -> list[dict[str, Any]]:
-        return self.opts[self.calls % 2].param_groups
-
-    @property
-    def state(self) -> Any:
-        return self.opts[self.calls % 2].state
-
-    def zero_grad(self, set_to_none: bool = True) -> None:
-        for o in self.opts:
-            o.zero_grad(set_to_none=set_to_none)
-
-    def step(self) -> None:
-        self.opts[self.calls % 2].step()
-        self.calls += 1
 
 
 @register(
@@ -132,30 +106,30 @@ def unlearn(ctx: MethodContext, p: LAFParams) -> Generator[Event, None, LetheMod
 
     model = ctx.copy_original()
     model.head.requires_grad_(False)  # label-agnostic: only the extractor moves
-    model.train()
-    freeze_batchnorm(model)
     x_f, x_r = ctx.x_forget, ctx.x_retain
-    fb, rb = cycle_batches(len(x_f), p.batch_size, ctx.seed), cycle_batches(len(x_r), p.batch_size, ctx.seed + 1)
-    pair: dict[str, np.ndarray] = {}
 
-    def loss_fn(step: int) -> torch.Tensor:
-        if step % 2 == 1:  # a new zipped pair; (1) extractor unlearning
-            pair["f"], pair["r"] = next(fb), next(rb)
-            m_f = u_vae.error(model.features(ctx.normalise(x_f[pair["f"]])))  # (B_f,)
-            m_r = s_vae.error(model.features(ctx.normalise(x_r[pair["r"]])))  # (B_r,)
-            return torch.exp(m_r / (m_r + 1)).sum() - torch.exp(m_f / (m_f + 1)).sum()
-        # (2) representation alignment on the same pair
-        e_f = model.features(ctx.normalise(x_f[pair["f"]]))
-        e_r = model.features(ctx.normalise(x_r[pair["r"]]))
-        c_f = 1 - F.cosine_similarity(e_f, e_f0[torch.as_tensor(pair["f"], device=ctx.device)], dim=1)  # (B_f,)
-        c_r = 1 - F.cosine_similarity(e_r, e_r0[torch.as_tensor(pair["r"], device=ctx.device)], dim=1)  # (B_r,)
+    def unlearn_extractor(pair: tuple[np.ndarray, np.ndarray]) -> torch.Tensor:  # (1)
+        m_f = u_vae.error(model.features(ctx.normalise(x_f[pair[0]])))  # (B_f,)
+        m_r = s_vae.error(model.features(ctx.normalise(x_r[pair[1]])))  # (B_r,)
+        return torch.exp(m_r / (m_r + 1)).sum() - torch.exp(m_f / (m_f + 1)).sum()
+
+    def align(pair: tuple[np.ndarray, np.ndarray]) -> torch.Tensor:  # (2), on the same pair
+        e_f = model.features(ctx.normalise(x_f[pair[0]]))
+        e_r = model.features(ctx.normalise(x_r[pair[1]]))
+        c_f = 1 - F.cosine_similarity(e_f, e_f0[torch.as_tensor(pair[0], device=ctx.device)], dim=1)  # (B_f,)
+        c_r = 1 - F.cosine_similarity(e_r, e_r0[torch.as_tensor(pair[1], device=ctx.device)], dim=1)  # (B_r,)
         return (c_r - torch.logsumexp(c_f / p.temperature, 0)).sum()
 
-    params = [q for q in model.parameters() if q.requires_grad]
-    lr_ra = p.lr_ra or (5e-5 if ctx.split.kind == "class" else 4e-5)
-    opt = Alternating(torch.optim.Adam(params, lr=p.lr_ue), torch.optim.Adam(params, lr=lr_ra))
-    pairs = max(1, -(-min(len(x_f), len(x_r)) // p.batch_size)) * p.epochs
+    # Per zipped (forget, retain) batch pair: a step of the extractor-unlearning Adam, then one of the
+    # alignment Adam (two optimisers, each keeping its moments across pairs).
+    n_pairs = max(1, -(-min(len(x_f), len(x_r)) // p.batch_size)) * p.epochs
+    pairs = Zipped(IndexBatches(len(x_f), p.batch_size, ctx.seed), IndexBatches(len(x_r), p.batch_size, ctx.seed + 1))
+    ue = OptimSpec("adam", lr=p.lr_ue)
+    ra = OptimSpec("adam", lr=p.lr_ra or (5e-5 if ctx.split.kind == "class" else 4e-5))
+    phases: list[Phase[tuple[np.ndarray, np.ndarray]]] = []
+    for pair in islice(forever(pairs), n_pairs):
+        phases += [Phase(unlearn_extractor, [pair], ue, slot="ue"), Phase(align, [pair], ra, slot="ra")]
     yield Progress("unlearn", 0.15, "unlearning the extractor")
-    yield from phased(optimise(ctx, model, loss_fn, opt, 2 * pairs), 0.15, 1.0)  # type: ignore[arg-type]
+    yield from phased(optimise(ctx, model, phases, mode="frozen_bn"), 0.15, 1.0)
     model.head.requires_grad_(True)
-    return model.eval()
+    return model

@@ -13,45 +13,24 @@
 Both are applied the same way (pitfall D2, SalUn "Fix weight decay (#33)"): before the optimiser step
 the gradient is multiplied by m; after it, every masked coordinate is put back to its pre-step value
 and the optimiser state (momentum, Adam moments) is zeroed there, so weight decay and momentum cannot
-move frozen weights. :func:`build_mask` returns an :class:`UpdateMask` whose ``before_step`` /
-``after_step`` plug into :func:`engine.methods._loops.optimise`.
+move frozen weights. :func:`build_mask` returns an :class:`UpdateMask`, a
+:class:`engine.train.loop.StepHook` the loop runs around every optimiser step. The Params fields
+are :class:`engine.methods._params.MaskParams`.
 """
 from __future__ import annotations
 
 from statistics import NormalDist
-from typing import Any, Callable
+from typing import Callable
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from engine.methods._loops import cycle_batches
-from engine.methods.base import MethodContext, param
+from engine.methods.base import MethodContext
 from engine.models.base import LetheModel, eval_mode
+from engine.train.loop import IndexBatches, StepHook, forever
 
 MASKS = ("none", "salun", "feasible")
-
-
-# ---------------------------------------------------------------- Params fields (one definition)
-def mask_field() -> Any:
-    return param(
-        "none",
-        "Update mask: none; salun = only the top-r weights by forget-gradient saliency move (SalUn); "
-        "feasible = only coordinates whose update provably does not hurt the retain loss (A16, Lethe's design).",
-        choices=MASKS,
-    )
-
-
-def mask_ratio_field() -> Any:
-    return param(0.5, "SalUn mask: fraction r of weights allowed to move (paper default 0.5).", min=0.01, max=1.0)
-
-
-def mask_delta_field() -> Any:
-    return param(0.05, "Feasible mask: significance level δ of the per-coordinate retain-gradient test.", min=1e-4, max=0.5)
-
-
-def mask_micro_field() -> Any:
-    return param(4, "Feasible mask: retain micro-batches k per step (mean and standard error of the retain gradient).", min=2, max=64)
 
 
 # ---------------------------------------------------------------- the SalUn saliency mask
@@ -89,29 +68,23 @@ def top_fraction_mask(scores: dict[str, torch.Tensor], ratio: float) -> dict[str
 
 
 # ---------------------------------------------------------------- applying a mask
-class UpdateMask:
+class UpdateMask(StepHook):
     """Applies per-parameter bool masks around an optimiser step (see the module docstring).
 
     ``compute(model) -> {name: bool mask}`` is called once per step, after ``backward()``.
     """
 
-    def __init__(
-        self,
-        model: LetheModel,
-        optimizer: torch.optim.Optimizer,
-        compute: Callable[[LetheModel], dict[str, torch.Tensor]],
-        kind: str,
-    ) -> None:
+    def __init__(self, model: LetheModel, compute: Callable[[LetheModel], dict[str, torch.Tensor]], kind: str) -> None:
         self.kind = kind
-        self.optimizer = optimizer
+        self.model = model
         self.params = {n: p for n, p in model.named_parameters() if p.requires_grad}
         self._compute = compute
         self._masks: dict[str, torch.Tensor] = {}
         self._before: dict[str, torch.Tensor] = {}
         self.kept_fraction = 1.0  # fraction of coordinates allowed to move at the last step
 
-    def before_step(self, model: LetheModel) -> None:
-        self._masks = self._compute(model)
+    def before_step(self, optimizer: torch.optim.Optimizer) -> None:
+        self._masks = self._compute(self.model)
         kept, total = 0, 0
         with torch.no_grad():
             for n, p in self.params.items():
@@ -125,14 +98,14 @@ class UpdateMask:
                     p.grad.mul_(m)
         self.kept_fraction = kept / max(1, total)
 
-    def after_step(self, model: LetheModel) -> None:
+    def after_step(self, optimizer: torch.optim.Optimizer) -> None:
         with torch.no_grad():
             for n, p in self.params.items():
                 m = self._masks.get(n)
                 if m is None:
                     continue
                 p.copy_(torch.where(m, p, self._before[n]))
-                for v in self.optimizer.state.get(p, {}).values():
+                for v in optimizer.state.get(p, {}).values():
                     if torch.is_tensor(v) and v.shape == p.shape:
                         v.mul_(m)
         self._before.clear()
@@ -141,7 +114,6 @@ class UpdateMask:
 def build_mask(
     ctx: MethodContext,
     model: LetheModel,
-    optimizer: torch.optim.Optimizer,
     kind: str,
     *,
     ratio: float = 0.5,
@@ -150,14 +122,14 @@ def build_mask(
     batch_size: int = 256,
     admit_neutral: bool = False,
 ) -> UpdateMask | None:
-    """The mask ``kind`` for ``model`` (None for "none"). Build it after the optimiser."""
+    """The mask ``kind`` for ``model`` (None for "none"), built from the model as it is now."""
     if kind == "none":
         return None
     if kind == "salun":
         fixed = top_fraction_mask(salun_saliency(ctx, model, batch_size), ratio)
-        return UpdateMask(model, optimizer, lambda m: fixed, kind)
+        return UpdateMask(model, lambda m: fixed, kind)
     if kind == "feasible":
-        return UpdateMask(model, optimizer, _feasible(ctx, model, delta, micro, batch_size, admit_neutral), kind)
+        return UpdateMask(model, _feasible(ctx, model, delta, micro, batch_size, admit_neutral), kind)
     raise ValueError(f"unknown mask {kind!r}; choose one of {MASKS}")
 
 
@@ -165,7 +137,7 @@ def _feasible(
     ctx: MethodContext, model: LetheModel, delta: float, micro: int, batch_size: int, admit_neutral: bool
 ) -> Callable[[LetheModel], dict[str, torch.Tensor]]:
     x_r, y_r = ctx.x_retain, torch.as_tensor(ctx.y_retain, dtype=torch.long)
-    batches = cycle_batches(len(x_r), max(batch_size, 2 * micro), ctx.seed + 7919)
+    batches = forever(IndexBatches(len(x_r), max(batch_size, 2 * micro), ctx.seed + 7919))
     z = NormalDist().inv_cdf(1.0 - delta)
 
     def compute(m: LetheModel) -> dict[str, torch.Tensor]:
@@ -197,16 +169,3 @@ def _feasible(
 
     return compute
 
-
-def mask_hooks(mask: UpdateMask | None, after: Callable[[LetheModel], None] | None = None) -> dict[str, Any]:
-    """``before_step`` / ``after_step`` keyword arguments for :func:`optimise` (a method's own
-    ``after`` hook runs after the mask has restored the frozen weights)."""
-    if mask is None:
-        return {"after_step": after} if after is not None else {}
-
-    def after_step(model: LetheModel) -> None:
-        mask.after_step(model)
-        if after is not None:
-            after(model)
-
-    return {"before_step": mask.before_step, "after_step": after_step}

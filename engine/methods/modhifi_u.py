@@ -25,9 +25,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from engine._core.errors import UnsupportedForgetSet
 from engine._core.events import Event, Log, Progress
-from engine.methods._loops import forward_with_pre_hooks
+from engine.methods._common import final_frame, forward_with_pre_hooks, require_classes
 from engine.methods.base import MethodContext, param
 from engine.methods.registry import register
 from engine.models.base import LetheModel
@@ -102,8 +101,7 @@ def fidelity_scores(ctx: MethodContext, model: LetheModel, layers: dict[str, nn.
     presets={"small": {"fraction": 0.02}},
 )
 def unlearn(ctx: MethodContext, p: ModHiFiParams) -> Generator[Event, None, LetheModel]:
-    if ctx.split.kind != "class":
-        raise UnsupportedForgetSet("ModHiFi-U forgets whole classes (its scores come from forget-class images)")
+    require_classes(ctx, "ModHiFi-U forgets whole classes (its scores come from forget-class images)")
     model = ctx.copy_original().eval()
     layers = editable_layers(model, p.last_layers)
     rng = np.random.default_rng(ctx.seed)
@@ -125,7 +123,5 @@ def unlearn(ctx: MethodContext, p: ModHiFiParams) -> Generator[Event, None, Leth
             w.mul_(keep.view(w.shape[0], w.shape[1], *([1] * (w.dim() - 2))).to(w.device, w.dtype))
             removed += k
     yield Log(f"ModHiFi-U: zeroed {removed} components in {len(layers)} layers")
-    frame = ctx.geometry(model, "unlearn", 1)
-    if frame is not None:
-        yield frame
+    yield from final_frame(ctx, model)
     return model

@@ -19,28 +19,26 @@ import torch
 import torch.nn.functional as F
 
 from engine._core.events import Event
-from engine.methods._loops import optimise, sgd
+from engine.methods._common import augment_generator, forget_rows, retain_rows
+from engine.methods._loops import optimise
+from engine.methods._params import MaskParams, SGDParams, batch_size_field, epochs_field, lr_field
 from engine.methods.base import MethodContext, param
-from engine.methods.masks import build_mask, mask_delta_field, mask_field, mask_hooks, mask_micro_field, mask_ratio_field
 from engine.methods.registry import register
 from engine.models.base import LetheModel
-from engine.train.loop import augment_batch, epoch_batches
+from engine.train.loop import Phase, epoch_batches
+
+EPOCHS_HELP = "Epochs; each is one pass over the forget set (random labels) then the retain set."
+SMALL = {"batch_size": 32, "lr": 0.05, "epochs": 3}  # digits: forget class 3 (SalUn shares it)
 
 
 @dataclass(frozen=True)
-class RandomLabelParams:
-    epochs: int = param(10, "Epochs; each is one pass over the forget set (random labels) then the retain set.", min=1, max=200)
-    lr: float = param(0.01, "SGD learning rate (SalUn: 0.01; digits cnn_small: 0.05).", min=1e-7, max=1.0)
-    momentum: float = param(0.9, "SGD momentum.", min=0.0, max=0.999)
-    weight_decay: float = param(5e-4, "L2 weight decay.", min=0.0, max=0.1)
-    batch_size: int = param(256, "Images per step, forget and retain batches alike (digits cnn_small: 32).", min=2, max=4096)
+class RandomLabelParams(MaskParams, SGDParams):
+    epochs: int = epochs_field(10, EPOCHS_HELP)
+    lr: float = lr_field(0.01, "SGD learning rate (SalUn: 0.01; digits cnn_small: 0.05).")
+    batch_size: int = batch_size_field(256, "Images per step, forget and retain batches alike (digits cnn_small: 32).")
     other_classes_only: bool = param(
         False, "Draw the random label from the other classes only (never the true or a forgotten class); off = SalUn's uniform draw."
     )
-    mask: str = mask_field()
-    mask_ratio: float = mask_ratio_field()
-    mask_delta: float = mask_delta_field()
-    mask_micro: int = mask_micro_field()
 
 
 def random_targets(
@@ -67,41 +65,22 @@ def rl_schedule(n_forget: int, n_retain: int, batch_size: int, epochs: int, gen:
     return plan
 
 
-def run_random_label(
-    ctx: MethodContext,
-    *,
-    epochs: int,
-    lr: float,
-    momentum: float,
-    weight_decay: float,
-    batch_size: int,
-    other_only: bool,
-    mask_kind: str,
-    mask_ratio: float,
-    mask_delta: float,
-    mask_micro: int,
-) -> Generator[Event, None, LetheModel]:
+def run_random_label(ctx: MethodContext, p: SGDParams, other_only: bool, mask: MaskParams) -> Generator[Event, None, LetheModel]:
     """RL on a copy of the original, optionally under an update mask (SalUn = RL + the SalUn mask)."""
-    model = ctx.copy_original().train()
-    x_f, y_f = ctx.x_forget, torch.as_tensor(ctx.y_forget, dtype=torch.long)
-    x_r, y_r = ctx.x_retain, torch.as_tensor(ctx.y_retain, dtype=torch.long)
-    gen = torch.Generator().manual_seed(ctx.seed)
-    plan = rl_schedule(len(x_f), len(x_r), batch_size, epochs, gen)
+    model = ctx.copy_original()
+    forget, retain, gen = forget_rows(ctx), retain_rows(ctx), augment_generator(ctx)
+    plan = rl_schedule(len(forget), len(retain), p.batch_size, p.epochs, gen)
     forbidden = tuple(ctx.split.forget_classes) if ctx.split.kind == "class" else ()
     C = model.num_classes
 
-    def loss_fn(step: int) -> torch.Tensor:
-        part, idx = plan[step - 1]
-        if part == "forget":
-            xb, yb = x_f[idx], random_targets(y_f[idx], C, other_only, forbidden, gen)
-        else:
-            xb, yb = x_r[idx], y_r[idx]
-        logits = model(augment_batch(ctx.normalise(xb), ctx.recipe.augment, gen))  # (B, C)
-        return F.cross_entropy(logits, yb.to(ctx.device))
+    def loss(batch: tuple[str, np.ndarray]) -> torch.Tensor:
+        part, idx = batch
+        if part == "retain":
+            return retain.cross_entropy(model, idx, gen)
+        y_random = random_targets(forget.y[idx], C, other_only, forbidden, gen)  # drawn before the augmentation
+        return F.cross_entropy(model(forget.images(idx, gen)), y_random.to(ctx.device))  # logits (B, C)
 
-    opt = sgd(model, lr, momentum, weight_decay)
-    mask = build_mask(ctx, model, opt, mask_kind, ratio=mask_ratio, delta=mask_delta, micro=mask_micro, batch_size=batch_size)
-    yield from optimise(ctx, model, loss_fn, opt, len(plan), **mask_hooks(mask))
+    yield from optimise(ctx, model, [Phase(loss, plan, p.sgd(epochs=1))], mask=mask, mask_batch_size=p.batch_size)
     return model
 
 
@@ -111,21 +90,7 @@ def run_random_label(
     description="Fine-tune on the forget set with random labels, interleaved with the retain set (SalUn's RL).",
     needs=("forget", "retain"),
     label="Random Label",
-    presets={"small": {"batch_size": 32, "lr": 0.05, "epochs": 3}},
+    presets={"small": SMALL},
 )
 def unlearn(ctx: MethodContext, p: RandomLabelParams) -> Generator[Event, None, LetheModel]:
-    return (
-        yield from run_random_label(
-            ctx,
-            epochs=p.epochs,
-            lr=p.lr,
-            momentum=p.momentum,
-            weight_decay=p.weight_decay,
-            batch_size=p.batch_size,
-            other_only=p.other_classes_only,
-            mask_kind=p.mask,
-            mask_ratio=p.mask_ratio,
-            mask_delta=p.mask_delta,
-            mask_micro=p.mask_micro,
-        )
-    )
+    return (yield from run_random_label(ctx, p, p.other_classes_only, p))

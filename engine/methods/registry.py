@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 from engine.data.forget import ForgetSplit
 from engine._core.errors import UnknownName, UnsupportedForgetSet
-from engine.methods.base import UnlearnFn, params_from_json
+from engine.methods.base import MethodContext, UnlearnFn, params_from_json
 
 KINDS = ("class", "sample")
 PAPER = "paper"  # the preset name of the Params defaults themselves
@@ -27,6 +27,12 @@ class MethodInfo:
     label: str = ""
     # Named hyperparameter overrides of the paper defaults, e.g. {"small": {"lr": 0.05}}.
     presets: dict[str, dict[str, Any]] = field(default_factory=dict, hash=False)
+    # The reference method (Retrain): a job running it needs no separate retrained reference, and
+    # its audit is the reference's own.
+    is_reference: bool = False
+    # Forward-backward passes (in training-set units) of a method that trains a model the cost
+    # meter's hooks on the original never see (Retrain's fresh model); None = measured.
+    fb_passes: Callable[[MethodContext], float] | None = field(default=None, hash=False)
 
     def default_params(self) -> Any:
         return self.params()
@@ -72,6 +78,7 @@ class MethodInfo:
             "needs": list(self.needs),
             "params": rows,
             "presets": {k: dict(v) for k, v in self.presets.items()},
+            "is_reference": self.is_reference,
         }
 
 
@@ -87,11 +94,15 @@ def register(
     needs: tuple[str, ...] = (),
     label: str = "",
     presets: dict[str, dict[str, Any]] | None = None,
-):
+    is_reference: bool = False,
+    fb_passes: Callable[[MethodContext], float] | None = None,
+) -> Callable[[UnlearnFn], UnlearnFn]:
     """Decorator registering ``unlearn(ctx, params)`` under ``name``; a second registration raises.
 
     ``presets`` maps a preset name (e.g. ``"small"``) to overrides of the paper defaults; each is
-    validated against ``params`` here, so a typo fails at import time."""
+    validated against ``params`` here, so a typo fails at import time. ``is_reference`` marks the
+    gold standard (one method at most); ``fb_passes(ctx)`` gives the cost of a method whose training
+    the cost meter cannot see (see :class:`MethodInfo`)."""
 
     def deco(fn: UnlearnFn) -> UnlearnFn:
         if name in _REGISTRY:
@@ -103,7 +114,11 @@ def register(
             raise ValueError(f"{name}: the preset name {PAPER!r} is reserved for the defaults")
         for values in presets_.values():
             params_from_json(params, values)  # BadSpec on an unknown field or an out-of-bounds value
-        _REGISTRY[name] = MethodInfo(name, fn, params, description, tuple(kinds), tuple(needs), label, presets_)
+        if is_reference and any(info.is_reference for info in _REGISTRY.values()):
+            raise ValueError(f"{name}: a reference method is already registered")
+        _REGISTRY[name] = MethodInfo(
+            name, fn, params, description, tuple(kinds), tuple(needs), label, presets_, is_reference, fb_passes
+        )
         return fn
 
     return deco

@@ -16,12 +16,19 @@ class RetrainParams:
     """Retrain uses the original model's own recipe, so it has no hyperparameters of its own."""
 
 
+def retrain_passes(ctx: MethodContext) -> float:
+    """Recipe epochs over the retain rows, in training-set units (the cached model cost this once)."""
+    return ctx.recipe.epochs * len(ctx.split.retain_idx) / max(1, len(ctx.bundle.x_train))
+
+
 @register(
     "retrain",
     RetrainParams,
     description="Gold standard: train a fresh model on the retain set with the original recipe.",
     needs=("retain",),
     label="Retrain",
+    is_reference=True,
+    fb_passes=retrain_passes,
 )
 def unlearn(ctx: MethodContext, p: RetrainParams) -> Generator[Event, None, LetheModel]:
     frames: list[int] = []

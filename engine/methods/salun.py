@@ -16,20 +16,19 @@ from dataclasses import dataclass
 from typing import Generator
 
 from engine._core.events import Event
+from engine.methods._params import MaskParams, SGDParams, batch_size_field, epochs_field, lr_field
 from engine.methods.base import MethodContext, param
-from engine.methods.random_label import run_random_label
+from engine.methods.random_label import EPOCHS_HELP, SMALL, run_random_label
 from engine.methods.registry import register
 from engine.models.base import LetheModel
 
 
 @dataclass(frozen=True)
-class SalunParams:
+class SalunParams(SGDParams):
+    epochs: int = epochs_field(10, EPOCHS_HELP)
+    lr: float = lr_field(0.013, "SGD learning rate (SalUn README: 0.013; digits cnn_small: 0.05).")
+    batch_size: int = batch_size_field(256, "Images per step (digits cnn_small: 32).")
     ratio: float = param(0.5, "Fraction r of weights (by forget-gradient saliency, ranked globally) that may move.", min=0.01, max=1.0)
-    epochs: int = param(10, "Epochs; each is one pass over the forget set (random labels) then the retain set.", min=1, max=200)
-    lr: float = param(0.013, "SGD learning rate (SalUn README: 0.013; digits cnn_small: 0.05).", min=1e-7, max=1.0)
-    momentum: float = param(0.9, "SGD momentum.", min=0.0, max=0.999)
-    weight_decay: float = param(5e-4, "L2 weight decay.", min=0.0, max=0.1)
-    batch_size: int = param(256, "Images per step (digits cnn_small: 32).", min=2, max=4096)
     other_classes_only: bool = param(False, "Random labels from the other classes only (off = SalUn's uniform draw).")
 
 
@@ -39,21 +38,7 @@ class SalunParams:
     description="SalUn: Random Label restricted to the most forget-salient half of the weights.",
     needs=("forget", "retain"),
     label="SalUn",
-    presets={"small": {"batch_size": 32, "lr": 0.05, "epochs": 3}},
+    presets={"small": SMALL},
 )
 def unlearn(ctx: MethodContext, p: SalunParams) -> Generator[Event, None, LetheModel]:
-    return (
-        yield from run_random_label(
-            ctx,
-            epochs=p.epochs,
-            lr=p.lr,
-            momentum=p.momentum,
-            weight_decay=p.weight_decay,
-            batch_size=p.batch_size,
-            other_only=p.other_classes_only,
-            mask_kind="salun",
-            mask_ratio=p.ratio,
-            mask_delta=0.05,
-            mask_micro=4,
-        )
-    )
+    return (yield from run_random_label(ctx, p, p.other_classes_only, MaskParams(mask="salun", mask_ratio=p.ratio)))

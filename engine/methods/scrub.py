@@ -22,32 +22,29 @@ import torch
 import torch.nn.functional as F
 
 from engine._core.events import Event
-from engine.methods._loops import optimise, sgd
+from engine.methods._common import augment_generator, forget_rows, retain_rows
+from engine.methods._loops import optimise
+from engine.methods._params import MaskParams, batch_size_field, epochs_field, lr_field, momentum_field, weight_decay_field
 from engine.methods.base import MethodContext, param
-from engine.methods.masks import build_mask, mask_delta_field, mask_field, mask_hooks, mask_micro_field, mask_ratio_field
 from engine.methods.registry import register
 from engine.models.base import LetheModel
-from engine.train.loop import augment_batch, epoch_batches
+from engine.train.loop import OptimSpec, Phase, epoch_batches
 
 LR_DECAY_EPOCHS = (3, 5, 9)  # lr x0.1 after these epochs (SCRUB's sgda_lr_decay_epochs)
 
 
 @dataclass(frozen=True)
-class ScrubParams:
-    epochs: int = param(3, "Epochs E (each: a max-step pass over D_f while e ≤ msteps, then a min-step pass over D_r).", min=1, max=200)
+class ScrubParams(MaskParams):
+    epochs: int = epochs_field(3, "Epochs E (each: a max-step pass over D_f while e ≤ msteps, then a min-step pass over D_r).")
     msteps: int = param(2, "Epochs that include the max-step over the forget set.", min=0, max=200)
     temperature: float = param(4.0, "Distillation temperature T.", min=0.1, max=100.0)
     gamma: float = param(0.99, "γ: weight of the retain cross-entropy in the min-step.", min=0.0, max=100.0)
     alpha: float = param(0.001, "α: weight of the retain KL to the teacher in the min-step.", min=0.0, max=100.0)
-    lr: float = param(5e-4, "SGD learning rate (×0.1 after epochs 3, 5, 9; digits cnn_small: 0.01).", min=1e-7, max=1.0)
-    momentum: float = param(0.9, "SGD momentum.", min=0.0, max=0.999)
-    weight_decay: float = param(5e-4, "L2 weight decay.", min=0.0, max=0.1)
-    forget_batch_size: int = param(512, "Forget images per max-step.", min=2, max=4096)
-    retain_batch_size: int = param(256, "Retain images per min-step.", min=2, max=4096)
-    mask: str = mask_field()
-    mask_ratio: float = mask_ratio_field()
-    mask_delta: float = mask_delta_field()
-    mask_micro: int = mask_micro_field()
+    lr: float = lr_field(5e-4, "SGD learning rate (×0.1 after epochs 3, 5, 9; digits cnn_small: 0.01).")
+    momentum: float = momentum_field()
+    weight_decay: float = weight_decay_field()
+    forget_batch_size: int = batch_size_field(512, "Forget images per max-step.")
+    retain_batch_size: int = batch_size_field(256, "Retain images per min-step.")
 
 
 def kd_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, T: float) -> torch.Tensor:
@@ -66,31 +63,31 @@ def kd_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, T: float
     presets={"small": {"lr": 0.01, "epochs": 5, "msteps": 3, "retain_batch_size": 32}},
 )
 def unlearn(ctx: MethodContext, p: ScrubParams) -> Generator[Event, None, LetheModel]:
-    teacher = ctx.original
-    student = ctx.copy_original().train()
-    x_f, x_r = ctx.x_forget, ctx.x_retain
-    y_r = torch.as_tensor(ctx.y_retain, dtype=torch.long)
-    gen = torch.Generator().manual_seed(ctx.seed)
-    plan: list[tuple[str, int, np.ndarray]] = []  # (part, epoch, rows)
-    for e in range(p.epochs):
-        if e < p.msteps:
-            plan += [("max", e, idx) for idx in epoch_batches(len(x_f), min(p.forget_batch_size, len(x_f)), gen)]
-        plan += [("min", e, idx) for idx in epoch_batches(len(x_r), min(p.retain_batch_size, len(x_r)), gen)]
+    teacher, student = ctx.original, ctx.copy_original()
+    forget, retain, gen = forget_rows(ctx), retain_rows(ctx), augment_generator(ctx)
 
-    def loss_fn(step: int) -> torch.Tensor:
-        part, epoch, idx = plan[step - 1]
-        decay = 0.1 ** sum(epoch >= d for d in LR_DECAY_EPOCHS)
-        for g in opt.param_groups:
-            g["lr"] = p.lr * decay
-        xb = augment_batch(ctx.normalise((x_f if part == "max" else x_r)[idx]), ctx.recipe.augment, gen)
-        s = student(xb)  # (B, C)
+    def student_teacher(rows: np.ndarray, part: str) -> tuple[torch.Tensor, torch.Tensor]:
+        xb = (forget if part == "max" else retain).images(rows, gen)
         with torch.no_grad():
             t = teacher(xb)  # (B, C)
-        if part == "max":
-            return -kd_loss(s, t, p.temperature)
-        return p.gamma * F.cross_entropy(s, y_r[idx].to(ctx.device)) + p.alpha * kd_loss(s, t, p.temperature)
+        return student(xb), t  # (B, C) each
 
-    opt = sgd(student, p.lr, p.momentum, p.weight_decay)
-    mask = build_mask(ctx, student, opt, p.mask, ratio=p.mask_ratio, delta=p.mask_delta, micro=p.mask_micro)
-    yield from optimise(ctx, student, loss_fn, opt, len(plan), **mask_hooks(mask))
+    def max_step(idx: np.ndarray) -> torch.Tensor:
+        s, t = student_teacher(idx, "max")
+        return -kd_loss(s, t, p.temperature)
+
+    def min_step(idx: np.ndarray) -> torch.Tensor:
+        s, t = student_teacher(idx, "min")
+        return p.gamma * F.cross_entropy(s, retain.labels(idx)) + p.alpha * kd_loss(s, t, p.temperature)
+
+    # Every epoch: a max pass over D_f (while e < msteps), then a min pass over D_r, on one SGD
+    # optimiser (its momentum carries across passes) whose lr decays ×0.1 after LR_DECAY_EPOCHS.
+    # The whole batch plan is drawn first (as the reference code's loaders), then the augmentation.
+    phases: list[Phase[np.ndarray]] = []
+    for e in range(p.epochs):
+        sgd = OptimSpec("sgd", lr=p.lr * 0.1 ** sum(e >= d for d in LR_DECAY_EPOCHS), momentum=p.momentum, weight_decay=p.weight_decay)
+        if e < p.msteps:
+            phases.append(Phase(max_step, epoch_batches(len(forget), min(p.forget_batch_size, len(forget)), gen), sgd))
+        phases.append(Phase(min_step, epoch_batches(len(retain), min(p.retain_batch_size, len(retain)), gen), sgd))
+    yield from optimise(ctx, student, phases, mask=p)
     return student

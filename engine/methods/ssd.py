@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from engine._core.events import Event, Log, Progress
+from engine.methods._common import final_frame
 from engine.methods.base import MethodContext, param
 from engine.methods.registry import register
 from engine.models.base import LetheModel
@@ -100,9 +101,7 @@ def run_ssd(ctx: MethodContext, alpha: float, lam: float, batch_size: int, label
     selected = dampen(params, imp_f, imp_d, alpha, lam)
     total = sum(q.numel() for q in params.values())
     yield Log(f"{name}: dampened {selected} of {total} parameters ({selected / max(1, total):.2%})")
-    frame = ctx.geometry(model, "unlearn", 1)
-    if frame is not None:
-        yield frame
+    yield from final_frame(ctx, model)
     return model
 
 

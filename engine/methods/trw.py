@@ -22,31 +22,24 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from engine._core.errors import UnsupportedForgetSet
 from engine._core.events import Event
-from engine.methods._loops import cycle_batches, optimise, sgd, steps_for
+from engine.methods._common import augment_generator, forget_rows, require_classes, retain_rows
+from engine.methods._loops import optimise
+from engine.methods._params import MaskParams, SGDParams, batch_size_field, epochs_field
 from engine.methods.base import MethodContext, param
-from engine.methods.masks import build_mask, mask_delta_field, mask_field, mask_hooks, mask_micro_field, mask_ratio_field
 from engine.methods.registry import register
 from engine.models.base import LetheModel, eval_mode
-from engine.train.loop import augment_batch
+from engine.train.loop import Phase, Zipped
 
 
 @dataclass(frozen=True)
-class TRWParams:
+class TRWParams(MaskParams, SGDParams):
+    epochs: int = epochs_field(5, "Passes over the retain set.")
+    batch_size: int = batch_size_field(128, "Retain (and forget) images per step.")
     beta: float = param(10.0, "β, tilt strength towards similar classes (0 = plain renormalisation, RWFT v1).", min=0.0, max=100.0)
     tau: float = param(0.1, "Temperature of the softmax over class similarities (not recovered from the paper).", min=1e-3, max=10.0)
     pca_dims: int = param(0, "PCA components of the mean-logit space (0 = all, i.e. centring only).", min=0, max=10000)
     retain_weight: float = param(1.0, "Weight of the retain cross-entropy (0 = forget set only).", min=0.0, max=100.0)
-    epochs: int = param(5, "Passes over the retain set.", min=1, max=200)
-    lr: float = param(0.01, "SGD learning rate.", min=1e-7, max=1.0)
-    momentum: float = param(0.9, "SGD momentum.", min=0.0, max=0.999)
-    weight_decay: float = param(5e-4, "L2 weight decay.", min=0.0, max=0.1)
-    batch_size: int = param(128, "Retain (and forget) images per step.", min=2, max=4096)
-    mask: str = mask_field()
-    mask_ratio: float = mask_ratio_field()
-    mask_delta: float = mask_delta_field()
-    mask_micro: int = mask_micro_field()
 
 
 @torch.no_grad()
@@ -86,9 +79,7 @@ def tilted_targets(p0: torch.Tensor, y: torch.Tensor, sim: torch.Tensor, forget:
     label="TRW (reconstruction from the paper's abstract)",
 )
 def unlearn(ctx: MethodContext, p: TRWParams) -> Generator[Event, None, LetheModel]:
-    forget = list(ctx.split.forget_classes)
-    if ctx.split.kind != "class" or not forget:
-        raise UnsupportedForgetSet("TRW forgets whole classes (its targets re-weight the other classes)")
+    forget = list(require_classes(ctx, "TRW forgets whole classes (its targets re-weight the other classes)"))
     C = ctx.bundle.num_classes
     logits_sum = torch.zeros(C, C, device=ctx.device, dtype=torch.float64)
     counts = np.bincount(ctx.bundle.y_train, minlength=C)
@@ -106,26 +97,18 @@ def unlearn(ctx: MethodContext, p: TRWParams) -> Generator[Event, None, LetheMod
     y_f = torch.as_tensor(ctx.y_forget, device=ctx.device, dtype=torch.long)
     q = tilted_targets(torch.cat(probs_f), y_f, sim, forget, p.beta)  # (N_f, C) fixed targets
 
-    model = ctx.copy_original().train()
-    x_f, x_r = ctx.x_forget, ctx.x_retain
-    y_r = torch.as_tensor(ctx.y_retain, dtype=torch.long)
-    forget_batches = cycle_batches(len(x_f), p.batch_size, ctx.seed + 1)
-    retain_batches = cycle_batches(len(x_r), p.batch_size, ctx.seed)
-    gen = torch.Generator().manual_seed(ctx.seed)
+    model = ctx.copy_original()
+    forget_set, retain_set, gen = forget_rows(ctx), retain_rows(ctx), augment_generator(ctx)
 
-    def loss_fn(step: int) -> torch.Tensor:
-        jf = next(forget_batches)
-        log_p = F.log_softmax(model(augment_batch(ctx.normalise(x_f[jf]), ctx.recipe.augment, gen)), 1)
+    def loss(batch: tuple[np.ndarray | None, np.ndarray]) -> torch.Tensor:
+        ir, jf = batch
+        log_p = F.log_softmax(model(forget_set.images(jf, gen)), 1)
         qt = q[torch.as_tensor(jf, device=ctx.device)]
-        loss = (torch.xlogy(qt, qt) - qt * log_p).sum(1).mean()  # KL(q ‖ p_θ), batch mean
-        if p.retain_weight > 0:
-            ir = next(retain_batches)
-            xr = augment_batch(ctx.normalise(x_r[ir]), ctx.recipe.augment, gen)
-            loss = loss + p.retain_weight * F.cross_entropy(model(xr), y_r[ir].to(ctx.device))
-        return loss
+        kl = (torch.xlogy(qt, qt) - qt * log_p).sum(1).mean()  # KL(q ‖ p_θ), batch mean
+        return kl if ir is None else kl + p.retain_weight * retain_set.cross_entropy(model, ir, gen)
 
-    opt = sgd(model, p.lr, p.momentum, p.weight_decay)
-    mask = build_mask(ctx, model, opt, p.mask, ratio=p.mask_ratio, delta=p.mask_delta, micro=p.mask_micro)
-    n = len(x_r) if p.retain_weight > 0 else len(x_f)
-    yield from optimise(ctx, model, loss_fn, opt, steps_for(n, p.batch_size, p.epochs), **mask_hooks(mask))
+    # Steps walk the retain set while the forget batches cycle (the forget set alone without retain weight).
+    forget_batches = forget_set.batches(p.batch_size, ctx.seed + 1)
+    lead = retain_set.batches(p.batch_size, ctx.seed) if p.retain_weight > 0 else [None] * len(forget_batches)
+    yield from optimise(ctx, model, [Phase(loss, Zipped(lead, forget_batches), p.sgd())], mask=p)
     return model

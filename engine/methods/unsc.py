@@ -19,15 +19,16 @@ from typing import Generator
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
-from engine._core.errors import UnsupportedForgetSet
 from engine._core.events import Event
-from engine.methods._loops import cycle_batches, optimise, sgd, steps_for
+from engine.methods._common import forget_rows, require_classes
+from engine.methods._loops import optimise
+from engine.methods._params import batch_size_field, epochs_field, lr_field, momentum_field
 from engine.methods.base import MethodContext, param
 from engine.methods.kodge_projection import layer_inputs, projectable_layers
 from engine.methods.registry import register
-from engine.models.base import MASKED_LOGIT, LetheModel, freeze_batchnorm
+from engine.models.base import MASKED_LOGIT, LetheModel
+from engine.train.loop import OptimSpec, Phase, StepHook
 
 
 @dataclass(frozen=True)
@@ -35,10 +36,10 @@ class UnscParams:
     energy: float = param(0.99, "Energy threshold of the retain basis per layer (GPM).", min=0.5, max=1.0)
     retain_batch: int = param(256, "Retain images in the one batch the null space is built from.", min=2, max=100000)
     max_rows: int = param(10000, "At most this many activation rows per layer (conv patches are sampled).", min=100, max=1000000)
-    epochs: int = param(20, "Passes over the forget set.", min=1, max=500)
-    lr: float = param(0.04, "SGD learning rate.", min=1e-7, max=1.0)
-    momentum: float = param(0.9, "SGD momentum.", min=0.0, max=0.999)
-    batch_size: int = param(64, "Forget images per step.", min=2, max=4096)
+    epochs: int = epochs_field(20, "Passes over the forget set.", hi=500)
+    lr: float = lr_field(0.04)
+    momentum: float = momentum_field()
+    batch_size: int = batch_size_field(64, "Forget images per step.")
 
 
 def gpm_projector(r: torch.Tensor, energy: float) -> torch.Tensor:
@@ -63,6 +64,26 @@ def pseudo_labels(ctx: MethodContext) -> torch.Tensor:
     return torch.cat(out)
 
 
+class NullSpaceProjection(StepHook):
+    """Before each step: g ← g − g·P_l for every projectable weight (flattened to (out, d_in)); every
+    other gradient (biases, BatchNorm) is zeroed, so only the retain null space moves."""
+
+    def __init__(self, params: list[torch.Tensor], projectors: dict[int, torch.Tensor]) -> None:
+        self.params, self.projectors = params, projectors
+
+    def before_step(self, optimizer: torch.optim.Optimizer) -> None:
+        with torch.no_grad():
+            for q in self.params:
+                if q.grad is None:
+                    continue
+                P = self.projectors.get(id(q))
+                if P is None:  # biases, BatchNorm, anything not a projectable weight: frozen
+                    q.grad.zero_()
+                else:
+                    g = q.grad.view(q.shape[0], -1)  # (out, d_in)
+                    g.sub_(g @ P)
+
+
 @register(
     "unsc",
     UnscParams,
@@ -72,8 +93,7 @@ def pseudo_labels(ctx: MethodContext) -> torch.Tensor:
     label="UNSC",
 )
 def unlearn(ctx: MethodContext, p: UnscParams) -> Generator[Event, None, LetheModel]:
-    if ctx.split.kind != "class":
-        raise UnsupportedForgetSet("UNSC forgets whole classes (its pseudo-labels are the nearest retained class)")
+    require_classes(ctx, "UNSC forgets whole classes (its pseudo-labels are the nearest retained class)")
     model = ctx.copy_original()
     rng = np.random.default_rng(ctx.seed)
     rows = np.sort(rng.permutation(ctx.split.retain_idx)[: p.retain_batch])
@@ -83,27 +103,9 @@ def unlearn(ctx: MethodContext, p: UnscParams) -> Generator[Event, None, LetheMo
         id(layer.weight): gpm_projector(acts[n], p.energy).to(ctx.device, layer.weight.dtype) for n, layer in layers.items()
     }
     y_pseudo = pseudo_labels(ctx)
-    x = ctx.x_forget
-    model.train()
-    freeze_batchnorm(model)
-    batches = cycle_batches(len(x), p.batch_size, ctx.seed)
-
-    def loss_fn(step: int) -> torch.Tensor:
-        idx = next(batches)
-        return F.cross_entropy(model(ctx.normalise(x[idx])), y_pseudo[idx].to(ctx.device))
-
-    def project(m: LetheModel) -> None:
-        with torch.no_grad():
-            for q in m.parameters():
-                if q.grad is None:
-                    continue
-                P = projectors.get(id(q))
-                if P is None:  # biases, BatchNorm, anything not a projectable weight: frozen
-                    q.grad.zero_()
-                else:
-                    g = q.grad.view(q.shape[0], -1)  # (out, d_in)
-                    g.sub_(g @ P)
-
-    opt = sgd(model, p.lr, p.momentum, 0.0)
-    yield from optimise(ctx, model, loss_fn, opt, steps_for(len(x), p.batch_size, p.epochs), before_step=project)
-    return model.eval()
+    forget = forget_rows(ctx, y_pseudo)  # no augmentation: the null space was measured on clean images
+    phase = Phase(lambda idx: forget.cross_entropy(model, idx, None), forget.batches(p.batch_size, ctx.seed),
+                  OptimSpec("sgd", lr=p.lr, momentum=p.momentum, epochs=p.epochs))
+    project = NullSpaceProjection(list(model.parameters()), projectors)
+    yield from optimise(ctx, model, [phase], mode="frozen_bn", hooks=[project])
+    return model

@@ -15,18 +15,19 @@ Digits scale (cnn_small; the ``small`` preset, ≤ 146 images per class): Adam l
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Generator
+from typing import Callable, Generator
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from engine._core.errors import UnsupportedForgetSet
-from engine._core.events import Event, Progress
-from engine.methods._loops import cycle_batches, optimise, phased, steps_for
+from engine._core.events import Event
+from engine.methods._common import require_classes
+from engine.methods._loops import optimise
 from engine.methods.base import MethodContext, param
 from engine.methods.registry import register
-from engine.models.base import LetheModel, eval_mode
+from engine.models.base import LetheModel
+from engine.train.loop import IndexBatches, OptimSpec, Phase, phased
 
 
 @dataclass(frozen=True)
@@ -51,17 +52,13 @@ def error_maximising_noise(
     """(noise_batch, C, H, W) noise maximising CE on class ``cls`` (model frozen, eval mode)."""
     gen = torch.Generator().manual_seed(ctx.seed + cls)
     noise = torch.randn(p.noise_batch, *ctx.bundle.input_shape, generator=gen).to(ctx.device).requires_grad_(True)
-    opt = torch.optim.Adam([noise], lr=p.noise_lr)
     target = torch.full((p.noise_batch,), cls, dtype=torch.long, device=ctx.device)
-    with eval_mode(model):
-        for step in range(p.noise_steps):
-            ctx.token.check()
-            loss = -F.cross_entropy(model(noise), target) + p.noise_l2 * noise.pow(2).sum((1, 2, 3)).mean()
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            yield Progress("unlearn", (step + 1) / p.noise_steps, f"noise {step + 1}/{p.noise_steps}")
-    model.zero_grad(set_to_none=True)
+
+    def loss(_: int) -> torch.Tensor:
+        return -F.cross_entropy(model(noise), target) + p.noise_l2 * noise.pow(2).sum((1, 2, 3)).mean()
+
+    phase = Phase(loss, range(p.noise_steps), OptimSpec("adam", lr=p.noise_lr))
+    yield from optimise(ctx, model, [phase], mode="eval", params=[noise], live=False)
     return noise.detach()
 
 
@@ -75,9 +72,7 @@ def error_maximising_noise(
     presets={"small": {"impair_lr": 1e-3, "repair_lr": 1e-3}},
 )
 def unlearn(ctx: MethodContext, p: UnsirParams) -> Generator[Event, None, LetheModel]:
-    classes = tuple(ctx.split.forget_classes)
-    if ctx.split.kind != "class" or not classes:
-        raise UnsupportedForgetSet("UNSIR forgets whole classes: its noise is trained per class")
+    classes = require_classes(ctx, "UNSIR forgets whole classes: its noise is trained per class")
     model = ctx.copy_original()
     noises = []
     for k, c in enumerate(classes):
@@ -93,25 +88,18 @@ def unlearn(ctx: MethodContext, p: UnsirParams) -> Generator[Event, None, LetheM
     y_n = torch.cat([torch.full((len(n) * p.noise_copies,), c, dtype=torch.long) for n, c in zip(noises, classes)]).to(ctx.device)
     x_imp, y_imp = torch.cat([x_n, x_r]), torch.cat([y_n, y_r])
 
-    model.train()
-    imp_batches = cycle_batches(len(x_imp), p.impair_batch_size, ctx.seed)
+    def on(x: torch.Tensor, y: torch.Tensor) -> Callable[[np.ndarray], torch.Tensor]:
+        def loss(idx: np.ndarray) -> torch.Tensor:
+            i = torch.as_tensor(idx, device=ctx.device)
+            return F.cross_entropy(model(x[i]), y[i])
 
-    def impair(step: int) -> torch.Tensor:
-        idx = torch.as_tensor(next(imp_batches), device=ctx.device)
-        return F.cross_entropy(model(x_imp[idx]), y_imp[idx])
+        return loss
 
-    opt = torch.optim.Adam([q for q in model.parameters() if q.requires_grad], lr=p.impair_lr)
-    steps = steps_for(len(x_imp), p.impair_batch_size, p.impair_epochs)
-    yield from phased(optimise(ctx, model, impair, opt, steps, stage="unlearn"), 0.1, 0.7 if p.repair_epochs else 1.0)
+    # Impair (noise + retain samples), then repair (retain samples): two fresh Adam optimisers.
+    phases = [Phase(on(x_imp, y_imp), IndexBatches(len(x_imp), p.impair_batch_size, ctx.seed),
+                    OptimSpec("adam", lr=p.impair_lr, epochs=p.impair_epochs), slot="impair")]
     if p.repair_epochs:
-        model.train()
-        rep_batches = cycle_batches(len(x_r), p.repair_batch_size, ctx.seed + 1)
-
-        def repair(step: int) -> torch.Tensor:
-            idx = torch.as_tensor(next(rep_batches), device=ctx.device)
-            return F.cross_entropy(model(x_r[idx]), y_r[idx])
-
-        opt = torch.optim.Adam([q for q in model.parameters() if q.requires_grad], lr=p.repair_lr)
-        steps = steps_for(len(x_r), p.repair_batch_size, p.repair_epochs)
-        yield from phased(optimise(ctx, model, repair, opt, steps, stage="unlearn"), 0.7, 1.0)
-    return model.eval()
+        phases.append(Phase(on(x_r, y_r), IndexBatches(len(x_r), p.repair_batch_size, ctx.seed + 1),
+                            OptimSpec("adam", lr=p.repair_lr, epochs=p.repair_epochs), slot="repair"))
+    yield from phased(optimise(ctx, model, phases), 0.1, 1.0)
+    return model

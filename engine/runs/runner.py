@@ -136,7 +136,7 @@ class Runner:
         device = resolve_device(spec.device)
         if device.type == "cpu" and self.threads is None:
             torch.set_num_threads(cpu_thread_budget())
-        wants_reference = spec.reference == "retrain" and spec.method != "retrain"
+        wants_reference = spec.reference == "retrain" and not info.is_reference
         stages = ["data", "original"] + (["reference"] if wants_reference else []) + ["unlearn", "evaluate"]
         meter = _ProgressMeter(stages)
 
@@ -208,8 +208,8 @@ class Runner:
         seconds["method"] = time.perf_counter() - t0 - ctx.geometry_seconds
         cost_meter.detach(unlearned)
         cost = cost_meter.result()
-        if spec.method == "retrain":  # a fresh model: the hook never saw it
-            cost["fb_passes"] = recipe.epochs * len(split.retain_idx) / max(1, len(bundle.x_train))
+        if info.fb_passes is not None:  # a model the cost hooks never saw (Retrain's fresh one)
+            cost["fb_passes"] = info.fb_passes(ctx)
         unlearned = unlearned.eval()
 
         # evaluate
@@ -231,7 +231,7 @@ class Runner:
         if spec.audit:
             yield Progress("evaluate", meter.overall("evaluate", 0.5), "auditing: attacks, probes, relearning")
             audit_info = _audit(bundle, split, evaluator, original, retrain, unlearned, references, m, cost,
-                                device=device, seed=spec.seed, token=token, is_retrain=spec.method == "retrain")
+                                device=device, seed=spec.seed, token=token, is_retrain=info.is_reference)
         seconds["evaluate"] = time.perf_counter() - t0
         yield Progress("evaluate", 1.0, "done")
         seconds["total"] = time.perf_counter() - t_start

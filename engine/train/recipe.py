@@ -4,8 +4,6 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
-import torch
-
 from engine._core.errors import BadSpec
 
 OPTIMISERS = ("sgd", "adam")
@@ -62,23 +60,4 @@ def default_recipe(arch: str, image_size: tuple[int, int], channels: int) -> Rec
     if arch == "convnet":
         return Recipe(epochs=15, lr=0.05, batch_size=128, augment="flip_crop" if natural else "none")
     return Recipe(epochs=15, lr=0.05, batch_size=64, augment="none")
-
-
-def make_optimizer(model: torch.nn.Module, recipe: Recipe) -> torch.optim.Optimizer:
-    params = [p for p in model.parameters() if p.requires_grad]
-    if recipe.optimizer == "adam":
-        return torch.optim.Adam(params, lr=recipe.lr, weight_decay=recipe.weight_decay)
-    return torch.optim.SGD(params, lr=recipe.lr, momentum=recipe.momentum, weight_decay=recipe.weight_decay)
-
-
-def make_scheduler(opt: torch.optim.Optimizer, schedule: str, total_steps: int) -> torch.optim.lr_scheduler.LRScheduler | None:
-    """Per-step schedulers (stepped after each optimiser step)."""
-    total_steps = max(1, total_steps)
-    if schedule == "cosine":
-        return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total_steps)
-    if schedule == "step":
-        milestones = [int(total_steps * 0.5), int(total_steps * 0.75)]
-        return torch.optim.lr_scheduler.MultiStepLR(opt, milestones=milestones, gamma=0.1)
-    return None
-
 

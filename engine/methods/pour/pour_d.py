@@ -10,31 +10,30 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Generator
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
-from engine._core.events import Event, Log
+from engine._core.events import Event
 from engine.train.features import extract
-from engine.methods._loops import cycle_batches, forget_accuracy, optimise, sgd, steps_for
+from engine.methods._common import stop_at_forget_accuracy
+from engine.methods._loops import optimise
+from engine.methods._params import SGDParams, batch_size_field, early_stop_acc_field, epochs_field, lr_field, min_steps_field, momentum_field
 from engine.methods.base import MethodContext, param
 from engine.methods.pour.common import DIRECTIONS, projector, require_class_forgetting
 from engine.methods.registry import register
-from engine.models.base import LetheModel, freeze_batchnorm
+from engine.models.base import LetheModel
+from engine.train.loop import IndexBatches, Phase, Zipped
 
 
 @dataclass(frozen=True)
-class PourDParams:
-    epochs: int = param(10, "Passes over the forget set (but see min_steps).", min=1, max=500)
-    min_steps: int = param(
-        200, "At least this many optimiser steps: a small forget set is one step per epoch.", min=1, max=100000
-    )
-    lr: float = param(0.01, "SGD learning rate (Nesterov momentum 0.9, cosine annealing).", min=1e-6, max=1.0)
-    momentum: float = param(0.9, "SGD momentum (Nesterov).", min=0.0, max=0.999)
-    weight_decay: float = param(5e-4, "L2 weight decay.", min=0.0, max=0.1)
-    batch_size: int = param(128, "Forget images per step.", min=2, max=4096)
-    early_stop_acc: float = param(
-        0.01, "Stop once forget-set training accuracy is at or below this (negative: never).", min=-1.0, max=1.0
-    )
+class PourDParams(SGDParams):
+    epochs: int = epochs_field(10, "Passes over the forget set (but see min_steps).", hi=500)
+    lr: float = lr_field(0.01, "SGD learning rate (Nesterov momentum 0.9, cosine annealing).", lo=1e-6)
+    momentum: float = momentum_field(0.9, "SGD momentum (Nesterov).")
+    batch_size: int = batch_size_field(128, "Forget images per step.")
+    min_steps: int = min_steps_field(200, "At least this many optimiser steps: a small forget set is one step per epoch.", lo=1)
+    early_stop_acc: float = early_stop_acc_field(0.01, "Stop once forget-set training accuracy is at or below this (negative: never).")
     direction: str = param("head", "Forget direction: the classifier row (paper) or the class mean feature.", choices=DIRECTIONS)
     retain_weight: float = param(
         0.0, "Lethe extension (off in the paper): weight of ‖θ_s(x_r) − θ_o(x_r)‖² on retain images.", min=0.0, max=100.0
@@ -58,36 +57,26 @@ def unlearn(ctx: MethodContext, p: PourDParams) -> Generator[Event, None, LetheM
     targets = torch.as_tensor(z_o, device=ctx.device) @ P  # (N_f, d): teacher P θ_o(x)
 
     student = ctx.copy_original()
-    student.requires_grad_(True)
-    student.head.requires_grad_(False)  # head frozen
-    student.train()
-    freeze_batchnorm(student)  # BatchNorm statistics frozen
+    student.head.requires_grad_(False)  # head frozen; BatchNorm statistics frozen (mode below)
+    x_r = ctx.x_retain
 
-    forget_batches = cycle_batches(len(x_f), p.batch_size, ctx.seed)
-    retain_batches = cycle_batches(len(ctx.split.retain_idx), p.batch_size, ctx.seed + 1) if p.retain_weight > 0 else None
-    x_r = ctx.x_retain if retain_batches is not None else None
-
-    def loss_fn(step: int) -> torch.Tensor:
-        idx = next(forget_batches)
-        loss = F.mse_loss(student.features(ctx.normalise(x_f[idx])), targets[idx])
-        if retain_batches is not None and x_r is not None:
-            ridx = next(retain_batches)
+    def loss(batch: tuple[np.ndarray, np.ndarray | None]) -> torch.Tensor:
+        idx, ridx = batch
+        out = F.mse_loss(student.features(ctx.normalise(x_f[idx])), targets[idx])
+        if ridx is not None:
             xr = ctx.normalise(x_r[ridx])
             with torch.no_grad():
                 zr_o = ctx.original.features(xr)
-            loss = loss + p.retain_weight * F.mse_loss(student.features(xr), zr_o)
-        return loss
+            out = out + p.retain_weight * F.mse_loss(student.features(xr), zr_o)
+        return out
 
-    def early_stop(model: LetheModel) -> bool:
-        return p.early_stop_acc >= 0 and forget_accuracy(ctx, model) <= p.early_stop_acc
-
-    opt = sgd(student, p.lr, p.momentum, p.weight_decay, nesterov=True)
-    steps = steps_for(len(x_f), p.batch_size, p.epochs, p.min_steps)
-    ran = yield from optimise(ctx, student, loss_fn, opt, steps, schedule="cosine", early_stop=early_stop)
-    if ran < steps:
-        yield Log(f"POUR-D: early stop after {ran} of {steps} steps (forget accuracy <= {p.early_stop_acc:.0%})")
+    forget_batches = IndexBatches(len(x_f), p.batch_size, ctx.seed)
+    retain_batches = IndexBatches(len(x_r), p.batch_size, ctx.seed + 1) if p.retain_weight > 0 else [None]
+    phase = Phase(loss, Zipped(forget_batches, retain_batches), p.sgd(schedule="cosine", nesterov=True, min_steps=p.min_steps))
+    stop = stop_at_forget_accuracy(ctx, p.early_stop_acc, 10, "POUR-D")
+    yield from optimise(ctx, student, [phase], mode="frozen_bn", early_stop=stop)
     if p.project_head:
         with torch.no_grad():
             student.head.weight.copy_(student.head.weight @ P)
     student.requires_grad_(True)
-    return student.eval()
+    return student
