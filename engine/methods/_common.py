@@ -3,8 +3,10 @@ cross-entropy on them, the forget-accuracy early stop, forward passes with layer
 geometry frame of a one-shot method, and the class-forgetting guard."""
 from __future__ import annotations
 
+from typing import TypeAlias
+
 from dataclasses import dataclass
-from typing import Callable, Generator
+from collections.abc import Callable, Generator
 
 import numpy as np
 import torch
@@ -16,6 +18,8 @@ from engine._core.events import Event
 from engine.methods.base import MethodContext
 from engine.models.base import LetheModel, eval_mode
 from engine.train.loop import EarlyStop, IndexBatches, augment_batch
+
+WeightLayer: TypeAlias = "nn.Linear | nn.Conv2d"  # layers whose weight methods edit directly
 
 
 @dataclass(frozen=True)

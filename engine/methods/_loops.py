@@ -7,7 +7,8 @@ token, the "unlearn" stage, live geometry frames and the update mask of :class:`
 """
 from __future__ import annotations
 
-from typing import Any, Generator, Sequence
+from typing import Any
+from collections.abc import Generator, Sequence
 
 import torch
 from torch import nn

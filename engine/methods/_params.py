@@ -19,31 +19,31 @@ from engine.train.loop import OptimSpec
 
 
 # ---------------------------------------------------------------- field helpers (one definition each)
-def epochs_field(default: int, help: str = "Passes over the method's training data.", *, hi: int = 200) -> Any:  # noqa: A002
+def epochs_field(default: int, help: str = "Passes over the method's training data.", *, hi: int = 200) -> Any:
     return param(default, help, min=1, max=hi)
 
 
-def lr_field(default: float, help: str = "SGD learning rate.", *, lo: float = 1e-7) -> Any:  # noqa: A002
+def lr_field(default: float, help: str = "SGD learning rate.", *, lo: float = 1e-7) -> Any:
     return param(default, help, min=lo, max=1.0)
 
 
-def momentum_field(default: float = 0.9, help: str = "SGD momentum.") -> Any:  # noqa: A002
+def momentum_field(default: float = 0.9, help: str = "SGD momentum.") -> Any:
     return param(default, help, min=0.0, max=0.999)
 
 
-def weight_decay_field(default: float = 5e-4, help: str = "L2 weight decay.") -> Any:  # noqa: A002
+def weight_decay_field(default: float = 5e-4, help: str = "L2 weight decay.") -> Any:
     return param(default, help, min=0.0, max=0.1)
 
 
-def batch_size_field(default: int, help: str = "Images per step.") -> Any:  # noqa: A002
+def batch_size_field(default: int, help: str = "Images per step.") -> Any:
     return param(default, help, min=2, max=4096)
 
 
-def min_steps_field(default: int, help: str, *, lo: int = 0) -> Any:  # noqa: A002
+def min_steps_field(default: int, help: str, *, lo: int = 0) -> Any:
     return param(default, help, min=lo, max=100000)
 
 
-def early_stop_acc_field(default: float = 0.01, help: str = "Stop once forget-set accuracy is at or below this (negative: never).") -> Any:  # noqa: A002
+def early_stop_acc_field(default: float = 0.01, help: str = "Stop once forget-set accuracy is at or below this (negative: never).") -> Any:
     return param(default, help, min=-1.0, max=1.0)
 
 

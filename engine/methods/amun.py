@@ -16,7 +16,7 @@ Digits scale (cnn_small): the defaults work as they are.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Generator
+from collections.abc import Generator
 
 import numpy as np
 import torch
@@ -64,7 +64,7 @@ def closest_adversarial(
             x, yy = x0[todo], yt[todo]
             delta = torch.zeros_like(x)
             active = torch.ones(len(todo), dtype=torch.bool, device=ctx.device)
-            for t in range(p.pgd_steps):
+            for _t in range(p.pgd_steps):
                 ctx.token.check()
                 d = delta.clone().requires_grad_(True)
                 loss = F.cross_entropy(model((x + d - mean) / std), yy, reduction="sum")

@@ -13,7 +13,7 @@ Digits scale (cnn_small; the ``small`` preset, ~530 images = 3 steps an epoch): 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Generator
+from collections.abc import Generator
 
 import numpy as np
 import torch
@@ -70,7 +70,7 @@ def unlearn(ctx: MethodContext, p: BadTeacherParams) -> Generator[Event, None, L
     student = ctx.copy_original()
     bad = incompetent_teacher(ctx)
     rng = np.random.default_rng(ctx.seed)
-    n_r = int(round(p.retain_fraction * len(ctx.split.retain_idx)))
+    n_r = round(p.retain_fraction * len(ctx.split.retain_idx))
     rows = np.concatenate([ctx.split.forget_idx, rng.choice(ctx.split.retain_idx, size=n_r, replace=False)])
     flags = torch.cat([torch.ones(len(ctx.split.forget_idx)), torch.zeros(n_r)])  # (N,) u: 1 = forget
     x = ctx.bundle.x_train[rows]

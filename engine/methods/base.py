@@ -10,7 +10,8 @@ import copy
 import dataclasses
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -29,10 +30,10 @@ if TYPE_CHECKING:
 
 def param(
     default: Any,
-    help: str,  # noqa: A002 - the GUI's tooltip text
+    help: str,
     *,
-    min: float | None = None,  # noqa: A002
-    max: float | None = None,  # noqa: A002
+    min: float | None = None,
+    max: float | None = None,
     choices: tuple[Any, ...] | None = None,
     label: str | None = None,
 ) -> Any:
@@ -76,9 +77,8 @@ def params_from_json(cls: type, d: dict[str, Any] | None) -> Any:
                 if isinstance(v, bool):
                     raise TypeError
                 v = float(v)
-            elif isinstance(default, str):
-                if not isinstance(v, str):
-                    raise TypeError
+            elif isinstance(default, str) and not isinstance(v, str):
+                raise TypeError
         except (TypeError, ValueError):
             raise BadSpec(f"params.{name}: expected {type(default).__name__}, got {v!r}") from None
         meta = f.metadata
@@ -104,7 +104,7 @@ class MethodContext:
     seed: int = 0
     token: CancelToken = NEVER
     reference: LetheModel | None = None
-    probe: "GeometryProbe | None" = None
+    probe: GeometryProbe | None = None
     geometry_every: int = 5
     extras: dict[str, Any] = field(default_factory=dict)
     geometry_seconds: float = 0.0  # time spent on live geometry frames, kept out of the method's time
@@ -134,7 +134,7 @@ class MethodContext:
     def normalise(self, x_uint8: np.ndarray) -> torch.Tensor:
         return self.bundle.normalise(x_uint8, self.device)
 
-    def geometry(self, model: LetheModel, stage: str, step: int, t: float | None = None) -> "Geometry | None":
+    def geometry(self, model: LetheModel, stage: str, step: int, t: float | None = None) -> Geometry | None:
         """A Geometry frame of ``model`` on the probe set, or None when no probe is attached."""
         if self.probe is None:
             return None

@@ -12,7 +12,7 @@ Digits scale (cnn_small; the ``small`` preset): lr 1e-3, batch 32, 10 epochs (lr
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Generator
+from collections.abc import Generator
 
 import torch
 from torch import nn

@@ -13,7 +13,7 @@ Digits scale (cnn_small; the ``small`` preset): ε = 0.1 moves few 8x8 digits ac
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Generator
+from collections.abc import Generator
 
 import numpy as np
 import torch

@@ -6,7 +6,7 @@ weight decay 5e-4, batch 256, constant learning rate.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Generator
+from collections.abc import Generator
 
 from engine._core.events import Event
 from engine.methods._common import augment_generator, retain_rows

@@ -10,7 +10,7 @@ stops early at forget accuracy 0 (retained-class test accuracy 0.84; 0.975 with 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Generator
+from collections.abc import Generator
 
 from engine._core.events import Event
 from engine.methods._common import augment_generator, forget_rows, stop_at_forget_accuracy

@@ -15,7 +15,7 @@ Digits scale (cnn_small): the CIFAR-10 defaults work (all ~145 forget images are
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Generator
+from collections.abc import Callable, Generator
 
 import numpy as np
 import torch
@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from engine._core.events import Event, Log, Progress
-from engine.methods._common import final_frame, forward_with_pre_hooks, require_classes
+from engine.methods._common import WeightLayer, final_frame, forward_with_pre_hooks, require_classes
 from engine.methods.base import MethodContext, param
 from engine.methods.registry import register
 from engine.models.base import LetheModel
@@ -38,7 +38,7 @@ class KodgeParams:
     max_rows: int = param(10000, "At most this many activation rows per layer (conv patches are sampled).", min=100, max=1000000)
 
 
-def projectable_layers(model: nn.Module) -> dict[str, nn.Module]:
+def projectable_layers(model: nn.Module) -> dict[str, WeightLayer]:
     """Every Conv2d (groups = 1) and Linear layer, by name (the head included)."""
     return {
         n: m
@@ -47,7 +47,7 @@ def projectable_layers(model: nn.Module) -> dict[str, nn.Module]:
     }
 
 
-def weight_matrix(layer: nn.Module) -> torch.Tensor:
+def weight_matrix(layer: WeightLayer) -> torch.Tensor:
     """(out, d_in) view of a layer's weight: conv (out, C_in·k·k) in F.unfold's order."""
     return layer.weight.view(layer.weight.shape[0], -1)
 
@@ -66,13 +66,15 @@ def layer_inputs(
     rows: dict[str, list[torch.Tensor]] = {n: [] for n in layers}
     per_sample = max(1, max_rows // max(1, len(x)))
 
-    def hook(name: str, layer: nn.Module):
+    def hook(name: str, layer: WeightLayer) -> Callable[[nn.Module, tuple[torch.Tensor, ...]], None]:
         def fn(_m: nn.Module, inputs: tuple[torch.Tensor, ...]) -> None:
             a = inputs[0].detach()
             if isinstance(layer, nn.Conv2d):
+                if isinstance(layer.padding, str):  # 'same' / 'valid': not in Lethe's models
+                    raise ValueError(f"Kodge: layer {name} has padding={layer.padding!r}; explicit padding is needed")
                 u = F.unfold(a, layer.kernel_size, layer.dilation, layer.padding, layer.stride)  # (B, d_in, L)
                 L = u.shape[2]
-                if L > per_sample:
+                if per_sample < L:
                     pos = torch.stack([torch.randperm(L, generator=gen)[:per_sample] for _ in range(u.shape[0])])  # (B, k)
                     u = torch.gather(u, 2, pos.to(u.device).unsqueeze(1).expand(-1, u.shape[1], -1))
                 a = u.transpose(1, 2).reshape(-1, u.shape[1])  # (B·k, d_in)

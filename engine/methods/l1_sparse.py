@@ -12,7 +12,7 @@ removes it (α = 0.05 collapses the model).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Generator
+from collections.abc import Callable, Generator
 
 import numpy as np
 import torch

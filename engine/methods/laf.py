@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from itertools import islice
-from typing import Generator
+from collections.abc import Generator
 
 import numpy as np
 import torch

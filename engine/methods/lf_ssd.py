@@ -12,7 +12,7 @@ Digits scale (cnn_small; the ``small`` preset): α = 10 forgets class 3 but keep
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Generator
+from collections.abc import Generator
 
 from engine._core.events import Event
 from engine.methods.base import MethodContext, param

@@ -20,7 +20,7 @@ are :class:`engine.methods._params.MaskParams`.
 from __future__ import annotations
 
 from statistics import NormalDist
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -44,7 +44,7 @@ def salun_saliency(ctx: MethodContext, model: LetheModel, batch_size: int = 256)
             ctx.token.check()
             loss = -F.cross_entropy(model(ctx.normalise(x[s : s + batch_size])), y[s : s + batch_size].to(ctx.device))
             grads = torch.autograd.grad(loss, list(params.values()), allow_unused=True)
-            for (n, _), g in zip(params.items(), grads):
+            for (n, _), g in zip(params.items(), grads, strict=False):
                 if g is not None:
                     total[n] += g.detach()
     return {n: g.abs() for n, g in total.items()}
@@ -53,7 +53,7 @@ def salun_saliency(ctx: MethodContext, model: LetheModel, batch_size: int = 256)
 def top_fraction_mask(scores: dict[str, torch.Tensor], ratio: float) -> dict[str, torch.Tensor]:
     """Global top-``ratio`` of all scores -> bool masks (SalUn ranks over every parameter at once)."""
     flat = torch.cat([s.flatten() for s in scores.values()])  # (P,)
-    k = max(1, int(round(ratio * flat.numel())))
+    k = max(1, round(ratio * flat.numel()))
     if k >= flat.numel():
         return {n: torch.ones_like(s, dtype=torch.bool) for n, s in scores.items()}
     # The k-th largest value as threshold; ties broken by position so exactly k are kept.
@@ -152,7 +152,7 @@ def _feasible(
             for c in chunks:
                 loss = F.cross_entropy(m(ctx.normalise(x_r[c])), y_r[c].to(ctx.device))
                 grads = torch.autograd.grad(loss, params, allow_unused=True)
-                per_chunk.append([torch.zeros_like(p) if g is None else g.detach() for p, g in zip(params, grads)])
+                per_chunk.append([torch.zeros_like(p) if g is None else g.detach() for p, g in zip(params, grads, strict=False)])
         k = len(per_chunk)
         out: dict[str, torch.Tensor] = {}
         for j, n in enumerate(names):

@@ -18,7 +18,7 @@ is poor on so small a network.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Generator
+from collections.abc import Callable, Generator
 
 import numpy as np
 import torch
@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from engine._core.events import Event, Log, Progress
-from engine.methods._common import final_frame, forward_with_pre_hooks, require_classes
+from engine.methods._common import WeightLayer, final_frame, forward_with_pre_hooks, require_classes
 from engine.methods.base import MethodContext, param
 from engine.methods.registry import register
 from engine.models.base import LetheModel
@@ -40,7 +40,7 @@ class ModHiFiParams:
     batch_size: int = param(32, "Images per forward pass while scoring (components are memory-hungry).", min=1, max=4096)
 
 
-def editable_layers(model: LetheModel, last: int) -> dict[str, nn.Module]:
+def editable_layers(model: LetheModel, last: int) -> dict[str, WeightLayer]:
     """Conv2d (groups = 1) layers except the first; without convs, hidden Linear layers except the first (never the head)."""
     convs = {n: m for n, m in model.named_modules() if isinstance(m, nn.Conv2d) and m.groups == 1}
     if convs:
@@ -53,7 +53,7 @@ def editable_layers(model: LetheModel, last: int) -> dict[str, nn.Module]:
     return layers
 
 
-def components(layer: nn.Module, a: torch.Tensor) -> torch.Tensor:
+def components(layer: WeightLayer, a: torch.Tensor) -> torch.Tensor:
     """A (B, C_out, C_in, *spatial): the contribution of each input channel to each output channel (no bias)."""
     if isinstance(layer, nn.Linear):
         return a.unsqueeze(1) * layer.weight.unsqueeze(0)  # (B, O, I)
@@ -64,11 +64,11 @@ def components(layer: nn.Module, a: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def fidelity_scores(ctx: MethodContext, model: LetheModel, layers: dict[str, nn.Module], x: np.ndarray, batch_size: int) -> dict[str, torch.Tensor]:
+def fidelity_scores(ctx: MethodContext, model: LetheModel, layers: dict[str, WeightLayer], x: np.ndarray, batch_size: int) -> dict[str, torch.Tensor]:
     """s_ci (C_out, C_in) per layer from E⟨Y_c, A_ci⟩, E‖A_ci‖², E‖Y_c‖² over the images ``x``."""
     stats: dict[str, list[torch.Tensor]] = {}
 
-    def hook(name: str, layer: nn.Module):
+    def hook(name: str, layer: WeightLayer) -> Callable[[nn.Module, tuple[torch.Tensor, ...]], None]:
         def fn(_m: nn.Module, inputs: tuple[torch.Tensor, ...]) -> None:
             A = components(layer, inputs[0].detach()).double()  # (B, O, I, ...)
             A = A.flatten(3) if A.dim() > 3 else A.unsqueeze(3)  # (B, O, I, S)
@@ -79,7 +79,7 @@ def fidelity_scores(ctx: MethodContext, model: LetheModel, layers: dict[str, nn.
             if name not in stats:
                 stats[name] = [ya, aa, yy]
             else:
-                for acc, v in zip(stats[name], (ya, aa, yy)):
+                for acc, v in zip(stats[name], (ya, aa, yy), strict=False):
                     acc += v
 
         return fn
@@ -113,7 +113,7 @@ def unlearn(ctx: MethodContext, p: ModHiFiParams) -> Generator[Event, None, Leth
     with torch.no_grad():
         for n, layer in layers.items():
             s = scores[n].flatten()
-            k = int(round(p.fraction * s.numel()))
+            k = round(p.fraction * s.numel())
             if k == 0:
                 continue
             top = torch.topk(s, k).indices

@@ -9,7 +9,7 @@ Digits scale (cnn_small): the paper defaults forget class 3 (forget acc ~0) with
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Generator
+from collections.abc import Generator
 
 import numpy as np
 import torch

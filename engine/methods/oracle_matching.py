@@ -14,7 +14,7 @@ accuracy 0.876 after 2 epochs vs 0.975 at 3e-3).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Generator
+from collections.abc import Generator
 
 import numpy as np
 import torch

@@ -12,7 +12,7 @@ batch 32, lr 0.05, 3 epochs forget it (uniform draw).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Generator
+from collections.abc import Generator
 
 import numpy as np
 import torch

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 from engine.data.forget import ForgetSplit
 from engine._core.errors import UnknownName, UnsupportedForgetSet
@@ -141,7 +142,7 @@ def preset_names() -> list[str]:
     """Every preset name a job may ask for: "paper" and each name some registered method defines."""
     _load_builtin()
     names = {k for info in _REGISTRY.values() for k in info.presets}
-    return [PAPER] + sorted(names)
+    return [PAPER, *sorted(names)]
 
 
 def _load_builtin() -> None:

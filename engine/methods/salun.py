@@ -13,7 +13,7 @@ Digits scale (cnn_small; the ``small`` preset): batch 32, lr 0.05, 3 epochs (bat
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Generator
+from collections.abc import Generator
 
 from engine._core.events import Event
 from engine.methods._params import MaskParams, SGDParams, batch_size_field, epochs_field, lr_field

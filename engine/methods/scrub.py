@@ -15,7 +15,7 @@ CIFAR; forget batch 32 or lr 0.05 lets the unbounded max-step collapse the model
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Generator
+from collections.abc import Generator
 
 import numpy as np
 import torch

@@ -17,7 +17,7 @@ retained-class accuracy 0.988; α = 200 dampens too little. The threshold is sha
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Generator
+from collections.abc import Generator, Mapping
 
 import numpy as np
 import torch
@@ -66,7 +66,7 @@ def importance(
         else:
             loss = F.cross_entropy(out, y_t[s : s + batch_size].to(ctx.device))
         grads = torch.autograd.grad(loss, list(params.values()), allow_unused=True)
-        for n, g in zip(params, grads):
+        for n, g in zip(params, grads, strict=False):
             if g is not None:
                 imp[n] += g.detach().abs() if label_free else g.detach().pow(2)
         yield Progress("unlearn", lo + (hi - lo) * (b + 1) / len(starts), f"importance {b + 1}/{len(starts)}")
@@ -75,7 +75,7 @@ def importance(
 
 @torch.no_grad()
 def dampen(
-    params: dict[str, torch.Tensor], imp_f: dict[str, torch.Tensor], imp_d: dict[str, torch.Tensor], alpha: float, lam: float
+    params: Mapping[str, torch.Tensor], imp_f: dict[str, torch.Tensor], imp_d: dict[str, torch.Tensor], alpha: float, lam: float
 ) -> int:
     """In place: θ_j ← min(λ·I_D[j]/I_f[j], 1)·θ_j wherever I_f[j] > α·I_D[j]; returns how many were selected."""
     selected = 0

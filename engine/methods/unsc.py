@@ -15,7 +15,7 @@ Digits scale (cnn_small): the defaults work as they are.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Generator
+from collections.abc import Generator
 
 import numpy as np
 import torch

@@ -15,7 +15,7 @@ Digits scale (cnn_small; the ``small`` preset, ≤ 146 images per class): Adam l
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Generator
+from collections.abc import Callable, Generator
 
 import numpy as np
 import torch
@@ -85,7 +85,7 @@ def unlearn(ctx: MethodContext, p: UnsirParams) -> Generator[Event, None, LetheM
     x_r = ctx.normalise(ctx.bundle.x_train[rows])  # (R, C, H, W)
     y_r = torch.as_tensor(y_all[rows], dtype=torch.long, device=ctx.device)
     x_n = torch.cat([n.repeat(p.noise_copies, 1, 1, 1) for n in noises])  # (K·copies·B, C, H, W)
-    y_n = torch.cat([torch.full((len(n) * p.noise_copies,), c, dtype=torch.long) for n, c in zip(noises, classes)]).to(ctx.device)
+    y_n = torch.cat([torch.full((len(n) * p.noise_copies,), c, dtype=torch.long) for n, c in zip(noises, classes, strict=False)]).to(ctx.device)
     x_imp, y_imp = torch.cat([x_n, x_r]), torch.cat([y_n, y_r])
 
     def on(x: torch.Tensor, y: torch.Tensor) -> Callable[[np.ndarray], torch.Tensor]:

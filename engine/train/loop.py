@@ -21,7 +21,8 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Generator, Generic, Iterable, Iterator, Protocol, Sequence, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -311,7 +312,7 @@ def run_phases(
             loss = phase.loss(next(batches))
             check_finite(loss, stage, step)
             opt.zero_grad(set_to_none=True)
-            loss.backward()  # type: ignore[no-untyped-call]
+            loss.backward()
             for h in hooks:
                 h.before_step(opt)
             opt.step()

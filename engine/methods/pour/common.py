@@ -29,11 +29,11 @@ def forget_directions(ctx: MethodContext, classes: tuple[int, ...], source: str,
     if source == "head":
         return ctx.original.head.weight.detach().to("cpu", torch.float64)[list(classes)]  # (k, d)
     z = extract(ctx.original, ctx.bundle.x_train, ctx.bundle.mean, ctx.bundle.std, device=ctx.device).features
-    z = torch.as_tensor(z, dtype=torch.float64)  # (N, d)
+    zt = torch.as_tensor(z, dtype=torch.float64)  # (N, d)
     y = torch.as_tensor(ctx.bundle.y_train)
-    means = torch.stack([z[y == c].mean(0) for c in classes])  # (k, d)
+    means = torch.stack([zt[y == c].mean(0) for c in classes])  # (k, d)
     if centre:
-        means = means - z.mean(0, keepdim=True)
+        means = means - zt.mean(0, keepdim=True)
     return means
 
 

@@ -8,7 +8,7 @@ Nesterov momentum and cosine annealing, as in the authors' port.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Generator
+from collections.abc import Generator
 
 import numpy as np
 import torch

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
-from typing import Generator
+from collections.abc import Generator
 
 import numpy as np
 import torch
@@ -36,6 +36,8 @@ class PourPParams:
 
 class ProjectedModel(LetheModel):
     """The original encoder, then P, then the head with forget rows zeroed (a projection layer)."""
+
+    projection: torch.Tensor  # (d, d) buffer
 
     record_notes = (
         "POUR-P leaves the encoder's weights as they were: representation metrics (RUS, rMIA, CKA, probes) "
