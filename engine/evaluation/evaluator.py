@@ -6,6 +6,8 @@ accuracies (methods.md B1), AUS, RUS(o) / RUS(r) and rMIA (pour.md).
 from __future__ import annotations
 
 
+from typing import Any
+
 import numpy as np
 import torch
 
@@ -14,7 +16,8 @@ from engine.models.checkpoints import weights_fingerprint
 from engine.data.bundle import DatasetBundle
 from engine.data.forget import ForgetSplit
 from engine.train.features import FeatureCache, FeatureSet, extract
-from engine.metrics import accuracy, aus, linear_cka, per_class_accuracy, rmia
+from engine.metrics import accuracy, aus, linear_cka, per_class_accuracy
+from engine.metrics.rmia import rmia_matched
 from engine.models.base import LetheModel
 
 RUS_EPS = 1e-8
@@ -40,6 +43,8 @@ class Evaluator:
         self.token = token
         self.cache = cache or FeatureCache()
         self.seed = seed
+        # rMIA's class matching per model (weights fingerprint): what the score was computed on.
+        self.rmia_matching: dict[str, dict[str, Any]] = {}
         rng = np.random.default_rng(seed)
         # CKA is O(n^2): compare on a fixed seeded subsample of each side (the same rows for every model).
         self.cka_forget = _subsample(split.forget_idx, max_cka_rows, rng)
@@ -78,11 +83,17 @@ class Evaluator:
         return float(2 * phi_f * cka_r / (phi_f + cka_r + RUS_EPS))
 
     def rmia(self, model: LetheModel) -> float:
+        """rMIA on class-matched members / non-members (test labels passed; see
+        :func:`engine.metrics.rmia.rmia_matched`); the matching is kept in ``rmia_matching``.
+        NaN when no forget image can be matched (e.g. its class has no test images)."""
         train = self.features(model, "train").features
         test = self.features(model, "test").features
         forget_mask = np.zeros(len(train), dtype=bool)
         forget_mask[self.split.forget_idx] = True
-        return float(rmia(train, self.bundle.y_train, test, forget_mask, seed=self.seed))
+        score, info = rmia_matched(train, self.bundle.y_train, test, forget_mask, test_labels=self.bundle.y_test,
+                                   seed=self.seed)
+        self.rmia_matching[weights_fingerprint(model)] = info
+        return float(score)
 
     def evaluate(
         self,

@@ -37,6 +37,8 @@ LOSS_CLIP = 30.0
 # keeps the attack under a second and changes the decision boundary of a 1-D feature very little).
 MAX_SHADOW = 2000
 _EPS = 1e-12
+# The reference's two-class multinomial logistic regression with C = 1 is the binary fit with C = 2.
+ENTROPY_MIA_C = 2.0
 
 
 # ---------------------------------------------------------------------------------------- basics
@@ -96,16 +98,63 @@ def stratified_members(
     return np.sort(np.concatenate(parts)).astype(np.int64)
 
 
+def match_classes(
+    labels_a: Any, labels_b: Any, *, seed: int = 0, cap: int | None = None
+) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+    """Class-matched subsamples of two labelled sides (members / non-members of a membership attack).
+
+    labels_a: (n_a,), labels_b: (n_b,). For every class c both sides keep min(#a_c, #b_c) rows,
+    drawn with a seeded permutation per class (stratified subsampling to the smaller side), so the
+    two sides have the *same* class distribution and an attack cannot score by recognising the
+    class. Classes present on one side only are dropped (listed in ``dropped``). ``cap`` limits each
+    side's total, shrinking every class proportionally (floor, at least one row per class kept).
+
+    Returns (positions into a, positions into b, info) with sorted int64 positions and info =
+    {"per_class": {class: rows per side}, "n": rows per side, "dropped": {class: [#a, #b]},
+    "cap": cap or None, "capped": bool}. Both position arrays have the same length.
+    """
+    a = np.asarray(labels_a).reshape(-1)
+    b = np.asarray(labels_b).reshape(-1)
+    rng = np.random.default_rng(seed)
+    classes = np.union1d(a, b)
+    per: dict[int, int] = {}
+    dropped: dict[int, list[int]] = {}
+    for c in classes:
+        na, nb = int(np.count_nonzero(a == c)), int(np.count_nonzero(b == c))
+        if min(na, nb) == 0:
+            dropped[int(c)] = [na, nb]
+        else:
+            per[int(c)] = min(na, nb)
+    total = sum(per.values())
+    capped = cap is not None and total > cap
+    if capped and cap is not None:
+        per = {c: max(1, int(k * cap // total)) for c, k in per.items()}
+    ia, ib = [], []
+    for c, k in per.items():
+        ia.append(rng.permutation(np.flatnonzero(a == c))[:k])
+        ib.append(rng.permutation(np.flatnonzero(b == c))[:k])
+    pa = np.sort(np.concatenate(ia)).astype(np.int64) if ia else np.zeros(0, np.int64)
+    pb = np.sort(np.concatenate(ib)).astype(np.int64) if ib else np.zeros(0, np.int64)
+    info = {"per_class": {str(c): k for c, k in per.items()}, "n": int(pa.size),
+            "dropped": {str(c): v for c, v in dropped.items()}, "cap": cap, "capped": bool(capped)}
+    return pa, pb, info
+
+
 def _cap(x: np.ndarray, cap: int, rng: np.random.Generator) -> np.ndarray:
     return x if len(x) <= cap else x[np.sort(rng.choice(len(x), size=cap, replace=False))]
 
 
 # ---------------------------------------------------------------------------------------- B2, B3
-def svc_mia_efficacy(member_feat: Any, nonmember_feat: Any, target_feat: Any, *, seed: int = 0) -> float:
+def svc_mia_efficacy(
+    member_feat: Any, nonmember_feat: Any, target_feat: Any, *, seed: int = 0, cap: int | None = MAX_SHADOW
+) -> float:
     """SalUn MIA-efficacy (B2): mean over targets of 1 − predict(x), SVC(C=3, gamma="auto", rbf).
 
     member_feat / nonmember_feat / target_feat: (n,) or (n, k) attack features (SalUn: confidence
     p_y). Returns the fraction of targets classified "non-member" (NaN if a side is empty).
+    ``cap``: each shadow side is randomly subsampled to this many rows (SVC is O(n²); the reference
+    uses every row: None). The audit caps class-stratified itself (:func:`match_classes`) and
+    reports the cap with the score.
     """
     rng = np.random.default_rng(seed)
     m = _as_2d(member_feat)
@@ -113,7 +162,8 @@ def svc_mia_efficacy(member_feat: Any, nonmember_feat: Any, target_feat: Any, *,
     t = _as_2d(target_feat)
     if len(m) == 0 or len(nm) == 0 or len(t) == 0:
         return float("nan")
-    m, nm = _cap(m, MAX_SHADOW, rng), _cap(nm, MAX_SHADOW, rng)
+    if cap is not None:
+        m, nm = _cap(m, cap, rng), _cap(nm, cap, rng)
     X = np.concatenate([m, nm])
     y = np.concatenate([np.ones(len(m)), np.zeros(len(nm))])
     clf = SVC(C=3, gamma="auto", kernel="rbf").fit(X, y)
@@ -123,14 +173,19 @@ def svc_mia_efficacy(member_feat: Any, nonmember_feat: Any, target_feat: Any, *,
 def entropy_lr_mia(member_ent: Any, nonmember_ent: Any, target_ent: Any) -> float:
     """Entropy logistic-regression MIA (B3, SSD ``metrics.py``): mean of predict(target) (↓).
 
-    LogisticRegression(class_weight="balanced", lbfgs) on the softmax entropy, members = 1.
+    LogisticRegression(class_weight="balanced", lbfgs, C = 2) on the softmax entropy, members = 1.
+    The reference (SSD ``metrics.py``) fits ``multi_class="multinomial"`` with C = 1 on the two
+    classes; a two-class multinomial puts weights w and −w on the classes, so its L2 penalty on the
+    difference 2w is half the binary one: the binary fit with C = 2 is the same model (sklearn ≥ 1.5
+    no longer offers ``multi_class``, hence the binary form). Callers pass class-matched sides
+    (:func:`match_classes`).
     """
     m, nm, t = _as_2d(member_ent), _as_2d(nonmember_ent), _as_2d(target_ent)
     if len(m) == 0 or len(nm) == 0 or len(t) == 0:
         return float("nan")
     X = np.concatenate([m, nm])
     y = np.concatenate([np.ones(len(m)), np.zeros(len(nm))])
-    clf = LogisticRegression(class_weight="balanced", solver="lbfgs", max_iter=1000).fit(X, y)
+    clf = LogisticRegression(class_weight="balanced", solver="lbfgs", C=ENTROPY_MIA_C, max_iter=1000).fit(X, y)
     return float(np.mean(clf.predict(t)))
 
 
@@ -258,8 +313,16 @@ def _best_threshold(a: np.ndarray, b: np.ndarray) -> tuple[float, float, float, 
 
 # ---------------------------------------------------------------------------------------- B6
 def nearest_class(probs_forget: Any, forget_classes: Any) -> int:
-    """n = argmax_{j ∉ forget} mean_x p_j(x) over forget-class samples (B6 step 1)."""
+    """n = argmax_{j ∉ forget} mean_x p_j(x) over forget-class samples (B6 step 1).
+
+    probs_forget: (n, C) with n ≥ 1. Raises ValueError when there is no row (the mean of zero rows
+    is NaN and argmax would silently answer class 0) or no class outside ``forget_classes``.
+    """
     p = as_numpy(probs_forget, np.float64)
+    if p.ndim != 2 or p.shape[0] == 0:
+        raise ValueError("nearest_class needs at least one forget-class row")
+    if len(np.setdiff1d(np.arange(p.shape[1]), np.asarray(forget_classes).reshape(-1))) == 0:
+        raise ValueError("nearest_class: every class is forgotten")
     mean = p.mean(axis=0)
     mean[list(np.asarray(forget_classes).reshape(-1))] = -np.inf
     return int(np.argmax(mean))

@@ -106,11 +106,31 @@ def rmia(
     folds: int = 5,
     include_all_forget: bool = False,
 ) -> float:
-    """rMIA score: fraction in [0, 1] of held-out forget training images predicted "member".
+    """rMIA score only; see :func:`rmia_matched` (same arguments) for the matching it used."""
+    return rmia_matched(train_feats, train_labels, test_feats, forget_mask_train, test_labels=test_labels,
+                        seed=seed, folds=folds, include_all_forget=include_all_forget)[0]
+
+
+def rmia_matched(
+    train_feats: Any,
+    train_labels: Any,
+    test_feats: Any,
+    forget_mask_train: Any,
+    *,
+    test_labels: Any = None,
+    seed: int = 0,
+    folds: int = 5,
+    include_all_forget: bool = False,
+) -> tuple[float, dict[str, Any]]:
+    """(rMIA score, matching) — score: fraction in [0, 1] of held-out forget training images predicted "member".
 
     train_feats: (N_tr, d) penultimate features of the training images (no augmentation);
     train_labels: (N_tr,); test_feats: (N_te, d); forget_mask_train: (N_tr,) bool.
-    test_labels: (N_te,) optional, to match member class counts to the test set exactly.
+    test_labels: (N_te,) optional: members and non-members are then matched per class — class c
+    contributes min(#train_c, #test_c) rows to *both* sides (non-members subsampled, seeded), so
+    the attack cannot score by recognising the class; a class without test images has no members.
+    Always pass it when the test labels are known (the evaluator does). Matching info:
+    {"per_class": {class: rows per side}, "n": members, "n_nonmembers": ..., "forget_in_pool": k}.
 
     Returns a *fraction* (the CLI and the report multiply by 100). NaN when no forget image is in
     the member pool or there are too few samples for 2 folds. Deterministic given ``seed``.
@@ -130,11 +150,21 @@ def rmia(
     mem = member_pool(
         ytr, fm, Xte.shape[0], test_labels=yte, include_all_forget=include_all_forget, seed=seed
     )
+    if yte is not None and not include_all_forget:
+        rng = np.random.default_rng(seed + 1)
+        keep = [rng.permutation(np.flatnonzero(yte == c))[: int(np.count_nonzero(ytr[mem] == c))]
+                for c in np.unique(yte)]
+        Xte = Xte[np.sort(np.concatenate(keep))] if keep else Xte[:0]
+    info: dict[str, Any] = {
+        "per_class": {str(int(c)): int(k) for c, k in zip(*np.unique(ytr[mem], return_counts=True), strict=True)},
+        "n": int(mem.size), "n_nonmembers": int(Xte.shape[0]), "forget_in_pool": int(fm[mem].sum()),
+        "matched": yte is not None and not include_all_forget,
+    }
     X = np.concatenate([Xtr[mem], Xte], axis=0)  # (M + N_te, d)
     member = np.concatenate([np.ones(mem.size, np.int64), np.zeros(Xte.shape[0], np.int64)])
     target = np.concatenate([fm[mem], np.zeros(Xte.shape[0], dtype=bool)])  # forget members
     if not target.any():
-        return float("nan")
+        return float("nan"), info
 
     # Stratify folds on (member, forget) so the forget images spread over all folds.
     strata = member * 2 + target.astype(np.int64)
@@ -145,7 +175,7 @@ def rmia(
         counts = np.bincount(strata, minlength=2)
         k = int(min(folds, counts.min()))
     if k < 2:
-        return float("nan")
+        return float("nan"), info
 
     predicted = np.zeros(X.shape[0], dtype=np.int64)
     splitter = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
@@ -156,4 +186,4 @@ def rmia(
         )
         clf.fit(scaler.transform(X[train_idx]), member[train_idx])
         predicted[held_idx] = clf.predict(scaler.transform(X[held_idx]))
-    return float(predicted[target].mean())
+    return float(predicted[target].mean()), info

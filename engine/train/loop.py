@@ -18,6 +18,7 @@ same seed, so the original and the retrained model differ only in the data they 
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from dataclasses import dataclass, field
@@ -239,6 +240,41 @@ def set_mode(model: nn.Module, mode: str) -> None:
         freeze_batchnorm(model)
 
 
+@contextlib.contextmanager
+def batchnorm_single_row(model: nn.Module) -> Iterator[None]:
+    """Inside: a BatchNorm layer in train mode that receives a batch of one row normalises it with
+    its running statistics (eval mode for that call) and does not update them.
+
+    A batch of one has no batch variance: PyTorch raises "Expected more than 1 value per channel"
+    when the layer's input is (1, C) or (1, C, 1, 1) (resnet18_cifar's last block on 8-px images)
+    and otherwise normalises with the statistics of a single image. Unlearning a single image
+    (forget set of one) draws such batches; the layer then behaves as at inference, which is also
+    what a one-image fine-tune with frozen BatchNorm does. Larger batches are untouched.
+    """
+    handles: list[torch.utils.hooks.RemovableHandle] = []
+
+    def pre(mod: nn.Module, args: tuple[Any, ...]) -> None:
+        x = args[0] if args else None
+        if mod.training and isinstance(x, torch.Tensor) and x.dim() > 0 and x.shape[0] == 1:
+            mod.training = False
+            mod._lethe_single_row = True  # type: ignore[assignment]
+
+    def post(mod: nn.Module, args: tuple[Any, ...], out: Any) -> None:
+        if getattr(mod, "_lethe_single_row", False):
+            mod.training = True
+            mod._lethe_single_row = False  # type: ignore[assignment]
+
+    for m in model.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+            handles.append(m.register_forward_pre_hook(pre))
+            handles.append(m.register_forward_hook(post))
+    try:
+        yield
+    finally:
+        for h in handles:
+            h.remove()
+
+
 def check_finite(loss: torch.Tensor, stage: str, step: int) -> None:
     """Raise :class:`Diverged` naming ``stage`` and ``step`` when ``loss`` is NaN or infinite."""
     if not torch.isfinite(loss).all():
@@ -285,7 +321,31 @@ def run_phases(
 
     Errors: :class:`Cancelled` at the step after a cancel; :class:`Diverged` naming the step when
     a loss, or at the end a trained weight, is not finite. The model is left in eval mode.
+    A batch of one row passes BatchNorm layers in eval mode (:func:`batchnorm_single_row`).
     """
+    with batchnorm_single_row(model):
+        return (yield from _run_phases(model, phases, token=token, stage=stage, mode=mode, params=params,
+                                       hooks=hooks, early_stop=early_stop, geometry=geometry,
+                                       geometry_every=geometry_every, each_step=each_step,
+                                       step_metrics=step_metrics, message=message))
+
+
+def _run_phases(
+    model: nn.Module,
+    phases: Sequence[Phase[Any]],
+    *,
+    token: CancelToken,
+    stage: str,
+    mode: str,
+    params: Sequence[torch.Tensor] | None,
+    hooks: Sequence[StepHook],
+    early_stop: EarlyStop | None,
+    geometry: Callable[[int], Event | None] | None,
+    geometry_every: int,
+    each_step: Callable[[int, torch.optim.Optimizer], Iterable[Event]] | None,
+    step_metrics: bool,
+    message: Callable[[int, int], str] | None,
+) -> Generator[Event, None, int]:
     total = total_steps(phases)
     slots: dict[str, _Slot] = {}
     geometry_every = max(1, geometry_every, total // MAX_FRAMES)

@@ -37,12 +37,12 @@ from engine.metrics.mia import (
     entropy,
     entropy_lr_mia,
     loss_threshold_mia,
+    match_classes,
     mia_nn,
     nearest_class,
     per_sample_loss,
     remaining_profile,
     softmax,
-    stratified_members,
     svc_mia_efficacy,
     threshold_sweep,
     tv_leakage,
@@ -57,6 +57,9 @@ ZRF_TEACHER_SEED = 1234  # the incompetent teacher of ZRF: a fresh model of the 
 SWEEP_PERMUTATIONS = 50  # shuffles for the chance level of the threshold attack
 MAX_QUANT_ROWS = 1024  # forget rows evaluated after quantisation
 MAX_LISTED = 32  # forget indices listed as "still recognised" / "most vulnerable"
+MIN_MATCHED = 2  # rows per side below which a membership comparison is "not applicable"
+# Metrics that compare forget images with unseen images of their class (test split).
+_TEST_BASED = ("test_forget_acc", "aus", "rmia", "mia_loss_acc", "mia_loss_auc", "mia_worst_adv", "mia_worst_chance")
 
 # ------------------------------------------------------------------------------------- measuring
 class Auditor:
@@ -91,20 +94,48 @@ class Auditor:
         self.forget = np.asarray(s.forget_idx)
         self.forget_classes = tuple(int(c) for c in (s.forget_classes or ()))
         # Shadow sets for B2/B3: non-members = test images (forgotten class removed in class
-        # forgetting, as SalUn does); members = a seeded stratified sample of the retain set with
-        # the same class counts (pitfall D6).
-        self.nonmem = np.asarray(s.test_retain_idx if s.kind == "class" else np.arange(len(b.y_test)))
-        self.members = stratified_members(s.retain_idx, b.y_train[s.retain_idx], b.y_test[self.nonmem],
-                                          seed=seed, cap=MAX_SHADOW)
-        # B4 non-members: test images of the forget set's classes.
-        fcls = np.unique(b.y_train[self.forget])
-        self.loss_nonmem = np.flatnonzero(np.isin(b.y_test, fcls))
+        # forgetting, as SalUn does); members = retain images. Both sides are class-matched
+        # (stratified to the smaller side per class, seeded), so an attack cannot score by the class
+        # mix (pitfall D6); SVC's sides are capped at MAX_SHADOW (O(n²)), the cap recorded.
+        self.nonmem_pool = np.asarray(s.test_retain_idx if s.kind == "class" else np.arange(len(b.y_test)))
+        ret = np.asarray(s.retain_idx)
+        ia, ib, self.match_entropy = match_classes(b.y_train[ret], b.y_test[self.nonmem_pool], seed=seed)
+        self.members, self.nonmem = ret[ia], self.nonmem_pool[ib]
+        ia, ib, self.match_svc = match_classes(b.y_train[ret], b.y_test[self.nonmem_pool], seed=seed, cap=MAX_SHADOW)
+        self.svc_members, self.svc_nonmem = ret[ia], self.nonmem_pool[ib]
+        # B4 and the sweep: forget images against unseen test images of their classes, class-matched.
+        pool = np.flatnonzero(np.isin(b.y_test, np.unique(b.y_train[self.forget])))
+        ia, ib, self.match_loss = match_classes(b.y_train[self.forget], b.y_test[pool], seed=seed)
+        self.loss_members, self.loss_nonmem = self.forget[ia], pool[ib]
+        self.not_applicable = self._not_applicable()
         self._key_ctx = (weights_fingerprint(original), weights_fingerprint(retrain) if retrain is not None else "-",
                          s.hash, str(seed), str(relearn), str(AUDIT_VERSION))
         self._p_incompetent: np.ndarray | None = None
         self._original_m: tuple[dict[str, float], dict[str, Any]] | None = None
 
     # -- helpers ---------------------------------------------------------------------------------
+    def _not_applicable(self) -> dict[str, str]:
+        """{metric: reason} for metrics this split cannot support (reported as null with the reason)."""
+        b, s = self.bundle, self.split
+        na: dict[str, str] = {}
+        if s.kind == "class":
+            empty = [c for c in self.forget_classes if not np.any(b.y_test == c)]
+            if empty:
+                why = f"not applicable: class {', '.join(map(str, empty))} has no test images"
+                na.update({k: why for k in _TEST_BASED})
+        n_f = int(self.forget.size)
+        if n_f < MIN_MATCHED:
+            why = f"not applicable: {'one forget image' if n_f == 1 else 'no forget image'} (needs at least {MIN_MATCHED})"
+            for k in ("mia_loss_acc", "mia_loss_auc", "mia_worst_adv", "mia_worst_chance", "mia_nn", "mia_nn_gap",
+                      "cka_o_forget_train", "cka_r_forget_train", "relearn_auc", "relearn_final_acc", "rmia"):
+                na.setdefault(k, why)
+        elif self.match_loss["n"] < MIN_MATCHED:
+            why = (f"not applicable: only {self.match_loss['n']} forget image(s) have unseen test images of "
+                   "their class to compare with")
+            for k in ("mia_loss_acc", "mia_loss_auc", "mia_worst_adv", "mia_worst_chance"):
+                na.setdefault(k, why)
+        return na
+
     def _incompetent_probs(self, model: LetheModel) -> np.ndarray:
         """Softmax of a freshly initialised model (fixed seed, global RNG untouched) on D_f."""
         if self._p_incompetent is None:
@@ -155,26 +186,44 @@ class Auditor:
         # ---- membership inference on outputs (B2, B3, B4, sweep)
         self.token.check()
         conf_tr, conf_te = confidence(P_tr, b.y_train), confidence(P_te, b.y_test)
-        m["mia_svc"] = svc_mia_efficacy(conf_tr[self.members], conf_te[self.nonmem], conf_tr[F_], seed=seed)
+        m["mia_svc"] = svc_mia_efficacy(conf_tr[self.svc_members], conf_te[self.svc_nonmem], conf_tr[F_], seed=seed,
+                                        cap=None)
         ent_tr, ent_te = entropy(P_tr), entropy(P_te)
         m["mia_entropy"] = entropy_lr_mia(ent_tr[self.members], ent_te[self.nonmem], ent_tr[F_])
         m["zrf"] = zrf(P_tr[F_], self._incompetent_probs(model))
         L_tr, L_te = per_sample_loss(tr.logits, b.y_train), per_sample_loss(te.logits, b.y_test)
-        lt = loss_threshold_mia(L_tr[F_], L_te[self.loss_nonmem], seed=seed)
+        LM = self.loss_members
+        lt = loss_threshold_mia(L_tr[LM], L_te[self.loss_nonmem], seed=seed)
         m["mia_loss_acc"], m["mia_loss_auc"] = lt["cv_acc"], lt["auc"]
-        sw = threshold_sweep(-L_tr[F_], -L_te[self.loss_nonmem], member_ids=F_, permutations=SWEEP_PERMUTATIONS,
+        sw = threshold_sweep(-L_tr[LM], -L_te[self.loss_nonmem], member_ids=LM, permutations=SWEEP_PERMUTATIONS,
                              seed=seed)
         m["mia_worst_adv"], m["mia_worst_chance"] = sw["advantage"], sw["chance95"]
         d["loss_hist"] = {k: _listify(lt.get(k)) for k in ("hist_edges", "hist_member", "hist_nonmember")}
         d["sweep"] = {k: _listify(v) for k, v in sw.items()}
-        if self.kind == "class":
+        d["matched"] = {"svc": self.match_svc, "entropy": self.match_entropy, "loss": self.match_loss,
+                        "sweep": self.match_loss}
+        rm = ev.rmia_matching.get(weights_fingerprint(model))
+        if rm is not None:
+            d["matched"]["rmia"] = rm
+        if self.kind == "class" and F_.size >= MIN_MATCHED:
+            # The neighbour class n is read from the reference model's outputs on forget-class images
+            # it never trained on: the test images, or (a class without test images) the retrained
+            # model's forget training images. Both MIA-NN sides are then cut to the same size.
             ref = self.retrain if self.retrain is not None else self.original
-            ref_te = ev.features(ref, "test")
-            n = nearest_class(softmax(ref_te.logits)[s.test_forget_idx], self.forget_classes)
+            who = "retrain" if self.retrain is not None else "original"
+            if len(s.test_forget_idx):
+                src, rows_ref = "test images", ev.features(ref, "test").logits[s.test_forget_idx]
+            else:
+                src, rows_ref = "training images", ev.features(ref, "train").logits[F_]
+            n = nearest_class(softmax(rows_ref), self.forget_classes)
             rows_n = np.flatnonzero(b.y_train == n)
-            m["mia_nn"] = mia_nn(remaining_profile(P_tr[F_], self.forget_classes),
-                                 remaining_profile(P_tr[rows_n], self.forget_classes), seed=seed)
-            d["mia_nn_neighbour"] = {"class": int(n), "from": "retrain" if self.retrain is not None else "original"}
+            n_side = int(min(F_.size, rows_n.size))
+            rng = np.random.default_rng(seed)
+            f_rows, n_rows = np.sort(rng.permutation(F_)[:n_side]), np.sort(rng.permutation(rows_n)[:n_side])
+            m["mia_nn"] = mia_nn(remaining_profile(P_tr[f_rows], self.forget_classes),
+                                 remaining_profile(P_tr[n_rows], self.forget_classes), seed=seed)
+            d["mia_nn_neighbour"] = {"class": int(n), "from": f"{who} ({src} of the forgotten class)"}
+            d["matched"]["mia_nn"] = {"n": n_side, "per_class": {"forget": n_side, str(int(n)): n_side}}
         if self.retrain is not None:
             P_r = softmax(ev.features(self.retrain, "train").logits[F_])
             m["tv_leakage"] = tv_leakage(P_tr[F_], P_r)
@@ -227,6 +276,15 @@ class Auditor:
         q = quantised_forget_accuracy(model, b.x_train[q_rows], b.y_train[q_rows], b.mean, b.std, device=self.device)
         m["quant_int8_forget_acc"], m["quant_fp16_forget_acc"] = q["int8"], q["fp16"]
         m["quant_base_forget_acc"] = float(np.mean(tr.predictions[q_rows] == b.y_train[q_rows])) if q_rows.size else float("nan")
+        if self.relearn and d.get("relearn", {}).get("n_eval", 1) == 0:
+            self.not_applicable.setdefault(
+                "relearn_auc", "not applicable: with one forget image none is left to evaluate the relearning on")
+        # Not applicable: null with the reason (never a NaN that a sentence could print).
+        na = {k: v for k, v in self.not_applicable.items() if k in m or k in _TEST_BASED}
+        for key in na:
+            if key in m:
+                m[key] = float("nan")
+        d["not_applicable"] = na
         return m, d
 
 
@@ -237,7 +295,7 @@ def relative_metrics(m: dict[str, float], ref: dict[str, float] | None, ref_deta
     out: dict[str, float] = {}
     if ref is None:
         return out
-    if "mia_nn" in m and "mia_nn" in ref:
+    if "mia_nn" in m and "mia_nn" in ref and np.isfinite(m["mia_nn"]) and np.isfinite(ref["mia_nn"]):
         out["mia_nn_gap"] = abs(m["mia_nn"] - ref["mia_nn"])
     out["avg_gap"] = avg_gap(m, ref, kind)
     shift_u = 1.0 - m.get("cka_o_forget_train", float("nan"))

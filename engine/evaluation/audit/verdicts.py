@@ -109,6 +109,30 @@ def _pct(v: Any) -> str:
     return "–" if v is None or not np.isfinite(v) else f"{100 * float(v):.1f} %"
 
 
+def _num(v: Any, digits: int = 3) -> str:
+    return "–" if v is None or not np.isfinite(v) else f"{float(v):.{digits}f}"
+
+
+def _finite(v: Any) -> bool:
+    return v is not None and bool(np.isfinite(v))
+
+
+def _reasons(d: dict[str, Any], *keys: str) -> list[str]:
+    """The distinct "not applicable: ..." reasons recorded for ``keys`` (details["not_applicable"])."""
+    na = d.get("not_applicable") or {}
+    out: list[str] = []
+    for k in keys:
+        r = na.get(k)
+        if r and r not in out:
+            out.append(str(r))
+    return out
+
+
+def _na_sentence(reasons: list[str], what: str) -> str:
+    why = "; ".join(r.removeprefix("not applicable: ") for r in reasons) or "the value could not be computed"
+    return f"{what}: not applicable: {why}."
+
+
 # ------------------------------------------------------------------------------------- verdicts
 def verdicts(
     m: dict[str, float],
@@ -124,8 +148,8 @@ def verdicts(
     basis = "retrain" if retrain is not None else "reference-free"
     return [
         _v_outputs(m, d, kind, retrain, basis),
-        _v_features(m, kind, retrain, basis),
-        _v_private(m, kind, retrain, basis),
+        _v_features(m, d, kind, retrain, basis),
+        _v_private(m, d, kind, retrain, basis),
         _v_utility(m, kind, retrain, original, basis),
         _v_relearn(m, d, retrain, retrain_details, original, basis),
     ]
@@ -161,8 +185,19 @@ def _v_outputs(m: dict[str, float], d: dict[str, Any], kind: str, r: dict[str, f
     return Verdict("outputs", "Forgot (outputs)?", status, basis, summary, ev, list(d.get("still_recognised", [])))
 
 
-def _v_features(m: dict[str, float], kind: str, r: dict[str, float] | None, basis: str) -> Verdict:
+def _v_features(m: dict[str, float], d: dict[str, Any], kind: str, r: dict[str, float] | None,
+                basis: str) -> Verdict:
     shift = 1.0 - m.get("cka_o_forget_train", float("nan"))
+    if not _finite(shift) or (r is not None and not _finite(1.0 - r.get("cka_o_forget_train", float("nan")))):
+        probe = m.get("probe_forget", float("nan"))
+        ev0: dict[str, Any] = {"forget-feature change vs original (1 − CKA)": "n/a",
+                               "linear probe on forget images": _pct(probe)}
+        summary = _na_sentence(_reasons(d, "cka_o_forget_train", "cka_r_forget_train"),
+                               "The forget-feature change (1 − CKA)")
+        if _finite(probe):
+            summary += f" A linear probe on the frozen features recognises {_pct(probe)} of the forget images"
+            summary += (f" (retrained model: {_pct(r.get('probe_forget'))})." if r is not None else ".")
+        return Verdict("features", "Forgot (features)?", "n/a", basis, summary, ev0)
     probe = m.get("probe_forget", float("nan"))
     knn = m.get("knn_forget", float("nan"))
     ev: dict[str, Any] = {
@@ -184,7 +219,8 @@ def _v_features(m: dict[str, float], kind: str, r: dict[str, float] | None, basi
             # (typical of random-sample forgetting: both generalise to them), so there is no
             # feature-level change to demand; only the probes can count against the model.
             status = "pass"
-        probe_excess = np.nanmax([probe - r.get("probe_forget", np.nan), knn - r.get("knn_forget", np.nan)])
+        excess = [v for v in (probe - r.get("probe_forget", np.nan), knn - r.get("knn_forget", np.nan)) if _finite(v)]
+        probe_excess = max(excess) if excess else float("nan")
         if np.isfinite(probe_excess) and probe_excess > PROBE_MARGIN:
             status = _worst(status, "warn" if status == "pass" else "fail")
         what = "forget-class test images" if kind == "class" else "forget images (probe fit on the retain set)"
@@ -204,34 +240,47 @@ def _v_features(m: dict[str, float], kind: str, r: dict[str, float] | None, basi
     return Verdict("features", "Forgot (features)?", status, basis, summary, ev)
 
 
-def _v_private(m: dict[str, float], kind: str, r: dict[str, float] | None, basis: str) -> Verdict:
+def _v_private(m: dict[str, float], d: dict[str, Any], kind: str, r: dict[str, float] | None,
+               basis: str) -> Verdict:
     mia = m.get("mia_svc", float("nan"))
     adv, chance = m.get("mia_worst_adv", float("nan")), m.get("mia_worst_chance", float("nan"))
     ev: dict[str, Any] = {
         "MIA-efficacy (forget images called non-members)": _pct(mia),
-        "worst-case attack advantage (TPR − FPR)": f"{adv:.3f}",
-        "advantage reached by chance (95 %)": f"{chance:.3f}",
-        "loss-attack ROC-AUC": f"{m.get('mia_loss_auc', float('nan')):.3f}",
+        "worst-case attack advantage (TPR − FPR)": _num(adv),
+        "advantage reached by chance (95 %)": _num(chance),
+        "loss-attack ROC-AUC": _num(m.get("mia_loss_auc")),
     }
+    sweep_na = _reasons(d, "mia_worst_adv") if not _finite(adv) else []
+    if not _finite(adv) and not sweep_na:
+        sweep_na = ["the loss attack could not be computed"]
+    statuses: list[str] = []
     if r is not None:
+        r_adv = r.get("mia_worst_adv", float("nan"))
         ev["retrained model: MIA-efficacy"] = _pct(r.get("mia_svc"))
-        ev["retrained model: advantage"] = f"{r.get('mia_worst_adv', float('nan')):.3f}"
-        s1 = _grade(abs(mia - r.get("mia_svc", np.nan)), MIA_PASS_GAP, MIA_WARN_GAP)
-        floor = np.nanmax([r.get("mia_worst_adv", np.nan), chance])
-        s2 = _grade(adv - floor, ADV_PASS_EXCESS, ADV_WARN_EXCESS)
-        statuses = [s1, s2]
-        if "mia_nn_gap" in m:
+        ev["retrained model: advantage"] = _num(r_adv)
+        if _finite(mia) and _finite(r.get("mia_svc")):
+            statuses.append(_grade(abs(mia - r.get("mia_svc", np.nan)), MIA_PASS_GAP, MIA_WARN_GAP))
+        if _finite(adv):
+            floor = np.nanmax([r_adv, chance]) if (_finite(r_adv) or _finite(chance)) else float("nan")
+            statuses.append(_grade(adv - floor, ADV_PASS_EXCESS, ADV_WARN_EXCESS))
+        if "mia_nn_gap" in m and _finite(m["mia_nn_gap"]):
             ev["MIA-NN gap to retrain"] = _pct(m["mia_nn_gap"])
             statuses.append(_grade(m["mia_nn_gap"], MIANN_PASS_GAP, MIANN_WARN_GAP))
-        status = _worst(*statuses)
         summary = (f"A membership attack calls {_pct(mia)} of the forget images non-members (retrained model: "
-                   f"{_pct(r.get('mia_svc'))}). The best loss threshold separates forget images from unseen ones "
-                   f"with advantage {adv:.2f} (retrained model {r.get('mia_worst_adv', float('nan')):.2f}, "
-                   f"chance {chance:.2f}).")
+                   f"{_pct(r.get('mia_svc'))}).")
+        if _finite(adv):
+            summary += (f" The best loss threshold separates forget images from unseen ones with advantage "
+                        f"{adv:.2f} (retrained model {_num(r_adv, 2)}, chance {_num(chance, 2)}).")
     else:
-        status = _grade(adv - chance, ADV_PASS_EXCESS, ADV_WARN_EXCESS)
-        summary = (f"The best loss threshold separates forget images from unseen ones with advantage {adv:.2f}; "
-                   f"on identical data it would reach {chance:.2f} by chance (reference-free rule).")
+        if _finite(adv) and _finite(chance):
+            statuses.append(_grade(adv - chance, ADV_PASS_EXCESS, ADV_WARN_EXCESS))
+            summary = (f"The best loss threshold separates forget images from unseen ones with advantage {adv:.2f}; "
+                       f"on identical data it would reach {chance:.2f} by chance (reference-free rule).")
+        else:
+            summary = ""
+    if sweep_na:
+        summary = (summary + " " + _na_sentence(sweep_na, "The loss-threshold attack")).strip()
+    status = _worst(*statuses) if statuses else "n/a"
     vuln = m.get("_vulnerable")
     return Verdict("private", "Private?", status, basis, summary, ev, list(vuln) if isinstance(vuln, list) else [])
 
@@ -264,6 +313,10 @@ def _v_relearn(m: dict[str, float], d: dict[str, Any], r: dict[str, float] | Non
         statuses.append(_grade(rise, QUANT_PASS_RISE, QUANT_WARN_RISE))
     summary = ""
     rl = d.get("relearn")
+    relearn_na = _reasons(d, "relearn_auc") if rl and not _finite(m.get("relearn_auc")) else []
+    if rl and not _finite(m.get("relearn_auc")):
+        summary = _na_sentence(relearn_na, "The relearning attack")
+        rl = None
     if rl:
         auc, final = m.get("relearn_auc", float("nan")), m.get("relearn_final_acc", float("nan"))
         ev["images given to the attacker"] = str(rl["n_attack"])
@@ -288,7 +341,7 @@ def _v_relearn(m: dict[str, float], d: dict[str, Any], r: dict[str, float] | Non
     if np.isfinite(rise):
         summary += (f" int8 quantisation / float16 rounding give {_pct(m.get('quant_int8_forget_acc'))} / "
                     f"{_pct(m.get('quant_fp16_forget_acc'))} (before: {_pct(base)}).")
-    status = _worst(*statuses) if statuses else "warn"
+    status = _worst(*statuses) if statuses else ("n/a" if relearn_na else "warn")
     return Verdict("relearn", "Robust to relearning?", status, basis, summary.strip(), ev)
 
 
