@@ -11,6 +11,10 @@ retain batch 256.
 
 Digits scale (cnn_small; the ``small`` preset): lr 0.01, 5 epochs, msteps 3, retain batch 32 (many min-steps per max-step, as on
 CIFAR; forget batch 32 or lr 0.05 lets the unbounded max-step collapse the model).
+
+Departure from the reference, selectable: ``augment`` (default False, as the reference's
+``train_distill`` loaders, which use the un-augmented unlearning sets) applies the original's
+training augmentation to every batch; earlier Lethe versions always augmented.
 """
 from __future__ import annotations
 
@@ -45,6 +49,7 @@ class ScrubParams(MaskParams):
     weight_decay: float = weight_decay_field()
     forget_batch_size: int = batch_size_field(512, "Forget images per max-step.")
     retain_batch_size: int = batch_size_field(256, "Retain images per min-step.")
+    augment: bool = param(False, "Augment the batches with the original's training recipe (the reference code does not).")
 
 
 def kd_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, T: float) -> torch.Tensor:
@@ -67,7 +72,7 @@ def unlearn(ctx: MethodContext, p: ScrubParams) -> Generator[Event, None, LetheM
     forget, retain, gen = forget_rows(ctx), retain_rows(ctx), augment_generator(ctx)
 
     def student_teacher(rows: np.ndarray, part: str) -> tuple[torch.Tensor, torch.Tensor]:
-        xb = (forget if part == "max" else retain).images(rows, gen)
+        xb = (forget if part == "max" else retain).images(rows, gen if p.augment else None)
         with torch.no_grad():
             t = teacher(xb)  # (B, C)
         return student(xb), t  # (B, C) each

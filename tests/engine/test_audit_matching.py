@@ -187,3 +187,16 @@ def test_single_image_forget_set_runs_through_batchnorm(method: str, digits, bn1
     with torch.no_grad():
         out = model.eval()(digits.normalise(digits.x_test[:4]))
     assert out.shape == (4, digits.num_classes) and torch.isfinite(out).all()
+
+
+# ------------------------------------------------------------------------------ reference protocols
+def test_reference_faithful_defaults() -> None:
+    """SCRUB does not augment (reference loaders); POUR-P's class-mean direction is centred;
+    the entropy MIA's binary C = 2 is the reference's two-class multinomial with C = 1."""
+    from engine.methods.pour.pour_p import PourPParams
+    from engine.methods.scrub import ScrubParams
+    from engine.metrics.mia import ENTROPY_MIA_C
+
+    assert ScrubParams().augment is False
+    assert PourPParams().centre_mean is True
+    assert ENTROPY_MIA_C == 2.0

@@ -4,6 +4,11 @@ arXiv 2511.19339; pour.md "POUR-P").
 logits = W (P θ(x)) + b with P = I - w_u w_uᵀ/‖w_u‖², the forget rows of W and their biases set to
 zero, and (by default) the forget logits masked. Under neural collapse the retained class means
 still form a simplex ETF after the projection (the theorem tested in tests/engine).
+
+``direction="class_mean"`` uses the forget-class feature mean *centred* by the global mean by default
+(``centre_mean=True``): neural collapse is stated for centred means, and on ReLU features the
+uncentred mean points away from the head row (cos ≈ 0.63 on digits), which breaks the ETF guarantee.
+``centre_mean=False`` keeps the uncentred variant (Lethe's earlier default).
 """
 from __future__ import annotations
 
@@ -29,7 +34,7 @@ class PourPParams:
         "head", "Forget direction: the classifier row w_u (paper) or the mean forget-class feature.",
         choices=DIRECTIONS,
     )
-    centre_mean: bool = param(False, "With direction=class_mean: centre the class mean by the global feature mean.")
+    centre_mean: bool = param(True, "With direction=class_mean: centre the class mean by the global feature mean.")
     mask_logits: bool = param(True, "Mask the forgotten classes' logits so they can never be predicted.")
     animation_frames: int = param(12, "Geometry frames of the interpolation from the original to the projection.", min=2, max=100)
 
