@@ -3,9 +3,10 @@
 Each mutant is an exact text replacement in a temporary copy of the repository (tracked and
 untracked-but-not-ignored files); a replacement whose text is not found exactly once stops the
 check with exit code 3, so a refactor cannot silently turn a mutant into a no-op: update the anchor.
-The unmutated copy runs every selected test first and must pass (exit code 2 otherwise: a red
+An unmutated copy runs every selected test alongside and must pass (exit code 2 otherwise: a red
 baseline would make every "killed" meaningless). Then one line per mutant, ``killed`` or
-``SURVIVED``; the exit code is 1 when any mutant survives.
+``SURVIVED``; the exit code is 1 when any mutant survives. Anchors in engine/methods/_loops.py
+(mutant e) follow the optimisation loop: move them with it when the loop is refactored.
 
 Usage: python scripts/mutation_check.py [--jobs 2] [--timeout 240] [--only a,c] [--keep]
 Cost: ~110 s of CPU (seven pytest processes of one to three tests each, two at a time): about a
