@@ -11,6 +11,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from collections.abc import Callable
 
 import pytest
 
@@ -35,9 +36,29 @@ def _py_files(*folders: str) -> list[Path]:
     return sorted(p for folder in folders for p in (ROOT / folder).rglob("*.py"))
 
 
-def _calls(path: Path) -> list[ast.Call]:
-    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
-    return [node for node in ast.walk(tree) if isinstance(node, ast.Call)]
+def unsafe_torch_loads(source: str) -> list[int]:
+    """Lines of ``torch.load(...)`` calls in ``source`` that do not pass a literal ``weights_only=True``."""
+    lines = []
+    for node in ast.walk(ast.parse(source)):
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "load"
+                and isinstance(node.func.value, ast.Name) and node.func.value.id == "torch"):
+            continue
+        safe = any(kw.arg == "weights_only" and isinstance(kw.value, ast.Constant) and kw.value.value is True
+                   for kw in node.keywords)
+        if not safe:
+            lines.append(node.lineno)
+    return lines
+
+
+def cuda_calls(source: str) -> list[int]:
+    """Lines of ``<anything>.cuda(...)`` calls in ``source``."""
+    return [node.lineno for node in ast.walk(ast.parse(source))
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "cuda"]
+
+
+def _offenders(rule: Callable[[str], list[int]], *folders: str) -> list[str]:
+    return [f"{path.relative_to(ROOT)}:{line}" for path in _py_files(*folders)
+            for line in rule(path.read_text(encoding="utf-8"))]
 
 
 def test_engine_imports_no_gui_toolkit() -> None:
@@ -50,40 +71,34 @@ def test_engine_imports_no_gui_toolkit() -> None:
     assert result["gui"] == [], f"the engine imported GUI modules: {result['gui'][:10]}"
 
 
-def _is_torch_load(call: ast.Call) -> bool:
-    func = call.func
-    return (isinstance(func, ast.Attribute) and func.attr == "load"
-            and isinstance(func.value, ast.Name) and func.value.id == "torch")
-
-
 def test_every_torch_load_is_weights_only() -> None:
-    offenders = []
-    for path in _py_files("engine", "app"):
-        for call in _calls(path):
-            if not _is_torch_load(call):
-                continue
-            safe = any(kw.arg == "weights_only" and isinstance(kw.value, ast.Constant) and kw.value.value is True
-                       for kw in call.keywords)
-            if not safe:
-                offenders.append(f"{path.relative_to(ROOT)}:{call.lineno}")
+    offenders = _offenders(unsafe_torch_loads, "engine", "app")
     assert not offenders, "torch.load without weights_only=True: " + ", ".join(offenders)
 
 
 def test_engine_never_calls_cuda() -> None:
-    offenders = [f"{path.relative_to(ROOT)}:{call.lineno}"
-                 for path in _py_files("engine") for call in _calls(path)
-                 if isinstance(call.func, ast.Attribute) and call.func.attr == "cuda"]
+    offenders = _offenders(cuda_calls, "engine")
     assert not offenders, ".cuda() in the engine (use .to(device)): " + ", ".join(offenders)
 
 
-@pytest.mark.parametrize("source, expected", [
-    ("torch.load(p)", False),
-    ("torch.load(p, weights_only=False)", False),
-    ("torch.load(p, map_location='cpu', weights_only=True)", True),
+@pytest.mark.parametrize(("source", "lines"), [
+    ("torch.load(p)", [1]),
+    ("torch.load(p, weights_only=False)", [1]),
+    ("flag = True\ntorch.load(p, weights_only=flag)", [2]),  # only a literal True is provably safe
+    ("torch.load(p, **options)", [1]),
+    ("x = 1\ny = torch.load(p, map_location='cpu', weights_only=True)\nz = torch.load(q)", [3]),
+    ("torch.load(p, map_location='cpu', weights_only=True)", []),
+    ("np.load(p)\nsafetensors.torch.load_file(p)", []),
 ])
-def test_torch_load_detector(source: str, expected: bool) -> None:
-    """The rule above really detects what it claims to (guards against a vacuous check)."""
-    (call,) = [n for n in ast.walk(ast.parse(source)) if isinstance(n, ast.Call)]
-    safe = any(kw.arg == "weights_only" and isinstance(kw.value, ast.Constant) and kw.value.value is True
-               for kw in call.keywords)
-    assert _is_torch_load(call) and safe is expected
+def test_the_torch_load_rule_flags_exactly_the_unsafe_calls(source: str, lines: list[int]) -> None:
+    assert unsafe_torch_loads(source) == lines
+
+
+@pytest.mark.parametrize(("source", "lines"), [
+    ("model.cuda()", [1]),
+    ("x = t.to(device)\ny = t.cuda(0)", [2]),
+    ("torch.cuda.is_available()\ntorch.cuda.synchronize()", []),  # the torch.cuda module is fine
+    ("model.to('cuda')", []),
+])
+def test_the_cuda_rule_flags_exactly_the_cuda_calls(source: str, lines: list[int]) -> None:
+    assert cuda_calls(source) == lines

@@ -5,6 +5,7 @@ accuracies (methods.md B1), AUS, RUS(o) / RUS(r) and rMIA (pour.md).
 """
 from __future__ import annotations
 
+from typing import Literal
 
 from typing import Any
 
@@ -16,11 +17,9 @@ from engine.models.checkpoints import weights_fingerprint
 from engine.data.bundle import DatasetBundle
 from engine.data.forget import ForgetSplit
 from engine.train.features import FeatureCache, FeatureSet, extract
-from engine.metrics import accuracy, aus, linear_cka, per_class_accuracy
+from engine.metrics import accuracy, aus, per_class_accuracy, rus_components
 from engine.metrics.rmia import rmia_matched
 from engine.models.base import LetheModel
-
-RUS_EPS = 1e-8
 
 
 class Evaluator:
@@ -73,14 +72,14 @@ class Evaluator:
         per_class = per_class_accuracy(test_pred, b.y_test, b.num_classes)
         return m, [float(v) for v in per_class]
 
-    def rus(self, model: LetheModel, reference: LetheModel, against: str) -> float:
-        """RUS (pour.md): harmonic mean of forget-side change and retain-side similarity."""
+    def rus(self, model: LetheModel, reference: LetheModel, against: Literal["original", "retrain"]) -> float:
+        """RUS (pour.md) of ``model`` against ``reference`` by :func:`engine.metrics.rus_components`, on
+        the training-image features of the fixed forget / retain subsamples (``cka_forget`` / ``cka_retain``)."""
         zu = self.features(model, "train").features
         zref = self.features(reference, "train").features
-        cka_f = linear_cka(zu[self.cka_forget], zref[self.cka_forget])
-        cka_r = linear_cka(zu[self.cka_retain], zref[self.cka_retain])
-        phi_f = 1.0 - cka_f if against == "original" else cka_f
-        return float(2 * phi_f * cka_r / (phi_f + cka_r + RUS_EPS))
+        parts = rus_components(zu[self.cka_forget], zref[self.cka_forget], zu[self.cka_retain], zref[self.cka_retain],
+                               reference=against)
+        return float(parts["rus"])
 
     def rmia(self, model: LetheModel) -> float:
         """rMIA on class-matched members / non-members (test labels passed; see

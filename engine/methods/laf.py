@@ -99,7 +99,8 @@ def train_vae(
 )
 def unlearn(ctx: MethodContext, p: LAFParams) -> Generator[Event, None, LetheModel]:
     b = ctx.bundle
-    e_all = torch.as_tensor(extract(ctx.original, b.x_train, b.mean, b.std, device=ctx.device).features, device=ctx.device)  # (N, d)
+    feats = extract(ctx.original, b.x_train, b.mean, b.std, device=ctx.device, token=ctx.token).features
+    e_all = torch.as_tensor(feats, device=ctx.device)  # (N, d)
     e_f0, e_r0 = e_all[torch.as_tensor(ctx.split.forget_idx)], e_all[torch.as_tensor(ctx.split.retain_idx)]
     s_vae = yield from phased(train_vae(ctx, e_all, p, ctx.seed), 0.0, 0.1)
     u_vae = yield from phased(train_vae(ctx, e_f0, p, ctx.seed + 1), 0.1, 0.15)

@@ -91,6 +91,7 @@ def unlearn(ctx: MethodContext, p: TRWParams) -> Generator[Event, None, LetheMod
             yb = torch.as_tensor(ctx.bundle.y_train[s : s + 512], device=ctx.device)
             logits_sum.index_add_(0, yb, out)
         for s in range(0, len(ctx.x_forget), 512):
+            ctx.token.check()
             probs_f.append(F.softmax(ctx.original(ctx.normalise(ctx.x_forget[s : s + 512])), 1))
     mean_logits = logits_sum / torch.as_tensor(np.maximum(counts, 1), device=ctx.device).view(-1, 1)
     sim = class_similarity(mean_logits.float(), forget, p.pca_dims, p.tau)

@@ -58,6 +58,7 @@ def pseudo_labels(ctx: MethodContext) -> torch.Tensor:
     out = []
     classes = list(ctx.split.forget_classes)
     for s in range(0, len(ctx.x_forget), 512):
+        ctx.token.check()
         logits = ctx.original(ctx.normalise(ctx.x_forget[s : s + 512]))  # (B, C)
         logits[:, classes] = MASKED_LOGIT
         out.append(logits.argmax(1).cpu())

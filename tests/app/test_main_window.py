@@ -188,7 +188,9 @@ def test_a_finished_pour_p_run_shows_its_verdicts(qtbot, window) -> None:
         window.start_run()
     record = window.state.runs[-1]
     assert pane.record is record
-    assert len(pane.status_texts()) == 5 and set(pane.status_texts()) <= {"PASS", "WARN", "FAIL", "n/a"}
+    # Reference-free rules: the forget features moved 1 - CKA = 0.07 (warn: 0.03-0.10) and a few
+    # fine-tuning steps bring the class back (fail); outputs, privacy and utility pass.
+    assert pane.status_texts() == ["PASS", "WARN", "PASS", "PASS", "FAIL"]
     assert all(r.basis_label.text() == "reference-free rules" for r in pane.rows)  # no retrain asked for
     assert not window.verdict_dock.visibleRegion().isEmpty()  # raised over the Runs tab
     window.state.remove_runs([0])

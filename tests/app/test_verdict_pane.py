@@ -82,8 +82,9 @@ def test_a_real_audited_pour_p_record(qtbot, pane: VerdictPane, runner) -> None:
     record = runner.run_to_record(spec)
     bundle = runner.load_inputs(spec)[0]
     pane.show_record(record, bundle)
-    texts = pane.status_texts()
-    assert len(texts) == 5 and set(texts) <= {"PASS", "WARN", "FAIL", "n/a"}
+    # POUR-P keeps the encoder: outputs forgotten, features moved ~40 % of the retrain's way (warn),
+    # private, utility kept, and relearnt within a few steps (fail); tests/engine/test_audit.py.
+    assert pane.status_texts() == ["PASS", "WARN", "PASS", "PASS", "FAIL"]
     assert all(r.basis_label.text() == "against the retrained model" for r in pane.rows)
     outputs = next(v for v in record.audit["verdicts"] if v["key"] == "outputs")
     assert pane.rows[0].summary_label.text() == outputs["summary"]

@@ -14,6 +14,7 @@ from engine.runs.spec import JobSpec
 from engine.runs.record import RunRecord
 
 STATUSES = {"pass", "warn", "fail"}
+POUR_P_VERDICTS = {"outputs": "pass", "features": "warn", "private": "pass", "utility": "pass", "relearn": "fail"}
 
 
 def _status(block: dict, key: str) -> str:
@@ -38,7 +39,10 @@ def test_a_run_carries_five_verdicts_with_numbers(pour_record) -> None:  # noqa:
     retrain = pour_record.reference("retrain")
     assert "relearn_auc" in retrain.metrics and retrain.audit["details"]["relearn"]["steps"][0] == 0
     assert pour_record.metrics["fb_passes"] == 0.0  # POUR-P is closed form
-    assert _status(block, "outputs") == "pass" and _status(block, "utility") == "pass"
+    # POUR-P projects the class out after an untouched encoder: the outputs forget and utility stays,
+    # the forget features moved ~40 % as far as the retrain's (warn: 20-50 %), and a few fine-tuning
+    # steps bring the class back (the encoder still separates it): relearning fails.
+    assert {v["key"]: v["status"] for v in block["verdicts"]} == POUR_P_VERDICTS
 
 
 def test_the_record_round_trips_through_json_and_old_records_still_load(pour_record, tmp_path) -> None:  # noqa: ANN001
@@ -56,8 +60,7 @@ def test_retrain_passes_forgot_features_and_a_masked_original_fails_it(runner, p
     # Retrain as a method: no reference in the run, so the reference-free rules apply.
     rec = runner.run_to_record(JobSpec(method="retrain", geometry=False))
     assert rec.audit["basis"] == "reference-free"
-    assert _status(rec.audit, "features") == "pass"
-    assert _status(rec.audit, "outputs") == "pass"
+    assert {v["key"]: v["status"] for v in rec.audit["verdicts"]} == dict.fromkeys(POUR_P_VERDICTS, "pass")
     # A copy of the original whose forget logit is masked, judged against the retrained model.
     bundle, split = runner.load_inputs(JobSpec())
     original = pour_record.reference("original").model

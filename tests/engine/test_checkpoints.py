@@ -270,12 +270,12 @@ def test_atomic_write_leaves_no_partial_file(tmp_path: Path) -> None:
         tmp.write_bytes(b"half of it")
         raise RuntimeError("crash mid-write")
 
-    with pytest.raises(RuntimeError):
+    with pytest.raises(RuntimeError, match="crash mid-write"):
         atomic_write(target, failing_writer)
     assert list(tmp_path.iterdir()) == []
 
     atomic_write_bytes(target, b"old")
-    with pytest.raises(RuntimeError):
+    with pytest.raises(RuntimeError, match="crash mid-write"):
         atomic_write(target, failing_writer)
     assert target.read_bytes() == b"old"
     assert [p.name for p in tmp_path.iterdir()] == ["out.bin"]

@@ -58,7 +58,7 @@ def test_ulira_statistic_chance_on_same_distribution_and_one_when_separated() ->
     apart = shadow.ulira_attack(mu + 4 + rng.normal(size=(3, 400)), mu + rng.normal(size=(3, 400)))
     assert apart["ulira_auc"] > 0.97 and apart["ulira_accuracy"] > 0.9
     assert apart["per_sample_variance"] is False  # K−1 = 2: pooled ("global") variance
-    with pytest.raises(BadSpec):
+    with pytest.raises(BadSpec, match="needs k >= 3 shadow pairs"):
         shadow.ulira_attack(same_u[:2], same_r[:2])
 
 
@@ -71,9 +71,9 @@ def test_cost_estimate_arithmetic() -> None:
     assert c["trainings_to_run"] == 2 and c["seconds"] == pytest.approx(2 * 5.0 + 3 * 5.0)
     assert c["minutes"] == pytest.approx(c["seconds"] / 60)
     assert ens.estimate_cost("ulira", 16, 1.0)["approximate"] is False
-    with pytest.raises(BadSpec):
+    with pytest.raises(BadSpec, match="kind must be one of"):
         ens.estimate_cost("lira", 4, 1.0)
-    with pytest.raises(BadSpec):
+    with pytest.raises(BadSpec, match="k must be >= 3, got 2"):
         ens.estimate_cost("ulira", 2, 1.0)
 
 
@@ -139,9 +139,9 @@ def test_cancel_stops_within_a_second(digits, split) -> None:  # noqa: ANN001
 
 
 def test_bad_inputs(digits, split) -> None:  # noqa: ANN001
-    with pytest.raises(BadSpec):
+    with pytest.raises(BadSpec, match="k must be >= 2, got 1"):
         drain(ens.klom_job(digits, split, "mlp", RECIPE, "retrain", k=1))
-    with pytest.raises(BadSpec):
+    with pytest.raises(BadSpec, match=r"^params\.nope: unknown hyperparameter"):
         drain(ens.ulira_job(digits, split, "mlp", RECIPE, "finetune", {"nope": 1}, k=3))
 
 

@@ -7,9 +7,10 @@ paper defaults are for CIFAR-10 / ResNet-18 and often do nothing in ~10 steps on
 plus the test-speed overrides listed in CASES. The numbers in CASES were measured with those values;
 the thresholds add slack: forget ≤ measured + 0.15, retain ≥ measured − 0.05.
 
-Sample forgetting (10 % random): retraining still classifies ~99 % of the forgotten digits
-(they generalise), so a method must stay within 5 points of the retrained model's forget accuracy
-and not lose test accuracy.
+Sample forgetting (10 % random): retraining still classifies ~99 % of the forgotten digits (they
+generalise), so accuracy cannot tell a method from a no-op; AMUN is checked by a privacy signal
+instead (loss-threshold MIA, forget vs test). SSD at its paper or small α dampens nothing on a
+random 10 % (the model stays the original), so it has no sample-forgetting case here.
 """
 from __future__ import annotations
 
@@ -17,8 +18,10 @@ from typing import Any
 
 import pytest
 
-from engine.runs.spec import JobSpec
 from engine.methods import available, get
+from engine.metrics.mia import per_sample_loss, roc_auc
+from engine.runs.spec import JobSpec
+from engine.train.features import extract
 
 ORIGINAL_FORGET, ORIGINAL_RETAIN = 1.000, 0.994
 
@@ -53,8 +56,8 @@ def test_every_method_with_a_small_preset_is_checked_here() -> None:
 
 def _run(runner, method: str, params: dict[str, Any], forget: dict[str, Any], reference: str | None = None,  # noqa: ANN001, ANN202
          preset: str | None = None):
-    spec = JobSpec(method=method, params=params, forget=forget, evaluate=False, geometry=False, reference=reference,
-                   preset=preset)
+    spec = JobSpec(method=method, params=params, forget=forget, evaluate=False, geometry=False, audit=False,
+                   reference=reference, preset=preset)
     return runner.run_to_record(spec)
 
 
@@ -75,14 +78,33 @@ def test_class_forgetting(runner, method: str, params: dict[str, Any], forget_ac
 SAMPLE = {"fraction": 0.1, "seed": 0}
 
 
-@pytest.mark.parametrize(
-    ("method", "params"),
-    [("amun", {"pgd_steps": 10, "max_rounds": 4, "epochs": 2}), ("ssd", {})],
-    ids=["amun", "ssd"],
-)
-def test_sample_forgetting_tracks_retrain(runner, method: str, params: dict[str, Any]) -> None:  # noqa: ANN001
-    record = _run(runner, method, params, SAMPLE, "retrain")
-    retrain = next(r for r in record.references if r.method == "retrain").metrics
-    m = record.metrics
-    assert abs(m["forget_acc"] - retrain["forget_acc"]) <= 0.05, (m, retrain)
-    assert m["test_acc"] >= retrain["test_acc"] - 0.05, (m, retrain)
+def _forget_vs_test_loss_auc(model, bundle, split) -> float:  # noqa: ANN001
+    """Loss-threshold membership inference: ROC-AUC of "lower loss means member" between the forget
+    set (members of the original's training set) and the test set (non-members); 0.5 = no signal."""
+    train = extract(model, bundle.x_train, bundle.mean, bundle.std)
+    test = extract(model, bundle.x_test, bundle.mean, bundle.std)
+    forget_loss = per_sample_loss(train.logits[split.forget_idx], bundle.y_train[split.forget_idx])
+    test_loss = per_sample_loss(test.logits, bundle.y_test)
+    return roc_auc(-forget_loss, -test_loss)
+
+
+def test_amun_removes_the_membership_signal_of_a_random_forget_set(runner) -> None:  # noqa: ANN001
+    """AMUN's claim (methods.md A12: forget-vs-test MIA AUC -> ~50 %) by a privacy signal, since on digits
+    the retrained model still classifies ~99 % of a random 10 % (accuracy cannot tell forgetting from a
+    no-op). Measured with seeds 0-2 of the forget set: original 0.539 / 0.535 / 0.547, retrain 0.512 /
+    0.508 / 0.527, AMUN 0.499 / 0.499 / 0.498. The learning rate is decayed every 10 epochs (the
+    paper's grid has 1, 5, 10): at the default ×0.1 every epoch only the first epoch of AMUN trains,
+    and its AUC stays at the original's (0.543)."""
+    spec = JobSpec(method="amun", params={"pgd_steps": 10, "epochs": 5, "step_epochs": 10}, forget=SAMPLE,
+                   reference="retrain", evaluate=False, geometry=False, audit=False)
+    record = runner.run_to_record(spec)
+    bundle, split = runner.load_inputs(spec)
+    auc = {name: _forget_vs_test_loss_auc(model, bundle, split)
+           for name, model in (("original", record.reference("original").model),
+                               ("retrain", record.reference("retrain").model), ("amun", record.model))}
+    midway = (auc["original"] + auc["retrain"]) / 2
+    assert auc["original"] - auc["retrain"] >= 0.02, f"no membership signal to remove here: {auc}"
+    assert auc["amun"] <= midway, f"AMUN left the forget set as recognisable as the original did: {auc}"
+    assert auc["amun"] >= 0.45, f"AMUN overshot: the forget set now looks less like members than unseen data: {auc}"
+    retrain = record.reference("retrain").metrics
+    assert record.metrics["test_acc"] >= retrain["test_acc"] - 0.02, (record.metrics, retrain)

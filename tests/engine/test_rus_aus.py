@@ -75,3 +75,25 @@ def test_accuracy_helpers() -> None:
     assert math.isnan(pc[3])
     with pytest.raises(ValueError):
         accuracy(np.array([0, 1]), np.array([0]))
+
+
+@pytest.mark.parametrize("against", ["original", "retrain"])
+def test_a_run_records_the_rus_of_metrics_rus_on_its_own_features(runner, against: str) -> None:  # noqa: ANN001
+    """The RUS(o) / RUS(r) every record reports is :mod:`engine.metrics.rus` on the run's penultimate
+    features of the training images (all forget / retain rows: digits is below the CKA subsample cap)."""
+    from engine.runs.spec import JobSpec
+    from engine.train.features import extract
+
+    spec = JobSpec(method="pour_d", params={"min_steps": 50}, reference="retrain" if against == "retrain" else None,
+                   geometry=False, audit=False)
+    record = runner.run_to_record(spec)
+    bundle, split = runner.load_inputs(spec)
+    f, r = split.forget_idx, split.retain_idx
+    assert max(len(f), len(r)) <= 2000  # Evaluator's max_cka_rows: every row is used
+    z_u = extract(record.model, bundle.x_train, bundle.mean, bundle.std).features
+    z_ref = extract(record.reference(against).model, bundle.x_train, bundle.mean, bundle.std).features
+    score = rus_against_original if against == "original" else rus_against_retrain
+    expected = score(z_u[f], z_ref[f], z_u[r], z_ref[r])
+    assert expected > 0.01  # not degenerate: a scaled score could not match by accident
+    key = "rus_o" if against == "original" else "rus_r"
+    assert record.metrics[key] == pytest.approx(expected, rel=1e-6)

@@ -28,7 +28,9 @@ def forget_directions(ctx: MethodContext, classes: tuple[int, ...], source: str,
     """(k, d) float64 directions on the CPU, one per forgotten class."""
     if source == "head":
         return ctx.original.head.weight.detach().to("cpu", torch.float64)[list(classes)]  # (k, d)
-    z = extract(ctx.original, ctx.bundle.x_train, ctx.bundle.mean, ctx.bundle.std, device=ctx.device).features
+    z = extract(
+        ctx.original, ctx.bundle.x_train, ctx.bundle.mean, ctx.bundle.std, device=ctx.device, token=ctx.token
+    ).features
     zt = torch.as_tensor(z, dtype=torch.float64)  # (N, d)
     y = torch.as_tensor(ctx.bundle.y_train)
     means = torch.stack([zt[y == c].mean(0) for c in classes])  # (k, d)

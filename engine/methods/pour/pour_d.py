@@ -53,7 +53,7 @@ def unlearn(ctx: MethodContext, p: PourDParams) -> Generator[Event, None, LetheM
     classes = require_class_forgetting(ctx, "POUR-D")
     P = projector(ctx, classes, p.direction, False).to(ctx.device, torch.float32)  # (d, d)
     x_f = ctx.x_forget
-    z_o = extract(ctx.original, x_f, ctx.bundle.mean, ctx.bundle.std, device=ctx.device).features
+    z_o = extract(ctx.original, x_f, ctx.bundle.mean, ctx.bundle.std, device=ctx.device, token=ctx.token).features
     targets = torch.as_tensor(z_o, device=ctx.device) @ P  # (N_f, d): teacher P θ_o(x)
 
     student = ctx.copy_original()
