@@ -4,7 +4,13 @@ Every :class:`engine._core.errors.LetheError` subclass has a title here; tests a
 """
 from __future__ import annotations
 
+import traceback
+from types import TracebackType
+
 from engine import Failed, LetheError
+
+BUG_TITLE = "Something went wrong inside Lethe"
+BUG_HINT = "this is a bug in Lethe; please report it with the details below"
 
 TITLES: dict[str, str] = {
     "BadSpec": "The job settings are invalid",
@@ -23,7 +29,7 @@ TITLES: dict[str, str] = {
 
 
 def title_for(kind: str) -> str:
-    return TITLES.get(kind, "Something went wrong inside Lethe")
+    return TITLES.get(kind, BUG_TITLE)
 
 
 def failure_text(event: Failed) -> str:
@@ -48,3 +54,19 @@ def status_text(event: Failed) -> str:
 def error_text(exc: LetheError) -> str:
     """The same wording for an error raised on the GUI side (e.g. a bad selection file)."""
     return f"{title_for(type(exc).__name__)}: {exc.message}" + (f" — {exc.hint}" if exc.hint else "")
+
+
+def exception_texts(exc_type: type[BaseException], exc: BaseException,
+                    tb: TracebackType | None) -> tuple[str, str, str]:
+    """(title, body, details) of the dialog for an exception that reached the GUI thread.
+
+    A :class:`LetheError` is a problem the user can fix: its message and "What to do: hint", no
+    traceback. Anything else is a bug: the exception in one line, the request to report it, and
+    the traceback as details.
+    """
+    if isinstance(exc, LetheError):
+        body = exc.message + (f"\n\nWhat to do: {exc.hint}." if exc.hint else "")
+        return title_for(type(exc).__name__), body, ""
+    line = f"{exc_type.__name__}: {exc}" if str(exc) else exc_type.__name__
+    details = "".join(traceback.format_exception(exc_type, exc, tb))
+    return BUG_TITLE, f"{line}\n\nWhat to do: {BUG_HINT}.", details
