@@ -82,7 +82,7 @@ class Evaluator:
         test = self.features(model, "test").features
         forget_mask = np.zeros(len(train), dtype=bool)
         forget_mask[self.split.forget_idx] = True
-        return float(rmia(train, self.bundle.y_train, test, forget_mask, seed=self.seed))
+        return float(rmia(train, self.bundle.y_train, test, forget_mask, seed=self.seed, check=self.token.check))
 
     def evaluate(
         self,
@@ -94,13 +94,16 @@ class Evaluator:
     ) -> tuple[dict[str, float], list[float]]:
         metrics, per_class = self.accuracies(model)
         if self.split.kind == "class":
+            self.token.check()
             orig, _ = self.accuracies(original)
             metrics["aus"] = aus(orig["test_retain_acc"], metrics["test_retain_acc"], metrics["test_forget_acc"])
         if representation:
             self.token.check()
             metrics["rus_o"] = self.rus(model, original, "original")
             if retrain is not None:
+                self.token.check()
                 metrics["rus_r"] = self.rus(model, retrain, "retrain")
+            self.token.check()
             metrics["rmia"] = self.rmia(model)
         return metrics, per_class
 

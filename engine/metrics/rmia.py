@@ -26,7 +26,7 @@ average over seeds where it matters.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 from sklearn.linear_model import LogisticRegression
@@ -105,6 +105,7 @@ def rmia(
     seed: int = 0,
     folds: int = 5,
     include_all_forget: bool = False,
+    check: Callable[[], None] | None = None,
 ) -> float:
     """rMIA score: fraction in [0, 1] of held-out forget training images predicted "member".
 
@@ -114,6 +115,7 @@ def rmia(
 
     Returns a *fraction* (the CLI and the report multiply by 100). NaN when no forget image is in
     the member pool or there are too few samples for 2 folds. Deterministic given ``seed``.
+    ``check`` (optional) is called before each fold; it may raise to stop (a job's cancel).
     """
     Xtr = as_numpy(train_feats, dtype=np.float64)
     Xte = as_numpy(test_feats, dtype=np.float64)
@@ -150,6 +152,8 @@ def rmia(
     predicted = np.zeros(X.shape[0], dtype=np.int64)
     splitter = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
     for train_idx, held_idx in splitter.split(X, strata):
+        if check is not None:
+            check()
         scaler = StandardScaler().fit(X[train_idx])
         clf = LogisticRegression(
             class_weight="balanced", max_iter=1000, solver="newton-cholesky"
