@@ -71,8 +71,11 @@ class Evaluator:
     def rus(self, model: LetheModel, reference: LetheModel, against: str) -> float:
         """RUS (pour.md): harmonic mean of forget-side change and retain-side similarity."""
         zu = self.features(model, "train").features
+        self.token.check()
         zref = self.features(reference, "train").features
+        self.token.check()
         cka_f = linear_cka(zu[self.cka_forget], zref[self.cka_forget])
+        self.token.check()
         cka_r = linear_cka(zu[self.cka_retain], zref[self.cka_retain])
         phi_f = 1.0 - cka_f if against == "original" else cka_f
         return float(2 * phi_f * cka_r / (phi_f + cka_r + RUS_EPS))
