@@ -9,6 +9,7 @@ traceback is still written to stderr (the log) as well.
 """
 from __future__ import annotations
 
+import html
 import sys
 import threading
 import traceback
@@ -24,16 +25,28 @@ ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None]
 
 
 class ErrorDialog(QMessageBox):
-    """The error dialog: title, plain-text message (markup in a message is shown, not rendered)
-    and, for a bug, the traceback under *Show Details…*."""
+    """An error dialog: the title as a bold headline (macOS and bare X servers show no window
+    title), the message below it and, for a bug, the traceback under *Show Details…*.
 
-    def __init__(self, title: str, text: str, details: str = "", parent: QWidget | None = None) -> None:
+    Every text is escaped: markup in a message (a file name, a record's label) is shown as typed.
+    ``title``, ``body`` and ``details`` keep the plain texts.
+    """
+
+    def __init__(self, title: str, body: str, details: str = "", parent: QWidget | None = None) -> None:
         icon = QMessageBox.Icon.Critical if details else QMessageBox.Icon.Warning
-        super().__init__(icon, title, text, QMessageBox.StandardButton.Ok, parent)
+        super().__init__(icon, title, "", QMessageBox.StandardButton.Ok, parent)
         self.setObjectName("errorDialog")
-        self.setTextFormat(Qt.TextFormat.PlainText)
+        self.title, self.body, self.details = title, body, details
+        self.setTextFormat(Qt.TextFormat.RichText)
+        self.setText(f"<b>{html.escape(title)}</b>")
+        self.setInformativeText(_rich(body))
         if details:
-            self.setDetailedText(details)
+            self.setDetailedText(details)  # a plain-text box
+
+
+def _rich(text: str) -> str:
+    """Plain ``text`` as escaped rich text that keeps its line breaks (a ``<p>`` forces rich text)."""
+    return "<p>" + html.escape(text).replace("\n", "<br>") + "</p>"
 
 
 def dialog_for(exc_type: type[BaseException], exc: BaseException, tb: TracebackType | None,
@@ -110,7 +123,7 @@ class ExceptionRouter(QObject):
             dialog = dialog_for(*info, parent=parent)
         except Exception:  # noqa: BLE001 - building the dialog failed: the log has the traceback
             return None
-        self.shown.append((dialog.windowTitle(), dialog.text()))
+        self.shown.append((dialog.title, dialog.body))
         self._open = True
         try:
             dialog.exec()

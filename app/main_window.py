@@ -33,6 +33,7 @@ from app.panes.runs_pane import RunsPane
 from app.panes.verdict_pane import VerdictPane
 from app.plots.live_view import LiveView
 from app.plots.throttle import Throttle
+from app.excepthook import ErrorDialog
 from app.session import checkpoint_matches, load_session, save_session
 from app.state import DEFAULT_MODEL, DEFAULT_SOURCE, SessionModel
 from app.worker import JobController
@@ -69,7 +70,7 @@ class MainWindow(QMainWindow):
         self.run_frames: dict[int, tuple[list[Geometry], Geometry | None, dict[str, list[float]]]] = {}
         self.last_error: tuple[str, str] | None = None
         self.show_dialogs = True
-        self._error_box: QMessageBox | None = None
+        self._error_box: ErrorDialog | None = None
         self._job_kind: str | None = None
         self._run_outcome: str | None = None  # "cancelled" / "failed" of the current run, shown when it ends
         self._job_title = ""
@@ -198,7 +199,7 @@ class MainWindow(QMainWindow):
         try:
             spec = spec or self.build_spec()
         except LetheError as exc:
-            self._error("The run cannot start", messages.error_text(exc))
+            self._error("The run cannot start", messages.error_body(exc))
             return None
         info = methods.get(spec.method)
         job = self.controller.start(spec)
@@ -367,8 +368,7 @@ class MainWindow(QMainWindow):
         self.show_status(f"{title}: {text.splitlines()[0]}")
         if not self.show_dialogs:
             return
-        box = QMessageBox(QMessageBox.Icon.Warning, title, text, QMessageBox.StandardButton.Ok, self)
-        box.setTextFormat(Qt.TextFormat.PlainText)
+        box = ErrorDialog(title, text, parent=self)
         box.setModal(False)  # never block the event loop (and the worker's signals)
         box.show()
         self._error_box = box
@@ -478,7 +478,7 @@ class MainWindow(QMainWindow):
             try:
                 self.open_session(path)
             except LetheError as exc:
-                self._error("The session cannot be opened", messages.error_text(exc))
+                self._error("The session cannot be opened", messages.error_body(exc))
 
     @Slot()
     def _on_save_session_triggered(self) -> None:

@@ -236,7 +236,7 @@ class RunsPane(QWidget):
         try:
             target = self.save_folder_for(record, picked)
         except LetheError as exc:
-            self.sig_error.emit("The weights were not saved", messages.error_text(exc))
+            self.sig_error.emit("The weights were not saved", messages.error_body(exc))
             return
         if target is None:
             self.sig_status.emit("Saving cancelled: nothing was written.")
@@ -272,7 +272,7 @@ class RunsPane(QWidget):
         try:
             path = self.report_path_for(chosen)
         except LetheError as exc:
-            self.sig_error.emit("The report was not written", messages.error_text(exc))
+            self.sig_error.emit("The report was not written", messages.error_body(exc))
             return
         if path is None:
             self.sig_status.emit("Export cancelled: nothing was written.")

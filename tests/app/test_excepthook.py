@@ -58,10 +58,10 @@ def test_a_bug_in_a_slot_becomes_a_dialog_with_the_traceback(qtbot, router, show
     _click_raising(qtbot, ValueError("boom in a slot"))
     qtbot.waitUntil(lambda: len(shown) == 1, timeout=5000)
     dialog = shown[0]
-    assert dialog.windowTitle() == messages.BUG_TITLE
-    assert "ValueError: boom in a slot" in dialog.text() and "this is a bug in Lethe" in dialog.text()
+    assert dialog.windowTitle() == messages.BUG_TITLE and messages.BUG_TITLE in dialog.text()  # also as headline
+    assert "ValueError: boom in a slot" in dialog.body and "this is a bug in Lethe" in dialog.body
+    assert "ValueError: boom in a slot" in dialog.informativeText()
     assert "Traceback" in dialog.detailedText() and "boom in a slot" in dialog.detailedText()
-    assert dialog.textFormat() == Qt.TextFormat.PlainText
     assert "boom in a slot" in capsys.readouterr().err  # still logged
 
 
@@ -70,7 +70,9 @@ def test_a_lethe_error_in_a_slot_shows_its_message_and_hint(qtbot, router, shown
     qtbot.waitUntil(lambda: len(shown) == 1, timeout=5000)
     dialog = shown[0]
     assert dialog.windowTitle() == messages.TITLES["BadCheckpoint"]
-    assert dialog.text() == "weights.pt has no <b>head</b>\n\nWhat to do: pick the <i>right</i> file."
+    assert dialog.body == "weights.pt has no <b>head</b>\n\nWhat to do: pick the <i>right</i> file."
+    # markup in a message is shown as typed, not rendered
+    assert "&lt;b&gt;head&lt;/b&gt;" in dialog.informativeText() and "<b>head" not in dialog.informativeText()
     assert dialog.detailedText() == ""  # a user's problem, not a bug: no traceback
 
 
@@ -87,7 +89,7 @@ def test_an_exception_in_a_slot_of_an_engine_event_becomes_a_dialog(qtbot, route
         controller.prepare(JobSpec(dataset="digits", model={"arch": "cnn_small"}, reference=None))
     qtbot.waitUntil(lambda: len(shown) == 1, timeout=5000)
     assert calls == ["prepared"]
-    assert "RuntimeError: a bug in a slot of an engine event" in shown[0].text()
+    assert "RuntimeError: a bug in a slot of an engine event" in shown[0].body
     assert not controller.is_busy()  # the controller went on after the slot raised
 
 
@@ -105,7 +107,7 @@ def test_an_exception_in_another_thread_is_shown_on_the_gui_thread(qtbot, router
     thread.start()
     thread.join()
     qtbot.waitUntil(lambda: len(shown) == 1, timeout=5000)
-    assert "ZeroDivisionError" in shown[0].text() and seen_on == [gui]
+    assert "ZeroDivisionError" in shown[0].body and seen_on == [gui]
 
 
 def test_errors_while_a_dialog_is_open_do_not_stack_dialogs(qtbot, router, monkeypatch) -> None:  # noqa: ANN001

@@ -111,12 +111,14 @@ def test_never_over_the_loaded_original_even_when_replacing(qtbot, pane, tmp_pat
 
 def test_save_weights_refuses_an_earlier_run_unless_told_to_replace(pane, tmp_path) -> None:  # noqa: ANN001
     out = tmp_path / "out"
-    pane.save_weights(pane.state.runs[0], out)
-    first = (out / "unlearned.safetensors").read_bytes()
+    record = pane.state.runs[0]
+    pane.save_weights(record, out)
     with pytest.raises(Exception, match="already holds a saved run"):
-        pane.save_weights(pane.state.runs[0], out)
-    pane.save_weights(pane.state.runs[0], out, replace=True)
-    assert (out / "unlearned.safetensors").read_bytes() == first  # same model, replaced on request
+        pane.save_weights(record, out)
+    assert '"label": "POUR-P"' in (out / "record.json").read_text()
+    record.label = "second save"
+    pane.save_weights(record, out, replace=True)
+    assert '"label": "second save"' in (out / "record.json").read_text()  # replaced on request
 
 
 def _click_report(qtbot, pane: RunsPane, chosen: Path | None, monkeypatch) -> list[str]:  # noqa: ANN001
