@@ -75,7 +75,7 @@ class ExceptionRouter(QObject):
         self._previous: tuple[Any, Any] | None = None
         self.sig_exception.connect(self._on_sig_exception, Qt.ConnectionType.QueuedConnection)
 
-    def install(self) -> "ExceptionRouter":
+    def install(self) -> ExceptionRouter:
         if self._previous is None:
             self._previous = (sys.excepthook, threading.excepthook)
             sys.excepthook = self.excepthook
@@ -92,10 +92,8 @@ class ExceptionRouter(QObject):
         if issubclass(exc_type, KeyboardInterrupt):
             sys.__excepthook__(exc_type, exc, tb)
             return
-        try:
+        if sys.stderr is not None:  # pythonw has none: the dialog still comes
             traceback.print_exception(exc_type, exc, tb, file=sys.stderr)
-        except Exception:  # noqa: BLE001 - no stderr (pythonw): the dialog still comes
-            pass
         app = QApplication.instance()
         if app is None:
             return

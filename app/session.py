@@ -12,9 +12,17 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
-from engine import BadSpec, ForgetSpec, JobSpec, LetheError, RunRecord, atomic_write_text, sha256_file
+from engine import (
+    BadSpec,
+    ForgetSpec,
+    JobSpec,
+    LetheError,
+    RunRecord,
+    atomic_write_text,
+    sha256_file,
+)
 
 SCHEMA_VERSION = 1
 _PATH_SCHEMES = ("folder", "npz")
@@ -248,7 +256,7 @@ def _find(entry: dict[str, Any], base: Path) -> str | None:
     return None
 
 
-def _is_int(v: Any) -> bool:
+def _is_int(v: Any) -> TypeGuard[int]:
     return isinstance(v, int) and not isinstance(v, bool)
 
 

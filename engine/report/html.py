@@ -17,8 +17,9 @@ import html
 import io
 import json
 import platform
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 

@@ -199,7 +199,7 @@ def test_a_malformed_session_from_the_menu_is_a_dialog_not_a_traceback(window, t
     window.show_dialogs = False
     for content in ("not json", json.dumps([1]), json.dumps({"schema_version": 9})):
         path = write(tmp_path, content)
-        monkeypatch.setattr("app.main_window.QFileDialog.getOpenFileName", lambda *a, **k: (str(path), ""))
+        monkeypatch.setattr("app.main_window.QFileDialog.getOpenFileName", lambda *a, p=path, **k: (str(p), ""))
         window.last_error = None
         window._on_open_session_triggered()
         assert window.last_error is not None and window.last_error[0] == "The session cannot be opened"

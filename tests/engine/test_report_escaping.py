@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import itertools
 import re
+from collections.abc import Iterator
 from html.parser import HTMLParser
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 

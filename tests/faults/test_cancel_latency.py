@@ -34,7 +34,7 @@ LATENCY_LIMIT = 1.0  # seconds from CancelToken.cancel() to the job's Failed eve
 STAGES = ("data", "original", "reference", "unlearn", "evaluate")
 SPEC = JobSpec(dataset="digits", model={"arch": "cnn_small", "recipe": {"epochs": 3}}, forget={"classes": [3]},
                method="pour_p", reference="retrain", device="cpu", geometry=True, evaluate=True, audit=True)
-RESULTS: list["Trial"] = []
+RESULTS: list[Trial] = []
 
 
 class WhereToken(CancelToken):
@@ -109,7 +109,7 @@ def run_job(runner: Runner, cancel_after_events: int | None = None, cancel_at: f
     after a stage's first event (at the latest when the stage ends). Returns the trial and the
     (time, event) log."""
     token = WhereToken()
-    events: "queue.Queue[tuple[float, Event | None]]" = queue.Queue()
+    events: queue.Queue[tuple[float, Event | None]] = queue.Queue()
 
     def work() -> None:
         for ev in runner.run(SPEC, token):
@@ -239,7 +239,7 @@ def test_cancel_inside_each_stage(calibration: Calibration, stage: str, seed: in
 def _print_summary() -> None:
     if not RESULTS:
         return
-    print("\ncancel latency under load (limit %.1f s):" % LATENCY_LIMIT)
+    print(f"\ncancel latency under load (limit {LATENCY_LIMIT:.1f} s):")
     for stage in STAGES:
         rows = [t for t in RESULTS if t.stage == stage]
         if rows:
