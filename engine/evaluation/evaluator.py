@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from threadpoolctl import threadpool_limits
 
 from engine._core.cancel import NEVER, CancelToken
 from engine.models.checkpoints import weights_fingerprint
@@ -94,6 +95,19 @@ class Evaluator:
         retrain: LetheModel | None = None,
         *,
         representation: bool = True,
+    ) -> tuple[dict[str, float], list[float]]:
+        # BLAS to the job's thread budget (as the audit does): an oversubscribed OpenBLAS makes a
+        # 1,000-row CKA 30x slower on a busy machine, and a cancel waits for it.
+        with threadpool_limits(limits=max(1, torch.get_num_threads())):
+            return self._evaluate(model, original, retrain, representation=representation)
+
+    def _evaluate(
+        self,
+        model: LetheModel,
+        original: LetheModel,
+        retrain: LetheModel | None,
+        *,
+        representation: bool,
     ) -> tuple[dict[str, float], list[float]]:
         metrics, per_class = self.accuracies(model)
         if self.split.kind == "class":
