@@ -484,7 +484,14 @@ class MainWindow(QMainWindow):
     def _on_save_session_triggered(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "Save the session", "session.lethe.json", "Lethe sessions (*.lethe.json)")
         if path:
-            self.save_session(path)
+            try:
+                self.save_session(path)
+            except LetheError as exc:
+                self._error("The session was not saved", messages.error_body(exc))
+                return
+            except OSError as exc:  # read-only folder, disk full
+                self._error("The session was not saved", f"{path}: {exc.strerror or exc}")
+                return
             self.show_status(f"Saved the session to {path}")
 
     # ------------------------------------------------------------------ close
