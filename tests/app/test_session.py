@@ -252,3 +252,13 @@ def test_save_session_then_open_in_the_window(window, tmp_path) -> None:  # noqa
     assert window.open_session(path) is True
     assert window.prepared == [("digits", {"arch": "cnn_small"})]
     assert save_session  # the module-level writer is what the window uses
+
+
+def test_saving_a_session_where_it_cannot_be_written_is_a_message(window, tmp_path, monkeypatch) -> None:  # noqa: ANN001
+    window.show_dialogs = False
+    window.state.model = {"arch": "cnn_small"}
+    target = tmp_path / "no-such-folder" / "s.lethe.json"
+    monkeypatch.setattr("app.main_window.QFileDialog.getSaveFileName", lambda *a, **k: (str(target), ""))
+    window._on_save_session_triggered()
+    assert window.last_error is not None and window.last_error[0] == "The session was not saved"
+    assert not target.exists()
