@@ -257,7 +257,8 @@ def test_save_session_then_open_in_the_window(window, tmp_path) -> None:  # noqa
 def test_saving_a_session_where_it_cannot_be_written_is_a_message(window, tmp_path, monkeypatch) -> None:  # noqa: ANN001
     window.show_dialogs = False
     window.state.model = {"arch": "cnn_small"}
-    target = tmp_path / "no-such-folder" / "s.lethe.json"
+    (tmp_path / "a-file").write_text("not a folder")
+    target = tmp_path / "a-file" / "s.lethe.json"  # its "folder" is a file: the write fails
     monkeypatch.setattr("app.main_window.QFileDialog.getSaveFileName", lambda *a, **k: (str(target), ""))
     window._on_save_session_triggered()
     assert window.last_error is not None and window.last_error[0] == "The session was not saved"
