@@ -14,6 +14,7 @@ from PySide6.QtCore import QObject, QTimer, Slot
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import QApplication
 
+from app.excepthook import install_excepthook
 from app.plots import style
 
 
@@ -122,10 +123,13 @@ def main(argv: list[str] | None = None) -> int:
     app.setFont(font)
     app.setStyleSheet(_stylesheet())
     style.configure()
+    # From here on no exception is a traceback on stderr only: each one becomes a dialog.
+    router = install_excepthook()
 
     from app.main_window import MainWindow
 
     window = MainWindow()
+    router.window = window
     w, _, h = (args.size or ("1920x1080" if args.demo else "1600x1000")).partition("x")
     window.resize(int(w), int(h))
     methods = list(args.run)
@@ -143,6 +147,7 @@ def main(argv: list[str] | None = None) -> int:
         window.arrange_docks()
     code = app.exec()
     del driver
+    router.uninstall()
     return code
 
 

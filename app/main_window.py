@@ -5,6 +5,7 @@ runs engine work itself.
 """
 from __future__ import annotations
 
+import html
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +33,8 @@ from app.panes.runs_pane import RunsPane
 from app.panes.verdict_pane import VerdictPane
 from app.plots.live_view import LiveView
 from app.plots.throttle import Throttle
-from app.session import load_session, save_session
+from app.excepthook import ErrorDialog
+from app.session import checkpoint_matches, load_session, save_session
 from app.state import DEFAULT_MODEL, DEFAULT_SOURCE, SessionModel
 from app.worker import JobController
 from engine import (
@@ -46,6 +48,7 @@ from engine import (
     Metrics,
     Progress,
     methods,
+    sha256_file,
 )
 
 SMALL_DATA_IMAGES = 20_000  # at or below: the studio pre-fills methods' "small" presets
@@ -67,7 +70,7 @@ class MainWindow(QMainWindow):
         self.run_frames: dict[int, tuple[list[Geometry], Geometry | None, dict[str, list[float]]]] = {}
         self.last_error: tuple[str, str] | None = None
         self.show_dialogs = True
-        self._error_box: QMessageBox | None = None
+        self._error_box: ErrorDialog | None = None
         self._job_kind: str | None = None
         self._run_outcome: str | None = None  # "cancelled" / "failed" of the current run, shown when it ends
         self._job_title = ""
@@ -94,6 +97,7 @@ class MainWindow(QMainWindow):
 
         self.status_label = QLabel("Starting…")
         self.status_label.setObjectName("statusLabel")
+        self.status_label.setTextFormat(Qt.TextFormat.PlainText)  # messages quote paths and names: never markup
         self.status_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)  # no re-layout per tick
         self.status_progress = QProgressBar()
         self.status_progress.setRange(0, 1000)
@@ -126,6 +130,7 @@ class MainWindow(QMainWindow):
         self.state.sig_dataset_changed.connect(self._on_state_dataset_changed)
         self.forget_pane.sig_status.connect(self.show_status)
         self.runs_pane.sig_status.connect(self.show_status)
+        self.runs_pane.sig_error.connect(self._on_runs_pane_error)
         self.runs_pane.sig_run_selected.connect(self._on_runs_pane_run_selected)
         self.state.sig_runs_changed.connect(self._on_state_runs_changed)
         self._on_method_pane_method_changed(self.method_pane.method())
@@ -194,7 +199,7 @@ class MainWindow(QMainWindow):
         try:
             spec = spec or self.build_spec()
         except LetheError as exc:
-            self._error("The run cannot start", messages.error_text(exc))
+            self._error("The run cannot start", messages.error_body(exc))
             return None
         info = methods.get(spec.method)
         job = self.controller.start(spec)
@@ -202,7 +207,7 @@ class MainWindow(QMainWindow):
         self._run_outcome = None
         f = self.state.split.summary(self.state.bundle) if self.state.split is not None else {}
         what = f"class {', '.join(f['forget_classes'])}" if f.get("forget_classes") else f"{f.get('forget', '?')} samples"
-        self._job_title = f"<b>{info.label or info.name}</b> forgetting {what}"
+        self._job_title = f"<b>{html.escape(info.label or info.name)}</b> forgetting {html.escape(what)}"
         self.live_view.begin_job(job, self._job_title + " — running…")
         self.status_progress.setVisible(True)
         self.status_cancel.setVisible(True)
@@ -345,7 +350,7 @@ class MainWindow(QMainWindow):
         self.verdict_pane.show_record(record, self.state.bundle)
         frames, ghost, loss = self.run_frames.get(id(record), ([], None, {}))
         if frames:
-            self.live_view.show_frames(frames, ghost, f"<b>{record.label}</b> (run {row + 1}) — replay", loss)
+            self.live_view.show_frames(frames, ghost, f"<b>{html.escape(str(record.label))}</b> (run {row + 1}) — replay", loss)
         self.live_view.bars.show_record(record, self.live_view.class_names)
 
     @Slot()
@@ -363,10 +368,14 @@ class MainWindow(QMainWindow):
         self.show_status(f"{title}: {text.splitlines()[0]}")
         if not self.show_dialogs:
             return
-        box = QMessageBox(QMessageBox.Icon.Warning, title, text, QMessageBox.StandardButton.Ok, self)
+        box = ErrorDialog(title, text, parent=self)
         box.setModal(False)  # never block the event loop (and the worker's signals)
         box.show()
         self._error_box = box
+
+    @Slot(str, str)
+    def _on_runs_pane_error(self, title: str, text: str) -> None:
+        self._error(title, text)
 
     @Slot()
     def _on_about_triggered(self) -> None:
@@ -379,30 +388,80 @@ class MainWindow(QMainWindow):
         return save_session(path, source=st.source, model=st.model,
                             forget=st.forget.to_json() if st.forget is not None else None, runs=list(st.runs))
 
-    def open_session(self, path: str | Path) -> None:
+    def open_session(self, path: str | Path) -> bool:
+        """Open a session file: its runs, then its dataset, model and forget selection.
+
+        A linked file that moved, or a checkpoint whose SHA-256 differs from the one the session
+        stored, is offered for relinking (never opened silently). Returns False when the person
+        cancelled a relink; raises :class:`LetheError` (a ``BadSession``) for a file that cannot
+        be opened as a session at all.
+        """
         d = load_session(path)
         model = d["model"]
-        for what in d["missing"]:
-            entry = d["files"][what]
-            if not self.show_dialogs:
-                raise LetheError(f"the session's {what} {entry.get('absolute')} was not found")
-            QMessageBox.information(self, "Relink a moved file",
-                                    f"The session's {what} was not found at\n{entry.get('absolute')}\nPlease locate it.")
+        source = d["dataset"]
+        for what, why in [(w, "missing") for w in d["missing"]] + [(w, "changed") for w in d["changed"]]:
+            found = self.relink(what, d["files"][what], why, model.get("checkpoint") if what == "checkpoint" else None)
+            if found is None:
+                self.show_status(f"Opening {Path(path).name} was cancelled: its {what} was not relinked.")
+                return False
             if what == "checkpoint":
-                found, _ = QFileDialog.getOpenFileName(self, "Locate the checkpoint", "", "Weights (*.safetensors *.pt *.pth *.bin)")
-                if not found:
-                    return
                 model = {"checkpoint": found}
             else:
-                found = QFileDialog.getExistingDirectory(self, "Locate the dataset")
-                if not found:
-                    return
-                d["dataset"] = f"{d['dataset'].partition(':')[0]}:{found}"
+                source = f"{source.partition(':')[0]}:{found}"
         self.state.runs = list(d["runs"])
         self.state.sig_runs_changed.emit()
         self._pending_forget = d["forget"]
         self.controller.sig_prepared.connect(self._on_session_prepared, Qt.ConnectionType.SingleShotConnection)
-        self.prepare(d["dataset"], model)
+        self.prepare(source, model)
+        return True
+
+    def relink(self, what: str, entry: dict[str, Any], why: str, current: str | None = None) -> str | None:
+        """Ask for the session's ``what`` ("dataset" / "checkpoint") that is ``why`` "missing" or
+        "changed" (found at ``current`` with another SHA-256); returns the chosen path or None.
+
+        A chosen checkpoint is checked against the stored SHA-256 too; one that differs is used
+        only when the person confirms it. Without dialogs (tests, scripts) this raises LetheError.
+        """
+        expected = entry.get("sha256")
+        if why == "changed":
+            text = (f"The session's {what} at\n{current}\nis not the file the session was saved with: its SHA-256 "
+                    f"differs ({_short_hash(current)} here, {str(expected)[:12]}… in the session).\n"
+                    f"Please locate the original {what}.")
+        else:
+            text = f"The session's {what} was not found at\n{entry.get('absolute')}\nPlease locate it."
+        if not self.show_dialogs:
+            raise LetheError(text.replace("\n", " "), "relink the file, or save the session again with this file")
+        self._inform("Relink a moved file" if why == "missing" else "Relink a changed file", text)
+        found = self._choose_file(what)
+        if not found:
+            return None
+        differs = what == "checkpoint" and not checkpoint_matches(found, expected)
+        if differs and not self._confirm(
+            "This checkpoint differs too",
+            f"{found}\nis not the checkpoint the session was saved with either (SHA-256 "
+            f"{_short_hash(found)}, the session expects {str(expected)[:12]}…).\n"
+            f"The session's runs were measured on another model. Use this file anyway?",
+        ):
+            return None
+        return found
+
+    def _inform(self, title: str, text: str) -> None:
+        box = QMessageBox(QMessageBox.Icon.Information, title, text, QMessageBox.StandardButton.Ok, self)
+        box.setTextFormat(Qt.TextFormat.PlainText)
+        box.exec()
+
+    def _confirm(self, title: str, text: str) -> bool:
+        box = QMessageBox(QMessageBox.Icon.Question, title, text,
+                          QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, self)
+        box.setTextFormat(Qt.TextFormat.PlainText)
+        box.setDefaultButton(QMessageBox.StandardButton.No)
+        return box.exec() == QMessageBox.StandardButton.Yes
+
+    def _choose_file(self, what: str) -> str:
+        if what == "checkpoint":
+            found, _ = QFileDialog.getOpenFileName(self, "Locate the checkpoint", "", "Weights (*.safetensors *.pt *.pth *.bin)")
+            return found
+        return QFileDialog.getExistingDirectory(self, "Locate the dataset")
 
     @Slot(object)
     def _on_session_prepared(self, _ev: Any) -> None:
@@ -421,13 +480,20 @@ class MainWindow(QMainWindow):
             try:
                 self.open_session(path)
             except LetheError as exc:
-                self._error("The session cannot be opened", messages.error_text(exc))
+                self._error("The session cannot be opened", messages.error_body(exc))
 
     @Slot()
     def _on_save_session_triggered(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "Save the session", "session.lethe.json", "Lethe sessions (*.lethe.json)")
         if path:
-            self.save_session(path)
+            try:
+                self.save_session(path)
+            except LetheError as exc:
+                self._error("The session was not saved", messages.error_body(exc))
+                return
+            except OSError as exc:  # read-only folder, disk full
+                self._error("The session was not saved", f"{path}: {exc.strerror or exc}")
+                return
             self.show_status(f"Saved the session to {path}")
 
     # ------------------------------------------------------------------ close
@@ -437,3 +503,11 @@ class MainWindow(QMainWindow):
             self.controller.shutdown()
         wait_for_background()
         super().closeEvent(event)
+
+
+def _short_hash(path: str | Path | None) -> str:
+    """The first 12 hex digits of a file's SHA-256 ("unreadable" when it cannot be read)."""
+    try:
+        return sha256_file(str(path))[:12] + "…"
+    except (OSError, TypeError, ValueError):
+        return "unreadable"

@@ -4,7 +4,13 @@ Every :class:`engine._core.errors.LetheError` subclass has a title here; tests a
 """
 from __future__ import annotations
 
+import traceback
+from types import TracebackType
+
 from engine import Failed, LetheError
+
+BUG_TITLE = "Something went wrong inside Lethe"
+BUG_HINT = "this is a bug in Lethe; please report it with the details below"
 
 TITLES: dict[str, str] = {
     "BadSpec": "The job settings are invalid",
@@ -19,11 +25,13 @@ TITLES: dict[str, str] = {
     "OutOfMemory": "Out of memory",
     "DiskFull": "The disk is full",
     "Cancelled": "Cancelled",
+    "BadSession": "The session cannot be opened",
+    "WouldOverwriteInput": "That file is an input of this session",
 }
 
 
 def title_for(kind: str) -> str:
-    return TITLES.get(kind, "Something went wrong inside Lethe")
+    return TITLES.get(kind, BUG_TITLE)
 
 
 def failure_text(event: Failed) -> str:
@@ -45,6 +53,34 @@ def status_text(event: Failed) -> str:
     return f"{title_for(event.kind)}: {line}" + (f" — {event.hint}" if event.hint else "")
 
 
+def title_of(exc: BaseException) -> str:
+    """The title of an exception: its own class's, else the nearest base class's that has one."""
+    for cls in type(exc).__mro__:
+        if cls.__name__ in TITLES:
+            return TITLES[cls.__name__]
+    return BUG_TITLE
+
+
 def error_text(exc: LetheError) -> str:
-    """The same wording for an error raised on the GUI side (e.g. a bad selection file)."""
-    return f"{title_for(type(exc).__name__)}: {exc.message}" + (f" — {exc.hint}" if exc.hint else "")
+    """One line for an error raised on the GUI side (status bar): title, message and hint."""
+    return f"{title_of(exc)}: {exc.message}" + (f" — {exc.hint}" if exc.hint else "")
+
+
+def error_body(exc: LetheError) -> str:
+    """Dialog body for an error raised on the GUI side: the message, then what to do."""
+    return exc.message + (f"\n\nWhat to do: {exc.hint}." if exc.hint else "")
+
+
+def exception_texts(exc_type: type[BaseException], exc: BaseException,
+                    tb: TracebackType | None) -> tuple[str, str, str]:
+    """(title, body, details) of the dialog for an exception that reached the GUI thread.
+
+    A :class:`LetheError` is a problem the user can fix: its message and "What to do: hint", no
+    traceback. Anything else is a bug: the exception in one line, the request to report it, and
+    the traceback as details.
+    """
+    if isinstance(exc, LetheError):
+        return title_of(exc), error_body(exc), ""
+    line = f"{exc_type.__name__}: {exc}" if str(exc) else exc_type.__name__
+    details = "".join(traceback.format_exception(exc_type, exc, tb))
+    return BUG_TITLE, f"{line}\n\nWhat to do: {BUG_HINT}.", details

@@ -1,6 +1,8 @@
 """DataPane: choose the dataset source and the original model; see the classes with thumbnails."""
 from __future__ import annotations
 
+import html
+
 import os
 from pathlib import Path
 from typing import Any
@@ -206,9 +208,10 @@ class DataPane(QWidget):
         counts_tr = bundle.class_counts("train")
         counts_te = bundle.class_counts("test")
         what = f"checkpoint {Path(model['checkpoint']).name}" if "checkpoint" in model else f"{arch} (trained here, cached)"
+        what = html.escape(what)  # file and folder names may hold markup: shown as typed
         c, h, w = bundle.input_shape
         self.info_label.setText(
-            f"<b>{bundle.name}</b>: {len(bundle.y_train)} training / {len(bundle.y_test)} test images, "
+            f"<b>{html.escape(str(bundle.name))}</b>: {len(bundle.y_train)} training / {len(bundle.y_test)} test images, "
             f"{bundle.num_classes} classes, {c}×{h}×{w}.<br>Original model: {what}.")
         self.class_table.setRowCount(bundle.num_classes)
         invert = bundle.channels == 1 and bundle.name == "digits"

@@ -431,8 +431,8 @@ class ForgetPane(QWidget):
 
     def load_selection(self, path: str | Path) -> None:
         try:
-            data = json.loads(Path(path).read_text())
-        except (OSError, json.JSONDecodeError) as exc:
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
+        except (OSError, ValueError, RecursionError) as exc:  # ValueError: not UTF-8, not JSON
             raise BadForgetSet(f"{path} is not a readable selection file ({exc})") from None
         if not isinstance(data, dict) or "forget" not in data:
             raise BadForgetSet(f"{path} is not a Lethe selection file")
@@ -454,6 +454,8 @@ class ForgetPane(QWidget):
                 self.save_selection(path)
             except LetheError as exc:
                 self.sig_status.emit(exc.message)
+            except OSError as exc:  # read-only folder, disk full: a message, not a traceback
+                self.sig_status.emit(f"The selection was not saved: {exc.strerror or exc} ({path})")
 
     @Slot()
     def _on_load_clicked(self) -> None:

@@ -12,6 +12,7 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QHBoxLayout,
     QHeaderView,
+    QMessageBox,
     QPushButton,
     QTableWidget,
     QTableWidgetItem,
@@ -19,10 +20,20 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app import messages
 from app.background import BackgroundCall, run_in_background
 from app.plots import style
 from app.plots.bars import PerClassBars
 from app.report import METRICS, command_text, fmt_metric, write_report
+from app.safe_paths import (
+    SAVED_RUN_FILES,
+    existing_results,
+    is_empty_folder,
+    next_free,
+    refuse_inputs,
+    session_inputs,
+    slug,
+)
 from app.state import SessionModel
 from engine import LetheError, RunRecord, save_run
 
@@ -42,10 +53,12 @@ class RunsPane(QWidget):
     sig_run_selected = Signal(int)
     sig_status = Signal(str)
     sig_export_done = Signal(str)  # the written path ("" when the export failed)
+    sig_error = Signal(str, str)  # (title, text) of a problem the person must see (a dialog)
 
     def __init__(self, state: SessionModel, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.exports: list[BackgroundCall] = []  # keeps each call's signal object alive until it reports
+        self.last_folder = Path.cwd()  # where the file dialogs open (the last folder written to)
         self.state = state
         headers = FIXED + [f"{h} {b}" for _, h, b, _ in METRICS] + ["seconds"]
         self.table = QTableWidget(0, len(headers))
@@ -141,33 +154,132 @@ class RunsPane(QWidget):
     def _on_compare_clicked(self) -> None:
         self.compare(self.selected_records())
 
-    def save_weights(self, record: RunRecord, folder: str | Path) -> Path:
+    # -- saving weights: a new folder by default, ask before replacing, never over an input ------
+    def inputs(self) -> list[Path]:
+        """Files this session reads (never written): the original checkpoint (+ sidecar), the dataset."""
+        return session_inputs(self.state.model, self.state.source)
+
+    def save_weights(self, record: RunRecord, folder: str | Path, *, replace: bool = False) -> Path:
+        """Write ``record``'s weights and record.json into ``folder`` (on the calling thread).
+
+        Refuses a folder holding an earlier saved run unless ``replace``, and always refuses to
+        write over the session's inputs (:class:`app.safe_paths.WouldOverwriteInput`).
+        """
         if record.model is None:
             raise LetheError("this run's model is no longer in memory (runs loaded from a session keep only metrics)")
+        folder = Path(folder)
+        refuse_inputs([folder / name for name in SAVED_RUN_FILES], self.inputs())
+        earlier = existing_results(folder)
+        if earlier and not replace:
+            raise LetheError(f"{folder} already holds a saved run ({earlier[0].name})",
+                             "choose another folder, or confirm replacing it")
         save_run(record, folder)
         self.sig_status.emit(f"Saved the unlearned weights to {record.weights}")
         return Path(record.weights or folder)
+
+    def save_folder_for(self, record: RunRecord, picked: str | Path) -> tuple[Path, bool] | None:
+        """Where *Save weights…* writes when the person picked ``picked``: (folder, replace) or None.
+
+        An empty or new folder is used as it is; a folder holding other files gets a new
+        ``<method>-<n>`` subfolder; a folder holding a saved run asks: replace it, save beside it
+        in a new subfolder, or cancel. Raises WouldOverwriteInput for the session's inputs.
+        """
+        picked = Path(picked)
+        stem = slug(record.method)
+        replace = False
+        if existing_results(picked):
+            choice = self.ask_replace_run(picked, next_free(picked, stem))
+            if choice is None:
+                return None
+            folder, replace = (picked, True) if choice == "replace" else (next_free(picked, stem), False)
+        elif not picked.exists() or is_empty_folder(picked):
+            folder = picked
+        else:
+            folder = next_free(picked, stem)
+        refuse_inputs([folder / name for name in SAVED_RUN_FILES], self.inputs())
+        return folder, replace
+
+    def ask_replace_run(self, folder: Path, alternative: Path) -> str | None:
+        """"replace", "new" (save in ``alternative``) or None (cancel): the folder holds a saved run."""
+        box = QMessageBox(QMessageBox.Icon.Question, "Replace the saved run?",
+                          f"{folder} already holds a saved run (unlearned weights and record.json).\n\n"
+                          f"Replace it, or save this run in a new folder {alternative.name} inside it?", parent=self)
+        box.setTextFormat(Qt.TextFormat.PlainText)
+        new = box.addButton(f"Save as {alternative.name}", QMessageBox.ButtonRole.AcceptRole)
+        replace = box.addButton("Replace", QMessageBox.ButtonRole.DestructiveRole)
+        box.addButton(QMessageBox.StandardButton.Cancel)
+        box.setDefaultButton(new)
+        box.exec()
+        return "new" if box.clickedButton() is new else "replace" if box.clickedButton() is replace else None
+
+    def ask_replace_file(self, path: Path) -> bool:
+        box = QMessageBox(QMessageBox.Icon.Question, "Replace the file?", f"{path} already exists. Replace it?",
+                          QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, self)
+        box.setTextFormat(Qt.TextFormat.PlainText)
+        box.setDefaultButton(QMessageBox.StandardButton.No)
+        return box.exec() == QMessageBox.StandardButton.Yes
 
     @Slot()
     def _on_save_clicked(self) -> None:
         recs = self.selected_records()
         if not recs:
             return
-        folder = QFileDialog.getExistingDirectory(self, "Folder for the unlearned weights and record.json")
-        if folder:
-            record = recs[0]
-            if record.model is None:
-                self.sig_status.emit("This run's model is no longer in memory (runs loaded from a session keep only metrics)")
-                return
-            self.export_in_background(lambda: save_run(record, folder).weights, "Saving the weights…")
+        record = recs[0]
+        if record.model is None:
+            self.sig_status.emit("This run's model is no longer in memory (runs loaded from a session keep only metrics)")
+            return
+        picked = QFileDialog.getExistingDirectory(
+            self, f"Folder for the unlearned weights (a new folder {slug(record.method)}-N is made inside unless it is empty)",
+            str(self.last_folder))
+        if not picked:
+            return
+        try:
+            target = self.save_folder_for(record, picked)
+        except LetheError as exc:
+            self.sig_error.emit("The weights were not saved", messages.error_body(exc))
+            return
+        if target is None:
+            self.sig_status.emit("Saving cancelled: nothing was written.")
+            return
+        folder, replace = target
+        self.last_folder = Path(picked)
+        self.export_in_background(lambda: self.save_weights(record, folder, replace=replace), f"Saving the weights to {folder}…")
+
+    # -- report export: a new file name by default, ask before replacing, never over an input ----
+    def report_path_for(self, chosen: str | Path) -> Path | None:
+        """The report file for the name the person chose (None: they declined to replace it)."""
+        path = Path(chosen)
+        if path.suffix.lower() not in (".html", ".htm"):
+            path = path.with_name(path.name + ".html")
+        if path.is_dir():
+            raise LetheError(f"{path} is a folder", "choose a file name for the report")
+        weights = [Path(r.weights) for r in self.state.runs if r.weights]
+        refuse_inputs([path], self.inputs() + weights + [w.with_suffix(".json") for w in weights])
+        if path.exists() and not self.ask_replace_file(path):
+            return None
+        return path
 
     @Slot()
     def _on_report_clicked(self) -> None:
         recs = self.selected_records()
-        path, _ = QFileDialog.getSaveFileName(self, "Export the report", "lethe-report.html", "HTML (*.html)")
-        if path and recs:
-            bundle = self.state.bundle
-            self.export_in_background(lambda: write_report(recs, path, bundle), "Writing the report…")
+        if not recs:
+            return
+        default = next_free(self.last_folder, f"{slug(recs[0].label or recs[0].method)}-report", ".html")
+        chosen, _ = QFileDialog.getSaveFileName(self, "Export the report", str(default), "HTML (*.html)",
+                                                options=QFileDialog.Option.DontConfirmOverwrite)
+        if not chosen:
+            return
+        try:
+            path = self.report_path_for(chosen)
+        except LetheError as exc:
+            self.sig_error.emit("The report was not written", messages.error_body(exc))
+            return
+        if path is None:
+            self.sig_status.emit("Export cancelled: nothing was written.")
+            return
+        self.last_folder = path.parent
+        bundle = self.state.bundle
+        self.export_in_background(lambda: write_report(recs, path, bundle), "Writing the report…")
 
     def export_in_background(self, fn: Callable[[], object], message: str) -> BackgroundCall:
         """Run a file export on the thread pool (never on the GUI thread); report the outcome."""

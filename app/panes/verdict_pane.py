@@ -4,6 +4,7 @@ It only reads ``record.audit["verdicts"]`` (written by ``engine.evaluation.audit
 """
 from __future__ import annotations
 
+import html
 from typing import Any
 
 from PySide6.QtCore import QSize, Qt
@@ -79,6 +80,8 @@ class VerdictRowWidgets:
         self.basis_label = QLabel()
         self.basis_label.setStyleSheet("color: #5f6368; font-size: 8pt;")
         self.summary_label = QLabel()
+        for label in (self.badge_label, self.question_label, self.basis_label, self.summary_label):
+            label.setTextFormat(Qt.TextFormat.PlainText)  # a session's record may hold markup: show it as text
         self.summary_label.setWordWrap(True)
         self.summary_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.summary_label.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
@@ -98,12 +101,13 @@ class VerdictRowWidgets:
         text, bg, fg = badge_for(v.get("status", "n/a"))
         self.badge_label.setText(text)
         self.badge_label.setStyleSheet(f"background: {bg}; color: {fg}; font-weight: bold; border-radius: 3px; padding: 1px 4px;")
-        self.question_label.setText(v.get("question", v.get("key", "")))
+        self.question_label.setText(str(v.get("question", v.get("key", ""))))
         basis = v.get("basis", "")
-        self.basis_label.setText(BASIS_TEXT.get(basis, basis))
-        self.summary_label.setText(v.get("summary", ""))
+        self.basis_label.setText(str(BASIS_TEXT.get(basis, basis)) if isinstance(basis, str) else "")
+        self.summary_label.setText(str(v.get("summary", "")))
         lines = evidence_lines(v.get("evidence"))
-        tip = "\n".join(lines) if lines else "no numbers recorded"
+        # Qt renders a tooltip that looks like markup: escape it and force rich text, so it shows as typed.
+        tip = "<qt>" + "<br>".join(html.escape(line) for line in lines) + "</qt>" if lines else "no numbers recorded"
         for w in self.widgets():
             w.setToolTip(tip)
             w.setVisible(True)
@@ -195,11 +199,12 @@ class VerdictPane(QWidget):
         if record is None:
             self.header_label.setText(EMPTY_TEXT)
         elif not vs:
-            self.header_label.setText(f"<b>{record.label or record.method}</b>: {NO_AUDIT_TEXT}")
+            self.header_label.setText(f"<b>{html.escape(str(record.label or record.method))}</b>: {NO_AUDIT_TEXT}")
         else:
             basis = (record.audit or {}).get("basis", "")
-            self.header_label.setText(f"<b>Did {record.label or record.method} really forget?</b> "
-                                      f"<span style='color:#5f6368'>Judged {BASIS_TEXT.get(basis, basis)}; "
+            judged = html.escape(str(BASIS_TEXT.get(basis, basis) if isinstance(basis, str) else ""))
+            self.header_label.setText(f"<b>Did {html.escape(str(record.label or record.method))} really forget?</b> "
+                                      f"<span style='color:#5f6368'>Judged {judged}; "
                                       f"hover a row for the numbers behind it.</span>")
         for i, row in enumerate(self.rows):
             if i < len(vs):
@@ -235,6 +240,6 @@ class VerdictPane(QWidget):
             item = QListWidgetItem(QIcon(thumbnail(x[i], THUMB_PX, invert_gray=invert)), f"#{i}")
             tip = f"training image #{i}"
             if y is not None and classes:
-                tip += f" (class {classes[int(y[i])]})"
+                tip += f" (class {html.escape(str(classes[int(y[i])]))})"
             item.setToolTip(tip)
             self.thumbs_list.addItem(item)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import copy
 import warnings
 from typing import Any
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -39,12 +40,18 @@ RELEARN_LR = 0.003
 RELEARN_MAX_EVAL = 1024  # held-out forget rows the curve is measured on
 
 
-def _forget_accuracy(model: nn.Module, x: np.ndarray, y: np.ndarray, mean: Any, std: Any, device: Any) -> float:
+def _no_check() -> None:
+    return None
+
+
+def _forget_accuracy(model: nn.Module, x: np.ndarray, y: np.ndarray, mean: Any, std: Any, device: Any,
+                     check: Callable[[], None] = _no_check) -> float:
     if len(x) == 0:
         return float("nan")
     correct = 0
     with eval_mode(model), torch.inference_mode():
         for s in range(0, len(x), 512):
+            check()
             xb = normalise(x[s : s + 512], mean, std, device)
             pred = model(xb).argmax(1).cpu().numpy()
             correct += int((pred == y[s : s + 512]).sum())
@@ -80,12 +87,14 @@ def relearn_attack(
     lr: float = RELEARN_LR,
     eval_every: int = RELEARN_EVAL_EVERY,
     seed: int = 0,
+    check: Callable[[], None] = _no_check,
 ) -> dict[str, Any]:
     """Fine-tune a copy on a few forget images; return the forget-accuracy curve on the rest.
 
     Returns dict(steps (list of evaluated steps, 0 first), acc (same length, fractions),
     n_attack, n_eval, attack_rows (dataset indices), final_acc, auc (mean of the curve)). The
-    model passed in is never modified.
+    model passed in is never modified. ``check`` is called every step and evaluation batch; it may
+    raise to stop (a job's cancel).
     """
     rows = attack_rows(forget_idx, y_train, kind, seed)
     held = np.setdiff1d(np.asarray(forget_idx), rows)
@@ -99,10 +108,11 @@ def relearn_attack(
     ya = torch.as_tensor(y_train[rows], dtype=torch.long, device=device)
     opt = torch.optim.SGD([p for p in attacker.parameters() if p.requires_grad], lr=lr, momentum=0.9)
     curve_steps = [0]
-    curve = [_forget_accuracy(attacker, x_eval, y_eval, mean, std, device)]
+    curve = [_forget_accuracy(attacker, x_eval, y_eval, mean, std, device, check)]
     gen = torch.Generator().manual_seed(seed)
     batch = 64
     for step in range(1, steps + 1):
+        check()
         attacker.train()
         freeze_batchnorm(attacker)  # a batch of one class must not rewrite the BN statistics
         if len(rows) > batch:
@@ -116,7 +126,7 @@ def relearn_attack(
         opt.step()
         if step % eval_every == 0 or step == steps:
             curve_steps.append(step)
-            curve.append(_forget_accuracy(attacker, x_eval, y_eval, mean, std, device))
+            curve.append(_forget_accuracy(attacker, x_eval, y_eval, mean, std, device, check))
     acc = np.asarray(curve, dtype=np.float64)
     return {
         "steps": curve_steps,
@@ -148,10 +158,12 @@ def _fp16_round_trip(model: nn.Module) -> nn.Module:
 
 
 def quantised_forget_accuracy(
-    model: LetheModel, x: np.ndarray, y: np.ndarray, mean: Any, std: Any, *, device: torch.device | str = "cpu"
+    model: LetheModel, x: np.ndarray, y: np.ndarray, mean: Any, std: Any, *, device: torch.device | str = "cpu",
+    check: Callable[[], None] = _no_check,
 ) -> dict[str, float]:
     """Forget accuracy of the deployed model (mask kept) after int8 dynamic quantisation of its
-    Linear layers (CPU) and after a float16 round trip. Keys: int8, fp16 (NaN if unsupported)."""
+    Linear layers (CPU) and after a float16 round trip. Keys: int8, fp16 (NaN if unsupported).
+    ``check`` is called between the two and every evaluation batch (it may raise to stop)."""
     base = copy.deepcopy(model.exportable()).to("cpu").eval()
     out: dict[str, float] = {}
     try:
@@ -160,11 +172,12 @@ def quantised_forget_accuracy(
             from torch.ao.quantization import quantize_dynamic
 
             q = quantize_dynamic(base, {nn.Linear}, dtype=torch.qint8)
-        out["int8"] = _forget_accuracy(q, x, y, mean, std, "cpu")
+        out["int8"] = _forget_accuracy(q, x, y, mean, std, "cpu", check)
     except (RuntimeError, ImportError, AssertionError):  # no quantised engine on this platform
         out["int8"] = float("nan")
+    check()
     half = _fp16_round_trip(base).to(device)
-    out["fp16"] = _forget_accuracy(half, x, y, mean, std, device)
+    out["fp16"] = _forget_accuracy(half, x, y, mean, std, device, check)
     return out
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from engine._core.cancel import NEVER, CancelToken
 from engine.data.bundle import DatasetBundle
 from engine.data.forget import ForgetSplit
 from engine._core.events import Geometry
@@ -26,7 +27,9 @@ class GeometryProbe:
         *,
         max_points: int = 2000,
         seed: int = 0,
+        token: CancelToken = NEVER,
     ) -> None:
+        self.token = token  # every frame's feature pass checks it per batch (cancel within a batch)
         self.bundle = bundle
         self.device = device
         self.indices = select_probe(bundle.y_train, split.forget_idx, max_points=max_points, seed=seed)  # (N,)
@@ -41,7 +44,7 @@ class GeometryProbe:
         self.basis = FixedBasis.from_features(z0, self.labels, self.num_classes)
 
     def features(self, model: LetheModel) -> np.ndarray:
-        return extract(model, self.x, self.bundle.mean, self.bundle.std, device=self.device).features
+        return extract(model, self.x, self.bundle.mean, self.bundle.std, device=self.device, token=self.token).features
 
     def frame_from_features(
         self, z: np.ndarray, model: LetheModel, stage: str, step: int, t: float

@@ -21,6 +21,7 @@ member / non-member / target sets. All scores are *fractions* in [0, 1].
 from __future__ import annotations
 
 from typing import Any
+from collections.abc import Callable
 
 import numpy as np
 from sklearn.linear_model import LogisticRegression
@@ -218,7 +219,8 @@ def roc_auc(member_score: Any, nonmember_score: Any) -> float:
 
 
 def loss_threshold_mia(
-    member_loss: Any, nonmember_loss: Any, *, seed: int = 0, folds: int = 5, bins: int = 30
+    member_loss: Any, nonmember_loss: Any, *, seed: int = 0, folds: int = 5, bins: int = 30,
+    check: Callable[[], None] | None = None,
 ) -> dict[str, Any]:
     """SCRUB's loss attack (B4, ``MIA_experiments.ipynb`` cell 12) plus its parameter-free variants.
 
@@ -226,6 +228,7 @@ def loss_threshold_mia(
     ``folds`` StratifiedShuffleSplit folds (test 30 %). Returns dict(cv_acc, auc (of −loss),
     best_bal_acc, n (per side), hist_edges (bins+1,), hist_member (bins,), hist_nonmember (bins,))
     with histograms as densities over shared edges. Ideal = the retrained model's values.
+    ``check`` (optional) is called before each fold; it may raise to stop (a job's cancel).
     """
     a = as_numpy(member_loss, np.float64).reshape(-1)
     b = as_numpy(nonmember_loss, np.float64).reshape(-1)
@@ -251,6 +254,8 @@ def loss_threshold_mia(
     accs = []
     splitter = StratifiedShuffleSplit(n_splits=folds, test_size=0.3, random_state=seed)
     for tr, te in splitter.split(X, y):
+        if check is not None:
+            check()
         clf = LogisticRegression(max_iter=1000).fit(X[tr], y[tr])
         accs.append(float(clf.score(X[te], y[te])))
     out["cv_acc"] = float(np.mean(accs))
@@ -265,6 +270,7 @@ def threshold_sweep(
     top: int = 16,
     permutations: int = 0,
     seed: int = 0,
+    check: Callable[[], None] | None = None,
 ) -> dict[str, Any]:
     """Worst-case threshold attack: advantage = max_t TPR(t) − FPR(t), "member" iff score ≥ t.
 
@@ -274,6 +280,7 @@ def threshold_sweep(
     ``permutations`` > 0 adds ``chance95``: the 95th percentile of the advantage with member /
     non-member labels shuffled (how large the advantage gets on identical distributions at these
     sample sizes). Returns dict(advantage, bal_acc, threshold, tpr, fpr, vulnerable, chance95).
+    ``check`` (optional) is called every 10 permutations; it may raise to stop (a job's cancel).
     """
     a = as_numpy(member_score, np.float64).reshape(-1)
     b = as_numpy(nonmember_score, np.float64).reshape(-1)
@@ -292,7 +299,9 @@ def threshold_sweep(
         rng = np.random.default_rng(seed)
         allv = np.concatenate([a, b])
         advs = []
-        for _ in range(permutations):
+        for i in range(permutations):
+            if check is not None and i % 10 == 0:
+                check()
             perm = rng.permutation(allv)
             advs.append(_best_threshold(perm[: a.size], perm[a.size :])[0])
         out["chance95"] = float(np.quantile(advs, 0.95))

@@ -27,6 +27,7 @@ average over seeds where it matters.
 from __future__ import annotations
 
 from typing import Any
+from collections.abc import Callable
 
 import numpy as np
 from sklearn.linear_model import LogisticRegression
@@ -105,10 +106,11 @@ def rmia(
     seed: int = 0,
     folds: int = 5,
     include_all_forget: bool = False,
+    check: Callable[[], None] | None = None,
 ) -> float:
     """rMIA score only; see :func:`rmia_matched` (same arguments) for the matching it used."""
     return rmia_matched(train_feats, train_labels, test_feats, forget_mask_train, test_labels=test_labels,
-                        seed=seed, folds=folds, include_all_forget=include_all_forget)[0]
+                        seed=seed, folds=folds, include_all_forget=include_all_forget, check=check)[0]
 
 
 def rmia_matched(
@@ -121,6 +123,7 @@ def rmia_matched(
     seed: int = 0,
     folds: int = 5,
     include_all_forget: bool = False,
+    check: Callable[[], None] | None = None,
 ) -> tuple[float, dict[str, Any]]:
     """(rMIA score, matching) — score: fraction in [0, 1] of held-out forget training images predicted "member".
 
@@ -134,6 +137,7 @@ def rmia_matched(
 
     Returns a *fraction* (the CLI and the report multiply by 100). NaN when no forget image is in
     the member pool or there are too few samples for 2 folds. Deterministic given ``seed``.
+    ``check`` (optional) is called before each fold; it may raise to stop (a job's cancel).
     """
     Xtr = as_numpy(train_feats, dtype=np.float64)
     Xte = as_numpy(test_feats, dtype=np.float64)
@@ -180,6 +184,8 @@ def rmia_matched(
     predicted = np.zeros(X.shape[0], dtype=np.int64)
     splitter = StratifiedKFold(n_splits=k, shuffle=True, random_state=seed)
     for train_idx, held_idx in splitter.split(X, strata):
+        if check is not None:
+            check()
         scaler = StandardScaler().fit(X[train_idx])
         clf = LogisticRegression(
             class_weight="balanced", max_iter=1000, solver="newton-cholesky"

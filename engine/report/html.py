@@ -17,9 +17,9 @@ import html
 import io
 import json
 import platform
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
-from collections.abc import Sequence
 
 import numpy as np
 
@@ -33,6 +33,61 @@ MODEL_COLOURS = {"original": "#8d99ae", "retrain": "#2a9d8f", "method": "#e76f51
 # The numbers shown in the "key numbers" figure and table (fractions, all on a 0–100 % axis).
 KEY_METRICS = ("forget_acc", "test_forget_acc", "test_retain_acc", "test_acc", "mia_svc", "mia_entropy",
                "probe_forget", "knn_forget", "relearn_auc")
+
+
+# ------------------------------------------------------------------------------------------ safety
+# Every value a report shows comes from a record.json, which may be someone else's file: it goes
+# through :func:`esc` (HTML) or :func:`_mpl_text` (figure text), and the accessors below read it
+# without trusting its types, so a hostile or malformed record renders (or loses a figure) instead
+# of running markup or raising.
+def esc(value: Any) -> str:
+    """The one escaping function of the report: ``str(value)`` with ``& < > " '`` as entities.
+
+    Safe between tags and inside single- or double-quoted attribute values.
+    """
+    return html.escape(value if isinstance(value, str) else str(value), quote=True)
+
+
+def _mpl_text(value: Any) -> str:
+    """Text for matplotlib: ``$`` escaped so a name never starts mathtext (which can raise)."""
+    return str(value).replace("$", r"\$")
+
+
+def _d(value: Any) -> dict[str, Any]:
+    """``value`` if it is a dict, else an empty dict (a malformed record field)."""
+    return value if isinstance(value, dict) else {}
+
+
+def _list(value: Any) -> list[Any]:
+    """``value`` if it is a list, else an empty list."""
+    return value if isinstance(value, list) else []
+
+
+def _finite(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and bool(np.isfinite(v))
+
+
+def _num(v: Any, spec: str, unit: str = "") -> str:
+    """A finite number formatted with ``spec`` (``".2f"``), else "–" (None, NaN, a string)."""
+    return f"{format(float(v), spec)}{unit}" if _finite(v) else "–"
+
+
+def _indices(value: Any, n: int) -> list[int]:
+    """Dataset indices in [0, n) from a record's list (anything else is dropped)."""
+    return [int(i) for i in _list(value) if isinstance(i, int) and not isinstance(i, bool) and 0 <= i < n]
+
+
+def _verdicts(record: RunRecord) -> list[dict[str, Any]]:
+    return [v for v in _list(_d(record.audit).get("verdicts")) if isinstance(v, dict)]
+
+
+def _figure(draw: Callable[..., str | None], *args: Any) -> str | None:
+    """A figure, or None when the record's numbers cannot be drawn (wrong types or shapes)."""
+    try:
+        return draw(*args)
+    except (TypeError, ValueError, KeyError, IndexError, AttributeError):
+        _plt().close("all")
+        return None
 
 
 # ------------------------------------------------------------------------------------------ figures
@@ -54,30 +109,39 @@ def _plt() -> Any:
     return plt
 
 
+def _label(record: RunRecord, default: str) -> str:
+    return str(record.label or record.method or default)
+
+
 def _models(record: RunRecord) -> list[tuple[str, str, RunRecord]]:
     """(role, label, record) for original, retrain and the method, in that order."""
     out = []
     for role in ("original", "retrain"):
         ref = record.reference(role)
         if ref is not None and ref is not record:
-            out.append((role, ref.label or role.capitalize(), ref))
-    out.append(("method", record.label or record.method, record))
+            out.append((role, str(ref.label or role.capitalize()), ref))
+    out.append(("method", _label(record, "method"), record))
     return out
+
+
+def _metrics(r: RunRecord) -> dict[str, Any]:
+    return _d(r.metrics)
 
 
 def fig_key_metrics(record: RunRecord) -> str | None:
     plt = _plt()
     models = _models(record)
-    keys = [k for k in KEY_METRICS if any(_finite(r.metrics.get(k)) for _, _, r in models)]
+    keys = [k for k in KEY_METRICS if any(_finite(_metrics(r).get(k)) for _, _, r in models)]
     if not keys:
         return None
     fig, ax = plt.subplots(figsize=(10, 3.6))
     width = 0.8 / len(models)
     x = np.arange(len(keys))
     for i, (role, label, r) in enumerate(models):
-        vals = [100 * float(r.metrics[k]) if _finite(r.metrics.get(k)) else 0.0 for k in keys]
+        m = _metrics(r)
+        vals = [100 * float(m[k]) if _finite(m.get(k)) else 0.0 for k in keys]
         xs = x + (i - (len(models) - 1) / 2) * width
-        ax.bar(xs, vals, width, label=label, color=MODEL_COLOURS[role])
+        ax.bar(xs, vals, width, label=_mpl_text(label), color=MODEL_COLOURS[role])
         for xv, v in zip(xs, vals, strict=True):  # print the value: a 0 % bar is otherwise invisible
             ax.text(xv, v + 1.5, f"{v:.0f}", ha="center", va="bottom", fontsize=6, color="#333")
     ax.set_xticks(x, [_short_label(k) for k in keys], rotation=20, ha="right", fontsize=8)
@@ -91,39 +155,41 @@ def fig_key_metrics(record: RunRecord) -> str | None:
 
 def fig_loss_hist(record: RunRecord) -> str | None:
     plt = _plt()
-    panels = [(label, r.audit.get("details", {}).get("loss_hist")) for role, label, r in _models(record) if role != "original"]
-    panels = [(lab, h) for lab, h in panels if h and h.get("hist_edges")]
+    panels = [(label, _d(_d(_d(r.audit).get("details")).get("loss_hist"))) for role, label, r in _models(record)
+              if role != "original"]
+    panels = [(lab, h) for lab, h in panels if h.get("hist_edges")]
     if not panels:
         return None
     fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.0), squeeze=False)
     for ax, (label, h) in zip(axes[0], panels, strict=True):
-        edges = np.asarray(h["hist_edges"])
+        edges = np.asarray(h["hist_edges"], dtype=float)
         centres, w = 0.5 * (edges[1:] + edges[:-1]), np.diff(edges)
-        ax.bar(centres, h["hist_member"], w, alpha=0.6, label="forget images", color="#e76f51")
-        ax.bar(centres, h["hist_nonmember"], w, alpha=0.5, label="unseen test images", color="#264653")
+        ax.bar(centres, np.asarray(h["hist_member"], dtype=float), w, alpha=0.6, label="forget images", color="#e76f51")
+        ax.bar(centres, np.asarray(h["hist_nonmember"], dtype=float), w, alpha=0.5, label="unseen test images",
+               color="#264653")
         ax.set_xlabel("loss (cross-entropy, clipped at 30)")
         ax.set_ylabel("density")
-        ax.set_title(f"{label}: loss of forget vs unseen images", fontsize=9)
+        ax.set_title(f"{_mpl_text(label)}: loss of forget vs unseen images", fontsize=9)
         ax.legend(fontsize=8)
     fig.suptitle("Membership signal: overlapping histograms mean an attacker cannot tell them apart", fontsize=9)
     return _png(fig)
 
 
-def fig_per_class(record: RunRecord, classes: Sequence[str]) -> str | None:
+def fig_per_class(record: RunRecord, classes: Sequence[Any]) -> str | None:
     plt = _plt()
-    models = [(role, lab, r) for role, lab, r in _models(record) if r.per_class_acc]
+    models = [(role, lab, r) for role, lab, r in _models(record) if _list(r.per_class_acc)]
     if not models:
         return None
     n = len(models[0][2].per_class_acc)
-    names = list(classes) if len(classes) == n else [str(i) for i in range(n)]
+    names = [str(c) for c in classes] if len(classes) == n else [str(i) for i in range(n)]
     fig, ax = plt.subplots(figsize=(10, 3.0))
     width = 0.8 / len(models)
     x = np.arange(n)
     for i, (role, label, r) in enumerate(models):
         ax.bar(x + (i - (len(models) - 1) / 2) * width, 100 * np.asarray(r.per_class_acc, float), width,
-               label=label, color=MODEL_COLOURS[role])
-    forgotten = set(record.forget.get("classes") or [])
-    ax.set_xticks(x, [f"{c}\n(forgotten)" if c in forgotten else c for c in names], fontsize=8)
+               label=_mpl_text(label), color=MODEL_COLOURS[role])
+    forgotten = {str(c) for c in _list(_d(record.forget).get("classes"))}
+    ax.set_xticks(x, [_mpl_text(f"{c}\n(forgotten)" if c in forgotten else c) for c in names], fontsize=8)
     ax.set_ylabel("test accuracy %")
     ax.set_ylim(0, 105)
     ax.set_title("Test accuracy per class", pad=24)
@@ -134,13 +200,14 @@ def fig_per_class(record: RunRecord, classes: Sequence[str]) -> str | None:
 
 def fig_relearn(record: RunRecord) -> str | None:
     plt = _plt()
-    curves = [(role, lab, r.audit.get("details", {}).get("relearn")) for role, lab, r in _models(record)]
+    curves = [(role, lab, _d(_d(_d(r.audit).get("details")).get("relearn"))) for role, lab, r in _models(record)]
     curves = [(role, lab, c) for role, lab, c in curves if c]
     if not curves:
         return None
     fig, ax = plt.subplots(figsize=(6, 3.0))
     for role, label, c in curves:
-        ax.plot(c["steps"], 100 * np.asarray(c["acc"]), marker="o", ms=3, label=label, color=MODEL_COLOURS[role])
+        ax.plot(np.asarray(c["steps"], dtype=float), 100 * np.asarray(c["acc"], dtype=float), marker="o", ms=3,
+                label=_mpl_text(label), color=MODEL_COLOURS[role])
     ax.set_xlabel("fine-tuning steps on a few forget images")
     ax.set_ylabel("forget accuracy %")
     ax.set_ylim(-3, 103)
@@ -193,59 +260,62 @@ pre{background:#f5f5f7;padding:10px;overflow-x:auto;font-size:12px}
 """
 
 
-def _finite(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v)
-
-
 def _short_label(key: str) -> str:
     info = get_metric(key)
     return info.label if info else key
 
 
 def _fmt(key: str, v: Any) -> str:
+    """A metric's value as shown (unescaped text): "–" for anything that is not a finite number."""
+    if not _finite(v):
+        return "–"
     info = get_metric(key)
-    if info is None:
-        return "–" if not _finite(v) else f"{float(v):.3f}"
-    return info.format(v)
+    return info.format(v) if info is not None else f"{float(v):.3f}"
 
 
 def _img(src: str | None, alt: str) -> str:
-    return f'<img class="fig" alt="{html.escape(alt)}" src="{src}">' if src else ""
+    """An embedded figure; ``src`` is always a ``data:image/png;base64,`` URI made by :func:`_png`."""
+    return f'<img class="fig" alt="{esc(alt)}" src="{esc(src)}">' if src else ""
 
 
 def _verdict_table(record: RunRecord) -> str:
-    verdicts = record.audit.get("verdicts") or []
+    verdicts = _verdicts(record)
     if not verdicts:
         return "<p>No audit was run for this model (the run's spec had <code>audit: false</code>).</p>"
     rows = []
     for v in verdicts:
-        colour = STATUS_COLOURS.get(v["status"], "#666")
-        ev = "".join(f"<li>{html.escape(k)}: <b>{html.escape(str(x))}</b></li>" for k, x in v.get("evidence", {}).items())
-        basis = "against the retrained model" if v["basis"] == "retrain" else "reference-free rule (no retrained model in this run)"
+        status = v.get("status")
+        key = status if isinstance(status, str) else ""
+        colour = STATUS_COLOURS.get(key, "#666")
+        word = STATUS_WORDS.get(key, status)
+        ev = "".join(f"<li>{esc(k)}: <b>{esc(x)}</b></li>" for k, x in _d(v.get("evidence")).items())
+        basis = ("against the retrained model" if v.get("basis") == "retrain"
+                 else "reference-free rule (no retrained model in this run)")
         rows.append(
-            f"<tr><th>{html.escape(v['question'])}</th>"
-            f"<td><span class='badge' style='background:{colour}'>{STATUS_WORDS.get(v['status'], v['status'])}</span>"
-            f"<div class='basis'>{basis}</div></td>"
-            f"<td>{html.escape(v['summary'])}<ul class='ev'>{ev}</ul></td></tr>"
+            f"<tr><th>{esc(v.get('question', v.get('key', '?')))}</th>"
+            f"<td><span class='badge' style='background:{esc(colour)}'>{esc(word)}</span>"
+            f"<div class='basis'>{esc(basis)}</div></td>"
+            f"<td>{esc(v.get('summary', ''))}<ul class='ev'>{ev}</ul></td></tr>"
         )
-    return "<table><tr><th style='width:170px'>Question</th><th style='width:150px'>Verdict</th><th>What was measured</th></tr>" + "".join(rows) + "</table>"
+    return ("<table><tr><th style='width:170px'>Question</th><th style='width:150px'>Verdict</th>"
+            "<th>What was measured</th></tr>" + "".join(rows) + "</table>")
 
 
 def _metrics_table(record: RunRecord) -> str:
     models = _models(record)
-    head = "".join(f"<th>{html.escape(lab)}</th>" for _, lab, _ in models)
+    head = "".join(f"<th>{esc(lab)}</th>" for _, lab, _ in models)
     out = []
     for group in GROUPS:
-        infos = [m for m in all_metrics() if m.group == group and any(m.name in r.metrics for _, _, r in models)]
+        infos = [m for m in all_metrics() if m.group == group and any(m.name in _metrics(r) for _, _, r in models)]
         if not infos:
             continue
-        out.append(f"<tr><th colspan='{len(models) + 4}' style='background:#e9ecef'>{group.capitalize()}</th></tr>")
+        out.append(f"<tr><th colspan='{esc(len(models) + 4)}' style='background:#e9ecef'>{esc(group.capitalize())}</th></tr>")
         for m in infos:
-            cells = "".join(f"<td class='num'>{_fmt(m.name, r.metrics.get(m.name))}</td>" for _, _, r in models)
+            cells = "".join(f"<td class='num'>{esc(_fmt(m.name, _metrics(r).get(m.name)))}</td>" for _, _, r in models)
             ideal = m.ideal if isinstance(m.ideal, str) else m.format(m.ideal)
             ideal = "as retrained model" if ideal == "retrain" else ideal
-            out.append(f"<tr><td><b>{html.escape(m.label)}</b></td>{cells}<td>{m.direction} (ideal: {html.escape(str(ideal))})</td>"
-                       f"<td class='small'>{html.escape(m.definition)} <i>[{html.escape(m.source)}, cost: {m.cost}]</i></td></tr>")
+            out.append(f"<tr><td><b>{esc(m.label)}</b></td>{cells}<td>{esc(m.direction)} (ideal: {esc(ideal)})</td>"
+                       f"<td class='small'>{esc(m.definition)} <i>[{esc(m.source)}, cost: {esc(m.cost)}]</i></td></tr>")
     return (f"<table><tr><th>Metric</th>{head}<th style='width:120px'>Better</th><th>Definition</th></tr>"
             + "".join(out) + "</table>")
 
@@ -264,79 +334,98 @@ def _versions() -> dict[str, str]:
             "scikit-learn": sklearn.__version__, "lethe": lethe, "platform": platform.platform()}
 
 
+def _checkpoint_rows(weights: Any) -> list[tuple[str, str]]:
+    """Name and SHA-256 of the run's weights: only a regular file is read (never a device or pipe)."""
+    if not weights:
+        return [("Checkpoint SHA-256", "not saved with this run")]
+    try:
+        path = Path(str(weights))
+        if path.is_file():
+            return [("Checkpoint", path.name), ("Checkpoint SHA-256", sha256_file(path))]
+    except (OSError, ValueError):  # unreadable, or a path the OS rejects (NUL byte, too long)
+        pass
+    return [("Checkpoint SHA-256", "checkpoint file not found")]
+
+
 def _provenance(record: RunRecord) -> str:
-    rows: list[tuple[str, str]] = []
-    if record.weights and Path(record.weights).exists():
-        rows.append(("Checkpoint", f"{Path(record.weights).name}"))
-        rows.append(("Checkpoint SHA-256", sha256_file(record.weights)))
-    else:
-        rows.append(("Checkpoint SHA-256", "not saved with this run" if not record.weights else "checkpoint file not found"))
-    ds = record.dataset
+    rows: list[tuple[str, Any]] = list(_checkpoint_rows(record.weights))
+    ds = _d(record.dataset)
     rows += [("Dataset", f"{ds.get('name', '?')} ({ds.get('train_size', '?')} train / {ds.get('test_size', '?')} test images)"),
-             ("Dataset fingerprint (SHA-256 of pixels, labels, class names)", str(ds.get("fingerprint", "–"))),
-             ("Forget-set hash (SHA-256 of dataset fingerprint and forget rows)", str(record.forget.get("hash", "–"))),
-             ("Seed", str(record.spec.get("seed", "–"))), ("Device", record.device)]
+             ("Dataset fingerprint (SHA-256 of pixels, labels, class names)", ds.get("fingerprint", "–")),
+             ("Forget-set hash (SHA-256 of dataset fingerprint and forget rows)", _d(record.forget).get("hash", "–")),
+             ("Seed", _d(record.spec).get("seed", "–")), ("Device", record.device)]
     rows += [(f"Version: {k}", v) for k, v in _versions().items()]
-    body = "".join(f"<tr><th style='width:40%'>{html.escape(k)}</th><td><code>{html.escape(v)}</code></td></tr>" for k, v in rows)
+    body = "".join(f"<tr><th style='width:40%'>{esc(k)}</th><td><code>{esc(v)}</code></td></tr>" for k, v in rows)
     return f"<table>{body}</table>"
 
 
 def _cost(record: RunRecord) -> str:
-    cost = record.audit.get("cost") or {}
-    models = _models(record)
+    cost = _d(_d(record.audit).get("cost"))
     rows = []
-    for role, lab, r in models:
-        secs = r.seconds.get("method", r.seconds.get("train"))
+    for role, lab, r in _models(record):
+        seconds = _d(r.seconds)
+        secs = seconds.get("method", seconds.get("train"))
         what = "training (or loading from the cache)" if role == "original" else "the method alone (evaluation excluded)"
-        rows.append(f"<tr><td>{html.escape(lab)}</td><td class='num'>{'–' if secs is None else f'{secs:.2f} s'}</td><td>{what}</td></tr>")
+        rows.append(f"<tr><td>{esc(lab)}</td><td class='num'>{esc(_num(secs, '.2f', ' s'))}</td><td>{esc(what)}</td></tr>")
     extra = ""
     if cost:
-        extra = (f"<p>Passes over the training data (forward + backward): <b>{cost.get('fb_passes', float('nan')):.2f}</b>. "
-                 f"Peak memory: <b>{cost.get('peak_memory_mb', float('nan')):.1f} MB</b> ({html.escape(str(cost.get('memory_kind', '')))}).</p>")
+        extra = (f"<p>Passes over the training data (forward + backward): <b>{esc(_num(cost.get('fb_passes'), '.2f'))}</b>. "
+                 f"Peak memory: <b>{esc(_num(cost.get('peak_memory_mb'), '.1f', ' MB'))}</b> "
+                 f"({esc(cost.get('memory_kind', ''))}).</p>")
     return "<table><tr><th>Model</th><th>Time</th><th>What the time covers</th></tr>" + "".join(rows) + "</table>" + extra
 
 
+def _spec_json(spec: Any) -> str:
+    try:
+        return json.dumps(spec, indent=2)
+    except (TypeError, ValueError):  # not JSON-able (a record built in Python with odd values)
+        return repr(spec)
+
+
 def render_record(record: RunRecord, bundle: Any = None) -> str:
-    """The HTML body section of one run."""
-    f = record.forget
-    forgot = (f"class {', '.join(map(str, f['classes']))}" if f.get("classes") else "a set of samples")
-    ds = record.dataset
+    """The HTML body section of one run (every value from the record escaped by :func:`esc`)."""
+    f = _d(record.forget)
+    classes = _list(f.get("classes"))
+    forgot = f"class {', '.join(map(str, classes))}" if classes else "a set of samples"
+    ds = _d(record.dataset)
     has_retrain = record.reference("retrain") is not None
-    model = record.spec.get("model") or {}
+    model = _d(_d(record.spec).get("model"))
     arch = model.get("arch") or (Path(str(model["checkpoint"])).name if model.get("checkpoint") else "")
-    arch_text = f", model <b>{html.escape(str(arch))}</b>" if arch else ""
+    arch_text = f", model <b>{esc(arch)}</b>" if arch else ""
     parts = [
-        f"<h1>Unlearning audit: {html.escape(record.label or record.method)}</h1>",
-        f"<p class='sub'>Dataset <b>{html.escape(str(ds.get('name', '?')))}</b>{arch_text}, forgetting "
-        f"<b>{html.escape(forgot)}</b> ({f.get('size', '?')} training images). Report made "
-        f"{_dt.datetime.now().strftime('%Y-%m-%d %H:%M')}.</p>",
+        f"<h1>Unlearning audit: {esc(_label(record, '?'))}</h1>",
+        f"<p class='sub'>Dataset <b>{esc(ds.get('name', '?'))}</b>{arch_text}, forgetting "
+        f"<b>{esc(forgot)}</b> ({esc(f.get('size', '?'))} training images). Report made "
+        f"{esc(_dt.datetime.now().strftime('%Y-%m-%d %H:%M'))}.</p>",
         "<div class='note'>How to read this: each question is answered <b>PASS</b>, <b>WARN</b> or <b>FAIL</b>. "
         + ("The yardstick is a model <b>retrained from scratch without the forget set</b> &mdash; the gold standard of "
            "forgetting &mdash; trained with the same recipe and seed. " if has_retrain else
            "No retrained model was available, so fixed reference-free rules are used (less reliable). ")
-        + "The rules and thresholds are listed in <code>engine/audit.py</code>.</div>",
-        *[f"<div class='note'>{html.escape(n)}</div>" for n in record.notes],
+        + "The rules and thresholds are listed in <code>engine/evaluation/audit/verdicts.py</code>.</div>",
+        *[f"<div class='note'>{esc(n)}</div>" for n in _list(record.notes)],
         "<h2>Verdicts</h2>",
         _verdict_table(record),
     ]
+    verdicts = _verdicts(record)
     if bundle is not None:
-        outputs = next((v for v in record.audit.get("verdicts", []) if v["key"] == "outputs"), None)
-        ids = [i for i in (outputs or {}).get("indices", []) if 0 <= int(i) < len(bundle.x_train)]
+        n = len(bundle.x_train)
+        outputs = next((v for v in verdicts if v.get("key") == "outputs"), {})
+        ids = _indices(outputs.get("indices"), n)
         if ids:
             parts.append("<h3>Forget images the model still recognises</h3>")
             parts.append(_img(fig_thumbnails(bundle.x_train, ids[:24], "still classified correctly (most confident first; #dataset index)"), "still recognised forget images"))
-        private = next((v for v in record.audit.get("verdicts", []) if v["key"] == "private"), None)
-        vids = [i for i in (private or {}).get("indices", []) if 0 <= int(i) < len(bundle.x_train)]
+        private = next((v for v in verdicts if v.get("key") == "private"), {})
+        vids = _indices(private.get("indices"), n)
         if vids:
             parts.append("<h3>Forget images most exposed to the membership attack</h3>")
             parts.append(_img(fig_thumbnails(bundle.x_train, vids[:24], "lowest loss: an attacker would call these 'members'"), "most vulnerable forget images"))
-    elif record.audit.get("verdicts"):
+    elif verdicts:
         parts.append("<p class='small'>Thumbnails of forget images are not shown: the dataset was not available when this report was made.</p>")
     parts.append("<h2>Figures</h2>")
-    parts.append(_img(fig_key_metrics(record), "key metrics"))
-    parts.append(_img(fig_per_class(record, ds.get("classes", [])), "per-class accuracy"))
-    parts.append(_img(fig_loss_hist(record), "loss histograms"))
-    parts.append(_img(fig_relearn(record), "relearning curves"))
+    parts.append(_img(_figure(fig_key_metrics, record), "key metrics"))
+    parts.append(_img(_figure(fig_per_class, record, _list(ds.get("classes"))), "per-class accuracy"))
+    parts.append(_img(_figure(fig_loss_hist, record), "loss histograms"))
+    parts.append(_img(_figure(fig_relearn, record), "relearning curves"))
     parts.append("<h2>Cost</h2>")
     parts.append(_cost(record))
     parts.append("<h2>All metrics</h2>")
@@ -346,14 +435,15 @@ def render_record(record: RunRecord, bundle: Any = None) -> str:
     parts.append("<h2>Reproduce this run</h2>")
     parts.append(_provenance(record))
     parts.append("<h3>Job spec (JSON)</h3>")
-    parts.append(f"<pre>{html.escape(json.dumps(record.spec, indent=2))}</pre>")
+    parts.append(f"<pre>{esc(_spec_json(record.spec))}</pre>")
     parts.append("<p class='small'>Run it again with <code>python -m engine unlearn spec.json --out DIR</code>.</p>")
     return "\n".join(parts)
 
 
 def render_html(records: Sequence[RunRecord], *, bundle: Any = None, title: str = "Lethe unlearning audit") -> str:
+    """The whole self-contained document: one section per record."""
     sections = "\n<hr>\n".join(render_record(r, bundle) for r in records)
-    return (f"<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+    return (f"<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'><title>{esc(title)}</title>"
             f"<style>{CSS}</style></head><body>\n{sections}\n"
             f"<p class='small'>Made by Lethe. This file is self-contained: it needs no network and no other file.</p>"
             f"</body></html>\n")
@@ -365,24 +455,24 @@ def write_report(record: RunRecord, out_path: str | Path, *, bundle: Any = None)
     ``bundle`` (the run's DatasetBundle, optional) adds thumbnails of the forget images that are
     still recognised; it must be the dataset the run used (checked by fingerprint, else ignored).
     """
-    if bundle is not None and record.dataset.get("fingerprint") not in (None, getattr(bundle, "fingerprint", None)):
+    if bundle is not None and _d(record.dataset).get("fingerprint") not in (None, getattr(bundle, "fingerprint", None)):
         bundle = None
-    title = f"Lethe audit: {record.label or record.method}"
+    title = f"Lethe audit: {_label(record, '?')}"
     return atomic_write_text(Path(out_path), render_html([record], bundle=bundle, title=title))
 
 
 def write_html(records: Sequence[RunRecord], path: str | Path, *, bundle: Any = None) -> Path:
     """Several runs in one report (the studio's export); one section per run."""
     records = list(records)
-    if bundle is not None and any(r.dataset.get("fingerprint") != bundle.fingerprint for r in records):
+    if bundle is not None and any(_d(r.dataset).get("fingerprint") != bundle.fingerprint for r in records):
         bundle = None
     return atomic_write_text(Path(path), render_html(records, bundle=bundle))
 
 
 def load_bundle_for(record: RunRecord) -> Any:
     """The dataset of a record, loaded from ``record.dataset['source']`` when possible (else None)."""
-    source = record.dataset.get("source")
-    if not source:
+    source = _d(record.dataset).get("source")
+    if not source or not isinstance(source, str):
         return None
     try:
         from engine.data import load_dataset
@@ -390,4 +480,4 @@ def load_bundle_for(record: RunRecord) -> Any:
         bundle = load_dataset(source)
     except Exception:  # noqa: BLE001 - a report without thumbnails is still a report
         return None
-    return bundle if bundle.fingerprint == record.dataset.get("fingerprint") else None
+    return bundle if bundle.fingerprint == _d(record.dataset).get("fingerprint") else None

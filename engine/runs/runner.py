@@ -18,6 +18,7 @@ import torch
 
 from engine.evaluation.audit import Auditor, CostMeter, audit_block, relative_metrics
 from engine._core.cancel import NEVER, CancelToken
+from engine._core.warmup import warm_up
 from engine.models.checkpoints import load_checkpoint
 from engine.data import DatasetBundle, ForgetSpec, ForgetSplit, load_dataset
 from engine._core.device import cpu_thread_budget, resolve_device, seed_everything
@@ -77,6 +78,7 @@ class Runner:
     def __init__(self, *, use_cache: bool = True, threads: int | None = None) -> None:
         self.use_cache = use_cache
         self.threads = threads
+        warm_up()  # uncancellable first-use imports, off the job's path
         self.feature_cache = FeatureCache()
         self._originals: dict[tuple[str, str], LetheModel] = {}
         self._retrains: dict[tuple[str, str, str], LetheModel] = {}
@@ -158,6 +160,7 @@ class Runner:
         t0 = time.perf_counter()
         yield Progress("data", meter.overall("data", 0.0), f"loading {spec.dataset}")
         bundle, split = self.load_inputs(spec)
+        token.check()
         info.check_supports(split)
         seconds["data"] = time.perf_counter() - t0
         yield Log(f"data: {bundle.name}, {len(bundle.x_train)} train / {len(bundle.x_test)} test images, "
@@ -180,7 +183,8 @@ class Runner:
 
         # unlearn
         seed_everything(spec.seed)
-        probe = GeometryProbe(bundle, split, original, device, seed=spec.seed) if spec.geometry else None
+        token.check()
+        probe = GeometryProbe(bundle, split, original, device, seed=spec.seed, token=token) if spec.geometry else None
         ctx = MethodContext(
             original=original,
             bundle=bundle,
@@ -211,6 +215,7 @@ class Runner:
         if info.fb_passes is not None:  # a model the cost hooks never saw (Retrain's fresh one)
             cost["fb_passes"] = info.fb_passes(ctx)
         unlearned = unlearned.eval()
+        token.check()
 
         # evaluate
         t0 = time.perf_counter()
@@ -248,6 +253,7 @@ class Runner:
             notes=list(getattr(unlearned, "record_notes", ())),
             **base,
         )
+        token.check()  # the last chance: a cancelled job writes nothing
         if out_dir is not None:
             save_run(record, out_dir)
         yield Finished(record)

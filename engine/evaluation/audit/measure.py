@@ -186,17 +186,21 @@ class Auditor:
         # ---- membership inference on outputs (B2, B3, B4, sweep)
         self.token.check()
         conf_tr, conf_te = confidence(P_tr, b.y_train), confidence(P_te, b.y_test)
+        check = self.token.check
         m["mia_svc"] = svc_mia_efficacy(conf_tr[self.svc_members], conf_te[self.svc_nonmem], conf_tr[F_], seed=seed,
                                         cap=None)
+        check()
         ent_tr, ent_te = entropy(P_tr), entropy(P_te)
         m["mia_entropy"] = entropy_lr_mia(ent_tr[self.members], ent_te[self.nonmem], ent_tr[F_])
+        check()
         m["zrf"] = zrf(P_tr[F_], self._incompetent_probs(model))
+        check()
         L_tr, L_te = per_sample_loss(tr.logits, b.y_train), per_sample_loss(te.logits, b.y_test)
         LM = self.loss_members
-        lt = loss_threshold_mia(L_tr[LM], L_te[self.loss_nonmem], seed=seed)
+        lt = loss_threshold_mia(L_tr[LM], L_te[self.loss_nonmem], seed=seed, check=check)
         m["mia_loss_acc"], m["mia_loss_auc"] = lt["cv_acc"], lt["auc"]
         sw = threshold_sweep(-L_tr[LM], -L_te[self.loss_nonmem], member_ids=LM, permutations=SWEEP_PERMUTATIONS,
-                             seed=seed)
+                             seed=seed, check=check)
         m["mia_worst_adv"], m["mia_worst_chance"] = sw["advantage"], sw["chance95"]
         d["loss_hist"] = {k: _listify(lt.get(k)) for k in ("hist_edges", "hist_member", "hist_nonmember")}
         d["sweep"] = {k: _listify(v) for k, v in sw.items()}
@@ -206,6 +210,7 @@ class Auditor:
         if rm is not None:
             d["matched"]["rmia"] = rm
         if self.kind == "class" and F_.size >= MIN_MATCHED:
+            check()
             # The neighbour class n is read from the reference model's outputs on forget-class images
             # it never trained on: the test images, or (a class without test images) the retrained
             # model's forget training images. Both MIA-NN sides are then cut to the same size.
@@ -239,6 +244,7 @@ class Auditor:
         for tag, reference in (("o", self.original), ("r", self.retrain)):
             if reference is None:
                 continue
+            check()
             rf = {"train": ev.features(reference, "train").features, "test": ev.features(reference, "test").features}
             for name, v in cka_grid(feats, rf, parts).items():
                 m[f"cka_{tag}_{name}"] = v
@@ -249,8 +255,11 @@ class Auditor:
             fit_x, fit_y = tr.features[s.retain_idx], b.y_train[s.retain_idx]
             ef_x, ef_y = tr.features[F_], b.y_train[F_]
         er_x, er_y = te.features[s.test_retain_idx], b.y_test[s.test_retain_idx]
+        check()
         m["knn_forget"], m["knn_retain"] = knn_probe(fit_x, fit_y, [ef_x, er_x], [ef_y, er_y], seed=seed)
+        check()
         m["probe_forget"], m["probe_retain"] = linear_probe(fit_x, fit_y, [ef_x, er_x], [ef_y, er_y], seed=seed)
+        check()
         retained = [c for c in range(b.num_classes) if c not in self.forget_classes]
         head = model.head
         W = head.weight.detach().float().cpu().numpy()
@@ -269,11 +278,12 @@ class Auditor:
         self.token.check()
         if self.relearn:
             rl = relearn_attack(model, b.x_train, b.y_train, F_, self.kind, b.mean, b.std, device=self.device,
-                                seed=seed)
+                                seed=seed, check=check)
             m["relearn_auc"], m["relearn_final_acc"] = rl["auc"], rl["final_acc"]
             d["relearn"] = {k: rl[k] for k in ("steps", "acc", "n_attack", "n_eval", "lr")}
         q_rows = F_[:MAX_QUANT_ROWS]
-        q = quantised_forget_accuracy(model, b.x_train[q_rows], b.y_train[q_rows], b.mean, b.std, device=self.device)
+        q = quantised_forget_accuracy(model, b.x_train[q_rows], b.y_train[q_rows], b.mean, b.std, device=self.device,
+                                      check=check)
         m["quant_int8_forget_acc"], m["quant_fp16_forget_acc"] = q["int8"], q["fp16"]
         m["quant_base_forget_acc"] = float(np.mean(tr.predictions[q_rows] == b.y_train[q_rows])) if q_rows.size else float("nan")
         if self.relearn and d.get("relearn", {}).get("n_eval", 1) == 0:
