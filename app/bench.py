@@ -48,6 +48,21 @@ def bench_job(mode: str, method: str = "pour_d", forget_class: int = 3) -> dict[
 
     app = QApplication.instance()
     assert app is not None
+    # paint timing of every pyqtgraph view (the repaint after a redraw comes later, in paintEvent);
+    # hooked before any view exists (PySide caches a Python override once it was called)
+    import pyqtgraph as pg
+
+    paints: list[float] = []
+    measuring = [False]
+    paint_event = pg.GraphicsView.paintEvent
+
+    def timed_paint(view: Any, ev: Any) -> None:
+        t0 = time.perf_counter()
+        paint_event(view, ev)
+        if measuring[0]:
+            paints.append((time.perf_counter() - t0) * 1000)
+
+    pg.GraphicsView.paintEvent = timed_paint
     controller = JobController(mode=mode)
     window = MainWindow(controller=controller, autoload=False)
     window.show_dialogs = False
@@ -76,17 +91,25 @@ def bench_job(mode: str, method: str = "pour_d", forget_class: int = 3) -> dict[
 
     timer.timeout.connect(on_tick)
 
-    # redraw timing of the live view (its throttled repaint)
+    # redraw timing of the live view: embedding + Gram (throttled), then the curves (a tick later)
     redraws: list[float] = []
+    curve_redraws: list[float] = []
     live = window.live_view
-    inner = live._throttle._fn
+    inner, inner_curves = live._throttle._fn, live.curves.redraw
 
     def timed_redraw() -> None:
         t0 = time.perf_counter()
         inner()
         redraws.append((time.perf_counter() - t0) * 1000)
 
+    def timed_curves() -> None:
+        t0 = time.perf_counter()
+        inner_curves()
+        curve_redraws.append((time.perf_counter() - t0) * 1000)
+
     live._throttle._fn = timed_redraw
+    live.curves.redraw = timed_curves  # type: ignore[method-assign]
+
 
     def on_prepared(_ev: object) -> None:
         window.forget_pane.set_checked_classes([forget_class])
@@ -101,11 +124,13 @@ def bench_job(mode: str, method: str = "pour_d", forget_class: int = 3) -> dict[
         last[0] = clock.nsecsElapsed()
         result["cpu0"] = cpu_last[0] = time.thread_time()
         timer.start()
+        measuring[0] = True
         result["t0"] = time.perf_counter()
         window.start_run()
 
     def on_done(ev: object) -> None:
         timer.stop()
+        measuring[0] = False
         result["seconds"] = time.perf_counter() - result["t0"]
         result["gui_cpu"] = time.thread_time() - result["cpu0"]  # the GUI thread's own CPU seconds
         result["outcome"] = type(ev).__name__
@@ -124,9 +149,12 @@ def bench_job(mode: str, method: str = "pour_d", forget_class: int = 3) -> dict[
     result["prepare_seconds"] = result.get("t0", time.perf_counter()) - t_prep
     late = [lt for _t, lt in ticks]
     worst = sorted(ticks, key=lambda x: -x[1])[:3]
-    result.update(ticks=len(ticks), late=late, worst=worst, redraws=redraws, live_redraws=live.redraws,
+    result.update(ticks=len(ticks), late=late, worst=worst, redraws=redraws, curve_redraws=curve_redraws,
+                  live_redraws=live.redraws,
                   stall_cpu=stall_cpu,
                   worker_pid=controller.worker_pid)
+    pg.GraphicsView.paintEvent = paint_event
+    result["paints"] = paints
     window.close()
     controller.shutdown()
     window.deleteLater()
@@ -144,10 +172,10 @@ def bench_redraw(n: int = 20_000, classes: int = 10, frames: int = 20) -> list[f
     rng = np.random.default_rng(0)
     labels = rng.integers(0, classes, n)
     is_forget = labels == 3
-    base = rng.normal(size=(n, 2)).astype(np.float32) + labels[:, None] * 0.5
+    base = rng.standard_normal((n, 2), dtype=np.float32) + labels[:, None].astype(np.float32) * 0.5
     times = []
     for i in range(frames):
-        coords = base + 0.05 * i * rng.normal(size=base.shape).astype(np.float32)
+        coords = base + np.float32(0.05 * i) * rng.standard_normal(base.shape, dtype=np.float32)
         t0 = time.perf_counter()
         plot.set_points(coords, labels, is_forget)
         plot.grab()  # render the whole widget now (offscreen: a real raster paint)
@@ -178,7 +206,11 @@ def main(argv: list[str] | None = None) -> int:
               f"{r['ticks']} timer ticks, {r['live_redraws']} live redraws; {_load()}")
         print(f"[{mode:7s}]   event-loop stall (ms): {_stats(r['late'])}   worst at "
               + ", ".join(f"{t:.1f} s ({lt:.0f} ms)" for t, lt in r["worst"]))
-        print(f"[{mode:7s}]   live redraw (ms):      {_stats(r['redraws'])}   first {r['redraws'][0] if r['redraws'] else float('nan'):.1f}")
+        first = r["redraws"][0] if r["redraws"] else float("nan")
+        print(f"[{mode:7s}]   redraw (ms): embedding + Gram {_stats(r['redraws'])}   first {first:.1f}")
+        print(f"[{mode:7s}]                curves           {_stats(r['curve_redraws'])}")
+        print(f"[{mode:7s}]   view paints (ms):      {_stats(r['paints'])}   "
+              f"{sum(r['paints']) / max(r.get('seconds', 1.0), 1e-9):.0f} ms per second of run")
         sc = r["stall_cpu"]
         if sc:
             print(f"[{mode:7s}]   {len(sc)} stalls over 30 ms: {sum(w for w, _ in sc):.0f} ms late in all, of which the "

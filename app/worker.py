@@ -29,8 +29,9 @@ import threading
 import time
 import uuid
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from PySide6.QtCore import QObject, Qt, QThread, QTimer, Signal, Slot
@@ -65,10 +66,10 @@ DEFAULT_HANG_S = 300.0  # no event and no CPU use for 5 minutes while a job runs
 CANCEL_GRACE_S = 2.0  # a cancelled job still running after this is stopped with its process
 WATCHDOG_MS = 200
 
-_CONTROLLERS: "weakref.WeakSet[JobController]" = weakref.WeakSet()
+_CONTROLLERS: weakref.WeakSet[JobController] = weakref.WeakSet()
 
 
-def running_controllers() -> list["JobController"]:
+def running_controllers() -> list[JobController]:
     """Controllers whose worker thread or job process still runs (the test suite fails a test that leaves one)."""
     return [c for c in list(_CONTROLLERS) if c.thread_running()]
 

@@ -72,6 +72,8 @@ class CurvesPlot(QWidget):
             for name in ("left", "bottom"):
                 p.getAxis(name).setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
         self.nc_plot.setLabel("bottom", "step")  # only the lowest plot names its axis: the three share it
+        for p in (self.loss_plot, self.acc_plot):  # ... and numbers it (x-linked: the same ticks thrice)
+            p.getAxis("bottom").setStyle(showValues=False)
         self.acc_plot.setXLink(self.loss_plot)
         self.nc_plot.setXLink(self.loss_plot)
         self.acc_plot.getAxis("left").setTicks([[(0.0, "0"), (0.5, "0.5"), (1.0, "1")]])

@@ -8,7 +8,7 @@ retrained model, the current selection and class-mean labels are separate overla
 """
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pyqtgraph as pg
@@ -80,7 +80,7 @@ def _remember_proto(item: pg.ScatterPlotItem) -> None:
     if len(item.data):
         proto = item.data[:1].copy()
         proto["item"] = None
-        item._lethe_proto = proto  # type: ignore[attr-defined]
+        item._lethe_proto = proto
 
 
 def prime_item(item: pg.ScatterPlotItem) -> None:
@@ -97,7 +97,7 @@ def prime_item(item: pg.ScatterPlotItem) -> None:
 class _LassoViewBox(pg.ViewBox):
     """A ViewBox whose left-drag draws a lasso (when enabled) instead of panning."""
 
-    def __init__(self, owner: "EmbeddingPlot") -> None:
+    def __init__(self, owner: EmbeddingPlot) -> None:
         super().__init__()
         self._owner = owner
         self._path: list[QPointF] = []

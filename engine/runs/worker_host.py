@@ -49,9 +49,11 @@ import threading
 import time
 import traceback
 import types
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from multiprocessing.connection import Connection
-from typing import Any, Callable, Iterator
+from multiprocessing.process import BaseProcess
+from typing import Any
 
 import numpy as np
 import torch
@@ -213,7 +215,7 @@ class PortableModel:
     state: dict[str, Any]
 
     @classmethod
-    def from_model(cls, model: LetheModel) -> "PortableModel":
+    def from_model(cls, model: LetheModel) -> PortableModel:
         exp = model.exportable()
         state: dict[str, Any] = {}
         for k, v in exp.state_dict().items():
@@ -251,9 +253,9 @@ def encode_event(event: Event) -> Event:
 
 def decode_event(event: Event) -> Event:
     """The parent side of :func:`encode_event`: rebuild the unlearned model (CPU)."""
-    if isinstance(event, Finished) and isinstance(event.record, RunRecord):
-        if isinstance(event.record.model, PortableModel):
-            event.record.model = event.record.model.build()
+    if (isinstance(event, Finished) and isinstance(event.record, RunRecord)
+            and isinstance(event.record.model, PortableModel)):
+        event.record.model = event.record.model.build()
     return event
 
 
@@ -545,7 +547,7 @@ class JobProcess:
         self.allow_debug = os.environ.get(DEBUG_ENV) == "1" if allow_debug is None else allow_debug
         self._ctx = multiprocessing.get_context("spawn")
         self._conn: Connection | None = None
-        self._process: Any = None  # multiprocessing.context.SpawnProcess
+        self._process: BaseProcess | None = None
         self._send_lock = threading.Lock()
 
     def start(self) -> None:

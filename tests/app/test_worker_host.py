@@ -10,6 +10,8 @@ import pytest
 from engine._core.events import Failed, Finished, Geometry, Log, Metrics, Progress
 from engine.models import create_model
 from engine.models.checkpoints import weights_fingerprint
+from engine.runs.record import RunRecord
+from engine.runs.spec import JobSpec
 from engine.runs.worker_host import (
     FrameCoalescer,
     JobProcess,
@@ -21,8 +23,6 @@ from engine.runs.worker_host import (
     run_headless,
     send_message,
 )
-from engine.runs.record import RunRecord
-from engine.runs.spec import JobSpec
 
 
 def _frame(step: int, stage: str = "unlearn", job: str = "a", n: int = 50) -> Geometry:

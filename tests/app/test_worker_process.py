@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from engine.models.base import LetheModel
 from engine._core.events import Failed, Finished, Geometry
+from engine.models.base import LetheModel
 from engine.runs.spec import JobSpec
 
 DIGITS_P = JobSpec(dataset="digits", forget={"classes": [3]}, method="pour_p", reference=None, evaluate=False,
