@@ -19,8 +19,8 @@ TITLES: dict[str, str] = {
     "OutOfMemory": "Out of memory",
     "DiskFull": "The disk is full",
     "Cancelled": "Cancelled",
-    "WorkerDied": "The job process ended unexpectedly",  # app.worker: a crash or kill of the job process
-    "WorkerHung": "The job stopped responding",
+    "WorkerDied": "The job crashed",  # app.worker: the job process was killed or crashed
+    "WorkerHung": "The job hung",
 }
 
 

@@ -111,6 +111,8 @@ class CurvesPlot(QWidget):
         self.nc1_curve.setData([], [])
         self.angle_curve.setData([], [])
         self.no_loss_text.setVisible(False)
+        self.loss_plot.setRange(xRange=(0.0, 1.0), yRange=(0.0, 1.0), padding=0)  # no stale ranges of the last run
+        self.nc_plot.setYRange(0.0, 1.1, padding=0)
         self._x_range = _GrowingRange(headroom=X_HEADROOM - 1.0)
         self._loss_range = _GrowingRange(pad=Y_PAD)
         self._nc_range = _GrowingRange(pad=Y_PAD)
@@ -163,3 +165,6 @@ class CurvesPlot(QWidget):
         yr = self._nc_range.update(_bounds(nc1, angle, np.ones(1)))  # the ideal line (1.0) stays in view
         if yr is not None:
             self.nc_plot.setYRange(*yr, padding=0)
+        if self.no_loss_text.isVisible():  # in the middle of whatever the (shared) x range became
+            (x0, x1), (y0, y1) = self.loss_plot.getViewBox().viewRange()
+            self.no_loss_text.setPos((x0 + x1) / 2, (y0 + y1) / 2)
