@@ -99,7 +99,7 @@ def test_a_job_ignoring_cancel_is_stopped_with_its_process_after_the_grace(qtbot
     elapsed = time.perf_counter() - t0
     failed = blocker.args[0]
     assert failed.cancelled and failed.job_id == job and "did not stop within 2 s" in failed.message
-    assert 2.0 <= elapsed < 3.0
+    assert 2.0 <= elapsed < 4.0  # the grace, then a kill (slack for a loaded machine)
     # the next job goes to a fresh process
     with qtbot.waitSignal(pcontroller.sig_finished, timeout=60_000) as done:
         nxt = pcontroller.debug({"op": "frames", "count": 3, "seconds": 0.1})
@@ -131,7 +131,7 @@ def test_a_hang_becomes_failed_after_the_timeout(qtbot, pcontroller) -> None:
     failed = blocker.args[0]
     assert failed.kind == "WorkerHung" and failed.job_id == job and not failed.cancelled
     assert "stopped responding" in failed.message and "LETHE_WORKER_HANG_S" in failed.hint
-    assert 1.5 <= elapsed < 4.0
+    assert 1.5 <= elapsed < 5.0
 
 
 def test_a_long_computation_without_events_is_not_a_hang(qtbot, pcontroller) -> None:
