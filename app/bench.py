@@ -40,7 +40,8 @@ def _stats(values: list[float]) -> str:
 
 def _load() -> str:
     try:
-        return "load %.2f %.2f %.2f" % os.getloadavg()
+        one, five, fifteen = os.getloadavg()
+        return f"load {one:.2f} {five:.2f} {fifteen:.2f}"
     except OSError:  # pragma: no cover - not on this platform
         return "load n/a"
 

@@ -10,7 +10,8 @@ the view is built, not on the first frame of the first run.
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from PySide6.QtCore import Qt, QTimer, Slot

@@ -61,7 +61,7 @@ import torch
 from engine._core.cancel import CancelToken
 from engine._core.device import cpu_thread_budget
 from engine._core.errors import Cancelled, LetheError, OutOfMemory
-from engine._core.events import Event, Failed, Finished, Geometry, Progress
+from engine._core.events import Event, Failed, Finished, Geometry, Log, Progress
 from engine.models.base import LetheModel
 from engine.models.registry import model_from_config
 from engine.runs.prepare import Prepared, prepare
@@ -164,6 +164,10 @@ def _debug_op(payload: dict[str, Any], token: CancelToken) -> Iterator[Event]:
 # the wire: pickle protocol 5, NumPy buffers out of band
 
 
+class UnsendableMessage(Exception):
+    """A message could not be pickled (nothing of it was sent; the connection is still usable)."""
+
+
 def send_message(conn: Connection, obj: Any) -> int:
     """Send ``obj`` as three parts: the buffer sizes, the pickle stream, then each raw buffer.
 
@@ -171,7 +175,10 @@ def send_message(conn: Connection, obj: Any) -> int:
     5 out-of-band buffers). One sender per connection end: the parts of two messages must not mix.
     """
     buffers: list[pickle.PickleBuffer] = []
-    body = pickle.dumps(obj, protocol=5, buffer_callback=buffers.append)
+    try:
+        body = pickle.dumps(obj, protocol=5, buffer_callback=buffers.append)
+    except Exception as exc:  # noqa: BLE001 - whatever pickle raises, nothing was sent yet
+        raise UnsendableMessage(f"{type(exc).__name__}: {exc}") from exc
     views = [b.raw() for b in buffers]
     sizes = [v.nbytes for v in views]
     conn.send_bytes(pickle.dumps(sizes, protocol=5))
@@ -372,16 +379,35 @@ class Outbox:
                 return
 
     def _flush(self, batch: list[Event]) -> None:
-        if batch:
+        if not batch:
+            return
+        try:
             self._deliver(("events", [encode_event(e) for e in batch]))
+        except Exception:  # noqa: BLE001 - one event cannot cross: send the others, and say which
+            for e in batch:
+                try:
+                    self._deliver(("events", [encode_event(e)]))
+                except Exception as exc:  # noqa: BLE001
+                    log.exception("an event could not be sent to the studio")
+                    self._deliver(("events", [_unsendable(e, exc)]))
 
     def _deliver(self, message: Any) -> None:
+        """Send; raises UnsendableMessage for a message pickle refuses (nothing was sent)."""
         if self.broken:
             return
         try:
             self._send(message)
-        except (OSError, EOFError, ValueError):  # the parent is gone (or closed its end)
+        except (OSError, EOFError):  # the parent is gone (or closed its end)
             self.broken = True
+
+
+def _unsendable(event: Event, exc: Exception) -> Event:
+    """What to send instead of an event that cannot cross the pipe (a job's end must still arrive)."""
+    if is_end(event):
+        return Failed(type(exc).__name__, f"the job's result could not be sent to the studio: {exc}",
+                      "this is a bug in Lethe; please report it", internal=True, job_id=event.job_id)
+    return Log(f"a {type(event).__name__} event could not be sent to the studio: {exc}", level="warning",
+               job_id=event.job_id)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -685,6 +711,7 @@ __all__ = [
     "JobProcess",
     "Outbox",
     "PortableModel",
+    "UnsendableMessage",
     "WorkerHost",
     "decode_event",
     "describe_exit",

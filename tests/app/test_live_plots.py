@@ -1,6 +1,8 @@
 """Live plots stay cheap during a job: no per-point set-up mid-run, axes that rarely change."""
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pyqtgraph as pg
 
@@ -61,7 +63,7 @@ def test_a_growing_range_jumps_rarely_and_only_outwards() -> None:
     changes = [r.update((0.0, float(i))) for i in range(1, 1001)]
     ranges = [c for c in changes if c is not None]
     assert 5 <= len(ranges) <= 25, len(ranges)  # log-many, not 1000
-    assert all(b[1] > a[1] for a, b in zip(ranges, ranges[1:]))
+    assert all(b[1] > a[1] for a, b in itertools.pairwise(ranges))
     assert r.update((0.0, 10.0)) is None  # shrinking data keeps the range
 
 

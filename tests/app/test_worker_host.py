@@ -128,3 +128,22 @@ def test_a_headless_job_process_runs_and_thins_a_burst_of_frames() -> None:
 def test_a_headless_job_process_refuses_debug_tasks_unless_allowed() -> None:
     events = list(run_headless(JobSpec(), kind="debug", process=JobProcess(allow_debug=False)))
     assert len(events) == 1 and isinstance(events[0], Failed) and events[0].internal
+
+
+def test_an_event_that_cannot_be_pickled_is_replaced_and_the_rest_still_arrive() -> None:
+    from engine.runs.worker_host import Outbox
+
+    a, b = multiprocessing.Pipe()
+    outbox = Outbox(lambda m: send_message(a, m), min_interval=0.0)
+    outbox.put(Progress("unlearn", 0.5, job_id="j"))
+    outbox.put(Metrics("unlearn", 1, {"loss": lambda: 0.0}, job_id="j"))  # type: ignore[dict-item]
+    outbox.put(Finished(lambda: None, job_id="j"))  # a result pickle refuses
+    outbox.close()
+    got: list[object] = []
+    while b.poll(1.0):
+        got.extend(recv_message(b)[1])
+    a.close()
+    b.close()
+    assert isinstance(got[0], Progress)
+    assert isinstance(got[1], Log) and "could not be sent" in got[1].message
+    assert isinstance(got[-1], Failed) and got[-1].internal and got[-1].job_id == "j"
