@@ -301,6 +301,7 @@ class MainWindow(QMainWindow):
         self.data_pane.load_button.setEnabled(not busy)
         self.data_pane.checkpoint_button.setEnabled(not busy)
         if not busy:
+            self._last_progress = None  # a progress tick still throttled must not overwrite the outcome
             self.status_progress.setVisible(False)
             self.status_cancel.setVisible(False)
             outcome = self._run_outcome or "done"

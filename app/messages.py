@@ -27,6 +27,8 @@ TITLES: dict[str, str] = {
     "Cancelled": "Cancelled",
     "BadSession": "The session cannot be opened",
     "WouldOverwriteInput": "That file is an input of this session",
+    "WorkerDied": "The job crashed",  # app.worker: the job process was killed or crashed
+    "WorkerHung": "The job hung",
 }
 
 

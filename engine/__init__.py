@@ -37,6 +37,14 @@ from engine.runs.prepare import Prepared, prepare
 from engine.runs.record import RunRecord, save_run
 from engine.runs.runner import Runner
 from engine.runs.spec import JobSpec
+from engine.runs.worker_host import (
+    JobProcess,
+    PortableModel,
+    describe_exit,
+    is_end,
+    job_events,
+    run_headless,
+)
 
 __all__ = [
     "DEVICES",
@@ -55,11 +63,13 @@ __all__ = [
     "ForgetSpec",
     "ForgetSplit",
     "Geometry",
+    "JobProcess",
     "JobSpec",
     "LetheError",
     "Log",
     "Metrics",
     "OutOfMemory",
+    "PortableModel",
     "Prepared",
     "Progress",
     "RunRecord",
@@ -67,11 +77,15 @@ __all__ = [
     "atomic_write_text",
     "available_models",
     "cpu_thread_budget",
+    "describe_exit",
     "drain",
+    "is_end",
+    "job_events",
     "load_dataset",
     "methods",
     "prepare",
     "resolve_device",
+    "run_headless",
     "save_run",
     "sha256_file",
     "write_html",

@@ -1,10 +1,12 @@
-"""Shared test set-up: headless Qt, one torch thread, a private cache, no leaked threads."""
+"""Shared test set-up: headless Qt, one torch thread, a private cache, no leaked threads or processes."""
 from __future__ import annotations
 
+import multiprocessing
 import os
 import shutil
 import tempfile
 import threading
+from pathlib import Path
 
 # What the suite writes outside tmp_path goes under one session folder, removed when the session
 # ends (pytest_unconfigure): the model cache, so the digits original trains once and nothing lands
@@ -43,3 +45,42 @@ def _no_dangling_threads():
     yield
     leaked = [t for t in threading.enumerate() if t not in before and t.is_alive() and not t.daemon]
     assert not leaked, f"test left threads running: {leaked}"
+
+
+def _child_pids() -> set[int]:
+    """Live (non-zombie) child processes of this test process (Linux /proc; empty elsewhere)."""
+    pids: set[int] = set()
+    for f in Path(f"/proc/{os.getpid()}/task").glob("*/children"):
+        try:
+            pids.update(int(p) for p in f.read_text().split())
+        except OSError:
+            continue
+    live = set()
+    for pid in pids:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (OSError, IndexError):
+            continue
+        if state != "Z":
+            live.add(pid)
+    return live
+
+
+def _resource_tracker_pid() -> int | None:
+    from multiprocessing import resource_tracker
+
+    return getattr(resource_tracker._resource_tracker, "_pid", None)  # started once by "spawn"; lives on
+
+
+@pytest.fixture(autouse=True)
+def _no_dangling_processes():
+    """Fail a test that leaves a child process running (a job process, a subprocess); kill it first."""
+    before_mp = {p.pid for p in multiprocessing.active_children()}
+    before_os = _child_pids()
+    yield
+    left = [p for p in multiprocessing.active_children() if p.pid not in before_mp]
+    for p in left:
+        p.kill()
+        p.join(5)
+    stray = _child_pids() - before_os - {_resource_tracker_pid()} - {p.pid for p in left}
+    assert not left and not stray, f"test left child processes running: {left} {sorted(stray)}"

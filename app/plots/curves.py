@@ -1,12 +1,53 @@
-"""CurvesPlot: loss over optimiser steps, and the neural-collapse numbers over geometry frames."""
+"""CurvesPlot: loss over optimiser steps, and the neural-collapse numbers over geometry frames.
+
+Redraws are cheap on purpose (they run ~10 times a second during a job): the axes ranges only
+grow, in steps with head-room, so the axes (whose tick text is the costliest thing to paint) are
+regenerated a few times per run rather than on every frame; symbols are drawn while a curve has
+few points (then the line alone says it); and each axis paints from a pixel cache.
+"""
 from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QVBoxLayout, QWidget
+from PySide6.QtWidgets import QGraphicsItem, QVBoxLayout, QWidget
 
 from app.plots import style
+
+MAX_SYMBOL_POINTS = 60  # beyond this many points a curve is drawn without its symbols
+X_HEADROOM = 1.5  # a growing x range jumps to 1.5x the data's extent
+Y_PAD = 0.08
+
+
+def _bounds(*arrays: np.ndarray) -> tuple[float, float] | None:
+    """(min, max) over the finite values of the arrays, or None."""
+    vals = [a[np.isfinite(a)] for a in arrays if len(a)]
+    vals = [v for v in vals if len(v)]
+    if not vals:
+        return None
+    return float(min(v.min() for v in vals)), float(max(v.max() for v in vals))
+
+
+class _GrowingRange:
+    """One axis range that only grows, in jumps, to cover the data (None: nothing fitted yet)."""
+
+    def __init__(self, headroom: float = 0.0, pad: float = 0.0) -> None:
+        self.headroom, self.pad = headroom, pad
+        self.range: tuple[float, float] | None = None
+
+    def update(self, bounds: tuple[float, float] | None) -> tuple[float, float] | None:
+        """The new range when ``bounds`` no longer fit, else None (nothing to redraw)."""
+        if bounds is None:
+            return None
+        lo, hi = bounds
+        if self.range is not None and self.range[0] <= lo and hi <= self.range[1]:
+            return None
+        if self.range is not None:
+            lo, hi = min(lo, self.range[0]), max(hi, self.range[1])
+        span = max(hi - lo, 1e-9 if hi == lo == 0 else abs(hi) * 1e-3 + 1e-9)
+        new = (lo - self.pad * span, hi + self.pad * span + self.headroom * span)
+        self.range = new
+        return new
 
 
 class CurvesPlot(QWidget):
@@ -27,12 +68,16 @@ class CurvesPlot(QWidget):
             p.showGrid(x=True, y=True, alpha=0.2)
             p.setClipToView(True)
             p.setDownsampling(auto=True, mode="peak")
+            p.disableAutoRange()  # ranges: _GrowingRange, on redraw
+            for name in ("left", "bottom"):
+                p.getAxis(name).setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
         self.nc_plot.setLabel("bottom", "step")  # only the lowest plot names its axis: the three share it
+        for p in (self.loss_plot, self.acc_plot):  # ... and numbers it (x-linked: the same ticks thrice)
+            p.getAxis("bottom").setStyle(showValues=False)
         self.acc_plot.setXLink(self.loss_plot)
         self.nc_plot.setXLink(self.loss_plot)
         self.acc_plot.getAxis("left").setTicks([[(0.0, "0"), (0.5, "0.5"), (1.0, "1")]])
         self.acc_plot.setYRange(0.0, 1.0, padding=0.05)
-        self.acc_plot.disableAutoRange(axis="y")
         self.forget_acc_curve = self.acc_plot.plot(pen=style.pen("#e15759", 1.5), symbol="o", symbolSize=4,
                                                    symbolBrush="#e15759", symbolPen=None)
         self.retain_acc_curve = self.acc_plot.plot(pen=style.pen("#59a14f", 1.5), symbol="s", symbolSize=4,
@@ -66,6 +111,21 @@ class CurvesPlot(QWidget):
         self.nc1_curve.setData([], [])
         self.angle_curve.setData([], [])
         self.no_loss_text.setVisible(False)
+        self.loss_plot.setRange(xRange=(0.0, 1.0), yRange=(0.0, 1.0), padding=0)  # no stale ranges of the last run
+        self.nc_plot.setYRange(0.0, 1.1, padding=0)
+        self._x_range = _GrowingRange(headroom=X_HEADROOM - 1.0)
+        self._loss_range = _GrowingRange(pad=Y_PAD)
+        self._nc_range = _GrowingRange(pad=Y_PAD)
+        self._symbols: bool | None = None
+        self._set_symbols(True)
+
+    def _set_symbols(self, on: bool) -> None:
+        if on == self._symbols:
+            return
+        self._symbols = on
+        for curve, symbol in ((self.forget_acc_curve, "o"), (self.retain_acc_curve, "s"),
+                              (self.nc1_curve, "o"), (self.angle_curve, "t")):
+            curve.setSymbol(symbol if on else None)
 
     def history(self) -> dict[str, list[float]]:
         """The recorded loss curve (to replay a finished run)."""
@@ -87,10 +147,24 @@ class CurvesPlot(QWidget):
         self._retain_acc.append(float(nc.get("probe_retain_acc", np.nan)))
 
     def redraw(self) -> None:
-        self.loss_curve.setData(np.asarray(self._loss_x), np.asarray(self._loss_y))
+        loss_x, loss_y = np.asarray(self._loss_x), np.asarray(self._loss_y)
+        x, nc1, angle = np.asarray(self._nc_x), np.asarray(self._nc1), np.asarray(self._angle)
+        self._set_symbols(len(x) <= MAX_SYMBOL_POINTS)
+        self.loss_curve.setData(loss_x, loss_y)
         self.no_loss_text.setVisible(not self._loss_x and len(self._nc_x) > 1)
-        x = np.asarray(self._nc_x)
-        self.nc1_curve.setData(x, np.asarray(self._nc1), connect="finite")
-        self.angle_curve.setData(x, np.asarray(self._angle), connect="finite")
+        self.nc1_curve.setData(x, nc1, connect="finite")
+        self.angle_curve.setData(x, angle, connect="finite")
         self.forget_acc_curve.setData(x, np.asarray(self._forget_acc), connect="finite")
         self.retain_acc_curve.setData(x, np.asarray(self._retain_acc), connect="finite")
+        xr = self._x_range.update(_bounds(loss_x, x))
+        if xr is not None:
+            self.loss_plot.setXRange(*xr, padding=0)  # the other two are x-linked to it
+        yr = self._loss_range.update(_bounds(loss_y))
+        if yr is not None:
+            self.loss_plot.setYRange(*yr, padding=0)
+        yr = self._nc_range.update(_bounds(nc1, angle, np.ones(1)))  # the ideal line (1.0) stays in view
+        if yr is not None:
+            self.nc_plot.setYRange(*yr, padding=0)
+        if self.no_loss_text.isVisible():  # in the middle of whatever the (shared) x range became
+            (x0, x1), (y0, y1) = self.loss_plot.getViewBox().viewRange()
+            self.no_loss_text.setPos((x0 + x1) / 2, (y0 + y1) / 2)
