@@ -18,6 +18,7 @@ from engine._core.device import resolve_device
 from engine._core.events import Event, Log, Progress
 from engine.train.features import extract
 from engine.live.geometry import FixedBasis, select_probe
+from engine.runs.normalisation import bundle_for_model
 from engine.runs.runner import Runner
 from engine.runs.spec import JobSpec
 
@@ -61,6 +62,9 @@ def prepare(runner: Runner, spec: JobSpec, token: CancelToken) -> Iterator[Event
         else:
             yield ev
     token.check()
+    bundle, norm_note = bundle_for_model(bundle, model, imported="checkpoint" in spec.model)
+    if norm_note:
+        yield Log(norm_note)
     yield Progress("original", 0.96, "embedding the training set")
     idx = select_probe(bundle.y_train, np.zeros(0, dtype=np.int64), max_points=MAX_EMBED_POINTS, seed=spec.seed)
     feats = extract(model, bundle.x_train[idx], bundle.mean, bundle.std, device=device, token=token).features
