@@ -305,15 +305,7 @@ def load_checkpoint(path: str | os.PathLike[str], *, arch: str | None = None, co
         path = checkpoint_paths(path)[0]  # "dir/name" as passed to save_checkpoint
     if not path.is_file():
         raise BadCheckpoint(f"no checkpoint file at {path}", hint="check the path")
-    kind = dialects.sniff(path)  # by content; TorchScript, exported programs and pickled models are refused here
-
-    sidecar = _sidecar_path(path)
-    info = _read_sidecar(sidecar) if sidecar is not None else None
-    if kind == dialects.SAFETENSORS:
-        reading = dialects.unwrap(_load_safetensors(path), path)
-        reading.declared_arch = reading.declared_arch or dialects.safetensors_arch(path)
-    else:
-        reading = dialects.unwrap(_load_torch(path), path)
+    kind, sidecar, info, reading = read_checkpoint(path)
     state = reading.state
     if info and info.get("weights_sha256") and info.get("weights_file") == path.name:
         if sha256_file(path) != info["weights_sha256"]:
@@ -356,6 +348,22 @@ def load_checkpoint(path: str | os.PathLike[str], *, arch: str | None = None, co
                input_norm_source=model.input_norm.source if model.input_norm else None,
                dialect=reading.summary(), file_format=kind, wrapper=reading.wrapper)
     return model, out
+
+
+def read_checkpoint(path: Path) -> tuple[str, Path | None, dict[str, Any] | None, dialects.Reading]:
+    """(file kind, sidecar path, sidecar contents, the weights as a dialects.Reading), nothing built yet.
+
+    The file is recognised by content; TorchScript, exported programs and pickled models are refused.
+    """
+    kind = dialects.sniff(path)
+    sidecar = _sidecar_path(path)
+    info = _read_sidecar(sidecar) if sidecar is not None else None
+    if kind == dialects.SAFETENSORS:
+        reading = dialects.unwrap(_load_safetensors(path), path)
+        reading.declared_arch = reading.declared_arch or dialects.safetensors_arch(path)
+    else:
+        reading = dialects.unwrap(_load_torch(path), path)
+    return kind, sidecar, info, reading
 
 
 def _sidecar_path(path: Path) -> Path | None:

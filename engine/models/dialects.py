@@ -96,9 +96,9 @@ def _refuse_code_archives(path: Path) -> None:
             pkl = [i for i in infos if i.filename.endswith("data.pkl")]
             if pkl and pkl[0].file_size <= _MAX_PICKLE_SCAN:
                 classes = _pickled_classes(zf.read(pkl[0]))
-                modules = sorted(c for c in classes if c.startswith("torch.nn.modules."))
+                modules = [c for c in classes if c.startswith("torch.nn.modules.")]
                 if modules:
-                    user = sorted(c for c in classes if not c.startswith(_LIBRARY_MODULES))
+                    user = [c for c in classes if not c.startswith(_LIBRARY_MODULES)]  # the root class comes first
                     what = f" ({user[0]})" if user else f" ({modules[0].rsplit('.', 1)[-1]})"
                     raise BadCheckpoint(
                         f"{path.name} is a whole pickled model{what}, saved with torch.save(model): loading it would "
@@ -109,16 +109,16 @@ def _refuse_code_archives(path: Path) -> None:
                             hint="re-export or re-download the checkpoint") from exc
 
 
-def _pickled_classes(data: bytes) -> set[str]:
-    """``module.name`` of every global a pickle references, read without unpickling it."""
-    found: set[str] = set()
+def _pickled_classes(data: bytes) -> list[str]:
+    """``module.name`` of every global a pickle references, in order, read without unpickling it."""
+    found: list[str] = []
     strings: list[str] = []
     try:
         for op, arg, _pos in pickletools.genops(data):
             if op.name in ("GLOBAL", "INST") and isinstance(arg, str):
-                found.add(arg.replace(" ", "."))
+                found.append(arg.replace(" ", "."))
             elif op.name == "STACK_GLOBAL" and len(strings) >= 2:
-                found.add(f"{strings[-2]}.{strings[-1]}")
+                found.append(f"{strings[-2]}.{strings[-1]}")
             if isinstance(arg, str) and op.name in ("SHORT_BINUNICODE", "BINUNICODE", "UNICODE", "BINUNICODE8"):
                 strings.append(arg)
     except (ValueError, EOFError):  # a damaged pickle: torch.load will say so
@@ -346,7 +346,8 @@ def _candidates(state: dict[str, torch.Tensor], native: tuple[tuple[str, str], .
         bases.append(([f"common prefix {''.join(stripped)!r} stripped"], current))
     maps: list[tuple[str, NameMap]] = []
     if native:
-        maps.append(("the architecture's own names -> Lethe's", _prefix_map(native)))
+        label = ", ".join(f"{old or ''}* -> {new}*" for old, new in native)
+        maps.append((f"the architecture's own names: {label}", _prefix_map(native)))
     maps += [(f"{alias}.* -> head.*", _prefix_map([(alias + ".", "head.")])) for alias in HEAD_ALIASES]
     maps.append(("pytorch-cifar100 ResNet names -> torchvision's", _ssd_names))
     out = list(bases)

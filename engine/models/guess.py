@@ -35,21 +35,29 @@ _TORCHVISION = (
 
 @dataclass(frozen=True)
 class Guess:
-    """``arch`` fits ``matched`` of its ``total`` tensors (names and shapes) after ``renames``."""
+    """``arch`` fits ``matched`` of its ``total`` tensors (names and shapes) after ``renames``;
+    ``unused`` tensors of the file have no place in it."""
 
     arch: str
     matched: int
     total: int
+    unused: int = 0
     renames: tuple[str, ...] = ()
     options: tuple[tuple[str, Any], ...] = ()
 
     @property
     def exact(self) -> bool:
-        return self.matched == self.total
+        return self.matched == self.total and self.unused == 0
+
+    @property
+    def score(self) -> float:
+        """Matched tensors over all tensors of the architecture and the file together (1.0 = exact)."""
+        return self.matched / max(self.total + self.unused, 1)
 
     def describe(self) -> str:
         opts = "".join(f", {k}={v}" for k, v in self.options)
-        return f"{self.arch}{opts} ({self.matched}/{self.total} tensors fit)"
+        unused = f", {self.unused} of the file's unused" if self.unused else ""
+        return f"{self.arch}{opts} ({self.matched}/{self.total} tensors fit{unused})"
 
 
 def _top_names(state: dict[str, torch.Tensor]) -> set[str]:
@@ -95,11 +103,12 @@ def guess_architecture(reading: Reading, *, in_channels: int | None = None,
         state = fit_names(trial, model)
         expected = model.state_dict()
         matched = sum(1 for name, v in expected.items() if name in state and tuple(state[name].shape) == tuple(v.shape))
-        extra = sum(1 for name in state if name not in expected)
+        unused = sum(1 for name in state if name not in expected)
         if matched:
-            guesses.append(Guess(arch, matched - extra, len(expected), tuple(trial.renames), tuple(options.items())))
-    guesses.sort(key=lambda g: (not g.exact, -g.matched / max(g.total, 1)))
-    return guesses[:limit]
+            guesses.append(Guess(arch, matched, len(expected), unused, tuple(trial.renames), tuple(options.items())))
+    guesses.sort(key=lambda g: (not g.exact, -g.score))
+    best = [g for g in guesses if g.score >= 0.5] or guesses[:1]
+    return best[:limit]
 
 
 def _default_size(arch: str, reading: Reading, channels: int) -> tuple[int, int]:
