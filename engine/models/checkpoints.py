@@ -28,7 +28,7 @@ from engine._core.errors import BadCheckpoint, LetheError
 from engine._core.fileio import atomic_write, atomic_write_text, sha256_file
 from engine.models import LetheModel, dialects, model_from_config
 from engine.models.input_norm import InputNorm
-from engine.models.registry import normalise_image_size
+from engine.models.registry import infer_options, normalise_image_size
 
 SCHEMA_VERSION = 1
 FORMAT = "lethe-checkpoint"
@@ -219,8 +219,9 @@ def _resolve_config(info: Mapping[str, Any] | None, arch: str | None, config: Ma
     cfg: dict[str, Any] = dict(info["config"]) if info and isinstance(info.get("config"), Mapping) else {}
     if config:
         cfg.update(config)
-    if arch:
-        cfg["arch"] = arch
+    if arch and arch != cfg.get("arch"):
+        cfg = {k: v for k, v in cfg.items() if k in ("in_channels", "image_size", "num_classes")}  # other arch's options
+        cfg.update({**infer_options(arch, state), **(config or {}), "arch": arch})
     if "arch" not in cfg:
         raise BadCheckpoint(f"{path} has no sidecar saying which architecture it is", hint=_PASS_ARCH_HINT)
     if "num_classes" not in cfg:

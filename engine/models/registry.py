@@ -29,18 +29,27 @@ Builder = Callable[..., LetheModel]
 
 _REGISTRY: dict[str, Builder] = {}
 _FAMILIES: dict[str, Callable[[str], Builder]] = {}
+# name -> fn(state dict) -> options the weights imply (e.g. resnet18_cifar's width); see infer_options
+_INFER: dict[str, Callable[[Mapping[str, Any]], dict[str, Any]]] = {}
 _CORE_KEYS = ("arch", "in_channels", "image_size", "num_classes")
 ENTRY_POINT_GROUP = "lethe.models"
 _entry_points_loaded = False
 
 
-def register_model(name: str) -> Callable[[Builder], Builder]:
-    """Decorator: register ``fn`` under ``name``; a name can be registered once only."""
+def register_model(name: str, *, infer_options: Callable[[Mapping[str, Any]], dict[str, Any]] | None = None
+                   ) -> Callable[[Builder], Builder]:
+    """Decorator: register ``fn`` under ``name``; a name can be registered once only.
+
+    ``infer_options(state_dict)`` (optional) returns the builder options a checkpoint's weights
+    imply, so a bare state dict of a non-default width loads with only the architecture named.
+    """
 
     def decorate(fn: Builder) -> Builder:
         if name in _REGISTRY:
             raise ValueError(f"model {name!r} is already registered")
         _REGISTRY[name] = fn
+        if infer_options is not None:
+            _INFER[name] = infer_options
         return fn
 
     if not isinstance(name, str) or not name:
@@ -62,6 +71,12 @@ def available_models() -> list[str]:
     """
     _load_entry_points()
     return sorted(_REGISTRY)
+
+
+def infer_options(name: str, state: Mapping[str, Any]) -> dict[str, Any]:
+    """Builder options implied by a state dict's shapes ({} when the architecture infers none)."""
+    fn = _INFER.get(name)
+    return dict(fn(state)) if fn is not None else {}
 
 
 def model_families() -> list[str]:

@@ -7,6 +7,9 @@ renamed head.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import torch
 from torch import nn
 
@@ -84,7 +87,13 @@ class ResNetCifar(LetheModel):
         return h.mean(dim=(2, 3))  # (N, 512)
 
 
-@register_model("resnet18_cifar")
+def _width_of(state: Mapping[str, Any]) -> dict[str, Any]:
+    """The stem's output channels (the first 4-D weight, whatever the dialect calls it) when not 64."""
+    first = next((v for k, v in state.items() if k.endswith("weight") and getattr(v, "ndim", 0) == 4), None)
+    return {"width": int(first.shape[0])} if first is not None and int(first.shape[0]) != 64 else {}
+
+
+@register_model("resnet18_cifar", infer_options=_width_of)
 def resnet18_cifar(in_channels: int, image_size: tuple[int, int], num_classes: int, width: int = 64) -> ResNetCifar:
     """``width``: channels of the stem and first stage (64 in the literature; small values for tests)."""
     return ResNetCifar("resnet18_cifar", in_channels, image_size, num_classes, blocks=(2, 2, 2, 2), width=width)
