@@ -17,14 +17,14 @@ CLASSES = 4
 SIZE = 32
 
 
-def tiny_images(seed: int = 0) -> dict[str, np.ndarray]:
-    """x_train (160, 32, 32, 3) / x_test (40, ...) uint8 whose mean colour depends on the class."""
+def tiny_images(seed: int = 0, size: int = SIZE) -> dict[str, np.ndarray]:
+    """x_train (160, size, size, 3) / x_test (40, ...) uint8 whose mean colour depends on the class."""
     rng = np.random.default_rng(seed)
     out: dict[str, np.ndarray] = {}
     for split, per in (("train", 40), ("test", 10)):
         y = np.repeat(np.arange(CLASSES), per)
         colour = np.stack([(40 + 50 * y) % 256, (200 - 45 * y) % 256, (90 + 30 * y) % 256], 1)[:, None, None, :]
-        x = np.clip(rng.normal(colour, 45, (len(y), SIZE, SIZE, 3)), 0, 255).astype(np.uint8)
+        x = np.clip(rng.normal(colour, 45, (len(y), size, size, 3)), 0, 255).astype(np.uint8)
         out[f"x_{split}"], out[f"y_{split}"] = x, y.astype(np.int64)
     return out
 
