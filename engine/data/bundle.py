@@ -22,7 +22,8 @@ class DatasetBundle:
     x_train / x_test: uint8 (N, C, H, W); y_train / y_test: int64 (N,);
     mean / std: the per-channel normalisation every forward pass uses (inputs scaled to [0, 1]):
     x_train's own statistics by default, or a model's own (see :meth:`with_input_norm`);
-    norm_source: "dataset" for the former, else where the model's came from ("checkpoint", "spec", ...).
+    norm_source: "dataset" for the former, else where the model's came from ("checkpoint", "spec", ...);
+    notes: one line per thing the loader changed or skipped (resized images, unreadable files).
     """
 
     name: str
@@ -35,6 +36,7 @@ class DatasetBundle:
     mean: tuple[float, ...] = field(default=())
     std: tuple[float, ...] = field(default=())
     norm_source: str = "dataset"
+    notes: tuple[str, ...] = ()  # what the loader changed or skipped (runs log each as a warning)
 
     def __post_init__(self) -> None:
         for key in ("x_train", "x_test"):

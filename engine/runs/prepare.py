@@ -47,6 +47,8 @@ def prepare(runner: Runner, spec: JobSpec, token: CancelToken) -> Iterator[Event
     yield Progress("data", 0.0, f"loading {spec.dataset}")
     bundle = load_dataset(spec.dataset)
     yield Log(f"data: {bundle.name}, {len(bundle.x_train)} train / {len(bundle.x_test)} test images")
+    for note in bundle.notes:
+        yield Log(f"data: {note}", level="warning")
     token.check()
     device = resolve_device(spec.device)
     # The runner keeps originals in memory, so the first run after prepare starts at once.

@@ -163,6 +163,8 @@ class Runner:
         seconds["data"] = time.perf_counter() - t0
         yield Log(f"data: {bundle.name}, {len(bundle.x_train)} train / {len(bundle.x_test)} test images, "
                   f"forget {len(split.forget_idx)} ({split.kind}-level)")
+        for note in bundle.notes:  # what the loader resized or skipped
+            yield Log(f"data: {note}", level="warning")
         if preset_note:
             yield Log(preset_note)
 
