@@ -43,9 +43,8 @@ def _numpy_reconstruct() -> Any:
 
 
 def _numpy_frombuffer() -> Any:
-    core = getattr(np, "_core", None)
-    numeric = core.numeric if core is not None else np.core.numeric  # pragma: no cover - NumPy 1.x
-    return numeric._frombuffer
+    core = getattr(np, "_core", None) or np.core  # NumPy >= 2, else 1.x
+    return core.numeric._frombuffer
 
 
 def _codecs_encode() -> Any:
@@ -185,7 +184,7 @@ def load_cifar(variant: str, root: str | Path, download: bool = False, source: s
     if variant not in _LAYOUT:
         raise ValueError(f"unknown CIFAR variant {variant!r}")
     root = Path(root).expanduser()
-    folder, train, test, meta, label_key, names_key, url = _LAYOUT[variant]
+    folder, *_, url = _LAYOUT[variant]
     missing = [p for p in expected_files(variant, root) if not p.is_file()]
     archive_path = root / url.rsplit("/", 1)[1]
     if missing and archive_path.is_file():  # the downloaded archive, not extracted: read it in memory

@@ -131,7 +131,7 @@ def _read_images(items: list[tuple[Path, int]], size: tuple[int, int] | None = N
             with Image.open(path) as im:
                 im = to_8bit(im).convert(mode)
                 if im.size != target:
-                    im = im.resize(target, Image.BILINEAR)
+                    im = im.resize(target, Image.Resampling.BILINEAR)
                 arr = np.asarray(im, dtype=np.uint8)
         except (OSError, UnidentifiedImageError, ValueError) as exc:
             skipped.append(f"{path.name} ({exc})")

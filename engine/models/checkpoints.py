@@ -308,10 +308,10 @@ def load_checkpoint(path: str | os.PathLike[str], *, arch: str | None = None, co
         raise BadCheckpoint(f"no checkpoint file at {path}", hint="check the path")
     kind, sidecar, info, reading = read_checkpoint(path)
     state = reading.state
-    if info and info.get("weights_sha256") and info.get("weights_file") == path.name:
-        if sha256_file(path) != info["weights_sha256"]:
-            raise BadCheckpoint(f"{path.name} does not match the checksum in {sidecar.name if sidecar else 'its sidecar'}: "
-                                "the file is corrupt or was replaced", hint="re-export or re-download the checkpoint")
+    if (info and info.get("weights_sha256") and info.get("weights_file") == path.name
+            and sha256_file(path) != info["weights_sha256"]):
+        raise BadCheckpoint(f"{path.name} does not match the checksum in {sidecar.name if sidecar else 'its sidecar'}: "
+                            "the file is corrupt or was replaced", hint="re-export or re-download the checkpoint")
 
     named = arch or (config or {}).get("arch") or _sidecar_arch(info)
     if named is None:

@@ -81,7 +81,7 @@ def _check_head_is_last(net: nn.Module, head_name: str, in_channels: int, image_
     try:
         with torch.no_grad():
             out = net_meta.eval()(torch.empty(2, in_channels, *image_size, device="meta"))
-    except Exception as exc:  # noqa: BLE001 - any failure of a foreign forward pass is reported the same way
+    except Exception as exc:  # any failure of a foreign forward pass is reported the same way
         raise BadSpec(f"{type(net).__name__} cannot run on {in_channels}x{image_size[0]}x{image_size[1]} images ({exc})",
                       hint="use images of the size the architecture expects") from exc
     finally:
@@ -187,7 +187,8 @@ def _torchvision_builder(builder_name: str) -> Callable[..., LetheModel]:
         if builder_name in ("googlenet", "inception_v3"):
             options.setdefault("aux_logits", False)
             options.setdefault("init_weights", True)
-        return fn(weights=None, num_classes=num_classes, **options)  # type: ignore[no-any-return]
+        net: nn.Module = fn(weights=None, num_classes=num_classes, **options)
+        return net
 
     return wrap(f"torchvision:{builder_name}", build)
 
@@ -202,7 +203,8 @@ def _timm_builder(model_name: str) -> Callable[..., LetheModel]:
         raise UnknownName(f"timm has no model {model_name!r}", hint="list them with timm.list_models()")
 
     def build(in_channels: int, image_size: tuple[int, int], num_classes: int, **kw: Any) -> nn.Module:
-        return timm.create_model(model_name, pretrained=False, num_classes=num_classes, in_chans=in_channels, **kw)  # type: ignore[no-any-return]
+        net: nn.Module = timm.create_model(model_name, pretrained=False, num_classes=num_classes, in_chans=in_channels, **kw)
+        return net
 
     return wrap(f"timm:{model_name}", build)
 

@@ -310,11 +310,11 @@ def test_a_wrong_architecture_gives_the_first_mismatch(tmp_path: Path) -> None:
 def test_jobspec_model_field_rules() -> None:
     JobSpec.from_json({"model": {"checkpoint": "x.pt", "arch": "resnet18_cifar", "input_norm": {"mean": [0.5], "std": [0.25]},
                                  "recipe": {"epochs": 3}}})
-    with pytest.raises(BadSpec, match="model.input_norm"):
+    with pytest.raises(BadSpec, match=r"model\.input_norm"):
         JobSpec.from_json({"model": {"checkpoint": "x.pt", "input_norm": {"mean": [0.5], "std": [0]}}})
-    with pytest.raises(BadSpec, match="model.input_norm"):
+    with pytest.raises(BadSpec, match=r"model\.input_norm"):
         JobSpec.from_json({"model": {"arch": "cnn_small", "input_norm": {"mean": [0.5], "std": [0.2]}}})
-    with pytest.raises(BadSpec, match="model.wrapper"):
+    with pytest.raises(BadSpec, match=r"model\.wrapper"):
         JobSpec.from_json({"model": {"checkpoint": "x.pt", "wrapper": "state_dict"}})
     with pytest.raises(BadSpec, match="model"):
         JobSpec.from_json({"model": {}})

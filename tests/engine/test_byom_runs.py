@@ -138,7 +138,7 @@ def test_a_recipe_beside_the_checkpoint_trains_the_retrain_reference(dataset: st
                                                             "recipe": recipe},
                               "method": "pour_p", "forget": {"classes": [1]}, "reference": "retrain", "device": "cpu",
                               "audit": False, "geometry": False, "evaluate": False})
-    finished, logs = run(spec)
+    finished, _logs = run(spec)
     note = next(n for n in finished.record.notes if n.startswith("reference:"))
     assert "the recipe given in the JobSpec" in note and '"epochs": 1' in note and '"lr": 0.01' in note
     assert "input normalisation" in note
