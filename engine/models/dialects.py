@@ -262,8 +262,9 @@ def _take_norm_buffers(r: Reading) -> None:
                 continue
             if not mean.is_floating_point() or not std.is_floating_point():
                 continue
-            values_m = [float(v) for v in mean.detach().float().reshape(-1)]
-            values_s = [float(v) for v in std.detach().float().reshape(-1)]
+            # float32 buffers: 7 significant digits give back the value the model was written with (0.4914, not 0.49140000343)
+            values_m = [float(f"{float(v):.7g}") for v in mean.detach().float().reshape(-1)]
+            values_s = [float(f"{float(v):.7g}") for v in std.detach().float().reshape(-1)]
             if not all(math.isfinite(v) for v in values_m + values_s) or min(values_s) <= 0:
                 continue
             r.norm_buffers = {name: r.state.pop(name), std_name: r.state.pop(std_name)}
