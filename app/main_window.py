@@ -389,10 +389,10 @@ class MainWindow(QMainWindow):
             QMessageBox.information(self, "Relink a moved file",
                                     f"The session's {what} was not found at\n{entry.get('absolute')}\nPlease locate it.")
             if what == "checkpoint":
-                found, _ = QFileDialog.getOpenFileName(self, "Locate the checkpoint", "", "Weights (*.safetensors *.pt *.pth *.bin)")
+                found, _ = QFileDialog.getOpenFileName(self, "Locate the checkpoint", "", "Checkpoints (*.safetensors *.pt *.pth *.tar *.ckpt *.bin)")
                 if not found:
                     return
-                model = {"checkpoint": found}
+                model = {**model, "checkpoint": found}
             else:
                 found = QFileDialog.getExistingDirectory(self, "Locate the dataset")
                 if not found:

@@ -73,7 +73,7 @@ def load_session(path: str | Path) -> dict[str, Any]:
     if "checkpoint" in files:
         found = _find(files["checkpoint"], base)
         if found:
-            model = {"checkpoint": found}
+            model = {**model, "checkpoint": found}  # keep "arch" / "input_norm" of a bare checkpoint
         else:
             missing.append("checkpoint")
     runs = [RunRecord.from_json(r) for r in d.get("runs", [])]

@@ -31,7 +31,9 @@ from engine._core.errors import (
 from engine._core.events import Event, Failed, Finished, Geometry, Log, Metrics, Progress, drain
 from engine._core.fileio import atomic_write_text, sha256_file
 from engine.data import DatasetBundle, ForgetSpec, ForgetSplit, load_dataset
-from engine.models import available_models
+from engine.models import available_models, model_families
+from engine.models.checkpoints import CHECKPOINT_SUFFIXES
+from engine.models.inspection import Inspection, inspect_checkpoint
 from engine.report.html import write_html
 from engine.runs.prepare import Prepared, prepare
 from engine.runs.record import RunRecord, save_run
@@ -39,6 +41,7 @@ from engine.runs.runner import Runner
 from engine.runs.spec import JobSpec
 
 __all__ = [
+    "CHECKPOINT_SUFFIXES",
     "DEVICES",
     "BadCheckpoint",
     "BadForgetSet",
@@ -55,6 +58,7 @@ __all__ = [
     "ForgetSpec",
     "ForgetSplit",
     "Geometry",
+    "Inspection",
     "JobSpec",
     "LetheError",
     "Log",
@@ -68,8 +72,10 @@ __all__ = [
     "available_models",
     "cpu_thread_budget",
     "drain",
+    "inspect_checkpoint",
     "load_dataset",
     "methods",
+    "model_families",
     "prepare",
     "resolve_device",
     "save_run",
