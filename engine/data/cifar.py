@@ -32,6 +32,10 @@ _LAYOUT: dict[str, tuple[str, tuple[str, ...], tuple[str, ...], str, str, str, s
     "cifar100": (
         CIFAR100_DIR, ("train",), ("test",), "meta", "fine_labels", "fine_label_names", CIFAR100_URL,
     ),
+    # the same files, labelled by the 20 superclasses
+    "cifar100-coarse": (
+        CIFAR100_DIR, ("train",), ("test",), "meta", "coarse_labels", "coarse_label_names", CIFAR100_URL,
+    ),
 }
 
 
@@ -180,7 +184,8 @@ def _download(variant: str, root: Path) -> None:
 
 
 def load_cifar(variant: str, root: str | Path, download: bool = False, source: str | None = None) -> DatasetBundle:
-    """CIFAR-10 (``variant="cifar10"``) or CIFAR-100 fine labels (``"cifar100"``) from ``root``."""
+    """CIFAR-10 (``variant="cifar10"``), CIFAR-100 fine labels (``"cifar100"``) or its 20 superclasses
+    (``"cifar100-coarse"``) from ``root``: the extracted folder, or the downloaded ``.tar.gz`` beside it."""
     if variant not in _LAYOUT:
         raise ValueError(f"unknown CIFAR variant {variant!r}")
     root = Path(root).expanduser()

@@ -20,7 +20,7 @@ from engine._core.errors import UnknownName
 
 ENV_DATA_DIR = "LETHE_DATA_DIR"
 CACHE_SIZE = 4
-SCHEMES = ("digits", "cifar10", "cifar100", "medmnist", "folder", "npz")
+SCHEMES = ("digits", "cifar10", "cifar100", "cifar100-coarse", "medmnist", "folder", "npz")
 
 _cache: OrderedDict[tuple[object, ...], tuple[object, DatasetBundle]] = OrderedDict()
 _cache_lock = threading.Lock()
@@ -41,6 +41,7 @@ def describe_sources() -> list[str]:
         "digits",
         "cifar10[:<root dir>]",
         "cifar100[:<root dir>]",
+        "cifar100-coarse[:<root dir>]  (CIFAR-100 by its 20 superclasses)",
         "medmnist:<flag>[@<size>][:<folder>]  (size 28, 64, 128 or 224; e.g. medmnist:pathmnist@64:/data/medmnist)",
         "folder:<image folder>[@<size>]  (<folder>/<class>/<images>, optionally under train/ and test/ or val/;"
         " @<size> resizes every image to size x size)",
@@ -76,7 +77,7 @@ def parse_source(source: str) -> ParsedSource:
         if arg:
             raise _unknown(f"'digits' takes no argument, got {source!r}")
         return ParsedSource("digits")
-    if scheme in ("cifar10", "cifar100"):
+    if scheme in ("cifar10", "cifar100", "cifar100-coarse"):
         return ParsedSource(scheme, arg)
     if scheme == "medmnist":
         arg, _, folder = arg.partition(":")  # medmnist:pathmnist@64:/data/medmnist
@@ -154,7 +155,7 @@ def load_dataset(
     if scheme == "digits":
         where: Path | None = None
         stamp_fn = lambda: ()  # noqa: E731 - nothing on disk
-    elif scheme in ("cifar10", "cifar100"):
+    elif scheme in ("cifar10", "cifar100", "cifar100-coarse"):
         from engine.data.cifar import expected_files
 
         where = _resolve(parsed.arg or root or default_data_root())
@@ -203,7 +204,7 @@ def _load(parsed: ParsedSource, src: str, where: Path | None, download: bool, se
 
         return load_digits(seed=seed, source=src)
     assert where is not None
-    if parsed.scheme in ("cifar10", "cifar100"):
+    if parsed.scheme in ("cifar10", "cifar100", "cifar100-coarse"):
         from engine.data.cifar import load_cifar
 
         return load_cifar(parsed.scheme, where, download=download, source=src)

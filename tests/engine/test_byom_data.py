@@ -100,3 +100,18 @@ def test_medmnist_folder_in_the_source_string(tmp_path: Path) -> None:
     b = load_dataset(f"medmnist:pathmnist@64:{tmp_path}")
     assert b.x_train.shape == (12, 3, 64, 64) and b.num_classes == 9
     assert parse_source(f"medmnist:pathmnist:{tmp_path}").size == 28
+
+
+def test_cifar100_coarse_labels(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    d = tmp_path / "cifar-100-python"
+    d.mkdir()
+    for name, n in (("train", 40), ("test", 20)):
+        fine = rng.integers(0, 100, n)
+        (d / name).write_bytes(pickle.dumps({b"fine_labels": [int(v) for v in fine], b"coarse_labels": [int(v) // 5 for v in fine],
+                                             b"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8)}, protocol=2))
+    (d / "meta").write_bytes(pickle.dumps({b"fine_label_names": [f"f{i}".encode() for i in range(100)],
+                                           b"coarse_label_names": [f"super{i}".encode() for i in range(20)]}, protocol=2))
+    fine_b, coarse_b = load_dataset(f"cifar100:{tmp_path}"), load_dataset(f"cifar100-coarse:{tmp_path}")
+    assert (fine_b.num_classes, coarse_b.num_classes) == (100, 20) and coarse_b.classes[0] == "super0"
+    assert np.array_equal(coarse_b.y_train, fine_b.y_train // 5)
