@@ -186,6 +186,12 @@ def cmd_inspect(args: argparse.Namespace) -> int:
     return 0 if result.loads else 2
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from engine.cli.export import cmd_export as export
+
+    return export(args)
+
+
 def cmd_methods(args: argparse.Namespace) -> int:
     from engine.methods import available, get
 
@@ -309,6 +315,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset", help="check it against this dataset (class count, channels, image size)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_inspect)
+
+    p = sub.add_parser("export", help="write a checkpoint as a plain .pt state dict (optionally under the architecture's "
+                                      "own names) with its logit mask, normalisation and classes beside it")
+    p.add_argument("checkpoint", help="a Lethe checkpoint, e.g. out/unlearned.safetensors")
+    p.add_argument("--out", required=True, help="the .pt file to write (FILE.json is written beside it)")
+    p.add_argument("--names", choices=["native", "lethe"], default="native",
+                   help="native: torchvision / timm / plugin names (fc, classifier.3, ...); lethe: head")
+    p.add_argument("--overwrite", action="store_true")
+    p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("methods", help="list the registered methods and their hyperparameters")
     p.add_argument("--json", action="store_true")

@@ -423,3 +423,24 @@ def input_channels(state: Mapping[str, torch.Tensor]) -> int | None:
     """Input channels of the first 4-D convolution weight, if any."""
     first = next((v for k, v in state.items() if k.endswith("weight") and v.ndim == 4), None)
     return int(first.shape[1]) if first is not None else None
+
+
+# ---------------------------------------------------------------------------------------------- export
+
+
+def native_state_dict(model: nn.Module) -> tuple[dict[str, torch.Tensor], str]:
+    """The model's weights under its architecture's own names, and how they were named.
+
+    A wrapped torchvision / timm / plugin model gives the original network's names (``net.`` dropped,
+    ``head.`` back to e.g. ``classifier.3.``); Lethe's ``resnet18_cifar`` gives torchvision's
+    (``head.`` -> ``fc.``: torchvision's resnet18 with a 3x3 stride-1 ``conv1`` and no max-pool loads it);
+    other Lethe models keep their names. Tensors are detached CPU copies.
+    """
+    native = tuple(getattr(model, "native_names", ()) or ())
+    pairs = tuple((new, old) for old, new in native) if native else (("head.", "fc."),)
+    state = {k: v.detach().to("cpu", copy=True).contiguous() for k, v in model.state_dict().items()}
+    if not native and getattr(model, "arch", "") != "resnet18_cifar":
+        return state, "Lethe's names"
+    renamed = _prefix_map(pairs)(state)
+    label = ", ".join(f"{new}* -> {old or ''}*" for new, old in pairs)
+    return (renamed if renamed is not None else state), f"the architecture's own names ({label})"

@@ -34,6 +34,9 @@ from torch import nn
 
 from engine._core.errors import BadCheckpoint, BadSpec
 from engine._core.events import drain
+from engine.cli.main import main
+from engine.models import create_model
+from engine.models.input_norm import InputNorm
 from engine.models.checkpoints import load_checkpoint, save_checkpoint
 from engine.models.inspection import inspect_checkpoint
 from engine.runs.normalisation import bundle_for_model
@@ -318,3 +321,29 @@ def test_jobspec_model_field_rules() -> None:
         JobSpec.from_json({"model": {"checkpoint": "x.pt", "wrapper": "state_dict"}})
     with pytest.raises(BadSpec, match="model"):
         JobSpec.from_json({"model": {}})
+
+
+# ---------------------------------------------------------------------------------------------- export for plain PyTorch
+
+
+def test_export_native_names_loads_in_plain_torchvision(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    torch.manual_seed(7)
+    for arch, plain in (("torchvision:mobilenet_v3_small", lambda: torchvision.models.mobilenet_v3_small(num_classes=CLASSES)),
+                        ("resnet18_cifar", lambda: comparator_resnet18(CLASSES))):
+        model = create_model(arch, 3, (32, 32), CLASSES)
+        model.logit_mask = [1]
+        model.input_norm = InputNorm((0.5, 0.5, 0.5), (0.25, 0.25, 0.25))
+        stem = tmp_path / arch.replace(":", "_")
+        save_checkpoint(model, stem)
+        assert main(["export", str(stem) + ".safetensors", "--out", str(stem) + "_plain.pt"]) == 0
+        side = json.loads(Path(str(stem) + "_plain.json").read_text())
+        assert side["logit_mask"] == [1] and side["input_norm"]["std"] == [0.25] * 3
+        net = plain().eval()
+        net.load_state_dict(torch.load(str(stem) + "_plain.pt", weights_only=True))  # strict: every name matches
+        x = torch.randn(3, 3, 32, 32)
+        with torch.no_grad():
+            expected = model.eval()(x)
+            got = net(x)
+        got[:, side["logit_mask"]] = -1e9
+        assert float((got - expected).abs().max()) <= TOL
+    assert "head.* -> fc.*" in capsys.readouterr().out
