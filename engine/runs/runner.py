@@ -313,7 +313,7 @@ class Runner:
     def _retrain(
         self, bundle: DatasetBundle, split: ForgetSplit, arch: str, recipe: Recipe, seed: int, device: torch.device, token: CancelToken
     ) -> Generator[Event, None, LetheModel]:
-        key = (split.hash, arch, json.dumps([recipe.to_json(), seed], sort_keys=True))
+        key = (split.hash + bundle.norm_key, arch, json.dumps([recipe.to_json(), seed], sort_keys=True))
         if key not in self._retrains:
             model = yield from obtain_retrain(bundle, split, arch, recipe, seed=seed, device=device, token=token, use_cache=self.use_cache)
             self._retrains[key] = model.eval()

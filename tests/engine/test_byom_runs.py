@@ -156,3 +156,19 @@ def test_without_a_recipe_the_record_names_the_default_the_reference_used(datase
     finished, _ = run(spec)
     note = next(n for n in finished.record.notes if n.startswith("reference:"))
     assert "Lethe's default recipe for mlp (the checkpoint gives none)" in note and '"epochs": 15' in note
+
+
+def test_the_reference_is_trained_with_the_model_normalisation_and_cached_apart(dataset: str, optml_ckpt: Path) -> None:
+    """Two normalisations of one checkpoint give two Retrain references (memory and disk caches keyed apart)."""
+    runner = Runner(threads=1)  # caches on (the test session's private cache folder)
+    base = {"dataset": dataset, "method": "pour_p", "forget": {"classes": [1]}, "reference": "retrain", "device": "cpu",
+            "audit": False, "geometry": False, "evaluate": False}
+    model = {"checkpoint": str(optml_ckpt), "arch": "resnet18_cifar", "recipe": {"epochs": 1, "batch_size": 64}}
+    weights = []
+    for norm in ({"mean": [0.5], "std": [0.25]}, {"mean": [0.2], "std": [0.5]}, {"mean": [0.5], "std": [0.25]}):
+        rec = runner.run_to_record(JobSpec.from_json({**base, "model": {**model, "input_norm": norm}}))
+        retrain = rec.reference("retrain")
+        assert retrain is not None and retrain.model.input_norm.std[0] == norm["std"][0]
+        weights.append(retrain.model.state_dict()["head.weight"].clone())
+    assert not torch.equal(weights[0], weights[1])  # trained on differently normalised pixels
+    assert torch.equal(weights[0], weights[2])  # the same normalisation again: the cached reference
