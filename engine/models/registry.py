@@ -57,11 +57,15 @@ def register_model(name: str, *, infer_options: Callable[[Mapping[str, Any]], di
     return decorate
 
 
-def register_family(prefix: str, resolve: Callable[[str], Builder]) -> None:
-    """Names ``prefix:<rest>`` are built by ``resolve(rest)`` (raises UnknownName for an unknown rest)."""
+def register_family(prefix: str, resolve: Callable[[str], Builder], *,
+                    infer_options: Callable[[Mapping[str, Any]], dict[str, Any]] | None = None) -> None:
+    """Names ``prefix:<rest>`` are built by ``resolve(rest)`` (raises UnknownName for an unknown rest);
+    ``infer_options(state_dict)`` gives options a family member's weights imply (see :func:`infer_options`)."""
     if prefix in _FAMILIES:
         raise ValueError(f"model family {prefix!r} is already registered")
     _FAMILIES[prefix] = resolve
+    if infer_options is not None:
+        _INFER[prefix + ":"] = infer_options
 
 
 def available_models() -> list[str]:
@@ -75,7 +79,7 @@ def available_models() -> list[str]:
 
 def infer_options(name: str, state: Mapping[str, Any]) -> dict[str, Any]:
     """Builder options implied by a state dict's shapes ({} when the architecture infers none)."""
-    fn = _INFER.get(name)
+    fn = _INFER.get(name) or (_INFER.get(name.partition(":")[0] + ":") if ":" in name else None)
     return dict(fn(state)) if fn is not None else {}
 
 

@@ -18,7 +18,7 @@ import copy
 import functools
 import importlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
@@ -203,11 +203,27 @@ def _timm_builder(model_name: str) -> Callable[..., LetheModel]:
         raise UnknownName(f"timm has no model {model_name!r}", hint="list them with timm.list_models()")
 
     def build(in_channels: int, image_size: tuple[int, int], num_classes: int, **kw: Any) -> nn.Module:
-        net: nn.Module = timm.create_model(model_name, pretrained=False, num_classes=num_classes, in_chans=in_channels, **kw)
+        options = dict(kw)
+        default = (getattr(timm.models, "get_pretrained_cfg", lambda _n: None)(model_name) or {})
+        size = getattr(default, "input_size", None) or (default.get("input_size") if isinstance(default, dict) else None)
+        if "img_size" not in options and size and tuple(size[1:]) != tuple(image_size):
+            options["img_size"] = tuple(image_size)  # ViT-like models: position embeddings follow the data
+        try:
+            net: nn.Module = timm.create_model(model_name, pretrained=False, num_classes=num_classes, in_chans=in_channels,
+                                               **options)
+        except TypeError:  # a model without img_size: build it as it is
+            options.pop("img_size", None)
+            net = timm.create_model(model_name, pretrained=False, num_classes=num_classes, in_chans=in_channels, **options)
         return net
 
     return wrap(f"timm:{model_name}", build)
 
 
+def _timm_options(state: Mapping[str, Any]) -> dict[str, Any]:
+    """A timm ViT's patch size, read from its patch embedding (``patch_embed.proj.weight``: D x C x p x p)."""
+    proj = next((v for k, v in state.items() if k.endswith("patch_embed.proj.weight") and getattr(v, "ndim", 0) == 4), None)
+    return {"patch_size": int(proj.shape[-1])} if proj is not None else {}
+
+
 register_family("torchvision", _torchvision_builder)
-register_family("timm", _timm_builder)
+register_family("timm", _timm_builder, infer_options=_timm_options)

@@ -347,3 +347,16 @@ def test_export_native_names_loads_in_plain_torchvision(tmp_path: Path, capsys: 
         got[:, side["logit_mask"]] = -1e9
         assert float((got - expected).abs().max()) <= TOL
     assert "head.* -> fc.*" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("name, kw", [("resnet18", {}), ("vit_tiny_patch16_224", {"img_size": 32, "patch_size": 4})])
+def test_timm_models_when_timm_is_installed(images, tmp_path: Path, name: str, kw: dict[str, Any]) -> None:  # noqa: ANN001
+    timm = pytest.importorskip("timm")  # optional: Lethe does not depend on timm
+    dataset, arrays = images
+    torch.manual_seed(8)
+    mean, std = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
+    src = settle_batchnorm(timm.create_model(name, num_classes=CLASSES, **kw), standardise(to01(arrays["x_train"][:32]), mean, std))
+    torch.save(src.state_dict(), tmp_path / f"timm_{name}.pth")
+    field = {"checkpoint": str(tmp_path / f"timm_{name}.pth"), "arch": f"timm:{name}", "input_norm": {"mean": mean, "std": std}}
+    logits, _ = logits_via_spec(dataset, field)  # a ViT's image and patch size come from the data and the weights
+    assert_same(logits, source_logits(src, standardise(to01(arrays["x_test"]), mean, std)))
