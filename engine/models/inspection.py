@@ -83,11 +83,13 @@ def inspect_checkpoint(path: str | Path, *, arch: str | None = None, input_shape
 
     shape = tuple(int(v) for v in input_shape) if input_shape is not None else None
     size = (shape[1], shape[2]) if shape else None
-    candidates = guess_architecture(reading, in_channels=shape[0] if shape else None, image_size=size,
-                                    num_classes=num_classes)
-    out.guesses = [g.describe() for g in candidates]
     chosen = [(arch, "given"), (_sidecar_arch(info), "sidecar"), (_known_arch(reading.declared_arch), "file")]
     out.arch, out.arch_from = next(((a, w) for a, w in chosen if a), (None, None))
+    candidates = []
+    if out.arch is None or out.arch_from == "given" or not info:  # a Lethe sidecar needs no guessing (it is slow)
+        candidates = guess_architecture(reading, in_channels=shape[0] if shape else None, image_size=size,
+                                        num_classes=num_classes)
+    out.guesses = [g.describe() for g in candidates]
     if out.arch is None and candidates and candidates[0].exact:
         out.arch, out.arch_from = candidates[0].arch, "guess"
     if out.arch is None:
@@ -99,6 +101,8 @@ def inspect_checkpoint(path: str | Path, *, arch: str | None = None, input_shape
         return out
 
     options = dict(next((g.options for g in candidates if g.arch == out.arch), ()))
+    if info and isinstance(info.get("config"), dict) and out.arch_from == "sidecar":
+        options = {k: v for k, v in info["config"].items() if k not in ("arch", "in_channels", "image_size", "num_classes")}
     c = out.in_channels or 3
     k = num_classes or out.num_classes or 10
     try:
