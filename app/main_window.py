@@ -38,6 +38,7 @@ from app.session import checkpoint_matches, load_session, save_session
 from app.state import DEFAULT_MODEL, DEFAULT_SOURCE, SessionModel
 from app.worker import JobController
 from engine import (
+    CHECKPOINT_SUFFIXES,
     Failed,
     Finished,
     ForgetSpec,
@@ -406,7 +407,7 @@ class MainWindow(QMainWindow):
                 self.show_status(f"Opening {Path(path).name} was cancelled: its {what} was not relinked.")
                 return False
             if what == "checkpoint":
-                model = {"checkpoint": found}
+                model = {**model, "checkpoint": found}  # keep "arch" / "input_norm" of a bare checkpoint
             else:
                 source = f"{source.partition(':')[0]}:{found}"
         self.state.runs = list(d["runs"])
@@ -460,7 +461,8 @@ class MainWindow(QMainWindow):
 
     def _choose_file(self, what: str) -> str:
         if what == "checkpoint":
-            found, _ = QFileDialog.getOpenFileName(self, "Locate the checkpoint", "", "Weights (*.safetensors *.pt *.pth *.bin)")
+            patterns = " ".join(f"*{s}" for s in CHECKPOINT_SUFFIXES)
+            found, _ = QFileDialog.getOpenFileName(self, "Locate the checkpoint", "", f"Checkpoints ({patterns});;All files (*)")
             return found
         return QFileDialog.getExistingDirectory(self, "Locate the dataset")
 

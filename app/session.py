@@ -135,7 +135,7 @@ def load_session(path: str | Path) -> dict[str, Any]:
     if "checkpoint" in files:
         found = _find(files["checkpoint"], base)
         if found:
-            model = {"checkpoint": found}
+            model = {**model, "checkpoint": found}  # keep "arch" / "input_norm" of a bare checkpoint
             if not checkpoint_matches(found, files["checkpoint"].get("sha256")):
                 changed.append("checkpoint")
         else:

@@ -31,7 +31,9 @@ from engine._core.errors import (
 from engine._core.events import Event, Failed, Finished, Geometry, Log, Metrics, Progress, drain
 from engine._core.fileio import atomic_write_text, sha256_file
 from engine.data import DatasetBundle, ForgetSpec, ForgetSplit, load_dataset
-from engine.models import available_models
+from engine.models import available_models, model_families
+from engine.models.checkpoints import CHECKPOINT_SUFFIXES
+from engine.models.inspection import Inspection, inspect_checkpoint
 from engine.report.html import write_html
 from engine.runs.prepare import Prepared, prepare
 from engine.runs.record import RunRecord, save_run
@@ -47,6 +49,7 @@ from engine.runs.worker_host import (
 )
 
 __all__ = [
+    "CHECKPOINT_SUFFIXES",
     "DEVICES",
     "BadCheckpoint",
     "BadForgetSet",
@@ -63,6 +66,7 @@ __all__ = [
     "ForgetSpec",
     "ForgetSplit",
     "Geometry",
+    "Inspection",
     "JobProcess",
     "JobSpec",
     "LetheError",
@@ -79,10 +83,12 @@ __all__ = [
     "cpu_thread_budget",
     "describe_exit",
     "drain",
+    "inspect_checkpoint",
     "is_end",
     "job_events",
     "load_dataset",
     "methods",
+    "model_families",
     "prepare",
     "resolve_device",
     "run_headless",

@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import html
-
-import os
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +24,8 @@ from PySide6.QtWidgets import (
 )
 
 from app.images import strip
-from engine import available_models
+from app.panes.import_dialog import ImportDialog
+from engine import CHECKPOINT_SUFFIXES, available_models, inspect_checkpoint
 
 # (label, scheme, what the path is: None | "dir" | "file")
 SOURCES: list[tuple[str, str, str | None]] = [
@@ -46,8 +45,9 @@ def source_string(scheme: str, path: str = "", flag: str = "pathmnist", size: in
         return "digits"
     if scheme in ("cifar10", "cifar100"):
         return f"{scheme}:{path}" if path else scheme
-    if scheme == "medmnist":
-        return f"medmnist:{flag.strip().lower() or 'pathmnist'}@{size}"
+    if scheme == "medmnist":  # the folder travels in the source string, never in an environment variable
+        base = f"medmnist:{flag.strip().lower() or 'pathmnist'}@{size}"
+        return f"{base}:{path}" if path else base
     return f"{scheme}:{path}"
 
 
@@ -59,6 +59,7 @@ class DataPane(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self._classes: list[str] | None = None  # the loaded dataset's class names (prefill the import dialog)
         self.source_box = QComboBox()
         self.source_box.setObjectName("sourceBox")
         for label, scheme, _ in SOURCES:
@@ -187,32 +188,52 @@ class DataPane(QWidget):
 
     @Slot()
     def _on_load_clicked(self) -> None:
-        scheme = self.source_box.currentData()
-        if scheme == "medmnist" and self.path_edit.text().strip():
-            # The engine reads MedMNIST files from the data root; point it at the chosen folder.
-            os.environ["LETHE_DATA_DIR"] = str(Path(self.path_edit.text().strip()).expanduser())
         self.sig_prepare_requested.emit(self.current_source(), self.model_choice())
 
     @Slot()
     def _on_checkpoint_clicked(self) -> None:
+        patterns = " ".join(f"*{s}" for s in CHECKPOINT_SUFFIXES)
         path, _ = QFileDialog.getOpenFileName(
-            self, "Choose the original model", "", "Weights (*.safetensors *.pt *.pth *.bin);;All files (*)")
+            self, "Choose the original model", "", f"Checkpoints ({patterns});;All files (*)")
         if path:
-            self.request_checkpoint(path)
+            field = self.confirm_checkpoint(path)
+            if field is not None:
+                self.request_checkpoint(path, field)
 
-    def request_checkpoint(self, path: str) -> None:
-        self.sig_prepare_requested.emit(self.current_source(), {"checkpoint": path})
+    def import_dialog(self, path: str) -> ImportDialog | None:
+        """The dialog for a checkpoint without a sidecar (prefilled by Lethe's reading), else None."""
+        ins = inspect_checkpoint(path)
+        if ins.sidecar is not None or (ins.file_format is None and ins.problem):
+            return None  # a Lethe checkpoint, or a refusal the prepare step reports as usual
+        return ImportDialog(ins, self._classes, self)
+
+    def confirm_checkpoint(self, path: str) -> dict[str, Any] | None:
+        """The model field for ``path``: asked in the import dialog when the file has no sidecar."""
+        dialog = self.import_dialog(path)
+        if dialog is None:
+            return {"checkpoint": path}
+        if dialog.exec() != ImportDialog.DialogCode.Accepted:
+            return None
+        return dialog.model_field()
+
+    def request_checkpoint(self, path: str, field: dict[str, Any] | None = None) -> None:
+        self.sig_prepare_requested.emit(self.current_source(), field or {"checkpoint": path})
 
     # ------------------------------------------------------------------ display
     def show_bundle(self, bundle: Any, model: dict[str, Any], arch: str) -> None:
+        self._classes = list(bundle.classes)
         counts_tr = bundle.class_counts("train")
         counts_te = bundle.class_counts("test")
         what = f"checkpoint {Path(model['checkpoint']).name}" if "checkpoint" in model else f"{arch} (trained here, cached)"
         what = html.escape(what)  # file and folder names may hold markup: shown as typed
         c, h, w = bundle.input_shape
+        fmt = lambda vs: ", ".join(f"{v:.4g}" for v in vs)  # noqa: E731
+        whose = ("the dataset's own statistics" if getattr(bundle, "norm_source", "dataset") == "dataset"
+                 else f"the model's own ({bundle.norm_source})")
         self.info_label.setText(
             f"<b>{html.escape(str(bundle.name))}</b>: {len(bundle.y_train)} training / {len(bundle.y_test)} test images, "
-            f"{bundle.num_classes} classes, {c}×{h}×{w}.<br>Original model: {what}.")
+            f"{bundle.num_classes} classes, {c}×{h}×{w}.<br>Original model: {what}."
+            f"<br>Input normalisation: mean ({fmt(bundle.mean)}) std ({fmt(bundle.std)}), {whose}.")
         self.class_table.setRowCount(bundle.num_classes)
         invert = bundle.channels == 1 and bundle.name == "digits"
         rng = np.random.default_rng(0)

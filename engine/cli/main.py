@@ -1,4 +1,6 @@
-"""Command line: ``python -m engine demo | train | unlearn | methods | bench | report | ensemble``.
+"""Command line: ``python -m engine demo | train | unlearn | inspect | methods | bench | report | ensemble``.
+
+``--plugin file.py`` (before or after the command, repeatable) runs a file that registers models.
 
 Progress goes to stderr, results to stdout. Exit codes: 0 success, 2 bad input (one line),
 1 unexpected failure.
@@ -169,6 +171,28 @@ def cmd_unlearn(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_inspect(args: argparse.Namespace) -> int:
+    """What Lethe sees in a checkpoint; exit 0 when it loads as is, 2 when it cannot (the reason printed)."""
+    from engine.models.inspection import format_inspection, inspect_checkpoint
+
+    shape = None
+    num_classes = None
+    if args.dataset:
+        from engine.data import load_dataset
+
+        bundle = load_dataset(args.dataset)
+        shape, num_classes = bundle.input_shape, bundle.num_classes
+    result = inspect_checkpoint(args.path, arch=args.arch, input_shape=shape, num_classes=num_classes)
+    print(json.dumps(result.to_json(), indent=2) if args.json else format_inspection(result))
+    return 0 if result.loads else 2
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from engine.cli.export import cmd_export as export
+
+    return export(args)
+
+
 def cmd_methods(args: argparse.Namespace) -> int:
     from engine.methods import available, get
 
@@ -251,6 +275,8 @@ def cmd_ensemble(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lethe-engine", description="Lethe engine: machine unlearning from the command line.")
+    parser.add_argument("--plugin", action="append", default=[], dest="plugins", metavar="FILE.py",
+                        help="a Python file that registers models (engine.models.register_module); repeatable")
     sub = parser.add_subparsers(dest="command", required=True)
 
     def common(p: argparse.ArgumentParser) -> None:
@@ -282,6 +308,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_unlearn)
+
+    p = sub.add_parser("inspect", help="what Lethe sees in a checkpoint: format, wrapper, mapping, architecture, "
+                                       "classes, input normalisation, first mismatch")
+    p.add_argument("path", help="a checkpoint file (.pt .pth .pth.tar .tar .ckpt .bin .safetensors)")
+    p.add_argument("--arch", help="the architecture (a Lethe model, torchvision:<builder>, timm:<name>, a plugin's)")
+    p.add_argument("--dataset", help="check it against this dataset (class count, channels, image size)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_inspect)
+
+    p = sub.add_parser("export", help="write a checkpoint as a plain .pt state dict (optionally under the architecture's "
+                                      "own names) with its logit mask, normalisation and classes beside it")
+    p.add_argument("checkpoint", help="a Lethe checkpoint, e.g. out/unlearned.safetensors")
+    p.add_argument("--out", required=True, help="the .pt file to write (FILE.json is written beside it)")
+    p.add_argument("--names", choices=["native", "lethe"], default="native",
+                   help="native: torchvision / timm / plugin names (fc, classifier.3, ...); lethe: head")
+    p.add_argument("--overwrite", action="store_true")
+    p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("methods", help="list the registered methods and their hyperparameters")
     p.add_argument("--json", action="store_true")
@@ -332,8 +375,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    plugins = _take_plugins(argv)  # --plugin may also follow the command
     args = parser.parse_args(argv)
     try:
+        from engine.models import load_plugin
+
+        for plugin in [*args.plugins, *plugins]:
+            load_plugin(plugin)
         return int(args.func(args))
     except JobFailed as exc:
         print(str(exc), file=sys.stderr)
@@ -344,6 +393,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("cancelled", file=sys.stderr)
         return 130
+
+
+def _take_plugins(argv: list[str]) -> list[str]:
+    """Remove ``--plugin X`` / ``--plugin=X`` that follow the command from ``argv``; return the files."""
+    found: list[str] = []
+    if not argv or argv[0].startswith("-"):
+        return found
+    i = 1
+    while i < len(argv):
+        if argv[i] == "--plugin" and i + 1 < len(argv):
+            found.append(argv[i + 1])
+            del argv[i : i + 2]
+        elif argv[i].startswith("--plugin="):
+            found.append(argv.pop(i).split("=", 1)[1])
+        else:
+            i += 1
+    return found
 
 
 if __name__ == "__main__":

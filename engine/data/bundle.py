@@ -5,7 +5,9 @@ thread); :meth:`DatasetBundle.normalise` turns a batch into the float tensor mod
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -18,7 +20,10 @@ class DatasetBundle:
     """Train and test images with labels and class names.
 
     x_train / x_test: uint8 (N, C, H, W); y_train / y_test: int64 (N,);
-    mean / std: per-channel statistics of x_train scaled to [0, 1], used for normalisation.
+    mean / std: the per-channel normalisation every forward pass uses (inputs scaled to [0, 1]):
+    x_train's own statistics by default, or a model's own (see :meth:`with_input_norm`);
+    norm_source: "dataset" for the former, else where the model's came from ("checkpoint", "spec", ...);
+    notes: one line per thing the loader changed or skipped (resized images, unreadable files).
     """
 
     name: str
@@ -30,6 +35,8 @@ class DatasetBundle:
     classes: tuple[str, ...]
     mean: tuple[float, ...] = field(default=())
     std: tuple[float, ...] = field(default=())
+    norm_source: str = "dataset"
+    notes: tuple[str, ...] = ()  # what the loader changed or skipped (runs log each as a warning)
 
     def __post_init__(self) -> None:
         for key in ("x_train", "x_test"):
@@ -43,6 +50,23 @@ class DatasetBundle:
             object.__setattr__(self, "std", tuple(float(max(v, 1e-3)) for v in std))
         object.__setattr__(self, "y_train", np.asarray(self.y_train, dtype=np.int64).reshape(-1))
         object.__setattr__(self, "y_test", np.asarray(self.y_test, dtype=np.int64).reshape(-1))
+
+    def with_input_norm(self, mean: Sequence[float], std: Sequence[float], source: str) -> DatasetBundle:
+        """The same images (arrays shared, not copied) normalised with a model's own ``mean``/``std``."""
+        if len(mean) != self.channels or len(std) != self.channels:
+            raise ValueError(f"normalisation for {len(mean)} channels, images have {self.channels}")
+        new = dataclasses.replace(self, mean=tuple(float(v) for v in mean), std=tuple(float(v) for v in std),
+                                  norm_source=source)
+        if "fingerprint" in self.__dict__:  # the pixels did not change: keep the hash
+            new.__dict__["fingerprint"] = self.__dict__["fingerprint"]
+        return new
+
+    @property
+    def norm_key(self) -> str:
+        """"" for the dataset's own statistics, else a text naming the normalisation (for cache keys)."""
+        if self.norm_source == "dataset":
+            return ""
+        return "|norm=" + ",".join(f"{v:.6g}" for v in self.mean) + "/" + ",".join(f"{v:.6g}" for v in self.std)
 
     @property
     def num_classes(self) -> int:

@@ -33,6 +33,10 @@ _LAYOUT: dict[str, tuple[str, tuple[str, ...], tuple[str, ...], str, str, str, s
     "cifar100": (
         CIFAR100_DIR, ("train",), ("test",), "meta", "fine_labels", "fine_label_names", CIFAR100_URL,
     ),
+    # the same files, labelled by the 20 superclasses
+    "cifar100-coarse": (
+        CIFAR100_DIR, ("train",), ("test",), "meta", "coarse_labels", "coarse_label_names", CIFAR100_URL,
+    ),
 }
 
 
@@ -41,6 +45,11 @@ def _numpy_reconstruct() -> Any:
     if core is not None:
         return core.multiarray._reconstruct
     return importlib.import_module("numpy.core.multiarray")._reconstruct  # pragma: no cover - NumPy 1.x
+
+
+def _numpy_frombuffer() -> Any:
+    core = getattr(np, "_core", None) or np.core  # NumPy >= 2, else 1.x
+    return core.numeric._frombuffer
 
 
 def _codecs_encode() -> Any:
@@ -58,6 +67,9 @@ _ALLOWED: dict[tuple[str, str], Any] = {
     ("numpy", "ndarray"): np.ndarray,
     ("numpy", "dtype"): np.dtype,
     ("_codecs", "encode"): _codecs_encode(),
+    # Protocol 5 (Python 3.14's default) rebuilds arrays from bytes with _frombuffer: bytes only, never objects.
+    ("numpy._core.numeric", "_frombuffer"): _numpy_frombuffer(),
+    ("numpy.core.numeric", "_frombuffer"): _numpy_frombuffer(),
 }
 
 
@@ -77,10 +89,12 @@ class SafeUnpickler(pickle.Unpickler):
         raise BadDataset("refusing to unpickle a persistent reference: not a CIFAR batch file")
 
 
-def safe_load_pickle(path: Path) -> dict[str, Any]:
-    """Load one CIFAR pickle (``encoding="latin1"``) and return its dict with str keys."""
+def safe_load_pickle(path: Path, data: bytes | None = None) -> dict[str, Any]:
+    """Load one CIFAR pickle (``encoding="latin1"``) and return its dict with str keys.
+
+    ``data``: the file's bytes when they come from elsewhere (a member of the downloaded archive)."""
     try:
-        data = path.read_bytes()
+        data = path.read_bytes() if data is None else data
     except OSError as exc:
         raise DatasetMissing(f"cannot read {path}: {exc}") from exc
     try:
@@ -98,8 +112,8 @@ def _as_str(v: Any) -> str:
     return v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v)
 
 
-def _read_batch(path: Path, label_key: str) -> tuple[np.ndarray, np.ndarray]:
-    d = safe_load_pickle(path)
+def _read_batch(path: Path, label_key: str, data: bytes | None = None) -> tuple[np.ndarray, np.ndarray]:
+    d = safe_load_pickle(path, data)
     for key in ("data", label_key):
         if key not in d:
             raise BadDataset(f"{path}: missing key {key!r} (found {', '.join(sorted(d)) or 'none'})")
@@ -116,6 +130,35 @@ def _read_batch(path: Path, label_key: str) -> tuple[np.ndarray, np.ndarray]:
     if labels.shape[0] != data.shape[0]:
         raise BadDataset(f"{path}: {labels.shape[0]} labels for {data.shape[0]} images")
     return data.reshape(-1, 3, 32, 32), labels
+
+
+_MAX_MEMBER_BYTES = 200 * 1024 * 1024  # an official batch is ~31 MB (CIFAR-100 train: ~155 MB)
+
+
+def _load_from_archive(variant: str, archive: Path, source: str | None) -> DatasetBundle:
+    """CIFAR straight from ``cifar-10-python.tar.gz`` / ``cifar-100-python.tar.gz``, nothing extracted to disk."""
+    import tarfile
+
+    folder, train, test, meta, *_ = _LAYOUT[variant]
+    wanted = {f"{folder}/{f}": f for f in (*train, *test, meta)}
+    members: dict[str, bytes] = {}
+    try:
+        with tarfile.open(archive, "r:*") as tar:
+            for info in tar:
+                name = info.name.removeprefix("./")
+                if name in wanted and info.isfile():
+                    if info.size > _MAX_MEMBER_BYTES:
+                        raise BadDataset(f"{archive}: member {name} is {info.size} bytes, too large for a CIFAR batch")
+                    fh = tar.extractfile(info)
+                    if fh is not None:
+                        members[wanted[name]] = fh.read(_MAX_MEMBER_BYTES + 1)
+    except (tarfile.TarError, OSError, EOFError) as exc:
+        raise BadDataset(f"{archive}: not a readable CIFAR archive ({exc})",
+                         hint="download it again, or extract it next to itself") from exc
+    lacking = [f for f in wanted.values() if f not in members]
+    if lacking:
+        raise BadDataset(f"{archive}: the archive lacks {folder}/{lacking[0]}", hint="download the official archive again")
+    return _assemble(variant, archive.parent / folder, source, members)
 
 
 def expected_files(variant: str, root: Path) -> list[Path]:
@@ -142,12 +185,16 @@ def _download(variant: str, root: Path) -> None:
 
 
 def load_cifar(variant: str, root: str | Path, download: bool = False, source: str | None = None) -> DatasetBundle:
-    """CIFAR-10 (``variant="cifar10"``) or CIFAR-100 fine labels (``"cifar100"``) from ``root``."""
+    """CIFAR-10 (``variant="cifar10"``), CIFAR-100 fine labels (``"cifar100"``) or its 20 superclasses
+    (``"cifar100-coarse"``) from ``root``: the extracted folder, or the downloaded ``.tar.gz`` beside it."""
     if variant not in _LAYOUT:
         raise ValueError(f"unknown CIFAR variant {variant!r}")
     root = Path(root).expanduser()
-    folder, train, test, meta, label_key, names_key, url = _LAYOUT[variant]
+    folder, *_, url = _LAYOUT[variant]
     missing = [p for p in expected_files(variant, root) if not p.is_file()]
+    archive_path = root / url.rsplit("/", 1)[1]
+    if missing and archive_path.is_file():  # the downloaded archive, not extracted: read it in memory
+        return _load_from_archive(variant, archive_path, source)
     if missing and download:
         _download(variant, root)
         missing = [p for p in expected_files(variant, root) if not p.is_file()]
@@ -158,10 +205,15 @@ def load_cifar(variant: str, root: str | Path, download: bool = False, source: s
             f"{root / folder}/ ({', '.join(p.name for p in expected_files(variant, root))})",
             hint="put the files there, or allow a download",
         )
-    d = root / folder
-    xs, ys = zip(*(_read_batch(d / f, label_key) for f in train), strict=True)
-    xt, yt = zip(*(_read_batch(d / f, label_key) for f in test), strict=True)
-    m = safe_load_pickle(d / meta)
+    return _assemble(variant, root / folder, source, {})
+
+
+def _assemble(variant: str, d: Path, source: str | None, members: dict[str, bytes]) -> DatasetBundle:
+    """Read the batches from ``d`` (or from ``members``: file name -> bytes) into one bundle."""
+    _folder, train, test, meta, label_key, names_key, _url = _LAYOUT[variant]
+    xs, ys = zip(*(_read_batch(d / f, label_key, members.get(f)) for f in train), strict=True)
+    xt, yt = zip(*(_read_batch(d / f, label_key, members.get(f)) for f in test), strict=True)
+    m = safe_load_pickle(d / meta, members.get(meta))
     if names_key not in m:
         raise BadDataset(f"{d / meta}: missing key {names_key!r} (found {', '.join(sorted(m)) or 'none'})")
     names = [_as_str(v) for v in m[names_key]]

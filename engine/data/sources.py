@@ -22,7 +22,7 @@ from engine._core.errors import UnknownName
 
 ENV_DATA_DIR = "LETHE_DATA_DIR"
 CACHE_SIZE = 4
-SCHEMES = ("digits", "cifar10", "cifar100", "medmnist", "folder", "npz")
+SCHEMES = ("digits", "cifar10", "cifar100", "cifar100-coarse", "medmnist", "folder", "npz")
 
 _cache: OrderedDict[tuple[object, ...], tuple[object, DatasetBundle]] = OrderedDict()
 _cache_lock = threading.Lock()
@@ -43,8 +43,10 @@ def describe_sources() -> list[str]:
         "digits",
         "cifar10[:<root dir>]",
         "cifar100[:<root dir>]",
-        "medmnist:<flag>[@<size>]  (size 28, 64, 128 or 224; e.g. medmnist:pathmnist@64)",
-        "folder:<image folder>  (<folder>/<class>/<images>, optionally under train/ and test/)",
+        "cifar100-coarse[:<root dir>]  (CIFAR-100 by its 20 superclasses)",
+        "medmnist:<flag>[@<size>][:<folder>]  (size 28, 64, 128 or 224; e.g. medmnist:pathmnist@64:/data/medmnist)",
+        "folder:<image folder>[@<size>]  (<folder>/<class>/<images>, optionally under train/ and test/ or val/;"
+        " @<size> resizes every image to size x size)",
         "npz:<file.npz>  (x_train, y_train, x_test, y_test, optional classes)",
     ]
 
@@ -55,7 +57,8 @@ class ParsedSource:
 
     scheme: str
     arg: str = ""
-    size: int = 28
+    size: int = 28  # MedMNIST resolution; for a folder the size every image is resized to (0: the most common)
+    folder: str = ""  # medmnist:<flag>[@<size>]:<folder> - where the .npz lies
 
 
 def _unknown(message: str) -> UnknownName:
@@ -76,9 +79,10 @@ def parse_source(source: str) -> ParsedSource:
         if arg:
             raise _unknown(f"'digits' takes no argument, got {source!r}")
         return ParsedSource("digits")
-    if scheme in ("cifar10", "cifar100"):
+    if scheme in ("cifar10", "cifar100", "cifar100-coarse"):
         return ParsedSource(scheme, arg)
     if scheme == "medmnist":
+        arg, _, folder = arg.partition(":")  # medmnist:pathmnist@64:/data/medmnist
         flag, at, size_text = arg.partition("@")
         flag = flag.strip().lower()
         if not flag:
@@ -91,9 +95,17 @@ def parse_source(source: str) -> ParsedSource:
                 raise _unknown(f"{source!r}: size {size_text!r} is not a number (28, 64, 128 or 224)") from None
             if size not in (28, 64, 128, 224):
                 raise _unknown(f"{source!r}: size {size} is not one of 28, 64, 128, 224")
-        return ParsedSource("medmnist", flag, size)
+        return ParsedSource("medmnist", flag, size, folder.strip())
     if not arg:
         raise _unknown(f"{source!r} names no path (e.g. {scheme}:/path/to/data)")
+    if scheme == "folder":
+        path, at, size_text = arg.rpartition("@")
+        if at and size_text.strip().isdigit() and path:
+            size = int(size_text)
+            if not 1 <= size <= 4096:
+                raise _unknown(f"{source!r}: image size {size} is not between 1 and 4096")
+            return ParsedSource("folder", path.strip(), size)
+        return ParsedSource("folder", arg, 0)
     return ParsedSource(scheme, arg)
 
 
@@ -145,7 +157,7 @@ def load_dataset(
     if scheme == "digits":
         where: Path | None = None
         stamp_fn: Callable[[], tuple[object, ...] | None] = lambda: ()  # noqa: E731 - nothing on disk
-    elif scheme in ("cifar10", "cifar100"):
+    elif scheme in ("cifar10", "cifar100", "cifar100-coarse"):
         from engine.data.cifar import expected_files
 
         where = _resolve(parsed.arg or root or default_data_root())
@@ -154,8 +166,11 @@ def load_dataset(
     elif scheme == "medmnist":
         from engine.data.medmnist import file_name
 
-        where = _resolve(root or default_data_root())
+        where = _resolve(parsed.folder or root or default_data_root())
         file = where / file_name(parsed.arg, parsed.size)
+        package_copy = Path.home() / ".medmnist" / file.name  # where the medmnist package downloads to
+        if not parsed.folder and root is None and not file.is_file() and package_copy.is_file():
+            where, file = package_copy.parent, package_copy
         stamp_fn = lambda: _files_stamp([file])  # noqa: E731
     elif scheme == "folder":
         where = _resolve(parsed.arg)
@@ -191,7 +206,7 @@ def _load(parsed: ParsedSource, src: str, where: Path | None, download: bool, se
 
         return load_digits(seed=seed, source=src)
     assert where is not None
-    if parsed.scheme in ("cifar10", "cifar100"):
+    if parsed.scheme in ("cifar10", "cifar100", "cifar100-coarse"):
         from engine.data.cifar import load_cifar
 
         return load_cifar(parsed.scheme, where, download=download, source=src)
@@ -202,7 +217,7 @@ def _load(parsed: ParsedSource, src: str, where: Path | None, download: bool, se
     if parsed.scheme == "folder":
         from engine.data.folder import load_folder
 
-        return load_folder(where, seed=seed, source=src)
+        return load_folder(where, seed=seed, source=src, size=parsed.size or None)
     from engine.data.npz import load_npz
 
     return load_npz(where, source=src)

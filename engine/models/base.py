@@ -13,6 +13,8 @@ from collections.abc import Iterator
 import torch
 from torch import nn
 
+from engine.models.input_norm import InputNorm
+
 MASKED_LOGIT = -1e9
 
 
@@ -21,11 +23,16 @@ class LetheModel(nn.Module):
 
     arch: str = ""
     head: nn.Linear
+    # (name in the architecture's own code, name here) prefixes a foreign state dict may use,
+    # e.g. ("fc.", "head."); engine.models.dialects tries them when keys do not match as they are.
+    native_names: tuple[tuple[str, str], ...] = ()
 
     def __init__(self, config: dict[str, Any]) -> None:
         super().__init__()
         self.config = dict(config)  # enough to rebuild: arch, in_channels, image_size, num_classes
         self.logit_mask: list[int] = []
+        # The normalisation the weights were trained with; None = unknown (the dataset's statistics).
+        self.input_norm: InputNorm | None = None
 
     @property
     def num_classes(self) -> int:

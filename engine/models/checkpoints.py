@@ -1,10 +1,12 @@
 """Checkpoints: safetensors weights plus a JSON sidecar that says how to rebuild the model.
 
 ``name.safetensors`` holds the state dict; ``name.json`` holds the architecture config, the logit
-mask, the dataset fingerprint, the recipe and metrics. Weights are written first and the sidecar
-last, both atomically, so a sidecar always implies complete weights. Plain PyTorch state dicts
-(``.pt``/``.pth``/``.bin``) are read with ``torch.load(..., weights_only=True)`` only: a pickle
-that would run code is refused, never executed.
+mask, the input normalisation, the dataset fingerprint, the recipe and metrics. Weights are written
+first and the sidecar last, both atomically, so a sidecar always implies complete weights. Plain
+PyTorch state dicts are read with ``torch.load(..., weights_only=True)`` only: a pickle that would
+run code is refused, never executed. Files are recognised by content, not suffix, and the dialects
+other code saves in (wrappers, prefixes, head names, pruning masks, half precision, normalisation
+buffers) are mapped by :mod:`engine.models.dialects`.
 """
 from __future__ import annotations
 
@@ -22,20 +24,21 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from engine._core.errors import BadCheckpoint
+from engine._core.errors import BadCheckpoint, LetheError
 from engine._core.fileio import atomic_write, atomic_write_text, sha256_file
-from engine.models import LetheModel, model_from_config
-from engine.models.registry import normalise_image_size
+from engine.models import LetheModel, dialects, model_from_config
+from engine.models.input_norm import InputNorm
+from engine.models.registry import infer_options, normalise_image_size
 
 SCHEMA_VERSION = 1
 FORMAT = "lethe-checkpoint"
 SAFETENSORS_SUFFIX = ".safetensors"
-TORCH_SUFFIXES = (".pt", ".pth", ".bin")
-_STRIP_PREFIXES = ("module.", "_orig_mod.")  # DataParallel / DDP, torch.compile
-_WRAPPER_KEYS = ("state_dict", "model", "model_state_dict")
+# What file pickers offer; loading itself goes by content (engine.models.dialects.sniff), not suffix.
+CHECKPOINT_SUFFIXES = (".safetensors", ".pt", ".pth", ".pth.tar", ".tar", ".ckpt", ".bin")
 _RESERVED = ("schema_version", "format", "arch", "config", "logit_mask", "num_classes", "input_shape",
-             "weights_file", "weights_sha256", "weights_fingerprint")
-_PASS_ARCH_HINT = "pass the architecture the weights were trained with (arch=... and config=...)"
+             "weights_file", "weights_sha256", "weights_fingerprint", "input_norm")
+_PASS_ARCH_HINT = ('name the architecture the weights were trained with: "arch" in the JobSpec\'s model field, '
+                   "--arch for `python -m engine inspect`, or arch=... in Python")
 _MAX_LISTED = 3
 
 
@@ -78,12 +81,16 @@ def weights_fingerprint(model: nn.Module) -> str:
     """SHA-256 over sorted state-dict names, dtypes, shapes and bytes (parameters and buffers).
 
     Identifies the weights, not the file, e.g. to cache extracted features and logits per model.
-    A non-empty logit mask is hashed too: the same weights with a class masked give other logits.
+    A non-empty logit mask and a known input normalisation are hashed too: the same weights with a
+    class masked, or fed other pixel statistics, give other logits.
     """
     h = hashlib.sha256()
     mask = sorted(int(i) for i in getattr(model, "logit_mask", None) or [])
     if mask:
         h.update(f"logit_mask={mask}".encode())
+    norm = getattr(model, "input_norm", None)
+    if isinstance(norm, InputNorm):
+        h.update(f"input_norm={norm.to_json()}".encode())
     state = model.state_dict()
     for name in sorted(state):
         t = state[name].detach().cpu().contiguous()
@@ -110,6 +117,8 @@ def _sidecar(model: LetheModel, meta: Mapping[str, Any] | None) -> dict[str, Any
         "logit_mask": sorted(int(i) for i in model.logit_mask),
         "num_classes": model.num_classes,
         "input_shape": _input_shape(model.config),
+        # {"mean": [...], "std": [...]} of inputs in [0, 1]; None only for a model built outside the runner
+        "input_norm": model.input_norm.to_json() if model.input_norm is not None else None,
         **info,
     }
 
@@ -199,31 +208,8 @@ def _load_torch(path: Path) -> Any:
 
 
 def _as_state_dict(obj: Any, path: Path) -> dict[str, torch.Tensor]:
-    """Unwrap {"state_dict": ...} / {"model": ...} and strip DataParallel / compile prefixes."""
-    if isinstance(obj, Mapping):
-        for key in _WRAPPER_KEYS:
-            inner = obj.get(key)
-            if isinstance(inner, Mapping) and inner and all(isinstance(v, torch.Tensor) for v in inner.values()):
-                obj = inner
-                break
-    if not isinstance(obj, Mapping) or not obj:
-        raise BadCheckpoint(f"{path} does not hold a state dict (found {type(obj).__name__})",
-                            hint="save model.state_dict(), not the model or a training state")
-    bad = [str(k) for k, v in obj.items() if not isinstance(v, torch.Tensor)]
-    if bad:
-        raise BadCheckpoint(f"{path} does not hold a plain state dict: non-tensor entries {', '.join(bad[:_MAX_LISTED])}",
-                            hint="save model.state_dict(), or wrap it as {'state_dict': ...}")
-    state: dict[str, torch.Tensor] = {}
-    for key, value in obj.items():
-        name = str(key)
-        stripped = True
-        while stripped:
-            stripped = False
-            for prefix in _STRIP_PREFIXES:
-                if name.startswith(prefix):
-                    name, stripped = name[len(prefix):], True
-        state[name] = value
-    return state
+    """Unwrap {"state_dict": ...} / {"model": ...}, strip prefixes, fold masks (engine.models.dialects)."""
+    return dialects.unwrap(obj, path).state
 
 
 def _resolve_config(info: Mapping[str, Any] | None, arch: str | None, config: Mapping[str, Any] | None,
@@ -233,19 +219,23 @@ def _resolve_config(info: Mapping[str, Any] | None, arch: str | None, config: Ma
     cfg: dict[str, Any] = dict(info["config"]) if info and isinstance(info.get("config"), Mapping) else {}
     if config:
         cfg.update(config)
-    if arch:
-        cfg["arch"] = arch
+    if arch and arch != cfg.get("arch"):
+        cfg = {k: v for k, v in cfg.items() if k in ("in_channels", "image_size", "num_classes")}  # other arch's options
+        cfg.update({**infer_options(arch, state), **(config or {}), "arch": arch})
     if "arch" not in cfg:
         raise BadCheckpoint(f"{path} has no sidecar saying which architecture it is", hint=_PASS_ARCH_HINT)
     if "num_classes" not in cfg:
-        head = state.get("head.weight")
-        if head is not None and head.ndim == 2:
-            cfg["num_classes"] = int(head.shape[0])
+        found = dialects.class_count(state)
+        if found is not None:
+            cfg["num_classes"] = found
         elif expect_num_classes is not None:
             cfg["num_classes"] = int(expect_num_classes)
     if expect_input_shape is not None and len(expect_input_shape) == 3:
         cfg.setdefault("in_channels", int(expect_input_shape[0]))
         cfg.setdefault("image_size", [int(expect_input_shape[1]), int(expect_input_shape[2])])
+    channels = dialects.input_channels(state)
+    if channels is not None and "in_channels" not in cfg:
+        cfg["in_channels"] = channels
     missing = [k for k in ("num_classes", "in_channels", "image_size") if k not in cfg]
     if missing:
         raise BadCheckpoint(f"cannot rebuild {cfg['arch']!r} from {path}: unknown {', '.join(missing)}",
@@ -302,41 +292,42 @@ def _fit_state(model: LetheModel, state: dict[str, torch.Tensor], path: Path) ->
 def load_checkpoint(path: str | os.PathLike[str], *, arch: str | None = None, config: Mapping[str, Any] | None = None,
                     expect_num_classes: int | None = None,
                     expect_input_shape: Sequence[int] | None = None) -> tuple[LetheModel, dict[str, Any]]:
-    """Load a checkpoint into a fresh model (CPU, eval mode, logit mask restored).
+    """Load a checkpoint into a fresh model (CPU, eval mode, logit mask and input normalisation restored).
 
-    ``.safetensors`` needs its ``.json`` sidecar unless ``arch``/``config`` are given; ``.pt``,
-    ``.pth`` and ``.bin`` state dicts need them unless a sidecar lies beside the file. Returns the
-    model and the sidecar information (synthesised when there is no sidecar).
+    The file is recognised by content (safetensors, ``torch.save`` zip or legacy pickle, whatever its
+    suffix); its dialect is mapped by :mod:`engine.models.dialects`. The architecture comes from
+    ``arch``/``config``, else the sidecar (``name.json``), else the file itself (safetensors metadata,
+    a wrapper's ``arch`` entry); without any, BadCheckpoint names the best-fitting guess. Returns the
+    model and the sidecar information (synthesised when there is no sidecar), with ``dialect`` (one
+    line: what was mapped), ``file_format`` and ``input_norm_source`` added.
     """
     path = Path(path)
     if not path.exists() and path.suffix != SAFETENSORS_SUFFIX and checkpoint_paths(path)[0].exists():
         path = checkpoint_paths(path)[0]  # "dir/name" as passed to save_checkpoint
     if not path.is_file():
         raise BadCheckpoint(f"no checkpoint file at {path}", hint="check the path")
-    suffix = path.suffix.lower()
-    if suffix != SAFETENSORS_SUFFIX and suffix not in TORCH_SUFFIXES:
-        raise BadCheckpoint(f"{path.name}: unsupported checkpoint type {suffix or '(no suffix)'}",
-                            hint="give a .safetensors file with its .json sidecar, or a .pt/.pth/.bin state dict")
-
-    sidecar = path.with_suffix(".json")
-    info = _read_sidecar(sidecar) if sidecar.is_file() else None
-    if info is None and arch is None and not (config and "arch" in config):
-        where = f"its sidecar {sidecar.name} is missing" if suffix == SAFETENSORS_SUFFIX else "it has no sidecar"
-        raise BadCheckpoint(f"cannot tell the architecture of {path.name}: {where}", hint=_PASS_ARCH_HINT)
-
-    if suffix == SAFETENSORS_SUFFIX:
-        state = _as_state_dict(_load_safetensors(path), path)
-    else:
-        state = _as_state_dict(_load_torch(path), path)
+    kind, sidecar, info, reading = read_checkpoint(path)
+    state = reading.state
     if (info and info.get("weights_sha256") and info.get("weights_file") == path.name
             and sha256_file(path) != info["weights_sha256"]):
-        raise BadCheckpoint(f"{path.name} does not match the checksum in {sidecar.name}: "
+        raise BadCheckpoint(f"{path.name} does not match the checksum in {sidecar.name if sidecar else 'its sidecar'}: "
                             "the file is corrupt or was replaced", hint="re-export or re-download the checkpoint")
 
-    cfg = _resolve_config(info, arch, config, state, expect_num_classes, expect_input_shape, path)
+    named = arch or (config or {}).get("arch") or _sidecar_arch(info)
+    if named is None:
+        declared = _known_arch(reading.declared_arch)
+        if declared is None:
+            raise _no_architecture(path, info, reading, expect_num_classes, expect_input_shape)
+        try:
+            return load_checkpoint(path, arch=declared, config=config, expect_num_classes=expect_num_classes,
+                                   expect_input_shape=expect_input_shape)
+        except BadCheckpoint:
+            raise _no_architecture(path, info, reading, expect_num_classes, expect_input_shape) from None
+
+    cfg = _resolve_config(info, named, config, state, expect_num_classes, expect_input_shape, path)
     _check_expectations(cfg, expect_num_classes, expect_input_shape, path)
     model = model_from_config(cfg)
-    state = _fit_state(model, state, path)
+    state = _fit_state(model, dialects.fit_names(reading, model), path)
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as exc:
@@ -346,11 +337,100 @@ def load_checkpoint(path: str | os.PathLike[str], *, arch: str | None = None, co
 
     mask = (info or {}).get("logit_mask") or []
     if not isinstance(mask, list) or not all(isinstance(i, int) and 0 <= i < model.num_classes for i in mask):
-        raise BadCheckpoint(f"{sidecar.name} has an invalid logit_mask {mask!r}",
+        raise BadCheckpoint(f"{sidecar.name if sidecar else path.name} has an invalid logit_mask {mask!r}",
                             hint="restore the .json file saved with the weights")
     model.logit_mask = sorted(mask)
+    model.input_norm = _input_norm(info, reading, sidecar or path)
 
     out = dict(info) if info else _sidecar(model, None)
     out.update(arch=model.arch, config=dict(model.config), logit_mask=list(model.logit_mask),
-               num_classes=model.num_classes, input_shape=_input_shape(model.config), weights_path=str(path))
+               num_classes=model.num_classes, input_shape=_input_shape(model.config), weights_path=str(path),
+               input_norm=model.input_norm.to_json() if model.input_norm else None,
+               input_norm_source=model.input_norm.source if model.input_norm else None,
+               dialect=reading.summary(), file_format=kind, wrapper=reading.wrapper)
     return model, out
+
+
+def read_checkpoint(path: Path) -> tuple[str, Path | None, dict[str, Any] | None, dialects.Reading]:
+    """(file kind, sidecar path, sidecar contents, the weights as a dialects.Reading), nothing built yet.
+
+    The file is recognised by content; TorchScript, exported programs and pickled models are refused.
+    """
+    kind = dialects.sniff(path)
+    sidecar = _sidecar_path(path)
+    info = _read_sidecar(sidecar) if sidecar is not None else None
+    if kind == dialects.SAFETENSORS:
+        reading = dialects.unwrap(_load_safetensors(path), path)
+        reading.declared_arch = reading.declared_arch or dialects.safetensors_arch(path)
+    else:
+        reading = dialects.unwrap(_load_torch(path), path)
+    return kind, sidecar, info, reading
+
+
+def _sidecar_path(path: Path) -> Path | None:
+    """``name.json`` beside the weights (``x.pth.tar``: ``x.pth.json`` or ``x.json``), if one exists."""
+    candidates = [path.with_suffix(".json"), path.with_name(path.name.split(".", 1)[0] + ".json")]
+    return next((p for p in candidates if p != path and p.is_file()), None)
+
+
+def _sidecar_arch(info: Mapping[str, Any] | None) -> str | None:
+    if not info:
+        return None
+    cfg = info.get("config")
+    value = cfg.get("arch") if isinstance(cfg, Mapping) else None
+    value = value or info.get("arch")  # a hand-written sidecar may give only a top-level "arch"
+    return value if isinstance(value, str) and value else None
+
+
+def _known_arch(name: str | None) -> str | None:
+    """A name the file declares, as a Lethe architecture name (``resnet18`` -> ``torchvision:resnet18``)."""
+    if not name:
+        return None
+    from engine.models.registry import available_models
+
+    if name in available_models() or ":" in name:
+        return name
+    import torchvision
+
+    if name in torchvision.models.list_models(module=torchvision.models):
+        return f"torchvision:{name}"
+    return None
+
+
+def _input_norm(info: Mapping[str, Any] | None, reading: dialects.Reading, where: Path) -> InputNorm | None:
+    """Sidecar ``input_norm``, else its ``mean``/``std`` (older Lethe sidecars), else the file's own buffers."""
+    if info and info.get("input_norm") is not None:
+        return _norm_from(info["input_norm"], where)
+    if info and info.get("mean") is not None and info.get("std") is not None:
+        return _norm_from({"mean": info["mean"], "std": info["std"]}, where)
+    return reading.input_norm
+
+
+def _norm_from(value: Any, where: Path) -> InputNorm:
+    try:
+        return InputNorm.from_json(value, source="sidecar")
+    except LetheError as exc:
+        raise BadCheckpoint(f"{where.name}: {exc.message}", hint="fix input_norm in the sidecar") from None
+
+
+def _no_architecture(path: Path, info: Mapping[str, Any] | None, reading: dialects.Reading,
+                     expect_num_classes: int | None, expect_input_shape: Sequence[int] | None) -> BadCheckpoint:
+    """"Cannot tell the architecture", with the best-fitting guess to confirm."""
+    from engine.models.guess import guess_architecture
+
+    shape = tuple(int(v) for v in expect_input_shape) if expect_input_shape is not None else None
+    guesses = guess_architecture(reading, in_channels=shape[0] if shape else None,
+                                 image_size=(shape[1], shape[2]) if shape else None, num_classes=None)
+    where = "its sidecar has no architecture" if info else "it has no sidecar"
+    message = f"cannot tell the architecture of {path.name}: {where}"
+    if guesses and guesses[0].exact:
+        g = guesses[0]
+        message += f"; its weights fit {g.describe()}"
+        opts = "".join(f', "{k}": {v}' for k, v in g.options)
+        hint = (f'add "arch": "{g.arch}"{opts} to the JobSpec\'s model field (--arch {g.arch} for inspect); '
+                "then compare its predictions on a few images with your own code, since weights cannot show "
+                "parameter-free layers such as a max-pool")
+        return BadCheckpoint(message, hint=hint)
+    if guesses:
+        message += f"; the closest architecture is {guesses[0].describe()}"
+    return BadCheckpoint(message, hint=_PASS_ARCH_HINT)

@@ -4,11 +4,20 @@ checkpoints rebuild models from that name plus a small JSON-able config.
 A builder is ``fn(in_channels, image_size, num_classes, **kw) -> LetheModel``. The registry,
 not the builder, stamps ``model.arch`` and ``model.config`` so every model can be rebuilt with
 :func:`model_from_config` (the checkpoint sidecar stores exactly that config).
+
+Names with a colon belong to a *family* that builds on demand (``torchvision:resnet18``,
+``timm:vit_tiny_patch16_224``; see ``engine.models.wrapped``). Outside code registers models
+through the entry-point group ``lethe.models`` (loaded on first need) or a plugin file
+(:func:`load_plugin`, the CLI's ``--plugin file.py``).
 """
 from __future__ import annotations
 
+import importlib.util
 import inspect
+import sys
 from collections.abc import Callable, Iterable, Mapping
+from importlib import metadata
+from pathlib import Path
 from typing import Any
 
 from torch import nn
@@ -19,16 +28,28 @@ from engine.models.base import LetheModel
 Builder = Callable[..., LetheModel]
 
 _REGISTRY: dict[str, Builder] = {}
+_FAMILIES: dict[str, Callable[[str], Builder]] = {}
+# name -> fn(state dict) -> options the weights imply (e.g. resnet18_cifar's width); see infer_options
+_INFER: dict[str, Callable[[Mapping[str, Any]], dict[str, Any]]] = {}
 _CORE_KEYS = ("arch", "in_channels", "image_size", "num_classes")
+ENTRY_POINT_GROUP = "lethe.models"
+_entry_points_loaded = False
 
 
-def register_model(name: str) -> Callable[[Builder], Builder]:
-    """Decorator: register ``fn`` under ``name``; a name can be registered once only."""
+def register_model(name: str, *, infer_options: Callable[[Mapping[str, Any]], dict[str, Any]] | None = None
+                   ) -> Callable[[Builder], Builder]:
+    """Decorator: register ``fn`` under ``name``; a name can be registered once only.
+
+    ``infer_options(state_dict)`` (optional) returns the builder options a checkpoint's weights
+    imply, so a bare state dict of a non-default width loads with only the architecture named.
+    """
 
     def decorate(fn: Builder) -> Builder:
         if name in _REGISTRY:
             raise ValueError(f"model {name!r} is already registered")
         _REGISTRY[name] = fn
+        if infer_options is not None:
+            _INFER[name] = infer_options
         return fn
 
     if not isinstance(name, str) or not name:
@@ -36,9 +57,85 @@ def register_model(name: str) -> Callable[[Builder], Builder]:
     return decorate
 
 
+def register_family(prefix: str, resolve: Callable[[str], Builder], *,
+                    infer_options: Callable[[Mapping[str, Any]], dict[str, Any]] | None = None) -> None:
+    """Names ``prefix:<rest>`` are built by ``resolve(rest)`` (raises UnknownName for an unknown rest);
+    ``infer_options(state_dict)`` gives options a family member's weights imply (see :func:`infer_options`)."""
+    if prefix in _FAMILIES:
+        raise ValueError(f"model family {prefix!r} is already registered")
+    _FAMILIES[prefix] = resolve
+    if infer_options is not None:
+        _INFER[prefix + ":"] = infer_options
+
+
 def available_models() -> list[str]:
-    """Registered names, sorted (stable order for menus and parametrised tests)."""
+    """Registered names, sorted (stable order for menus and parametrised tests).
+
+    Families (``torchvision:<builder>``, ``timm:<name>``) are not listed: see :func:`model_families`.
+    """
+    _load_entry_points()
     return sorted(_REGISTRY)
+
+
+def infer_options(name: str, state: Mapping[str, Any]) -> dict[str, Any]:
+    """Builder options implied by a state dict's shapes ({} when the architecture infers none)."""
+    fn = _INFER.get(name) or (_INFER.get(name.partition(":")[0] + ":") if ":" in name else None)
+    return dict(fn(state)) if fn is not None else {}
+
+
+def model_families() -> list[str]:
+    """The prefixes of on-demand families, e.g. ``["timm", "torchvision"]``."""
+    return sorted(_FAMILIES)
+
+
+def _load_entry_points() -> None:
+    """Import each ``lethe.models`` entry point once: a module registers on import; a callable is a
+    plain-``nn.Module`` builder registered under the entry point's name."""
+    global _entry_points_loaded
+    if _entry_points_loaded:
+        return
+    _entry_points_loaded = True
+    for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            obj = ep.load()
+        except Exception as exc:  # noqa: BLE001 - a broken third-party plugin must not stop Lethe
+            print(f"lethe: model plugin {ep.name!r} ({ep.value}) failed to load: {exc}", file=sys.stderr)
+            continue
+        if callable(obj) and not inspect.ismodule(obj) and ep.name not in _REGISTRY:
+            from engine.models.wrapped import register_module
+
+            register_module(ep.name)(obj)
+
+
+def load_plugin(path: str | Path) -> list[str]:
+    """Run a Python file that registers models (``register_model`` / ``register_module``).
+
+    Returns the names it added. The file is the user's own code and runs as such.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise BadSpec(f"plugin file {path} does not exist", hint="give the path of a .py file that registers models")
+    before = set(_REGISTRY)
+    spec = importlib.util.spec_from_file_location(f"lethe_plugin_{path.stem}", path)
+    if spec is None or spec.loader is None:
+        raise BadSpec(f"plugin file {path} is not a Python module")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return sorted(set(_REGISTRY) - before)
+
+
+def _builder(name: str) -> Builder | None:
+    builder = _REGISTRY.get(name)
+    if builder is None and ":" in name:
+        prefix, _, rest = name.partition(":")
+        resolve = _FAMILIES.get(prefix)
+        if resolve is not None:
+            return resolve(rest)
+    if builder is None:
+        _load_entry_points()
+        builder = _REGISTRY.get(name)
+    return builder
 
 
 def normalise_image_size(image_size: int | Iterable[int]) -> tuple[int, int]:
@@ -73,9 +170,9 @@ def _check_kwargs(name: str, builder: Builder, kw: Mapping[str, Any]) -> None:
 def create_model(name: str, in_channels: int, image_size: int | Iterable[int], num_classes: int,
                  **kw: Any) -> LetheModel:
     """Build a fresh (randomly initialised) model by registered name."""
-    builder = _REGISTRY.get(name)
+    builder = _builder(name)
     if builder is None:
-        names = ", ".join(available_models()) or "none"
+        names = ", ".join(available_models() + [f"{f}:<name>" for f in model_families()]) or "none"
         raise UnknownName(f"unknown model {name!r}; available models: {names}",
                           hint="pick one of the listed architectures")
     size = normalise_image_size(image_size)

@@ -7,9 +7,13 @@ renamed head.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import torch
 from torch import nn
 
+from engine._core.errors import BadSpec
 from engine.models.base import LetheModel
 from engine.models.registry import make_config, register_model
 
@@ -45,26 +49,28 @@ class BasicBlock(nn.Module):
 
 
 class ResNetCifar(LetheModel):
-    """Stem conv3x3(64) -> 4 stages of BasicBlocks (64/128/256/512) -> global average pool."""
+    """Stem conv3x3(width) -> 4 stages of BasicBlocks (1/2/4/8 x width; 64/128/256/512) -> global average pool."""
 
     def __init__(self, arch: str, in_channels: int, image_size: tuple[int, int], num_classes: int,
-                 blocks: tuple[int, int, int, int] = (2, 2, 2, 2)) -> None:
+                 blocks: tuple[int, int, int, int] = (2, 2, 2, 2), width: int = 64) -> None:
         super().__init__(make_config(arch, in_channels, image_size, num_classes))
         self.arch = arch
-        self.conv1 = _conv3x3(in_channels, 64)
-        self.bn1 = nn.BatchNorm2d(64)
+        if width < 1:
+            raise BadSpec(f"resnet18_cifar: width must be >= 1, got {width}")
+        self.conv1 = _conv3x3(in_channels, width)
+        self.bn1 = nn.BatchNorm2d(width)
         self.relu = nn.ReLU(inplace=False)
-        c = 64
+        c = width
         stages = []
-        for i, (width, n) in enumerate(zip((64, 128, 256, 512), blocks, strict=True)):
+        for i, (w, n) in enumerate(zip((width, 2 * width, 4 * width, 8 * width), blocks, strict=True)):
             layers = []
             for j in range(n):
                 stride = 2 if (i > 0 and j == 0) else 1
-                layers.append(BasicBlock(c, width, stride))
-                c = width
+                layers.append(BasicBlock(c, w, stride))
+                c = w
             stages.append(nn.Sequential(*layers))
         self.layer1, self.layer2, self.layer3, self.layer4 = stages
-        self.head = nn.Linear(512, num_classes)
+        self.head = nn.Linear(c, num_classes)
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
@@ -72,7 +78,7 @@ class ResNetCifar(LetheModel):
                 nn.init.ones_(m.weight)
                 nn.init.zeros_(m.bias)
 
-    def features(self, x: torch.Tensor) -> torch.Tensor:  # (N, C, H, W) -> (N, 512)
+    def features(self, x: torch.Tensor) -> torch.Tensor:  # (N, C, H, W) -> (N, 8 * width), 512 by default
         h = self.relu(self.bn1(self.conv1(x)))  # (N, 64, H, W)
         h = self.layer1(h)  # (N, 64, H, W)
         h = self.layer2(h)  # (N, 128, H/2, W/2)
@@ -81,6 +87,13 @@ class ResNetCifar(LetheModel):
         return h.mean(dim=(2, 3))  # (N, 512)
 
 
-@register_model("resnet18_cifar")
-def resnet18_cifar(in_channels: int, image_size: tuple[int, int], num_classes: int) -> ResNetCifar:
-    return ResNetCifar("resnet18_cifar", in_channels, image_size, num_classes, blocks=(2, 2, 2, 2))
+def _width_of(state: Mapping[str, Any]) -> dict[str, Any]:
+    """The stem's output channels (the first 4-D weight, whatever the dialect calls it) when not 64."""
+    first = next((v for k, v in state.items() if k.endswith("weight") and getattr(v, "ndim", 0) == 4), None)
+    return {"width": int(first.shape[0])} if first is not None and int(first.shape[0]) != 64 else {}
+
+
+@register_model("resnet18_cifar", infer_options=_width_of)
+def resnet18_cifar(in_channels: int, image_size: tuple[int, int], num_classes: int, width: int = 64) -> ResNetCifar:
+    """``width``: channels of the stem and first stage (64 in the literature; small values for tests)."""
+    return ResNetCifar("resnet18_cifar", in_channels, image_size, num_classes, blocks=(2, 2, 2, 2), width=width)

@@ -19,6 +19,7 @@ from engine._core.device import resolve_device
 from engine._core.events import Event, Log, Progress
 from engine.train.features import extract
 from engine.live.geometry import FixedBasis, select_probe
+from engine.runs.normalisation import bundle_for_model
 from engine.runs.runner import Runner
 from engine.runs.spec import JobSpec
 
@@ -47,6 +48,8 @@ def prepare(runner: Runner, spec: JobSpec, token: CancelToken) -> Iterator[Event
     yield Progress("data", 0.0, f"loading {spec.dataset}")
     bundle = load_dataset(spec.dataset)
     yield Log(f"data: {bundle.name}, {len(bundle.x_train)} train / {len(bundle.x_test)} test images")
+    for note in bundle.notes:
+        yield Log(f"data: {note}", level="warning")
     token.check()
     device = resolve_device(spec.device)
     # The runner keeps originals in memory, so the first run after prepare starts at once.
@@ -62,6 +65,9 @@ def prepare(runner: Runner, spec: JobSpec, token: CancelToken) -> Iterator[Event
         else:
             yield ev
     token.check()
+    bundle, norm_note = bundle_for_model(bundle, model, imported="checkpoint" in spec.model)
+    if norm_note:
+        yield Log(norm_note)
     yield Progress("original", 0.96, "embedding the training set")
     idx = select_probe(bundle.y_train, np.zeros(0, dtype=np.int64), max_points=MAX_EMBED_POINTS, seed=spec.seed)
     feats = extract(model, bundle.x_train[idx], bundle.mean, bundle.std, device=device, token=token).features

@@ -30,11 +30,13 @@ from engine.methods import MethodContext, get as get_method
 from engine.methods.base import params_from_json, params_to_json
 from engine.methods.registry import PAPER
 from engine.models.base import LetheModel
+from engine.models.input_norm import InputNorm
 from engine.train.pretrained import obtain_original, obtain_retrain
 from engine.live.probe import GeometryProbe
 from engine.runs.record import RunRecord
 from engine.train.recipe import Recipe, default_recipe
 
+from engine.runs.normalisation import bundle_for_model
 from engine.runs.spec import JobSpec, _check_preset, _preset_note
 from engine.runs.record import save_run
 
@@ -165,14 +167,25 @@ class Runner:
         seconds["data"] = time.perf_counter() - t0
         yield Log(f"data: {bundle.name}, {len(bundle.x_train)} train / {len(bundle.x_test)} test images, "
                   f"forget {len(split.forget_idx)} ({split.kind}-level)")
+        for note in bundle.notes:  # what the loader resized or skipped
+            yield Log(f"data: {note}", level="warning")
         if preset_note:
             yield Log(preset_note)
 
         # original
         t0 = time.perf_counter()
-        original, arch, recipe = yield from staged(self.load_original(spec, bundle, device, token), "original")
+        original, arch, recipe, recipe_source = yield from staged(self._load_original(spec, bundle, device, token), "original")
         original.requires_grad_(False)  # the original is read-only: methods work on ctx.copy_original()
         seconds["original"] = time.perf_counter() - t0
+        # From here on every forward pass (methods, reference, probe, evaluation, audit) uses the model's normalisation.
+        imported = "checkpoint" in spec.model
+        bundle, norm_note = bundle_for_model(bundle, original, imported=imported)
+        run_notes = [norm_note] if norm_note else []
+        if imported and (wants_reference or spec.method == "retrain"):
+            run_notes.append(f"reference: Retrain trained by Lethe as {arch} with {recipe_source} "
+                             f"{json.dumps(recipe.to_json(), sort_keys=True)} and the model's input normalisation")
+        for note in run_notes:
+            yield Log(note)
 
         # reference
         retrain: LetheModel | None = None
@@ -211,6 +224,8 @@ class Runner:
         seconds["geometry"] = ctx.geometry_seconds
         seconds["method"] = time.perf_counter() - t0 - ctx.geometry_seconds
         cost_meter.detach(unlearned)
+        if unlearned.input_norm is None:  # the export records what the model was used with
+            unlearned.input_norm = original.input_norm
         cost = cost_meter.result()
         if info.fb_passes is not None:  # a model the cost hooks never saw (Retrain's fresh one)
             cost["fb_passes"] = info.fb_passes(ctx)
@@ -222,7 +237,8 @@ class Runner:
         yield Progress("evaluate", meter.overall("evaluate", 0.0), "evaluating")
         evaluator = Evaluator(bundle, split, device, token=token, cache=self.feature_cache, seed=spec.seed)
         references: list[RunRecord] = []
-        base: dict[str, Any] = dict(spec=spec.to_json(), forget=_forget_info(split, bundle), dataset=_dataset_info(bundle), device=str(device))
+        base: dict[str, Any] = dict(spec=spec.to_json(), forget=_forget_info(split, bundle), dataset=_dataset_info(bundle, original),
+                    device=str(device))
         m, per_class = evaluator.evaluate(original.to(device), original, retrain, representation=spec.evaluate)
         references.append(RunRecord("original", metrics=m, per_class_acc=per_class, label="Original",
                                     seconds={"train": seconds["original"]}, model=original, **base))
@@ -250,7 +266,7 @@ class Runner:
             references=references,
             model=unlearned,
             audit=audit_info,
-            notes=list(getattr(unlearned, "record_notes", ())),
+            notes=run_notes + list(getattr(unlearned, "record_notes", ())),
             **base,
         )
         token.check()  # the last chance: a cancelled job writes nothing
@@ -264,31 +280,47 @@ class Runner:
         """Load the spec's checkpoint or train (cached) its architecture; returns (model, arch, recipe).
 
         Shares this runner's in-memory originals, so the studio can prepare a model before a run."""
+        model, arch, recipe, _source = yield from self._load_original(spec, bundle, device, token)
+        return model, arch, recipe
+
+    def _load_original(
+        self, spec: JobSpec, bundle: DatasetBundle, device: torch.device, token: CancelToken = NEVER
+    ) -> Generator[Event, None, tuple[LetheModel, str, Recipe, str]]:
+        """As :meth:`load_original`, plus where the recipe (the Retrain reference's) came from."""
         if "checkpoint" in spec.model:
             path = spec.model["checkpoint"]
             model, meta = load_checkpoint(
-                path, expect_num_classes=bundle.num_classes, expect_input_shape=bundle.input_shape
+                path, arch=spec.model.get("arch"), expect_num_classes=bundle.num_classes,
+                expect_input_shape=bundle.input_shape,
             )
+            if "input_norm" in spec.model:
+                model.input_norm = InputNorm.from_json(spec.model["input_norm"], source="spec", field="model.input_norm")
             arch = model.config["arch"]
-            recipe = Recipe.from_json(meta.get("recipe")) if meta.get("recipe") else default_recipe(arch, bundle.image_size, bundle.channels)
-            yield Log(f"original: loaded {path}")
-            return model.to(device).eval(), arch, recipe
+            base = default_recipe(arch, bundle.image_size, bundle.channels)
+            if "recipe" in spec.model:  # the recipe the original was trained with: the gold standard's
+                recipe, source = Recipe.from_json({**base.to_json(), **spec.model["recipe"]}), "the recipe given in the JobSpec"
+            elif meta.get("recipe"):
+                recipe, source = Recipe.from_json(meta["recipe"]), "the recipe from the checkpoint's sidecar"
+            else:
+                recipe, source = base, f"Lethe's default recipe for {arch} (the checkpoint gives none)"
+            yield Log(f"original: loaded {path} as {arch} ({meta.get('dialect', 'as saved')})")
+            return model.to(device).eval(), arch, recipe, source
         arch = spec.model["arch"]
         # A partial recipe overrides the architecture's tested recipe field by field ({"epochs": 30}
         # keeps convnet's batch size and augmentation), as `train --epochs` does.
-        base = default_recipe(arch, bundle.image_size, bundle.channels).to_json()
-        recipe = Recipe.from_json({**base, **spec.model.get("recipe", {})})
+        base_json = default_recipe(arch, bundle.image_size, bundle.channels).to_json()
+        recipe = Recipe.from_json({**base_json, **spec.model.get("recipe", {})})
         key = (bundle.fingerprint, json.dumps([arch, recipe.to_json(), spec.seed], sort_keys=True))
         if key not in self._originals:
             model = yield from obtain_original(bundle, arch, recipe, seed=spec.seed, device=device, token=token, use_cache=self.use_cache)
             self._originals[key] = model.eval()
         yield Progress("original", 1.0, "original ready")
-        return self._originals[key].to(device), arch, recipe
+        return self._originals[key].to(device), arch, recipe, "the original's recipe"
 
     def _retrain(
         self, bundle: DatasetBundle, split: ForgetSplit, arch: str, recipe: Recipe, seed: int, device: torch.device, token: CancelToken
     ) -> Generator[Event, None, LetheModel]:
-        key = (split.hash, arch, json.dumps([recipe.to_json(), seed], sort_keys=True))
+        key = (split.hash + bundle.norm_key, arch, json.dumps([recipe.to_json(), seed], sort_keys=True))
         if key not in self._retrains:
             model = yield from obtain_retrain(bundle, split, arch, recipe, seed=seed, device=device, token=token, use_cache=self.use_cache)
             self._retrains[key] = model.eval()
@@ -341,8 +373,12 @@ def _forget_info(split: ForgetSplit, bundle: DatasetBundle) -> dict[str, Any]:
     }
 
 
-def _dataset_info(bundle: DatasetBundle) -> dict[str, Any]:
+def _dataset_info(bundle: DatasetBundle, model: LetheModel | None = None) -> dict[str, Any]:
+    norm = model.input_norm if model is not None else None
     return {
+        # the normalisation every forward pass used, and whose it was ("dataset" = the data's own statistics)
+        "input_norm": {**norm.to_json(), "source": norm.source} if norm is not None else
+        {"mean": list(bundle.mean), "std": list(bundle.std), "source": bundle.norm_source},
         "name": bundle.name,
         "source": bundle.source,
         "fingerprint": bundle.fingerprint,

@@ -11,6 +11,7 @@ from engine.data import ForgetSpec
 from engine._core.device import DEVICES
 from engine._core.errors import BadSpec
 from engine.methods.registry import PAPER, preset_names
+from engine.models.input_norm import InputNorm
 from engine.train.recipe import Recipe
 
 SCHEMA_VERSION = 1
@@ -60,14 +61,7 @@ class JobSpec:
         _check_preset(d.get("preset"))
         if d.get("reference") not in (None, "retrain"):
             raise BadSpec(f"reference: must be \"retrain\" or null, got {d.get('reference')!r}")
-        model = d.get("model", {"arch": DEFAULT_ARCH})
-        if ("checkpoint" in model) == ("arch" in model):
-            raise BadSpec('model: give exactly one of {"checkpoint": PATH} or {"arch": NAME, "recipe": {...}}')
-        unknown_model = set(model) - {"checkpoint", "arch", "recipe"}
-        if unknown_model:
-            raise BadSpec(f"model.{sorted(unknown_model)[0]}: unknown field (known: checkpoint, arch, recipe)")
-        if "recipe" in model:
-            Recipe.from_json(model["recipe"])
+        _check_model(d.get("model", {"arch": DEFAULT_ARCH}))
         ForgetSpec.from_json(d.get("forget", {"classes": [3]}))
         if d.get("device", "auto") not in DEVICES:
             raise BadSpec(f"device: {d['device']!r} is not one of {', '.join(DEVICES)}")
@@ -89,6 +83,34 @@ class JobSpec:
 
     def with_changes(self, **kw: Any) -> JobSpec:
         return replace(self, **kw)
+
+
+MODEL_FIELDS = ("checkpoint", "arch", "input_norm", "recipe")
+
+
+def _check_model(model: dict[str, Any]) -> None:
+    """{"arch": NAME, "recipe"?} trains; {"checkpoint": PATH, "arch"?, "input_norm"?, "recipe"?} imports.
+
+    With a checkpoint, ``arch`` names the architecture of a bare state dict, ``input_norm`` the
+    normalisation it was trained with, and ``recipe`` how its Retrain reference is trained.
+    """
+    if "checkpoint" not in model and "arch" not in model:
+        raise BadSpec('model: give {"checkpoint": PATH} (optionally with "arch", "input_norm", "recipe") '
+                      'or {"arch": NAME, "recipe": {...}}')
+    unknown_model = set(model) - set(MODEL_FIELDS)
+    if unknown_model:
+        raise BadSpec(f"model.{sorted(unknown_model)[0]}: unknown field (known: {', '.join(MODEL_FIELDS)})")
+    for key in ("checkpoint", "arch"):
+        if key in model and (not isinstance(model[key], str) or not model[key].strip()):
+            raise BadSpec(f"model.{key}: expected a non-empty string, got {model[key]!r}")
+    if "input_norm" in model:
+        if "checkpoint" not in model:
+            raise BadSpec("model.input_norm: only with a checkpoint (a model Lethe trains uses the dataset's statistics)")
+        InputNorm.from_json(model["input_norm"], field="model.input_norm")
+    if "recipe" in model:
+        if not isinstance(model["recipe"], dict):
+            raise BadSpec(f"model.recipe: expected an object, got {model['recipe']!r}")
+        Recipe.from_json(model["recipe"])
 
 
 def _check_preset(preset: Any) -> None:

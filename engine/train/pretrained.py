@@ -19,6 +19,7 @@ from engine._core.errors import LetheError
 from engine._core.events import Event, Log
 from engine.models import create_model
 from engine.models.base import LetheModel
+from engine.models.input_norm import InputNorm
 from engine.train.loop import train
 from engine.train.recipe import Recipe
 
@@ -41,12 +42,14 @@ def _train_cached(
     use_cache: bool,
     epoch_hook: Callable[[LetheModel, int], Event | None] | None = None,
 ) -> Generator[Event, None, LetheModel]:
-    key = model_key(bundle.fingerprint, arch, recipe.to_json(), seed, split.hash if split else None)
+    # A model's own normalisation (an imported original's) trains another model than the dataset's.
+    key = model_key(bundle.fingerprint + bundle.norm_key, arch, recipe.to_json(), seed, split.hash if split else None)
     stem = model_path(kind, key)
     weights = stem.with_suffix(".safetensors")
     if use_cache and weights.exists() and stem.with_suffix(".json").exists():
         try:
             model, _ = load_checkpoint(weights)
+            model.input_norm = _norm_of(bundle)
             yield Log(f"{kind}: loaded from cache ({weights.name})")
             return model
         except LetheError:
@@ -59,6 +62,7 @@ def _train_cached(
         epoch_hook=epoch_hook,
     )
     model = model.to("cpu").eval()
+    model.input_norm = _norm_of(bundle)
     if use_cache:
         meta = {
             "kind": kind,
@@ -76,6 +80,11 @@ def _train_cached(
         except LetheError as exc:  # a full cache disk must not lose the trained model
             yield Log(f"{kind}: not cached ({exc.message})", level="warning")
     return model
+
+
+def _norm_of(bundle: DatasetBundle) -> InputNorm:
+    """The normalisation a model trained on ``bundle`` was trained with (recorded in its sidecar)."""
+    return InputNorm(tuple(bundle.mean), tuple(bundle.std), source=bundle.norm_source)
 
 
 def obtain_original(

@@ -81,11 +81,13 @@ def test_class_folder_without_images_is_named(tmp_path: Path) -> None:
         load_folder(root)
 
 
-def test_unreadable_image_is_named(tmp_path: Path) -> None:
+def test_unreadable_image_is_skipped_and_named(tmp_path: Path) -> None:
     root = make_tree(tmp_path / "pets")
+    good = load_folder(root)
     (root / "dog" / "broken.png").write_bytes(b"not a png")
-    with pytest.raises(BadDataset, match=r"broken\.png"):
-        load_folder(root)
+    bundle = load_folder(root)
+    assert len(bundle.x_train) + len(bundle.x_test) == len(good.x_train) + len(good.x_test)
+    assert any("skipped 1 unreadable" in n and "broken.png" in n for n in bundle.notes)
 
 
 def test_train_folder_without_test_folder_is_refused_clearly(tmp_path: Path) -> None:
