@@ -66,5 +66,29 @@ class DiskFull(LetheError):
     default_hint = "free some disk space or choose another output folder"
 
 
+class NotWritable(LetheError):
+    """A write was refused by the system: read-only file system, no permission, or not a folder."""
+
+    default_hint = "choose a folder you can write to, or change its permissions"
+
+
+class WouldOverwrite(LetheError):
+    """A write would replace a file the user owns: an earlier run's output, or an input of this run."""
+
+    default_hint = "choose another output folder, or pass --overwrite to replace an earlier run's files"
+
+
+class OutputLocked(LetheError):
+    """Another Lethe process is writing into the same output folder."""
+
+    default_hint = "wait for the other run to finish or choose another output folder"
+
+
+class NeedsConfirmation(BadSpec):
+    """A valid spec whose cost is above the confirmation threshold; rerun with the opt-in."""
+
+    default_hint = 'set "confirm_cost": true in the job spec, or pass --yes on the command line'
+
+
 class Cancelled(Exception):
     """Raised inside a job when its CancelToken is set; not an error, so not a LetheError."""
