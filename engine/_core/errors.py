@@ -66,6 +66,12 @@ class DiskFull(LetheError):
     default_hint = "free some disk space or choose another output folder"
 
 
+class BadRecord(LetheError):
+    """A run record (record.json, a session's runs) that is not what Lethe writes."""
+
+    default_hint = "give a record.json written by Lethe (python -m engine unlearn, or the studio)"
+
+
 class NotWritable(LetheError):
     """A write was refused by the system: read-only file system, no permission, or not a folder."""
 

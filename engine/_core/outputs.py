@@ -22,7 +22,7 @@ from pathlib import Path
 from types import TracebackType
 
 from engine._core.errors import NotWritable, OutputLocked, WouldOverwrite
-from engine._core.fileio import check_not_input, sweep_orphan_tmp, writing
+from engine._core.fileio import check_not_input, resource_error, sweep_orphan_tmp, writing
 
 LOCK_NAME = ".lethe.lock"
 ARTEFACT_NAMES = frozenset({"record.json"})
@@ -78,11 +78,12 @@ def _pid_alive(pid: int) -> bool:
 class OutputFolder:
     """A claimed output folder; use as a context manager (releases the lock) or call :meth:`release`."""
 
-    def __init__(self, path: Path, overwrite: bool, lock: Path, existed: set[str]) -> None:
+    def __init__(self, path: Path, overwrite: bool, lock: Path, existed: set[str], created: bool) -> None:
         self.path = path
         self.overwrite = overwrite
         self.lock = lock
         self._existed = existed  # names present when claimed: never removed by rollback
+        self._created = created  # the claim made the folder: an empty one is removed on release
         self.written: list[Path] = []
 
     @classmethod
@@ -96,25 +97,35 @@ class OutputFolder:
         if folder.exists() and not folder.is_dir():
             raise NotWritable(f"the output folder {folder} is a file, not a folder",
                               hint="choose a folder name for the output")
+        created = not folder.exists()
         with writing(folder):
             folder.mkdir(parents=True, exist_ok=True)
+        lock = folder / LOCK_NAME
+        try:
+            cls._take_lock(lock)
+        except BaseException:
+            if created:
+                try:
+                    folder.rmdir()
+                except OSError:
+                    pass
+            raise
+        out = cls(folder, overwrite, lock, {p.name for p in folder.iterdir()}, created)
         existing = lethe_artefacts(folder)
         if existing and not overwrite:
+            out.release()
             more = f" (+{len(existing) - _MAX_LISTED} more)" if len(existing) > _MAX_LISTED else ""
             names = ", ".join(p.name for p in existing[:_MAX_LISTED]) + more
             raise WouldOverwrite(f"the output folder {folder} already holds Lethe files ({names})")
-        lock = folder / LOCK_NAME
-        cls._take_lock(lock)
         sweep_orphan_tmp(folder)
-        return cls(folder, overwrite, lock, {p.name for p in folder.iterdir()})
+        return out
 
     @staticmethod
     def _take_lock(lock: Path) -> None:
         payload = json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "since": time.time()}).encode()
         for _attempt in range(2):
             try:
-                with writing(lock):
-                    fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+                fd = os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
             except FileExistsError:
                 holder = _read_lock(lock)
                 if _stale(lock, holder):
@@ -127,6 +138,9 @@ class OutputFolder:
                 raise OutputLocked(f"{lock.parent} is being written by {who} (lock file {lock})",
                                    hint=f"wait for that run to finish, choose another output folder, "
                                         f"or delete {lock} if no Lethe run is using it") from None
+            except OSError as exc:
+                err = resource_error(exc, lock)
+                raise (err or exc) from exc
             try:
                 with writing(lock):
                     os.write(fd, payload)
@@ -152,11 +166,16 @@ class OutputFolder:
                     pass
 
     def release(self) -> None:
-        """Remove the lock file (only our own)."""
+        """Remove the lock file (only our own), and the folder when this claim made it and it stayed empty."""
         holder = _read_lock(self.lock)
         if holder is not None and holder[0] == os.getpid():
             try:
                 self.lock.unlink()
+            except OSError:
+                pass
+        if self._created:
+            try:
+                self.path.rmdir()  # only succeeds when empty
             except OSError:
                 pass
 

@@ -452,6 +452,12 @@ def load_checkpoint(path: str | os.PathLike[str], *, arch: str | None = None, co
         raise BadCheckpoint(f"{path.name}: unsupported checkpoint type {suffix or '(no suffix)'}",
                             hint="give a .safetensors file with its .json sidecar, or a .pt/.pth/.bin state dict")
 
+    try:
+        with open(path, "rb"):
+            pass
+    except OSError as exc:
+        raise BadCheckpoint(f"cannot read {path} ({exc.strerror or exc})",
+                            hint="check the file's permissions, or copy it somewhere readable") from None
     sidecar = path.with_suffix(".json")
     info = _read_sidecar(sidecar) if sidecar.is_file() else None
     if info is None and arch is None and not (config and "arch" in config):
