@@ -25,6 +25,28 @@ MAX_INFLATE_BYTES = 64 * 2**30  # the absolute cap on what one file may declare
 _GB = 1e9
 
 
+def physical_memory() -> int | None:
+    """Bytes of RAM of this machine, or None where the system does not say."""
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def memory_cap() -> int:
+    """The most one decoded input may take: :data:`MAX_INFLATE_BYTES`, or this machine's RAM if less."""
+    ram = physical_memory()
+    return min(MAX_INFLATE_BYTES, ram) if ram else MAX_INFLATE_BYTES
+
+
+def check_allocation(nbytes: int, *, error: type[LetheError], what: str) -> None:
+    """Refuse (raise ``error``) to allocate ``nbytes`` for ``what`` above :func:`memory_cap`."""
+    cap = memory_cap()
+    if nbytes > cap:
+        raise error(f"{what} would need {_size_text(nbytes)} of memory (limit {_size_text(cap)}); refused before loading",
+                    hint="use fewer or smaller images")
+
+
 def _size_text(n: float) -> str:
     return f"{n / _GB:.2f} GB" if n >= 1e8 else f"{n / 1e6:.1f} MB"
 
@@ -41,11 +63,15 @@ def declared_zip_bytes(path: Path, error: type[LetheError], what: str) -> tuple[
 
 def check_zip_inflation(path: str | os.PathLike[str], *, error: type[LetheError], what: str,
                         ratio: float = INFLATE_RATIO, floor: int = INFLATE_FLOOR_BYTES,
-                        cap: int = MAX_INFLATE_BYTES) -> int:
+                        cap: int | None = None) -> int:
     """Refuse (raise ``error``) a zip file that declares more than ``max(floor, ratio * file
-    size)`` or ``cap`` bytes uncompressed; returns the declared total."""
+    size)`` or ``cap`` (default :func:`memory_cap`) bytes uncompressed; returns the declared total."""
     p = Path(path)
-    size = p.stat().st_size
+    cap = memory_cap() if cap is None else cap
+    try:
+        size = p.stat().st_size
+    except OSError as exc:
+        raise error(f"cannot read {p} ({exc.strerror or exc})") from exc
     total, _ = declared_zip_bytes(p, error, what)
     allowed = min(cap, max(floor, ratio * size))
     if total > allowed:

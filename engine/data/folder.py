@@ -8,19 +8,23 @@ mixed-size folders load but look their best when all files share one size.
 """
 from __future__ import annotations
 
+import math
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from engine.data.bundle import DatasetBundle
 from engine.data.npz import make_bundle
 from engine._core.errors import BadDataset, DatasetMissing
+from engine._core.limits import check_allocation
 
 IMAGE_EXTENSIONS = frozenset(
     {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm"}
 )
 GREY_MODES = frozenset({"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F"})
 TEST_FRACTION = 0.2
+_BOMB_HINT = "use ordinary-sized images (Lethe trains on small images; resize them first)"
 
 
 def stratified_split(labels: np.ndarray, test_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -64,30 +68,60 @@ def _collect(root: Path, class_index: dict[str, int]) -> list[tuple[Path, int]]:
     return items
 
 
+def _pixel_limit() -> int | None:
+    """Pillow's decompression-bomb limit (``PIL.Image.MAX_IMAGE_PIXELS``; None when a program turned it off)."""
+    from PIL import Image
+
+    limit = Image.MAX_IMAGE_PIXELS
+    return int(limit) if limit else None
+
+
+def _open_checked(path: Path) -> Any:
+    """``Image.open`` with Pillow's decompression-bomb guard honoured: an image over the pixel
+    limit is a BadDataset naming the file (Pillow itself only warns between 1x and 2x the limit)."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        im = Image.open(path)
+    except Image.DecompressionBombError as exc:
+        raise BadDataset(f"{path}: refused as a decompression bomb ({exc})", hint=_BOMB_HINT) from None
+    except (OSError, UnidentifiedImageError, ValueError, SyntaxError, EOFError) as exc:
+        raise BadDataset(f"{path}: not a readable image ({exc})") from exc
+    limit = _pixel_limit()
+    w, h = im.size
+    if limit is not None and w * h > limit:
+        im.close()
+        raise BadDataset(f"{path}: {w}x{h} = {w * h:,} pixels is over Pillow's decompression-bomb limit "
+                         f"of {limit:,} pixels; refused before decoding", hint=_BOMB_HINT)
+    return im
+
+
 def _read_images(items: list[tuple[Path, int]]) -> np.ndarray:
     from PIL import Image, UnidentifiedImageError
 
     modes: list[str] = []
     size: tuple[int, int] | None = None
     for path, _ in items:  # headers only: decide grey vs RGB and the target size
-        try:
-            with Image.open(path) as im:
-                modes.append(im.mode)
-                size = size or im.size
-        except (OSError, UnidentifiedImageError) as exc:
-            raise BadDataset(f"{path}: not a readable image ({exc})") from exc
+        with _open_checked(path) as im:
+            modes.append(im.mode)
+            size = size or im.size
     assert size is not None
     grey = all(m in GREY_MODES for m in modes)
     mode = "L" if grey else "RGB"
-    out = np.empty((len(items), size[1], size[0], 1 if grey else 3), dtype=np.uint8)
+    shape = (len(items), size[1], size[0], 1 if grey else 3)
+    check_allocation(math.prod(shape), error=BadDataset,
+                     what=f"{len(items):,} images of {size[0]}x{size[1]} pixels")
+    out = np.empty(shape, dtype=np.uint8)
     for i, (path, _) in enumerate(items):
         try:
-            with Image.open(path) as im:
+            with _open_checked(path) as im:
                 im = im.convert(mode)
                 if im.size != size:
                     im = im.resize(size, Image.BILINEAR)
                 arr = np.asarray(im, dtype=np.uint8)
-        except (OSError, UnidentifiedImageError) as exc:
+        except BadDataset:
+            raise
+        except (OSError, UnidentifiedImageError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError) as exc:
             raise BadDataset(f"{path}: not a readable image ({exc})") from exc
         out[i] = arr.reshape(out.shape[1:])
     return out

@@ -56,8 +56,8 @@ class ForgetSpec:
         for i in ids:
             if not _is_int(i):
                 raise BadForgetSet(f"forget ids: {i!r} is not an integer row index")
-            if not 0 <= int(i) <= INDEX_MAX:
-                raise BadForgetSet(f"forget ids: row {i} is out of range; row indices are 0 or more")
+            if not -INDEX_MAX - 1 <= int(i) <= INDEX_MAX:  # beyond int64; the dataset's range is checked in resolve
+                raise BadForgetSet(f"forget ids: row {i} is out of range; row indices are 0 or more and below 2**63")
         object.__setattr__(self, "ids", tuple(int(i) for i in ids))
         if self.fraction is not None:
             if isinstance(self.fraction, (bool, np.bool_)) or not isinstance(self.fraction, numbers.Real):
