@@ -62,11 +62,13 @@ def declared_zip_bytes(path: Path, error: type[LetheError], what: str) -> tuple[
 
 
 def check_zip_inflation(path: str | os.PathLike[str], *, error: type[LetheError], what: str,
-                        ratio: float = INFLATE_RATIO, floor: int = INFLATE_FLOOR_BYTES,
-                        cap: int | None = None) -> int:
+                        ratio: float | None = None, floor: int | None = None, cap: int | None = None) -> int:
     """Refuse (raise ``error``) a zip file that declares more than ``max(floor, ratio * file
-    size)`` or ``cap`` (default :func:`memory_cap`) bytes uncompressed; returns the declared total."""
+    size)`` or ``cap`` bytes uncompressed (defaults: :data:`INFLATE_FLOOR_BYTES`,
+    :data:`INFLATE_RATIO`, :func:`memory_cap`); returns the declared total."""
     p = Path(path)
+    ratio = INFLATE_RATIO if ratio is None else ratio
+    floor = INFLATE_FLOOR_BYTES if floor is None else floor
     cap = memory_cap() if cap is None else cap
     try:
         size = p.stat().st_size
