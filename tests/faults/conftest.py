@@ -5,14 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import torch
 
 from engine.data import DatasetBundle, load_dataset
 from engine.models.base import LetheModel
 from engine.models.checkpoints import save_checkpoint
 from engine.train.pretrained import fresh_model
-
-FINDINGS = Path(__file__).parent / "fuzz_findings"
 
 
 @pytest.fixture(scope="session")
@@ -30,9 +27,3 @@ def bn_model(digits: DatasetBundle) -> LetheModel:
 def saved_checkpoint(bn_model: LetheModel, tmp_path: Path) -> Path:
     """A valid Lethe checkpoint of ``bn_model`` (weights + sidecar) in a fresh folder."""
     return save_checkpoint(bn_model, tmp_path / "ckpt" / "model", {"classes": [str(i) for i in range(10)]})
-
-
-def poison(model: torch.nn.Module, name: str, value: float) -> None:
-    """Write ``value`` (NaN, inf) into the first element of the state-dict tensor ``name``."""
-    with torch.no_grad():
-        model.state_dict()[name].view(-1)[0] = value
