@@ -6,15 +6,22 @@ Anything else escaping the engine is a bug (exit code 1).
 from __future__ import annotations
 
 
+def _one_line(text: str) -> str:
+    return text.replace("\r\n", " ").replace("\n", " ").replace("\r", " ")
+
+
 class LetheError(Exception):
     """Base class: ``message`` says what went wrong, ``hint`` what the user can do about it."""
 
     default_hint = ""
 
     def __init__(self, message: str, hint: str | None = None) -> None:
+        # One line always: messages quote file names, library errors and user input, any of
+        # which may hold line breaks.
+        message = _one_line(str(message))
         super().__init__(message)
         self.message = message
-        self.hint = hint if hint is not None else self.default_hint
+        self.hint = _one_line(hint) if hint is not None else self.default_hint
 
     def one_line(self) -> str:
         """The message and hint as a single line (CLI output, status bars)."""
