@@ -109,7 +109,10 @@ def file_identity(path: str | os.PathLike[str]) -> tuple[int, int] | None:
     try:
         st = os.stat(path)
     except (OSError, ValueError):
-        return None
+        try:  # "a/missing/../f" names an existing file once the name is resolved
+            st = os.stat(os.path.realpath(path))
+        except (OSError, ValueError):
+            return None
     return st.st_dev, st.st_ino
 
 
