@@ -176,7 +176,7 @@ def test_report_never_replaces_its_own_record(saved_record: Path, tmp_path: Path
     for out in (saved_record, alias):
         for extra in ([], ["--overwrite"]):
             assert main(["report", str(saved_record), "--out", str(out), "--no-thumbnails", *extra]) == 2
-            assert "WouldOverwrite" in capsys.readouterr().err
+            assert "WouldOverwrite: refusing to write the report onto its own input" in capsys.readouterr().err
     assert sha(saved_record) == before
 
 
