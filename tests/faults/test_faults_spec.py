@@ -125,6 +125,25 @@ def test_fuzz_findings_exit_2_with_one_line_from_the_cli(path: Path, tmp_path: P
     assert time.monotonic() - started < 30  # refused at parse time, not after training
 
 
+def _fuzzed_specs() -> list[Any]:
+    lines = (FINDINGS / "results-seed1.jsonl").read_text().splitlines()
+    return [json.loads(line)["spec"] for line in lines if line.strip()]
+
+
+def test_every_spec_of_the_fuzzing_campaign_parses_to_a_spec_or_a_lethe_error() -> None:
+    """The 330 specs of the fuzzer's run (results-seed1.jsonl), 16 of which crashed or hung Lethe."""
+    specs = _fuzzed_specs()
+    assert len(specs) == 330
+    accepted = 0
+    for raw in specs:
+        try:
+            JobSpec.from_json(raw)
+            accepted += 1
+        except LetheError as exc:
+            assert "\n" not in exc.one_line()
+    assert 0 < accepted < len(specs)
+
+
 @pytest.mark.timeout(300)
 def test_the_slow_fuzz_finding_is_costed_and_cancels_at_once(tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
     monkeypatch.setenv("LETHE_CACHE_DIR", str(tmp_path / "cache"))
