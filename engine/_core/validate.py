@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Sequence
 from typing import Any
 
 from engine._core.errors import BadSpec, LetheError
@@ -62,23 +61,3 @@ def require_float(value: Any, field: str, *, lo: float | None = None, hi: float 
     if hi is not None and (v > hi or hi_open and v == hi):
         raise error(f"{field}: {v:g} is above the maximum {hi:g}" + (" (exclusive)" if hi_open else ""))
     return v
-
-
-def require_type(value: Any, field: str, typ: type | tuple[type, ...], *, error: type[LetheError] = BadSpec) -> Any:
-    """``value`` itself when it is an instance of ``typ`` (bool is no int); else ``error``."""
-    types = typ if isinstance(typ, tuple) else (typ,)
-    if isinstance(value, bool) and bool not in types:
-        ok = False
-    else:
-        ok = isinstance(value, types)
-    if not ok:
-        names = " or ".join({dict: "object", list: "list", str: "string"}.get(t, t.__name__) for t in types)
-        raise error(f"{field}: expected {names}, got {type(value).__name__} {_show(value)}")
-    return value
-
-
-def require_choice(value: Any, field: str, choices: Sequence[Any], *, error: type[LetheError] = BadSpec) -> Any:
-    """``value`` when it is one of ``choices`` (compared by type and value)."""
-    if not any(type(value) is type(c) and value == c for c in choices):
-        raise error(f"{field}: {_show(value)} is not one of {', '.join(map(str, choices))}")
-    return value

@@ -117,7 +117,7 @@ def _read_images(items: list[tuple[Path, int]]) -> np.ndarray:
             with _open_checked(path) as im:
                 im = im.convert(mode)
                 if im.size != size:
-                    im = im.resize(size, Image.BILINEAR)
+                    im = im.resize(size, Image.Resampling.BILINEAR)
                 arr = np.asarray(im, dtype=np.uint8)
         except BadDataset:
             raise

@@ -83,7 +83,7 @@ def _coerce_param(name: str, v: Any, kind: type | None) -> Any:
             raise wrong()
         if isinstance(v, float) and not (math.isfinite(v) and v == int(v)):
             raise BadSpec(f"params.{name}: expected an integer, got {v!r}")
-        iv = int(v)
+        iv = int(v) if isinstance(v, numbers.Integral) else int(float(v))
         if abs(iv) > PARAM_INT_MAX:
             raise BadSpec(f"params.{name}: {iv} is out of range (at most {PARAM_INT_MAX} in size)")
         return iv
