@@ -11,7 +11,6 @@ report is made from) are never replaced, ``--overwrite`` or not.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -19,9 +18,9 @@ from typing import Sequence, Any
 
 from engine._core.cancel import CancelToken
 from engine.cli.format import ProgressPrinter, describe_method, failure_line, format_table
-from engine._core.errors import BadSpec, LetheError, NotWritable, WouldOverwrite
+from engine._core.errors import BadRecord, BadSpec, LetheError, NotWritable, WouldOverwrite
 from engine._core.events import Failed, Finished
-from engine._core.fileio import file_identity, protect_inputs
+from engine._core.fileio import dumps_json, file_identity, protect_inputs
 from engine._core.outputs import OutputFolder
 from engine.runs.runner import Runner
 from engine.runs.spec import JobSpec
@@ -77,7 +76,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if args.method == "pour_p":  # the POUR demo: show the distillation variant beside it
         records.append(run_job(runner, spec.with_changes(method="pour_d"), printer))
     if args.json:
-        print(json.dumps([r.to_json() for r in records], indent=2))
+        print(dumps_json([r.to_json() for r in records], indent=2))
         return 0
     ds = main.dataset
     print(f"Dataset {ds['name']} ({ds['train_size']} train / {ds['test_size']} test), model {args.model}, "
@@ -126,7 +125,11 @@ def cmd_report(args: argparse.Namespace) -> int:
             record.weights = str(candidate)
     bundle = None if args.no_thumbnails else load_bundle_for(record)
     with protect_inputs([path, record.weights]):
-        out = write_report(record, target, bundle=bundle)
+        try:
+            out = write_report(record, target, bundle=bundle)
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+            # a record.json from elsewhere may lack what a run writes (verdict fields, audit details)
+            raise BadRecord(f"{path} is not a complete Lethe record ({type(exc).__name__}: {exc})") from exc
     note = "" if bundle is not None else " (no thumbnails: dataset not available)"
     print(f"wrote {out}{note}")
     return 0
@@ -178,7 +181,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         except (LetheError, OSError):
             out.rollback()
             raise
-    print(json.dumps({"checkpoint": str(path), "test_acc": acc, "seconds": round(seconds, 2),
+    print(dumps_json({"checkpoint": str(path), "test_acc": acc, "seconds": round(seconds, 2),
                       "device": str(device), "recipe": recipe.to_json()}, indent=2))
     return 0
 
@@ -201,7 +204,7 @@ def cmd_methods(args: argparse.Namespace) -> int:
 
     infos = [get(name).describe() for name in available()]
     if args.json:
-        print(json.dumps(infos, indent=2))
+        print(dumps_json(infos, indent=2, default=str))
     else:
         print("\n\n".join(describe_method(i) for i in infos))
     return 0
@@ -272,7 +275,7 @@ def cmd_ensemble(args: argparse.Namespace) -> int:
     gen = job(bundle, split, args.model, recipe, args.method, params, k=args.k, seed=args.seed, device=device,
               token=token)
     result = drive(gen, printer, token)
-    print(json.dumps(result, indent=2))
+    print(dumps_json(result, indent=2))
     return 0
 
 

@@ -162,3 +162,20 @@ def test_checkpoint_sidecars_are_strict_json(bn_model, tmp_path: Path) -> None: 
 def test_dumps_json_never_writes_nan_tokens() -> None:
     value = {"a": [float("nan"), (np.float64("inf"), -math.inf)], "b": {"c": np.int64(3)}, "d": torch.tensor(float("nan"))}
     assert _strict_json(dumps_json(value)) == {"a": [None, [None, None]], "b": {"c": 3}, "d": None}
+
+
+@pytest.mark.parametrize("audit", [{"verdicts": [{"status": "pass"}]}, {"verdicts": "pass"}, {"verdicts": [3]}])
+def test_report_of_an_incomplete_record_is_one_line(tmp_path: Path, capsys, audit: dict[str, Any]) -> None:  # noqa: ANN001
+    from engine.cli.main import main
+
+    path = RunRecord("pour_p", spec={}, metrics={"forget_acc": float("nan")}, audit=audit).save(tmp_path / "r.json")
+    assert main(["report", str(path), "--out", str(tmp_path / "r.html"), "--no-thumbnails"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: BadRecord") and len(err.splitlines()) == 1 and not (tmp_path / "r.html").exists()
+
+
+def test_json_on_stdout_is_strict_too(capsys) -> None:  # noqa: ANN001
+    from engine.cli.main import main
+
+    assert main(["methods", "--json"]) == 0
+    _strict_json(capsys.readouterr().out)
