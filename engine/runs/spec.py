@@ -111,7 +111,8 @@ class JobSpec:
         except json.JSONDecodeError as exc:
             raise BadSpec(f"spec file {path} is not valid JSON (line {exc.lineno}: {exc.msg})") from None
         except (OSError, UnicodeDecodeError, RecursionError, ValueError) as exc:
-            raise BadSpec(f"spec file {path} cannot be read ({type(exc).__name__}: {exc})") from None
+            raise BadSpec(f"spec file {path} cannot be read ({type(exc).__name__}: {exc})",
+                          hint="check that the file is a readable UTF-8 JSON file") from None
         return cls.from_json(raw)
 
     def with_changes(self, **kw: Any) -> "JobSpec":
