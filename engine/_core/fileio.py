@@ -293,7 +293,8 @@ def atomic_write_json(path: str | os.PathLike[str], value: Any, *, indent: int |
 # orphans
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` runs on this machine (True when that cannot be told safely)."""
     if pid == os.getpid():
         return True
     if os.name != "posix":
@@ -319,7 +320,7 @@ def is_orphan_tmp(path: Path, now: float | None = None) -> bool:
     age = now - st.st_mtime
     found = _TMP_RE.match(path.name)
     if found:
-        return age >= ORPHAN_MIN_AGE_S and not _pid_alive(int(found.group("pid")))
+        return age >= ORPHAN_MIN_AGE_S and not pid_alive(int(found.group("pid")))
     if _LEGACY_TMP_RE.match(path.name):
         return age >= LEGACY_ORPHAN_MIN_AGE_S
     return False

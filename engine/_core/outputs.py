@@ -22,7 +22,7 @@ from pathlib import Path
 from types import TracebackType
 
 from engine._core.errors import NotWritable, OutputLocked, WouldOverwrite
-from engine._core.fileio import check_not_input, resource_error, sweep_orphan_tmp, writing
+from engine._core.fileio import check_not_input, pid_alive, resource_error, sweep_orphan_tmp, writing
 
 LOCK_NAME = ".lethe.lock"
 ARTEFACT_NAMES = frozenset({"record.json"})
@@ -59,20 +59,6 @@ def lethe_artefacts(folder: Path) -> list[Path]:
         ):
             found.append(p)
     return found
-
-
-def _pid_alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    if os.name != "posix":
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:
-        return True
-    return True
 
 
 class OutputFolder:
@@ -190,7 +176,7 @@ class OutputFolder:
 def _stale(lock: Path, holder: tuple[int, str] | None) -> bool:
     """A lock of a dead process on this host, or an unreadable one older than a minute."""
     if holder is not None:
-        return holder[1] == socket.gethostname() and not _pid_alive(holder[0])
+        return holder[1] == socket.gethostname() and not pid_alive(holder[0])
     try:
         return time.time() - lock.stat().st_mtime > STALE_UNREADABLE_LOCK_S
     except OSError:
