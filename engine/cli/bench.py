@@ -10,7 +10,6 @@ loop over the same tensors, model and batch size.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import statistics
@@ -29,7 +28,7 @@ from engine._core.device import cpu_thread_budget, resolve_device, seed_everythi
 from engine.cli.format import COLUMNS, PERCENT_COLUMNS
 from engine._core.events import drain
 from engine.train.features import extract
-from engine._core.fileio import atomic_write_text
+from engine._core.fileio import atomic_write_json
 from engine._core.errors import BadSpec, LetheError
 from engine.evaluation.evaluator import Evaluator
 from engine.methods import MethodContext, available as available_methods, get as get_method
@@ -379,7 +378,7 @@ def run_bench(args: argparse.Namespace) -> int:
         _print_result(args.suite, result)
         payload = {k: v for k, v in result.items() if k != "table"}
     if args.out:
-        atomic_write_text(Path(args.out), json.dumps(payload, indent=2))
+        atomic_write_json(Path(args.out), payload)
         print(f"wrote {args.out}", file=sys.stderr)
     return 0
 

@@ -22,7 +22,9 @@ class ProgressPrinter:
         self.start = time.perf_counter()
 
     def __call__(self, event: Event) -> None:
-        if self.quiet:
+        if self.quiet:  # quiet hides progress, never a warning (e.g. "not cached: the disk is full")
+            if isinstance(event, Log) and event.level in ("warning", "error"):
+                self.stream.write(f"{event.level}: {event.message}\n")
             return
         if isinstance(event, Progress):
             pct = int(event.fraction * 100)

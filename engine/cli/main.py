@@ -4,11 +4,15 @@
 
 Progress goes to stderr, results to stdout. Exit codes: 0 success, 2 bad input (one line),
 1 unexpected failure.
+
+Every ``--out`` follows one rule (:mod:`engine._core.outputs`): a folder that already holds Lethe
+files is refused unless ``--overwrite``, a second process writing into the same folder fails on
+its lock file, and a run's own inputs (the spec, the checkpoint, the dataset files, the record a
+report is made from) are never replaced, ``--overwrite`` or not.
 """
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -17,8 +21,10 @@ from collections.abc import Sequence
 
 from engine._core.cancel import CancelToken
 from engine.cli.format import ProgressPrinter, describe_method, failure_line, format_table
-from engine._core.errors import BadSpec, LetheError
+from engine._core.errors import BadRecord, BadSpec, LetheError, NotWritable, WouldOverwrite
 from engine._core.events import Failed, Finished
+from engine._core.fileio import dumps_json, file_identity, protect_inputs
+from engine._core.outputs import OutputFolder
 from engine.runs.runner import Runner
 from engine.runs.spec import JobSpec
 from engine.runs.record import RunRecord
@@ -30,7 +36,7 @@ class JobFailed(Exception):
         self.event = event
 
 
-def run_job(runner: Runner, spec: JobSpec, printer: ProgressPrinter, out_dir: str | None = None) -> RunRecord:
+def run_job(runner: Runner, spec: JobSpec, printer: ProgressPrinter, out_dir: str | OutputFolder | None = None) -> RunRecord:
     token = CancelToken()
     try:
         for event in runner.run(spec, token, out_dir=out_dir):
@@ -73,7 +79,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if args.method == "pour_p":  # the POUR demo: show the distillation variant beside it
         records.append(run_job(runner, spec.with_changes(method="pour_d"), printer))
     if args.json:
-        print(json.dumps([r.to_json() for r in records], indent=2))
+        print(dumps_json([r.to_json() for r in records], indent=2))
         return 0
     ds = main.dataset
     print(f"Dataset {ds['name']} ({ds['train_size']} train / {ds['test_size']} test), model {args.model}, "
@@ -107,66 +113,91 @@ def cmd_report(args: argparse.Namespace) -> int:
     path = Path(args.record)
     if not path.exists():
         raise BadSpec(f"record file {path} does not exist")
-    try:
-        record = RunRecord.load(path)
-    except (json.JSONDecodeError, TypeError, KeyError) as exc:
-        raise BadSpec(f"{path} is not a Lethe record.json ({exc})") from None
+    target = Path(args.out)
+    if file_identity(target) is not None and file_identity(target) == file_identity(path):
+        raise WouldOverwrite(f"refusing to write the report onto its own input {path}",
+                             hint="choose another --out, e.g. report.html")
+    if target.is_dir():
+        raise NotWritable(f"--out {target} is a folder; give the .html file to write", hint="e.g. --out report.html")
+    if target.exists() and not args.overwrite:
+        raise WouldOverwrite(f"{target} already exists", hint="pass --overwrite to replace it, or choose another --out")
+    record = RunRecord.load(path)
     if record.weights and not Path(record.weights).exists():  # moved with its folder
         candidate = path.parent / Path(record.weights).name
         if candidate.exists():
             record.weights = str(candidate)
     bundle = None if args.no_thumbnails else load_bundle_for(record)
-    out = write_report(record, args.out, bundle=bundle)
+    with protect_inputs([path, record.weights]):
+        try:
+            out = write_report(record, target, bundle=bundle)
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
+            # a record.json from elsewhere may lack what a run writes (verdict fields, audit details)
+            raise BadRecord(f"{path} is not a complete Lethe record ({type(exc).__name__}: {exc})") from exc
     note = "" if bundle is not None else " (no thumbnails: dataset not available)"
     print(f"wrote {out}{note}")
     return 0
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from engine.models.checkpoints import save_checkpoint
+    from engine.models.checkpoints import check_finite, save_checkpoint
     from engine.data import load_dataset
+    from engine.data.sources import source_files
     from engine._core.device import resolve_device
+    from engine._core.validate import SEED_MAX, require_int
     from engine.metrics import accuracy
+    from engine.models import available_models
+    from engine.runs.budget import check_budget, training
     from engine.train.features import extract
     from engine.train.pretrained import fresh_model
     from engine.train.loop import train
     from engine.train.recipe import Recipe, default_recipe
 
-    out = Path(args.out)
+    require_int(args.seed, "--seed", lo=0, hi=SEED_MAX)
+    if args.model not in available_models():
+        raise BadSpec(f"--model: unknown model {args.model!r} (available: {', '.join(available_models())})")
     bundle = load_dataset(args.dataset)
     device = resolve_device(args.device)
     recipe = default_recipe(args.model, bundle.image_size, bundle.channels)
     if args.epochs is not None:
         recipe = Recipe.from_json({**recipe.to_json(), "epochs": args.epochs})
-    if (out / "model.safetensors").exists() and not args.overwrite:
-        raise BadSpec(f"{out / 'model.safetensors'} already exists; pass --overwrite or choose another --out")
-    model = fresh_model(args.model, bundle, args.seed)
-    printer = ProgressPrinter(quiet=args.quiet)
-    token = CancelToken()
-    t0 = time.perf_counter()
-    gen = train(model, bundle.x_train, bundle.y_train, bundle.mean, bundle.std, recipe, device=device,
-                seed=args.seed, token=token, stage="train")
-    model = drive(gen, printer, token)
-    seconds = time.perf_counter() - t0
-    test = extract(model, bundle.x_test, bundle.mean, bundle.std, device=device)
-    acc = accuracy(test.predictions, bundle.y_test)
-    out.mkdir(parents=True, exist_ok=True)
-    meta = {"kind": "original", "classes": list(bundle.classes), "dataset": bundle.source,
-            "dataset_fingerprint": bundle.fingerprint, "recipe": recipe.to_json(), "seed": args.seed,
-            "mean": list(bundle.mean), "std": list(bundle.std), "metrics": {"test_acc": acc}}
-    path = save_checkpoint(model.to("cpu"), out / "model", meta, overwrite=args.overwrite)
-    print(json.dumps({"checkpoint": str(path), "test_acc": acc, "seconds": round(seconds, 2),
+    check_budget([training("training", args.model, recipe.epochs, len(bundle.x_train), bundle.channels,
+                           bundle.image_size, bundle.num_classes)], device, confirmed=args.yes)
+    with protect_inputs(source_files(args.dataset)), OutputFolder.claim(args.out, overwrite=args.overwrite) as out:
+        model = fresh_model(args.model, bundle, args.seed)
+        printer = ProgressPrinter(quiet=args.quiet)
+        token = CancelToken()
+        t0 = time.perf_counter()
+        gen = train(model, bundle.x_train, bundle.y_train, bundle.mean, bundle.std, recipe, device=device,
+                    seed=args.seed, token=token, stage="train")
+        model = drive(gen, printer, token)
+        check_finite(model, f"train: the trained {args.model}")
+        seconds = time.perf_counter() - t0
+        test = extract(model, bundle.x_test, bundle.mean, bundle.std, device=device)
+        acc = accuracy(test.predictions, bundle.y_test)
+        meta = {"kind": "original", "classes": list(bundle.classes), "dataset": bundle.source,
+                "dataset_fingerprint": bundle.fingerprint, "recipe": recipe.to_json(), "seed": args.seed,
+                "mean": list(bundle.mean), "std": list(bundle.std), "metrics": {"test_acc": acc}}
+        out.target("model.safetensors")
+        out.target("model.json")
+        try:
+            path = save_checkpoint(model.to("cpu"), out.path / "model", meta, overwrite=True)
+        except (LetheError, OSError):
+            out.rollback()
+            raise
+    print(dumps_json({"checkpoint": str(path), "test_acc": acc, "seconds": round(seconds, 2),
                       "device": str(device), "recipe": recipe.to_json()}, indent=2))
     return 0
 
 
 def cmd_unlearn(args: argparse.Namespace) -> int:
     spec = JobSpec.load(args.spec)
+    if args.yes:
+        spec = spec.with_changes(confirm_cost=True)
     out = Path(args.out)
-    if (out / "record.json").exists() and not args.overwrite:
-        raise BadSpec(f"{out / 'record.json'} already exists; pass --overwrite or choose another --out")
-    record = run_job(Runner(), spec, ProgressPrinter(quiet=args.quiet), out_dir=args.out)
-    print(format_table([*list(record.references), record]))
+    # The spec file is an input too; the Runner protects the checkpoint and dataset files.
+    with protect_inputs([args.spec]), OutputFolder.claim(out, overwrite=args.overwrite) as folder:
+        record = run_job(Runner(), spec, ProgressPrinter(quiet=args.quiet), out_dir=folder)
+    print(format_table([*record.references, record]))
     print(f"\nwrote {out / 'record.json'} and {record.weights}")
     return 0
 
@@ -183,7 +214,7 @@ def cmd_inspect(args: argparse.Namespace) -> int:
         bundle = load_dataset(args.dataset)
         shape, num_classes = bundle.input_shape, bundle.num_classes
     result = inspect_checkpoint(args.path, arch=args.arch, input_shape=shape, num_classes=num_classes)
-    print(json.dumps(result.to_json(), indent=2) if args.json else format_inspection(result))
+    print(dumps_json(result.to_json(), indent=2) if args.json else format_inspection(result))
     return 0 if result.loads else 2
 
 
@@ -198,7 +229,7 @@ def cmd_methods(args: argparse.Namespace) -> int:
 
     infos = [get(name).describe() for name in available()]
     if args.json:
-        print(json.dumps(infos, indent=2))
+        print(dumps_json(infos, indent=2, default=str))
     else:
         print("\n\n".join(describe_method(i) for i in infos))
     return 0
@@ -269,7 +300,7 @@ def cmd_ensemble(args: argparse.Namespace) -> int:
     gen = job(bundle, split, args.model, recipe, args.method, params, k=args.k, seed=args.seed, device=device,
               token=token)
     result = drive(gen, printer, token)
-    print(json.dumps(result, indent=2))
+    print(dumps_json(result, indent=2))
     return 0
 
 
@@ -297,15 +328,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset", required=True)
     p.add_argument("--model", required=True)
     p.add_argument("--epochs", type=int)
-    p.add_argument("--out", required=True)
-    p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--out", required=True, help="folder for model.safetensors + model.json")
+    p.add_argument("--overwrite", action="store_true", help="allow an --out that already holds Lethe files")
+    p.add_argument("--yes", action="store_true", help="run even when the training is estimated to take hours")
     common(p)
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("unlearn", help="run a JobSpec JSON; write record.json and the unlearned weights")
     p.add_argument("spec")
-    p.add_argument("--out", required=True)
-    p.add_argument("--overwrite", action="store_true")
+    p.add_argument("--out", required=True, help="folder for record.json + unlearned.safetensors + unlearned.json")
+    p.add_argument("--overwrite", action="store_true",
+                   help="allow an --out that already holds Lethe files (the run's own inputs are never replaced)")
+    p.add_argument("--yes", action="store_true",
+                   help='run even when the trainings are estimated to take hours (as "confirm_cost": true)')
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_unlearn)
 
@@ -333,6 +368,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("report", help="write a self-contained HTML audit report of a record.json")
     p.add_argument("record", help="record.json written by 'unlearn' (or the studio)")
     p.add_argument("--out", required=True, help="the .html file to write")
+    p.add_argument("--overwrite", action="store_true", help="replace --out if it exists (never the record itself)")
     p.add_argument("--no-thumbnails", action="store_true", help="do not load the dataset for image thumbnails")
     p.set_defaults(func=cmd_report)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import io
+import math
 import pickle
 from pathlib import Path
 from typing import Any
@@ -58,13 +59,46 @@ def _codecs_encode() -> Any:
     return _codecs.encode
 
 
+MAX_ARRAY_BYTES = 2**34  # 16 GiB: far above CIFAR-100's 150 MB; a declared size over it is refused
+
+
+def _checked_ndarray(shape: Any, dtype: Any = float, buffer: Any = None, offset: Any = 0, strides: Any = None,
+                     order: Any = None) -> np.ndarray:
+    """``numpy.ndarray(...)`` as a pickle may call it, but only over a real buffer that holds
+    every byte of the array: a tiny file cannot declare a stride-0 view of 50,000 images that a
+    later ``np.concatenate`` would materialise (memory amplification)."""
+    try:
+        dims = (int(shape),) if isinstance(shape, (int, np.integer)) else tuple(int(v) for v in shape)
+        dt = np.dtype(dtype)
+        off = int(offset)
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise BadDataset(f"refusing a malformed array in a CIFAR pickle ({exc})") from None
+    if buffer is None or strides is not None or off < 0 or any(d < 0 for d in dims):
+        raise BadDataset("refusing an array view in a CIFAR pickle: only plain arrays over their own bytes are allowed")
+    need = math.prod(dims) * dt.itemsize
+    have = len(memoryview(buffer).cast("B")) - off if isinstance(buffer, (bytes, bytearray)) else -1
+    if need > MAX_ARRAY_BYTES or need > have:
+        raise BadDataset(f"refusing an array of shape {dims} in a CIFAR pickle: it declares {need:,} bytes "
+                         f"but the pickle gives it {max(have, 0):,}")
+    return np.ndarray(dims, dt, buffer, off, None, order)
+
+
+def _checked_reconstruct(cls: Any, shape: Any, dtype: Any) -> np.ndarray:
+    """NumPy's ``_reconstruct`` for plain arrays only (the data then arrives through
+    ``__setstate__``, which refuses a buffer of the wrong size)."""
+    if cls is not _checked_ndarray:
+        raise BadDataset("refusing to rebuild anything but a plain NumPy array from a CIFAR pickle")
+    return _numpy_reconstruct()(np.ndarray, shape, dtype)
+
+
 # The only globals the official files (Python 2 pickles) and Python 3 protocol-2 re-pickles
 # reference. Resolved here, not imported by name, so an old ``numpy.core`` reference does not
-# import the deprecated module.
+# import the deprecated module. ``numpy.ndarray`` is the checked constructor above (an official
+# file only passes it to ``_reconstruct``, which maps it back to the real class).
 _ALLOWED: dict[tuple[str, str], Any] = {
-    ("numpy.core.multiarray", "_reconstruct"): _numpy_reconstruct(),
-    ("numpy._core.multiarray", "_reconstruct"): _numpy_reconstruct(),
-    ("numpy", "ndarray"): np.ndarray,
+    ("numpy.core.multiarray", "_reconstruct"): _checked_reconstruct,
+    ("numpy._core.multiarray", "_reconstruct"): _checked_reconstruct,
+    ("numpy", "ndarray"): _checked_ndarray,
     ("numpy", "dtype"): np.dtype,
     ("_codecs", "encode"): _codecs_encode(),
     # Protocol 5 (Python 3.14's default) rebuilds arrays from bytes with _frombuffer: bytes only, never objects.
@@ -123,6 +157,10 @@ def _read_batch(path: Path, label_key: str, data: bytes | None = None) -> tuple[
         raise BadDataset(f"{path}: 'data' must be uint8 (N, 3072), got {shape}")
     if data.dtype != np.uint8:
         raise BadDataset(f"{path}: 'data' must be uint8, got {data.dtype}")
+    size = path.stat().st_size
+    if not data.flags.c_contiguous or data.nbytes > size:
+        raise BadDataset(f"{path}: 'data' declares {data.shape[0]:,} images ({data.nbytes:,} bytes) "
+                         f"but the file holds {size:,} bytes; refused before it is copied")
     try:
         labels = np.asarray(d[label_key], dtype=np.int64).reshape(-1)
     except (TypeError, ValueError) as exc:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections import Counter
+import math
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ import numpy as np
 from engine.data.bundle import DatasetBundle
 from engine.data.npz import make_bundle
 from engine._core.errors import BadDataset, DatasetMissing
+from engine._core.limits import check_allocation
 
 IMAGE_EXTENSIONS = frozenset(
     {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm"}
@@ -29,6 +31,7 @@ WIDE_MODES = frozenset({"I", "I;16", "I;16B", "I;16L", "I;16N", "F"})  # more th
 TEST_DIRS = ("test", "val", "valid", "validation")
 TEST_FRACTION = 0.2
 _MAX_LISTED = 3
+_BOMB_HINT = "use ordinary-sized images (Lethe trains on small images; resize them first)"
 
 
 def stratified_split(labels: np.ndarray, test_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -94,6 +97,34 @@ def to_8bit(im: Any) -> Any:
     return Image.fromarray(np.clip(np.rint(arr * scale), 0, 255).astype(np.uint8), "L")
 
 
+def _pixel_limit() -> int | None:
+    """Pillow's decompression-bomb limit (``PIL.Image.MAX_IMAGE_PIXELS``; None when a program turned it off)."""
+    from PIL import Image
+
+    limit = Image.MAX_IMAGE_PIXELS
+    return int(limit) if limit else None
+
+
+def _open_checked(path: Path) -> Any:
+    """``Image.open`` with Pillow's decompression-bomb guard honoured: an image over the pixel
+    limit is a BadDataset naming the file (Pillow itself only warns between 1x and 2x the limit)."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        im = Image.open(path)
+    except Image.DecompressionBombError as exc:
+        raise BadDataset(f"{path}: refused as a decompression bomb ({exc})", hint=_BOMB_HINT) from None
+    except (OSError, UnidentifiedImageError, ValueError, SyntaxError, EOFError) as exc:
+        raise BadDataset(f"{path}: not a readable image ({exc})") from exc
+    limit = _pixel_limit()
+    w, h = im.size
+    if limit is not None and w * h > limit:
+        im.close()
+        raise BadDataset(f"{path}: {w}x{h} = {w * h:,} pixels is over Pillow's decompression-bomb limit "
+                         f"of {limit:,} pixels; refused before decoding", hint=_BOMB_HINT)
+    return im
+
+
 def _read_images(items: list[tuple[Path, int]], size: tuple[int, int] | None = None
                  ) -> tuple[np.ndarray, list[int], list[str]]:
     """(images uint8 (N, H, W, C), indices of ``items`` kept, notes); unreadable files are skipped.
@@ -106,10 +137,12 @@ def _read_images(items: list[tuple[Path, int]], size: tuple[int, int] | None = N
     skipped: list[str] = []
     for i, (path, _) in enumerate(items):  # headers only: decide grey vs RGB and the target size
         try:
-            with Image.open(path) as im:
+            with _open_checked(path) as im:
                 headers.append((i, im.mode, im.size))
-        except (OSError, UnidentifiedImageError, ValueError) as exc:
-            skipped.append(f"{path.name} ({exc})")
+        except BadDataset as exc:
+            if exc.hint == _BOMB_HINT:  # a decompression bomb refuses the folder, not just the file
+                raise
+            skipped.append(f"{path.name} ({exc.message})")
     if not headers:
         raise BadDataset(f"no readable image among {len(items)} files (e.g. {skipped[0] if skipped else '-'})")
     grey = all(m in GREY_MODES for _, m, _ in headers)
@@ -123,17 +156,25 @@ def _read_images(items: list[tuple[Path, int]], size: tuple[int, int] | None = N
         shown = ", ".join(f"{w}x{h}" for (w, h), _ in sizes.most_common(_MAX_LISTED) if (w, h) != target)
         notes.append(f"{off} of {len(headers)} images are not {target[0]}x{target[1]} (e.g. {shown}); "
                      f"resized to {target[0]}x{target[1]}, {how}")
-    out = np.empty((len(headers), target[1], target[0], 1 if grey else 3), dtype=np.uint8)
+    shape = (len(headers), target[1], target[0], 1 if grey else 3)
+    check_allocation(math.prod(shape), error=BadDataset,
+                     what=f"{len(headers):,} images of {target[0]}x{target[1]} pixels")
+    out = np.empty(shape, dtype=np.uint8)
     kept: list[int] = []
     for i, _, _ in headers:
         path = items[i][0]
         try:
-            with Image.open(path) as im:
+            with _open_checked(path) as im:
                 im = to_8bit(im).convert(mode)
                 if im.size != target:
                     im = im.resize(target, Image.Resampling.BILINEAR)
                 arr = np.asarray(im, dtype=np.uint8)
-        except (OSError, UnidentifiedImageError, ValueError) as exc:
+        except BadDataset as exc:
+            if exc.hint == _BOMB_HINT:
+                raise
+            skipped.append(f"{path.name} ({exc.message})")
+            continue
+        except (OSError, UnidentifiedImageError, ValueError, SyntaxError, EOFError) as exc:
             skipped.append(f"{path.name} ({exc})")
             continue
         out[len(kept)] = arr.reshape(out.shape[1:])

@@ -18,6 +18,7 @@ import numpy as np
 
 from engine.data.bundle import DatasetBundle
 from engine._core.errors import BadForgetSet, EmptyForgetSet
+from engine._core.validate import INDEX_MAX, SEED_MAX
 
 _KINDS = ("classes", "ids", "fraction")
 _FIELDS = (*_KINDS, "seed", "stratified")
@@ -55,6 +56,8 @@ class ForgetSpec:
         for i in ids:
             if not _is_int(i):
                 raise BadForgetSet(f"forget ids: {i!r} is not an integer row index")
+            if not -INDEX_MAX - 1 <= int(i) <= INDEX_MAX:  # beyond int64; the dataset's range is checked in resolve
+                raise BadForgetSet(f"forget ids: row {i} is out of range; row indices are 0 or more and below 2**63")
         object.__setattr__(self, "ids", tuple(int(i) for i in ids))
         if self.fraction is not None:
             if isinstance(self.fraction, (bool, np.bool_)) or not isinstance(self.fraction, numbers.Real):
@@ -65,6 +68,8 @@ class ForgetSpec:
             object.__setattr__(self, "fraction", f)
         if not _is_int(self.seed):
             raise BadForgetSet(f"forget seed: {self.seed!r} is not an integer")
+        if not 0 <= int(self.seed) <= SEED_MAX:
+            raise BadForgetSet(f"forget seed: {self.seed} is out of range; expected an integer from 0 to {SEED_MAX}")
         object.__setattr__(self, "seed", int(self.seed))
         object.__setattr__(self, "stratified", bool(self.stratified))
         given = [k for k, v in (("classes", classes), ("ids", ids), ("fraction", self.fraction)) if v not in ((), None)]

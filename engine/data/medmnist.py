@@ -24,6 +24,7 @@ import numpy as np
 from engine.data.bundle import DatasetBundle
 from engine.data.npz import make_bundle
 from engine._core.errors import BadDataset, DatasetMissing, UnknownName
+from engine._core.limits import check_npz_headers, check_zip_inflation
 
 SIZES = (28, 64, 128, 224)
 ZENODO = "https://zenodo.org/records/10519652"
@@ -133,6 +134,8 @@ def load_medmnist(
             f"{flag} not found: expected {path}; the file {path.name} comes from MedMNIST on Zenodo ({ZENODO})",
             hint="put the file there, or allow a download",
         )
+    check_zip_inflation(path, error=BadDataset, what=".npz file")  # before NumPy inflates anything
+    check_npz_headers(path, error=BadDataset)
     try:
         with np.load(path, allow_pickle=False) as z:
             missing = [k for k in KEYS if k not in z.files]

@@ -15,6 +15,7 @@ import numpy as np
 
 from engine.data.bundle import DatasetBundle
 from engine._core.errors import BadDataset, DatasetMissing
+from engine._core.limits import check_npz_headers, check_zip_inflation
 
 NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
 _STATS_CHUNK = 4096  # images per chunk when computing channel statistics
@@ -136,6 +137,8 @@ def load_npz(path: str | Path, source: str | None = None) -> DatasetBundle:
     path = Path(path).expanduser()
     if not path.is_file():
         raise DatasetMissing(f"no such .npz file: {path}", hint="check the path after 'npz:'")
+    check_zip_inflation(path, error=BadDataset, what=".npz file")  # before NumPy inflates anything
+    check_npz_headers(path, error=BadDataset)
     try:
         with np.load(path, allow_pickle=False) as z:
             missing = [k for k in NPZ_KEYS if k not in z.files]

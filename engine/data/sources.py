@@ -23,6 +23,7 @@ from engine._core.errors import UnknownName
 ENV_DATA_DIR = "LETHE_DATA_DIR"
 CACHE_SIZE = 4
 SCHEMES = ("digits", "cifar10", "cifar100", "cifar100-coarse", "medmnist", "folder", "npz")
+MAX_SOURCE_CHARS = 4096
 
 _cache: OrderedDict[tuple[object, ...], tuple[object, DatasetBundle]] = OrderedDict()
 _cache_lock = threading.Lock()
@@ -69,6 +70,8 @@ def parse_source(source: str) -> ParsedSource:
     """Split and check a source string; anything malformed is an :class:`UnknownName`."""
     if not isinstance(source, str) or not source.strip():
         raise _unknown(f"dataset source must be a non-empty string, got {source!r}")
+    if "\x00" in source or len(source) > MAX_SOURCE_CHARS:
+        raise _unknown(f"dataset source {source[:60]!r} holds a NUL character or is over {MAX_SOURCE_CHARS} characters")
     text = source.strip()
     scheme, _, arg = text.partition(":")
     scheme = scheme.strip().lower()
@@ -221,6 +224,23 @@ def _load(parsed: ParsedSource, src: str, where: Path | None, download: bool, se
     from engine.data.npz import load_npz
 
     return load_npz(where, source=src)
+
+
+def source_files(source: str, *, root: str | Path | None = None) -> list[Path]:
+    """The files a source is read from (CIFAR batches, a MedMNIST or ``.npz`` file), resolved;
+    empty for ``digits`` and image folders. A run protects them from being overwritten."""
+    parsed = parse_source(source)
+    if parsed.scheme in ("cifar10", "cifar100"):
+        from engine.data.cifar import expected_files
+
+        return expected_files(parsed.scheme, _resolve(parsed.arg or root or default_data_root()))
+    if parsed.scheme == "medmnist":
+        from engine.data.medmnist import file_name
+
+        return [_resolve(root or default_data_root()) / file_name(parsed.arg, parsed.size)]
+    if parsed.scheme == "npz":
+        return [_resolve(parsed.arg)]
+    return []
 
 
 def clear_cache() -> None:

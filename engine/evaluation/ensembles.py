@@ -37,10 +37,10 @@ from engine._core.cancel import NEVER, CancelToken
 from engine.data.bundle import DatasetBundle
 from engine.data.forget import ForgetSplit
 from engine._core.device import seed_everything
-from engine._core.errors import BadSpec
+from engine._core.errors import BadSpec, LetheError
 from engine._core.events import Event, Log, Progress
 from engine.train.features import extract
-from engine._core.fileio import atomic_write_text
+from engine._core.fileio import atomic_write_json
 from engine.methods import MethodContext, get as get_method
 from engine.methods.base import params_from_json, params_to_json
 from engine.models.base import LetheModel
@@ -162,7 +162,9 @@ def result_path(kind: str, bundle: DatasetBundle, split: ForgetSplit, arch: str,
 def _load_cached(path: Path) -> dict[str, Any] | None:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-        return data["result"] if isinstance(data.get("result"), dict) else None
+        result = data["result"] if isinstance(data.get("result"), dict) else None
+        # NaN is written as null (strict JSON): read it back as NaN
+        return {k: float("nan") if v is None else v for k, v in result.items()} if result is not None else None
     except (OSError, ValueError, KeyError, AttributeError):
         return None
 
@@ -309,7 +311,10 @@ def _job(
     if use_cache:
         meta = {"kind": kind, "method": method, "params": p_json, "arch": arch, "recipe": recipe.to_json(),
                 "seed": seed, "k": k, "dataset_fingerprint": bundle.fingerprint, "forget_hash": split.hash}
-        atomic_write_text(path, json.dumps({"meta": meta, "result": result}, indent=2))
+        try:  # strict JSON (NaN -> null); a full or read-only cache costs a warning, not the result
+            atomic_write_json(path, {"meta": meta, "result": result})
+        except LetheError as exc:
+            yield Log(f"{kind}: result not cached ({type(exc).__name__}: {exc.message})", level="warning")
     return result
 
 

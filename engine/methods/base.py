@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import math
+import numbers
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -51,9 +53,73 @@ def params_to_json(p: Any) -> dict[str, Any]:
     return dataclasses.asdict(p)
 
 
+PARAM_INT_MAX = 2**31 - 1  # any integer hyperparameter (steps, sizes, counts) is below this
+
+
+def _param_kind(f: dataclasses.Field[Any]) -> type | None:
+    """bool / int / float / str from the field's annotation (a string under postponed
+    annotations), falling back to its default's type; None for anything else."""
+    names = {"bool": bool, "int": int, "float": float, "str": str}
+    ann = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", "")
+    if ann in names:
+        return names[ann]
+    for typ in (bool, int, float, str):
+        if isinstance(f.default, typ):
+            return typ
+    return None
+
+
+def _coerce_param(name: str, v: Any, kind: type | None) -> Any:
+    """``v`` as the field's type; BadSpec for a wrong type, NaN, an infinity or an absurd integer."""
+    def wrong() -> BadSpec:
+        return BadSpec(f"params.{name}: expected {kind.__name__ if kind else 'a value'}, got "
+                       f"{type(v).__name__} {v!r:.60}")
+
+    if kind is bool:
+        if not isinstance(v, bool):
+            raise wrong()
+        return v
+    if kind is int:
+        if isinstance(v, bool) or not isinstance(v, numbers.Real):
+            raise wrong()
+        if isinstance(v, float) and not (math.isfinite(v) and v == int(v)):
+            raise BadSpec(f"params.{name}: expected an integer, got {v!r}")
+        iv = int(v) if isinstance(v, numbers.Integral) else int(float(v))
+        if abs(iv) > PARAM_INT_MAX:
+            raise BadSpec(f"params.{name}: {iv} is out of range (at most {PARAM_INT_MAX} in size)")
+        return iv
+    if kind is float:
+        if isinstance(v, bool) or not isinstance(v, numbers.Real):
+            raise wrong()
+        try:
+            fv = float(v)
+        except OverflowError:
+            raise BadSpec(f"params.{name}: {v!r:.60} is too large") from None
+        if not math.isfinite(fv):
+            raise BadSpec(f"params.{name}: must be a finite number, got {v!r}")
+        return fv
+    if kind is str:
+        if not isinstance(v, str):
+            raise wrong()
+        return v
+    if not (v is None or isinstance(v, (bool, str)) or (isinstance(v, numbers.Real) and math.isfinite(float(v)))):
+        raise wrong()
+    return v
+
+
 def params_from_json(cls: type, d: dict[str, Any] | None) -> Any:
-    """Build a Params dataclass from JSON, checking names, types and bounds; a bad field is one line."""
-    d = dict(d or {})
+    """Build a Params dataclass from JSON, checking names, types, finiteness and bounds.
+
+    Every field is checked against its annotated type (JSON ``true`` is no number; an integer
+    field takes integral numbers only), floats must be finite (NaN and infinities are refused
+    whatever the bounds), and ``min`` / ``max`` / ``choices`` from :func:`param` apply. The first
+    bad field raises :class:`BadSpec` naming it (``params.<name>``).
+    """
+    if d is None:
+        d = {}
+    if not isinstance(d, dict):
+        raise BadSpec(f"params: expected an object of hyperparameters, got {type(d).__name__}")
+    d = dict(d)
     by_name = {f.name: f for f in dataclasses.fields(cls)}
     for name in d:
         if name not in by_name:
@@ -63,30 +129,13 @@ def params_from_json(cls: type, d: dict[str, Any] | None) -> Any:
     for name, f in by_name.items():
         if name not in d:
             continue
-        v = d[name]
-        default = f.default
-        try:
-            if isinstance(default, bool):
-                if not isinstance(v, bool):
-                    raise TypeError
-            elif isinstance(default, int):
-                if isinstance(v, bool) or float(v) != int(v):
-                    raise TypeError
-                v = int(v)
-            elif isinstance(default, float):
-                if isinstance(v, bool):
-                    raise TypeError
-                v = float(v)
-            elif isinstance(default, str) and not isinstance(v, str):
-                raise TypeError
-        except (TypeError, ValueError):
-            raise BadSpec(f"params.{name}: expected {type(default).__name__}, got {v!r}") from None
+        v = _coerce_param(name, d[name], _param_kind(f))
         meta = f.metadata
         if meta.get("choices") is not None and v not in meta["choices"]:
             raise BadSpec(f"params.{name}: {v!r} is not one of {list(meta['choices'])}")
-        if meta.get("min") is not None and v < meta["min"]:
+        if meta.get("min") is not None and isinstance(v, (int, float)) and v < meta["min"]:
             raise BadSpec(f"params.{name}: {v} is below the minimum {meta['min']}")
-        if meta.get("max") is not None and v > meta["max"]:
+        if meta.get("max") is not None and isinstance(v, (int, float)) and v > meta["max"]:
             raise BadSpec(f"params.{name}: {v} is above the maximum {meta['max']}")
         values[name] = v
     return cls(**values)

@@ -7,12 +7,19 @@ PyTorch state dicts are read with ``torch.load(..., weights_only=True)`` only: a
 run code is refused, never executed. Files are recognised by content, not suffix, and the dialects
 other code saves in (wrappers, prefixes, head names, pruning masks, half precision, normalisation
 buffers) are mapped by :mod:`engine.models.dialects`.
+
+Finiteness is an invariant at this boundary: a model with a NaN or infinite parameter or buffer
+(BatchNorm running statistics included) is never saved (:class:`Diverged`) and never loaded
+(:class:`BadCheckpoint`), each naming the tensor. A zipped ``.pt`` whose entries declare far
+more bytes than the file holds is refused before it is inflated, and a sidecar's config is
+checked (types, sizes) before any model is built from it.
 """
 from __future__ import annotations
 
 import datetime as _dt
 import hashlib
 import json
+import numbers
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -21,11 +28,20 @@ from typing import Any
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
+from safetensors.torch import save as safetensors_bytes
 from torch import nn
 
-from engine._core.errors import BadCheckpoint, LetheError
-from engine._core.fileio import atomic_write, atomic_write_text, sha256_file
+from engine._core.errors import BadCheckpoint, Diverged, LetheError
+from engine._core.fileio import (
+    atomic_write_bytes,
+    atomic_write_text,
+    check_not_input,
+    dumps_json,
+    sha256_file,
+    writing,
+)
+from engine._core.limits import check_zip_inflation
 from engine.models import LetheModel, dialects, model_from_config
 from engine.models.input_norm import InputNorm
 from engine.models.registry import infer_options, normalise_image_size
@@ -40,6 +56,11 @@ _RESERVED = ("schema_version", "format", "arch", "config", "logit_mask", "num_cl
 _PASS_ARCH_HINT = ('name the architecture the weights were trained with: "arch" in the JobSpec\'s model field, '
                    "--arch for `python -m engine inspect`, or arch=... in Python")
 _MAX_LISTED = 3
+_MAX_CHANNELS = 16
+_MAX_SIDE = 4096
+_MAX_CLASSES = 100_000
+MAX_SIDECAR_BYTES = 16 * 2**20
+_NONFINITE_HINT = "the weights are broken (a diverged training?); use a checkpoint saved before the divergence"
 
 
 # ----------------------------------------------------------------------------------------------
@@ -101,6 +122,34 @@ def weights_fingerprint(model: nn.Module) -> str:
     return h.hexdigest()
 
 
+def nonfinite_tensor(model_or_state: nn.Module | Mapping[str, torch.Tensor]) -> str | None:
+    """``"NaN in <name>"`` / ``"Inf in <name>"`` for the first floating tensor of the state dict
+    (parameters and buffers, e.g. BatchNorm running statistics) holding a non-finite value; None
+    when every value is finite."""
+    state = model_or_state.state_dict() if isinstance(model_or_state, nn.Module) else model_or_state
+    for name, t in state.items():
+        if not isinstance(t, torch.Tensor) or not (t.is_floating_point() or t.is_complex()):
+            continue
+        if t.device.type == "meta":
+            continue
+        finite = torch.isfinite(t.detach())
+        if not bool(finite.all()):
+            bad = t.detach()[~finite]
+            kind = "NaN" if bool(torch.isnan(bad).any()) else "Inf"
+            return f"{kind} in {name}"
+    return None
+
+
+def check_finite(model: nn.Module, what: str) -> None:
+    """Raise :class:`Diverged` (one line, naming the tensor) when ``model`` holds NaN or Inf.
+
+    ``what`` names the model in the message, e.g. ``"pour_p: the unlearned model"``.
+    """
+    bad = nonfinite_tensor(model)
+    if bad is not None:
+        raise Diverged(f"{what} has non-finite weights ({bad})")
+
+
 # ----------------------------------------------------------------------------------------------
 # saving
 
@@ -128,7 +177,12 @@ def save_checkpoint(model: LetheModel, path: str | os.PathLike[str], meta: Mappi
     """Write ``name.safetensors`` then ``name.json``; returns the ``.safetensors`` path.
 
     Refuses to replace an existing checkpoint unless ``overwrite=True`` (so an original model is
-    never clobbered by an unlearned one by accident).
+    never clobbered by an unlearned one by accident), and, whatever ``overwrite`` says, a file
+    that is an input of a running job (:class:`~engine._core.errors.WouldOverwrite`). A model
+    with a NaN or infinite weight or buffer is refused with :class:`Diverged` before any file is
+    touched; a full or read-only disk is :class:`~engine._core.errors.DiskFull` /
+    :class:`~engine._core.errors.NotWritable`. Floats in ``meta`` that are not finite are
+    written as ``null``.
     """
     weights, sidecar = checkpoint_paths(path)
     existing = [p for p in (weights, sidecar) if p.exists()]
@@ -137,23 +191,33 @@ def save_checkpoint(model: LetheModel, path: str | os.PathLike[str], meta: Mappi
                             hint="choose another name, or pass overwrite=True")
     if not model.arch or "arch" not in model.config:
         raise ValueError("only models built with engine.models.create_model can be saved")
+    bad = nonfinite_tensor(model)
+    if bad is not None:
+        raise Diverged(f"refusing to save {weights}: the model has non-finite weights ({bad})")
+    check_not_input(weights)
+    check_not_input(sidecar)
 
     info = _sidecar(model, meta)
     try:
-        json.dumps(info, default=_json_default)  # fail before any file is touched
+        dumps_json(info, default=_json_default)  # fail before any file is touched
     except (TypeError, ValueError) as exc:
         raise ValueError(f"checkpoint meta must be JSON-serialisable: {exc}") from exc
 
-    # save_file refuses shared or non-contiguous tensors: give it independent CPU copies.
+    # safetensors refuses shared or non-contiguous tensors: give it independent CPU copies. The
+    # bytes are made in memory and written by atomic_write_bytes (safetensors' own file writer
+    # leaves temporaries of its own naming behind on a crash, and its errors carry no errno).
     tensors = {k: v.detach().to("cpu", copy=True).contiguous() for k, v in model.state_dict().items()}
+    payload = safetensors_bytes(tensors, metadata={"format": "pt", "lethe_arch": model.arch})
     if overwrite:
-        sidecar.unlink(missing_ok=True)  # never let an old sidecar describe new, half-written weights
-    atomic_write(weights, lambda tmp: save_file(tensors, str(tmp), metadata={"format": "pt", "lethe_arch": model.arch}))
+        with writing(sidecar):  # never let an old sidecar describe new, half-written weights
+            sidecar.unlink(missing_ok=True)
+    atomic_write_bytes(weights, payload)
+    del payload
     info["weights_file"] = weights.name
     info["weights_sha256"] = sha256_file(weights)
     info["weights_fingerprint"] = weights_fingerprint(model)
     info["saved_at"] = info.get("saved_at") or _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-    atomic_write_text(sidecar, json.dumps(info, indent=2, default=_json_default) + "\n")
+    atomic_write_text(sidecar, dumps_json(info, indent=2, default=_json_default) + "\n")
     return weights
 
 
@@ -162,18 +226,31 @@ def save_checkpoint(model: LetheModel, path: str | os.PathLike[str], meta: Mappi
 
 
 def _read_sidecar(sidecar: Path) -> dict[str, Any]:
+    hint = "restore the .json file saved with the weights, or " + _PASS_ARCH_HINT
     try:
+        if sidecar.stat().st_size > MAX_SIDECAR_BYTES:
+            raise BadCheckpoint(f"the sidecar {sidecar} is larger than {MAX_SIDECAR_BYTES // 2**20} MB", hint=hint)
         info = json.loads(sidecar.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise BadCheckpoint(f"the sidecar {sidecar} is corrupt or not JSON ({exc})",
-                            hint="restore the .json file saved with the weights, or " + _PASS_ARCH_HINT) from exc
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise BadCheckpoint(f"the sidecar {sidecar} is unreadable, corrupt or not JSON ({type(exc).__name__}: {exc})",
+                            hint=hint) from exc
     if not isinstance(info, dict) or info.get("format") != FORMAT:
         raise BadCheckpoint(f"{sidecar} is not a Lethe checkpoint sidecar",
                             hint="restore the .json file saved with the weights, or " + _PASS_ARCH_HINT)
     version = info.get("schema_version")
-    if not isinstance(version, int) or version > SCHEMA_VERSION:
+    if not isinstance(version, int) or isinstance(version, bool) or version > SCHEMA_VERSION:
         raise BadCheckpoint(f"{sidecar} has schema version {version!r}; this Lethe reads up to {SCHEMA_VERSION}",
                             hint="update Lethe to read this checkpoint")
+    expected: dict[str, tuple[type, ...]] = {
+        "config": (dict,), "logit_mask": (list,), "weights_file": (str,), "weights_sha256": (str,),
+        "recipe": (dict,), "classes": (list,), "metrics": (dict,), "mean": (list,), "std": (list,),
+    }
+    for key, types in expected.items():
+        value = info.get(key)
+        if value is not None and not isinstance(value, types):
+            raise BadCheckpoint(f"{sidecar}: {key!r} must be {' or '.join(t.__name__ for t in types)} or null, "
+                                f"got {type(value).__name__}",
+                                hint="restore the .json file saved with the weights, or " + _PASS_ARCH_HINT)
     return info
 
 
@@ -192,6 +269,8 @@ def _load_torch(path: Path) -> Any:
     if not (magic.startswith(b"PK\x03\x04") or magic[:1] == b"\x80"):
         raise BadCheckpoint(f"{path} is corrupt or not a weights file (unrecognised header)",
                             hint="give a PyTorch state dict (.pt/.pth/.bin) or a .safetensors file")
+    if magic.startswith(b"PK\x03\x04"):  # torch.save stores entries uncompressed: a high ratio is a bomb
+        check_zip_inflation(path, error=BadCheckpoint, what="PyTorch checkpoint")
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
@@ -240,7 +319,62 @@ def _resolve_config(info: Mapping[str, Any] | None, arch: str | None, config: Ma
     if missing:
         raise BadCheckpoint(f"cannot rebuild {cfg['arch']!r} from {path}: unknown {', '.join(missing)}",
                             hint="pass config={'in_channels': ..., 'image_size': [H, W], 'num_classes': ...}")
+    _check_config(cfg, path)
     return cfg
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, numbers.Integral) and not isinstance(v, bool)
+
+
+def _check_config(cfg: Mapping[str, Any], path: Path) -> None:
+    """Types and sizes of a model config before anything is built from it (a sidecar is input)."""
+    hint = "restore the .json file saved with the weights, or " + _PASS_ARCH_HINT
+
+    def bad(what: str) -> BadCheckpoint:
+        return BadCheckpoint(f"{path.name}: the model config's {what}", hint=hint)
+
+    if not isinstance(cfg.get("arch"), str) or not cfg["arch"]:
+        raise bad(f"arch must be a model name, got {cfg.get('arch')!r}")
+    for key, top in (("in_channels", _MAX_CHANNELS), ("num_classes", _MAX_CLASSES)):
+        v = cfg[key]
+        if not _is_int(v) or not 1 <= int(v) <= top:
+            raise bad(f"{key} must be an integer from 1 to {top}, got {v!r}")
+    size = cfg["image_size"]
+    sides = [size, size] if _is_int(size) else size
+    if not (isinstance(sides, (list, tuple)) and len(sides) == 2
+            and all(_is_int(v) and 1 <= int(v) <= _MAX_SIDE for v in sides)):
+        raise bad(f"image_size must be an integer or [height, width] from 1 to {_MAX_SIDE}, got {size!r}")
+    for key, v in cfg.items():
+        if key in ("arch", "in_channels", "num_classes", "image_size"):
+            continue
+        if not (v is None or isinstance(v, (str, bool)) or _is_int(v)
+                or (isinstance(v, float) and np.isfinite(v) and abs(v) < 1e12)):
+            raise bad(f"option {key!r} must be a finite number, a string or a boolean, got {v!r}")
+
+
+def _build_model(cfg: Mapping[str, Any], state: Mapping[str, torch.Tensor], path: Path) -> LetheModel:
+    """The model the config describes, after checking on the meta device (no memory) that it is
+    not vastly larger than the weights the file holds (a hostile sidecar cannot make Lethe
+    allocate a huge model)."""
+
+    def build() -> LetheModel:
+        try:
+            return model_from_config(cfg)
+        except LetheError as exc:
+            raise BadCheckpoint(f"{path.name}: {exc.message}", hint=exc.hint or _PASS_ARCH_HINT) from None
+        except (TypeError, ValueError, RuntimeError, OverflowError) as exc:
+            raise BadCheckpoint(f"cannot build {cfg['arch']!r} from the config of {path.name} ({exc})",
+                                hint=_PASS_ARCH_HINT) from exc
+
+    with torch.device("meta"):
+        skeleton = build()
+    need = sum(t.numel() for t in skeleton.state_dict().values())
+    have = sum(t.numel() for t in state.values())
+    if need > max(2 * have, have + 1_000_000):
+        raise BadCheckpoint(f"{path.name} holds {have:,} weights but its config describes "
+                            f"{_describe(skeleton)} with {need:,}", hint=_PASS_ARCH_HINT)
+    return build()
 
 
 def _check_expectations(cfg: Mapping[str, Any], expect_num_classes: int | None,
@@ -253,7 +387,8 @@ def _check_expectations(cfg: Mapping[str, Any], expect_num_classes: int | None,
         found = tuple(_input_shape(cfg))
         expected = tuple(int(v) for v in expect_input_shape)
         if found != expected:
-            fmt = lambda s: "x".join(str(v) for v in s)  # noqa: E731
+            def fmt(s: Sequence[int]) -> str:
+                return "x".join(str(v) for v in s)
             raise BadCheckpoint(f"{path.name} takes {fmt(found)} inputs but the dataset has {fmt(expected)} images",
                                 hint="use a checkpoint trained on this dataset")
 
@@ -306,6 +441,12 @@ def load_checkpoint(path: str | os.PathLike[str], *, arch: str | None = None, co
         path = checkpoint_paths(path)[0]  # "dir/name" as passed to save_checkpoint
     if not path.is_file():
         raise BadCheckpoint(f"no checkpoint file at {path}", hint="check the path")
+    try:
+        with open(path, "rb"):
+            pass
+    except OSError as exc:
+        raise BadCheckpoint(f"cannot read {path} ({exc.strerror or exc})",
+                            hint="check the file's permissions, or copy it somewhere readable") from None
     kind, sidecar, info, reading = read_checkpoint(path)
     state = reading.state
     if (info and info.get("weights_sha256") and info.get("weights_file") == path.name
@@ -324,9 +465,13 @@ def load_checkpoint(path: str | os.PathLike[str], *, arch: str | None = None, co
         except BadCheckpoint:
             raise _no_architecture(path, info, reading, expect_num_classes, expect_input_shape) from None
 
+    bad = nonfinite_tensor(state)
+    if bad is not None:
+        raise BadCheckpoint(f"{path.name} has non-finite weights ({bad})", hint=_NONFINITE_HINT)
+
     cfg = _resolve_config(info, named, config, state, expect_num_classes, expect_input_shape, path)
     _check_expectations(cfg, expect_num_classes, expect_input_shape, path)
-    model = model_from_config(cfg)
+    model = _build_model(cfg, state, path)
     state = _fit_state(model, dialects.fit_names(reading, model), path)
     try:
         model.load_state_dict(state, strict=True)

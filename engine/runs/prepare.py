@@ -44,7 +44,10 @@ class Prepared(Event):
 
 
 def prepare(runner: Runner, spec: JobSpec, token: CancelToken) -> Iterator[Event]:
-    """Load ``spec.dataset`` and the original ``spec.model``; end with a :class:`Prepared`."""
+    """Load ``spec.dataset`` and the original ``spec.model``; end with a :class:`Prepared`.
+
+    The spec is validated first (:meth:`JobSpec.validated`), as the Runner does for a run."""
+    spec = spec.validated()
     yield Progress("data", 0.0, f"loading {spec.dataset}")
     bundle = load_dataset(spec.dataset)
     yield Log(f"data: {bundle.name}, {len(bundle.x_train)} train / {len(bundle.x_test)} test images")

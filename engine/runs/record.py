@@ -1,15 +1,29 @@
-"""RunRecord: what one run produced, as JSON that the runs table, comparison and report read."""
+"""RunRecord: what one run produced, as JSON that the runs table, comparison and report read.
+
+Records are written as strict JSON (a metric that is NaN or infinite is ``null``) and read back
+tolerantly (``null`` metrics stay ``None``; a file of the wrong shape is a :class:`BadRecord`).
+:func:`save_run` writes a run into an output folder under the never-overwrite rule of
+:mod:`engine._core.outputs`.
+"""
 from __future__ import annotations
 
 import json
+import numbers
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from engine._core.fileio import atomic_write_text
+from engine._core.errors import BadRecord, LetheError
+from engine._core.fileio import atomic_write_json, json_safe
+from engine._core.outputs import OutputFolder
 from engine.models.checkpoints import save_checkpoint
 
 SCHEMA_VERSION = 1
+MAX_RECORD_BYTES = 64 * 2**20
+WEIGHTS_STEM = "unlearned"
+RECORD_NAME = "record.json"
+RUN_FILES = (WEIGHTS_STEM + ".safetensors", WEIGHTS_STEM + ".json", RECORD_NAME)  # what save_run writes
 
 
 @dataclass
@@ -40,47 +54,113 @@ class RunRecord:
         return _clean(d)
 
     @classmethod
-    def from_json(cls, d: dict[str, Any]) -> RunRecord:
+    def from_json(cls, d: Any) -> RunRecord:
+        """A record from JSON; raises :class:`BadRecord` naming the first field of the wrong type."""
+        if not isinstance(d, dict):
+            raise BadRecord(f"a run record must be a JSON object, got {type(d).__name__}")
         d = dict(d)
-        refs = [cls.from_json(r) for r in d.pop("references", [])]
+        _check_record_types(d)
+        refs = [cls.from_json(r) for r in d.pop("references", None) or []]
         known = set(cls.__dataclass_fields__) - {"model", "references"}
-        rec = cls(**{k: v for k, v in d.items() if k in known})
+        # ``null`` stands for "not recorded": the field keeps its default
+        rec = cls(**{k: d[k] for k in known if k in d and (d[k] is not None or k == "weights")})
         rec.references = refs
         return rec
 
     def save(self, path: str | Path) -> Path:
-        path = Path(path)
-        atomic_write_text(path, json.dumps(self.to_json(), indent=2, sort_keys=False))
-        return path
+        """Write this record as strict JSON (NaN and infinities as ``null``) atomically."""
+        return atomic_write_json(Path(path), self.to_json(), indent=2)
 
     @classmethod
     def load(cls, path: str | Path) -> RunRecord:
-        return cls.from_json(json.loads(Path(path).read_text()))
+        """Read a record.json; a missing, unreadable or malformed file is a :class:`BadRecord`."""
+        p = Path(path)
+        try:
+            if p.stat().st_size > MAX_RECORD_BYTES:
+                raise BadRecord(f"{p} is larger than {MAX_RECORD_BYTES // 2**20} MB; not a Lethe record.json")
+            raw = json.loads(p.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise BadRecord(f"record file {p} does not exist", hint="check the path") from None
+        except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
+            raise BadRecord(f"{p} is not a readable Lethe record.json ({type(exc).__name__}: {exc})") from None
+        try:
+            return cls.from_json(raw)
+        except BadRecord as exc:
+            raise BadRecord(f"{p}: {exc.message}", hint=exc.hint) from None
 
     def reference(self, method: str) -> RunRecord | None:
         return next((r for r in self.references if r.method == method), None)
 
 
+_FIELD_TYPES: dict[str, tuple[type, ...]] = {
+    "method": (str,), "spec": (dict,), "metrics": (dict,), "seconds": (dict,), "label": (str,),
+    "params": (dict,), "per_class_acc": (list,), "forget": (dict,), "dataset": (dict,), "device": (str,),
+    "weights": (str,), "notes": (list,), "references": (list,), "audit": (dict,), "schema_version": (int,),
+}
+
+
+def _is_number_or_null(v: Any) -> bool:
+    return v is None or (isinstance(v, numbers.Real) and not isinstance(v, bool))
+
+
+def _check_record_types(d: dict[str, Any]) -> None:
+    for key in ("method", "spec", "metrics"):
+        if d.get(key) is None:
+            raise BadRecord(f"the field {key!r} is missing")
+    for key, types in _FIELD_TYPES.items():
+        v = d.get(key)
+        if v is not None and (not isinstance(v, types) or (isinstance(v, bool) and bool not in types)):
+            raise BadRecord(f"{key}: expected {' or '.join(t.__name__ for t in types)}, got {type(v).__name__}")
+    for key in ("metrics", "seconds"):
+        for name, v in (d.get(key) or {}).items():
+            if not _is_number_or_null(v):
+                raise BadRecord(f"{key}.{name}: expected a number or null, got {type(v).__name__} {v!r:.40}")
+    for i, v in enumerate(d.get("per_class_acc") or []):
+        if not _is_number_or_null(v):
+            raise BadRecord(f"per_class_acc[{i}]: expected a number or null, got {type(v).__name__}")
+    if not all(isinstance(n, str) for n in d.get("notes") or []):
+        raise BadRecord("notes: expected a list of strings")
+
+
 def _clean(v: Any) -> Any:
-    """JSON-safe: numpy scalars to Python, NaN to None."""
+    """JSON-safe: numpy scalars to Python, NaN and infinities to None, no live model."""
     if isinstance(v, dict):
         return {k: _clean(x) for k, x in v.items() if k != "model"}
     if isinstance(v, (list, tuple)):
         return [_clean(x) for x in v]
-    if hasattr(v, "item") and not isinstance(v, (str, bytes)):
-        try:
-            v = v.item()
-        except (TypeError, ValueError):
-            return v
-    if isinstance(v, float) and v != v:
-        return None
-    return v
+    return json_safe(v, default=_fallback)
 
 
-def save_run(record: RunRecord, out_dir: str | Path) -> RunRecord:
-    """Write the unlearned weights (safetensors + sidecar) and ``record.json`` into ``out_dir``."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+def _fallback(v: Any) -> Any:
+    if isinstance(v, os.PathLike):
+        return os.fspath(v)
+    if hasattr(v, "tolist"):
+        return v.tolist()
+    if isinstance(v, (set, frozenset)):
+        return sorted(v)
+    return str(v)
+
+
+def save_run(record: RunRecord, out_dir: str | Path | OutputFolder, *, overwrite: bool = False) -> RunRecord:
+    """Write the unlearned weights (safetensors + sidecar) and ``record.json`` into ``out_dir``.
+
+    ``out_dir`` is a folder path (claimed here: refused with
+    :class:`~engine._core.errors.WouldOverwrite` when it already holds Lethe files, unless
+    ``overwrite``; :class:`~engine._core.errors.OutputLocked` while another process writes into
+    it) or an :class:`OutputFolder` the caller claimed. A file that is an input of a running job
+    is never replaced. When a write fails (a full disk), the files this call created are removed
+    again and the error (:class:`~engine._core.errors.DiskFull` /
+    :class:`~engine._core.errors.NotWritable`) names the path.
+    """
+    if isinstance(out_dir, OutputFolder):
+        _save_into(record, out_dir)
+        return record
+    with OutputFolder.claim(out_dir, overwrite=overwrite) as folder:
+        _save_into(record, folder)
+    return record
+
+
+def _save_into(record: RunRecord, folder: OutputFolder) -> None:
     model = record.model.exportable().to("cpu")
     meta = {
         "kind": "unlearned",
@@ -92,7 +172,13 @@ def save_run(record: RunRecord, out_dir: str | Path) -> RunRecord:
         "forget_hash": record.forget.get("hash"),
         "metrics": record.metrics,
     }
-    weights = save_checkpoint(model, out / "unlearned", meta, overwrite=True)
-    record.weights = str(weights)
-    record.save(out / "record.json")
-    return record
+    try:
+        for name in RUN_FILES:
+            folder.target(name)
+        record_path = folder.path / RECORD_NAME
+        weights = save_checkpoint(model, folder.path / WEIGHTS_STEM, meta, overwrite=True)
+        record.weights = str(weights)
+        record.save(record_path)
+    except (LetheError, OSError):
+        folder.rollback()
+        raise

@@ -17,12 +17,17 @@ from collections.abc import Generator, Iterator
 import torch
 
 from engine.evaluation.audit import Auditor, CostMeter, audit_block, relative_metrics
+from engine._core.cache import cache_dir, model_key, model_path
 from engine._core.cancel import NEVER, CancelToken
 from engine._core.warmup import warm_up
 from engine.models.checkpoints import load_checkpoint
+from engine._core.fileio import check_not_input, protect_inputs, sweep_orphan_tmp
+from engine._core.outputs import OutputFolder
+from engine.models.checkpoints import check_finite, checkpoint_paths
 from engine.data import DatasetBundle, ForgetSpec, ForgetSplit, load_dataset
+from engine.data.sources import source_files
 from engine._core.device import cpu_thread_budget, resolve_device, seed_everything
-from engine._core.errors import Cancelled, LetheError, OutOfMemory
+from engine._core.errors import BadCheckpoint, BadSpec, Cancelled, LetheError, OutOfMemory
 from engine.evaluation.evaluator import Evaluator
 from engine._core.events import Event, Failed, Finished, Log, Progress
 from engine.train.features import FeatureCache
@@ -37,8 +42,9 @@ from engine.runs.record import RunRecord
 from engine.train.recipe import Recipe, default_recipe
 
 from engine.runs.normalisation import bundle_for_model
+from engine.runs.budget import Training, check_budget, training
 from engine.runs.spec import JobSpec, _check_preset, _preset_note
-from engine.runs.record import save_run
+from engine.runs.record import RUN_FILES, save_run
 
 
 # Stage weights for one overall progress fraction (normalised over the stages a job has).
@@ -84,6 +90,7 @@ class Runner:
         self.feature_cache = FeatureCache()
         self._originals: dict[tuple[str, str], LetheModel] = {}
         self._retrains: dict[tuple[str, str, str], LetheModel] = {}
+        self._swept = False
 
     # ---------------------------------------------------------------- public
     def run(
@@ -92,14 +99,22 @@ class Runner:
         token: CancelToken = NEVER,
         *,
         job_id: str | None = None,
-        out_dir: str | Path | None = None,
+        out_dir: str | Path | OutputFolder | None = None,
+        overwrite: bool = False,
     ) -> Iterator[Event]:
-        """Yield the job's events, each stamped with ``job_id``; ends with Finished or Failed."""
+        """Yield the job's events, each stamped with ``job_id``; ends with Finished or Failed.
+
+        ``out_dir``: where to save the unlearned weights and record.json, claimed before any work
+        (a folder holding Lethe files is refused unless ``overwrite``; the run's own inputs are
+        never replaced; see :mod:`engine._core.outputs`), or an :class:`OutputFolder` claimed by
+        the caller. A model with NaN or infinite weights is a ``Diverged`` failure and is never
+        evaluated, cached or saved.
+        """
         job_id = job_id or uuid.uuid4().hex[:8]
         if self.threads is not None:
             torch.set_num_threads(self.threads)
         try:
-            for event in self._run(spec, token, out_dir):
+            for event in self._guarded(spec, token, out_dir, overwrite):
                 yield replace(event, job_id=job_id)
         except Cancelled:
             yield Failed("Cancelled", "the job was cancelled", cancelled=True, job_id=job_id)
@@ -129,7 +144,27 @@ class Runner:
         split = ForgetSpec.from_json(spec.forget).resolve(bundle)
         return bundle, split
 
-    def _run(self, spec: JobSpec, token: CancelToken, out_dir: str | Path | None) -> Generator[Event, None, None]:
+    def _guarded(self, spec: JobSpec, token: CancelToken, out_dir: str | Path | OutputFolder | None,
+                 overwrite: bool) -> Generator[Event, None, None]:
+        """Validate the spec, protect the run's input files, claim the output folder, then run."""
+        spec = spec.validated()
+        if self.use_cache and not self._swept:
+            self._swept = True
+            sweep_orphan_tmp(cache_dir() / "models")
+        inputs: list[Path] = list(source_files(spec.dataset))
+        if "checkpoint" in spec.model:
+            inputs.extend(checkpoint_paths(spec.model["checkpoint"]))
+            inputs.append(Path(spec.model["checkpoint"]))
+        with protect_inputs(inputs):
+            if out_dir is None or isinstance(out_dir, OutputFolder):
+                _check_targets(out_dir)
+                yield from self._run(spec, token, out_dir)
+                return
+            with OutputFolder.claim(out_dir, overwrite=overwrite) as folder:
+                _check_targets(folder)
+                yield from self._run(spec, token, folder)
+
+    def _run(self, spec: JobSpec, token: CancelToken, out_dir: OutputFolder | None) -> Generator[Event, None, None]:
         t_start = time.perf_counter()
         seconds: dict[str, float] = {}
         info = get_method(spec.method)
@@ -171,6 +206,10 @@ class Runner:
             yield Log(f"data: {note}", level="warning")
         if preset_note:
             yield Log(preset_note)
+        if "checkpoint" not in spec.model:  # the trainings this run will do, before the first one starts
+            recipe = self._recipe_for(spec, bundle)
+            check_budget(self._planned(spec, bundle, split, spec.model["arch"], recipe, original=True,
+                                       reference=wants_reference), device, confirmed=spec.confirm_cost)
 
         # original
         t0 = time.perf_counter()
@@ -186,6 +225,9 @@ class Runner:
                              f"{json.dumps(recipe.to_json(), sort_keys=True)} and the model's input normalisation")
         for note in run_notes:
             yield Log(note)
+        if "checkpoint" in spec.model and wants_reference:
+            check_budget(self._planned(spec, bundle, split, arch, recipe, original=False, reference=True),
+                         device, confirmed=spec.confirm_cost)
 
         # reference
         retrain: LetheModel | None = None
@@ -224,6 +266,7 @@ class Runner:
         seconds["geometry"] = ctx.geometry_seconds
         seconds["method"] = time.perf_counter() - t0 - ctx.geometry_seconds
         cost_meter.detach(unlearned)
+        check_finite(unlearned, f"{info.label or info.name}: the unlearned model")
         if unlearned.input_norm is None:  # the export records what the model was used with
             unlearned.input_norm = original.input_norm
         cost = cost_meter.result()
@@ -271,6 +314,7 @@ class Runner:
         )
         token.check()  # the last chance: a cancelled job writes nothing
         if out_dir is not None:
+            token.check()
             save_run(record, out_dir)
         yield Finished(record)
 
@@ -300,22 +344,49 @@ class Runner:
             if "recipe" in spec.model:  # the recipe the original was trained with: the gold standard's
                 recipe, source = Recipe.from_json({**base.to_json(), **spec.model["recipe"]}), "the recipe given in the JobSpec"
             elif meta.get("recipe"):
-                recipe, source = Recipe.from_json(meta["recipe"]), "the recipe from the checkpoint's sidecar"
+                try:
+                    recipe = Recipe.from_json(meta["recipe"])
+                except BadSpec as exc:
+                    raise BadCheckpoint(f"the sidecar of {path} has a bad recipe ({exc.message})",
+                                        hint="fix or remove the sidecar's recipe") from None
+                source = "the recipe from the checkpoint's sidecar"
             else:
                 recipe, source = base, f"Lethe's default recipe for {arch} (the checkpoint gives none)"
             yield Log(f"original: loaded {path} as {arch} ({meta.get('dialect', 'as saved')})")
             return model.to(device).eval(), arch, recipe, source
         arch = spec.model["arch"]
-        # A partial recipe overrides the architecture's tested recipe field by field ({"epochs": 30}
-        # keeps convnet's batch size and augmentation), as `train --epochs` does.
-        base_json = default_recipe(arch, bundle.image_size, bundle.channels).to_json()
-        recipe = Recipe.from_json({**base_json, **spec.model.get("recipe", {})})
+        recipe = self._recipe_for(spec, bundle)
         key = (bundle.fingerprint, json.dumps([arch, recipe.to_json(), spec.seed], sort_keys=True))
         if key not in self._originals:
             model = yield from obtain_original(bundle, arch, recipe, seed=spec.seed, device=device, token=token, use_cache=self.use_cache)
             self._originals[key] = model.eval()
         yield Progress("original", 1.0, "original ready")
         return self._originals[key].to(device), arch, recipe, "the original's recipe"
+
+    @staticmethod
+    def _recipe_for(spec: JobSpec, bundle: DatasetBundle) -> Recipe:
+        """The recipe of an ``arch`` spec: a partial recipe overrides the architecture's tested recipe
+        field by field ({"epochs": 30} keeps convnet's batch size and augmentation), as `train --epochs` does."""
+        arch = spec.model["arch"]
+        base = default_recipe(arch, bundle.image_size, bundle.channels).to_json()
+        return Recipe.from_json({**base, **spec.model.get("recipe", {})})
+
+    def _planned(self, spec: JobSpec, bundle: DatasetBundle, split: ForgetSplit, arch: str, recipe: Recipe, *,
+                 original: bool, reference: bool) -> list[Training]:
+        """The trainings this run still has to do: neither in this runner's memory nor in the cache."""
+        shape = (bundle.channels, bundle.image_size, bundle.num_classes)
+        planned: list[Training] = []
+        if original:
+            key = (bundle.fingerprint, json.dumps([arch, recipe.to_json(), spec.seed], sort_keys=True))
+            stem = model_path("original", model_key(bundle.fingerprint, arch, recipe.to_json(), spec.seed, None))
+            if key not in self._originals and not (self.use_cache and stem.with_suffix(".safetensors").exists()):
+                planned.append(training("original", arch, recipe.epochs, len(bundle.x_train), *shape))
+        if reference:
+            key3 = (split.hash, arch, json.dumps([recipe.to_json(), spec.seed], sort_keys=True))
+            stem = model_path("retrain", model_key(bundle.fingerprint, arch, recipe.to_json(), spec.seed, split.hash))
+            if key3 not in self._retrains and not (self.use_cache and stem.with_suffix(".safetensors").exists()):
+                planned.append(training("retrain", arch, recipe.epochs, len(split.retain_idx), *shape))
+        return planned
 
     def _retrain(
         self, bundle: DatasetBundle, split: ForgetSplit, arch: str, recipe: Recipe, seed: int, device: torch.device, token: CancelToken
@@ -326,6 +397,13 @@ class Runner:
             self._retrains[key] = model.eval()
         yield Progress("reference", 1.0, "retrain reference ready")
         return self._retrains[key].to(device)
+
+
+def _check_targets(folder: OutputFolder | None) -> None:
+    """Refuse at once (not after the run) when a file the run will write is one of its inputs."""
+    if folder is not None:
+        for name in RUN_FILES:
+            check_not_input(folder.path / name)
 
 
 def _audit(

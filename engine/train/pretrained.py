@@ -1,7 +1,10 @@
 """Originals and retrains: trained once, then loaded from the cache.
 
 Both are generators (training reports progress and can be cancelled); a cache hit yields one Log.
-A half-trained model is never cached: the checkpoint is written only after training finishes.
+A half-trained model is never cached: the checkpoint is written only after training finishes, and
+only when every weight and buffer is finite (a NaN model is a :class:`Diverged` failure, never a
+cache entry). A cache that cannot be written (full, read-only, no permission) costs a warning in
+the Log and the run goes on uncached; a cached checkpoint that cannot be read is trained again.
 """
 from __future__ import annotations
 
@@ -11,7 +14,7 @@ import torch
 
 from engine._core.cache import model_key, model_path
 from engine._core.cancel import NEVER, CancelToken
-from engine.models.checkpoints import load_checkpoint, save_checkpoint
+from engine.models.checkpoints import check_finite, load_checkpoint, save_checkpoint
 from engine.data.bundle import DatasetBundle
 from engine.data.forget import ForgetSplit
 from engine._core.device import seed_everything
@@ -62,6 +65,7 @@ def _train_cached(
         epoch_hook=epoch_hook,
     )
     model = model.to("cpu").eval()
+    check_finite(model, f"{kind}: the trained {arch}")
     model.input_norm = _norm_of(bundle)
     if use_cache:
         meta = {
@@ -77,8 +81,9 @@ def _train_cached(
         }
         try:
             save_checkpoint(model, stem, meta, overwrite=True)
-        except LetheError as exc:  # a full cache disk must not lose the trained model
-            yield Log(f"{kind}: not cached ({exc.message})", level="warning")
+        except LetheError as exc:  # a full or read-only cache must not lose the trained model
+            yield Log(f"{kind}: not cached, going on without the cache ({type(exc).__name__}: {exc.message})",
+                      level="warning")
     return model
 
 

@@ -5,10 +5,17 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from engine._core.errors import BadSpec
+from engine._core.validate import BATCH_SIZE_MAX, EPOCHS_MAX, require_float, require_int
 
 OPTIMISERS = ("sgd", "adam")
 SCHEDULES = ("cosine", "step", "none")
 AUGMENTATIONS = ("none", "flip_crop", "crop")
+# name -> (min, max, min exclusive, max exclusive): every float of a recipe is bounded and finite.
+FLOAT_BOUNDS: dict[str, tuple[float, float, bool, bool]] = {
+    "lr": (0.0, 10.0, True, False),
+    "momentum": (0.0, 1.0, False, True),
+    "weight_decay": (0.0, 1.0, False, False),
+}
 
 
 @dataclass(frozen=True)
@@ -25,22 +32,26 @@ class Recipe:
     augment: str = "none"  # flip_crop for natural images; never flip digits
 
     def __post_init__(self) -> None:
-        if self.epochs < 1:
-            raise BadSpec(f"recipe.epochs must be >= 1, got {self.epochs}")
-        if self.optimizer not in OPTIMISERS:
-            raise BadSpec(f"recipe.optimizer must be one of {OPTIMISERS}, got {self.optimizer!r}")
-        if self.schedule not in SCHEDULES:
-            raise BadSpec(f"recipe.schedule must be one of {SCHEDULES}, got {self.schedule!r}")
-        if self.augment not in AUGMENTATIONS:
-            raise BadSpec(f"recipe.augment must be one of {AUGMENTATIONS}, got {self.augment!r}")
-        if not (self.lr > 0) or self.batch_size < 1:
-            raise BadSpec("recipe.lr must be > 0 and recipe.batch_size >= 1")
+        """Every field is checked here, so a Recipe built in code is as safe as one read from JSON:
+        integers are integers, floats are finite and bounded, names are among the choices."""
+        object.__setattr__(self, "epochs", require_int(self.epochs, "recipe.epochs", lo=1, hi=EPOCHS_MAX))
+        object.__setattr__(self, "batch_size", require_int(self.batch_size, "recipe.batch_size", lo=1, hi=BATCH_SIZE_MAX))
+        for name, choices in (("optimizer", OPTIMISERS), ("schedule", SCHEDULES), ("augment", AUGMENTATIONS)):
+            value = getattr(self, name)
+            if not isinstance(value, str) or value not in choices:
+                raise BadSpec(f"recipe.{name} must be one of {choices}, got {value!r}")
+        for name, (lo, hi, lo_open, hi_open) in FLOAT_BOUNDS.items():
+            v = require_float(getattr(self, name), f"recipe.{name}", lo=lo, hi=hi, lo_open=lo_open, hi_open=hi_open)
+            object.__setattr__(self, name, v)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
     def from_json(cls, d: dict[str, Any] | None) -> Recipe:
+        """A recipe from a JSON object (None = all defaults); any bad field is a BadSpec naming it."""
+        if d is not None and not isinstance(d, dict):
+            raise BadSpec(f"recipe: expected an object such as {{\"epochs\": 5}}, got {type(d).__name__} {d!r:.60}")
         d = dict(d or {})
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(d) - known)

@@ -144,7 +144,7 @@ def test_a_run_from_a_saved_checkpoint_leaves_the_file_untouched(runner, digits_
 
 def test_a_diverging_loss_raises_diverged(digits) -> None:  # noqa: ANN001
     model = fresh_model("mlp", digits, 0)
-    recipe = Recipe(epochs=3, lr=1e12, momentum=0.0)
+    recipe = Recipe(epochs=3, lr=10.0, momentum=0.0)  # the largest lr a recipe accepts
     with pytest.raises(Diverged, match="loss became"):
         drain(train(model, digits.x_train, digits.y_train, digits.mean, digits.std, recipe, device=torch.device("cpu")))
 
