@@ -173,7 +173,7 @@ class RunsPane(QWidget):
         if earlier and not replace:
             raise LetheError(f"{folder} already holds a saved run ({earlier[0].name})",
                              "choose another folder, or confirm replacing it")
-        save_run(record, folder)
+        save_run(record, folder, overwrite=replace)
         self.sig_status.emit(f"Saved the unlearned weights to {record.weights}")
         return Path(record.weights or folder)
 
