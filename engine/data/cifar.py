@@ -146,8 +146,9 @@ def _as_str(v: Any) -> str:
     return v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v)
 
 
-def _read_batch(path: Path, label_key: str, data: bytes | None = None) -> tuple[np.ndarray, np.ndarray]:
-    d = safe_load_pickle(path, data)
+def _read_batch(path: Path, label_key: str, raw: bytes | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """One batch file (or its bytes ``raw``, read from an archive): images (N, 3, 32, 32) uint8, labels (N,)."""
+    d = safe_load_pickle(path, raw)
     for key in ("data", label_key):
         if key not in d:
             raise BadDataset(f"{path}: missing key {key!r} (found {', '.join(sorted(d)) or 'none'})")
@@ -157,7 +158,7 @@ def _read_batch(path: Path, label_key: str, data: bytes | None = None) -> tuple[
         raise BadDataset(f"{path}: 'data' must be uint8 (N, 3072), got {shape}")
     if data.dtype != np.uint8:
         raise BadDataset(f"{path}: 'data' must be uint8, got {data.dtype}")
-    size = path.stat().st_size
+    size = len(raw) if raw is not None else path.stat().st_size
     if not data.flags.c_contiguous or data.nbytes > size:
         raise BadDataset(f"{path}: 'data' declares {data.shape[0]:,} images ({data.nbytes:,} bytes) "
                          f"but the file holds {size:,} bytes; refused before it is copied")
