@@ -206,3 +206,28 @@ def test_panels_never_keep_the_previous_run(qtbot, window: MainWindow) -> None:
     assert vp.record is None and "Did" not in vp.header_label.text()
     is_f = window.live_view.embedding.forget_item.data
     assert len(is_f) > 0  # the new forget set is ringed in the preview
+
+
+def test_verdicts_never_show_another_datasets_images_under_a_runs_indices(qtbot) -> None:  # noqa: ANN001
+    """A digits run's "still recognised" indices must not pick images (or class names) of the letters data."""
+    from types import SimpleNamespace
+
+    from app.panes.verdict_pane import VerdictPane
+
+    pane = VerdictPane()
+    qtbot.addWidget(pane)
+    pane.show()
+    verdicts = [{"key": "outputs", "question": "Forgot (outputs)?", "status": "fail", "indices": [1, 2, 3]}]
+    record = RunRecord("pour_d", spec={}, metrics={}, label="POUR-D",
+                       audit={"verdicts": verdicts, "details": {"still_recognised_count": 3}},
+                       dataset={"name": "digits", "fingerprint": "digits-fp", "classes": [str(i) for i in range(10)]})
+    rng = np.random.default_rng(0)
+    letters = SimpleNamespace(name="letters", fingerprint="letters-fp", channels=1, classes=LETTERS,
+                              x_train=rng.integers(0, 256, (8, 1, 8, 8), dtype=np.uint8), y_train=np.arange(8) % 10)
+    digits = SimpleNamespace(**{**vars(letters), "name": "digits", "fingerprint": "digits-fp"})
+    pane.show_record(record, letters)
+    assert pane.thumbs_list.count() == 0
+    assert "not shown" in pane.thumbs_label.text() and "digits" in pane.thumbs_label.text()
+    pane.show_record(record, digits)  # its own dataset: its images, with its own class names
+    assert pane.thumbs_list.count() == 3
+    assert "class " + str(int(digits.y_train[1])) in pane.thumbs_list.item(0).toolTip()
