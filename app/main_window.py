@@ -210,6 +210,10 @@ class MainWindow(QMainWindow):
         what = f"class {', '.join(f['forget_classes'])}" if f.get("forget_classes") else f"{f.get('forget', '?')} samples"
         self._job_title = f"<b>{html.escape(info.label or info.name)}</b> forgetting {html.escape(what)}"
         self.live_view.begin_job(job, self._job_title + " — running…")
+        self.live_view.bars.clear("running…")  # never the previous run's bars under this run's title
+        self.runs_pane.deselect_quietly()
+        self.verdict_pane.show_message(f"<b>{html.escape(info.label or info.name)}</b> is running… its verdicts "
+                                       f"appear here when it ends.")
         self.status_progress.setVisible(True)
         self.status_cancel.setVisible(True)
         self.show_status(f"Running {info.label or info.name}…")
@@ -277,7 +281,8 @@ class MainWindow(QMainWindow):
         self.run_frames[id(record)] = (list(self.live_view.frames), self.live_view.ghost, self.live_view.curves.history())
         self.live_view.title.setText(self._job_title + " — done")
         self.state.add_run(record)
-        self.verdict_pane.show_record(record, self.state.bundle)
+        self.live_view.bars.show_record(record, self.state.class_names_for(record), self.state.run_colour(record))
+        self.verdict_pane.show_record(record, self.state.bundle_for(record))
         self.verdict_dock.raise_()  # the first question after a run: did it really forget?
         if not self._verdicts_sized and self.verdict_dock.height() < VERDICT_DOCK_HEIGHT:
             self._verdicts_sized = True  # once: after that the person's own dock size stands
@@ -291,8 +296,13 @@ class MainWindow(QMainWindow):
         self.show_status(messages.status_text(ev))
         if self._job_kind == "run":
             self.live_view.finish(None)
-            self.live_view.title.setText(self._job_title + (" — cancelled" if ev.cancelled else " — failed"))
-            self._run_outcome = "cancelled" if ev.cancelled else "failed"
+            outcome = "cancelled" if ev.cancelled else "failed"
+            self.live_view.title.setText(self._job_title + f" — {outcome}")
+            self._run_outcome = outcome
+            self.live_view.bars.clear(f"the run was {outcome}: no result")
+            self.runs_pane.deselect_quietly()
+            self.verdict_pane.show_message(f"The run was {outcome}: there is nothing to judge. "
+                                           f"Select a run in the Runs table to see its verdicts.")
         if not ev.cancelled:
             self._error(messages.title_for(ev.kind), messages.failure_text(ev))
 
@@ -322,12 +332,29 @@ class MainWindow(QMainWindow):
         st = self.state
         self.method_pane.set_forget_kind(st.split.kind if st.split is not None else st.forget_kind, st.split is not None)
         if not self.controller.is_busy() or self.controller.current_kind != "run":
+            # A shown run answered another forget set: clear it, preview the new set.
+            if self.state.bundle is not None and (self.live_view.frames or self.live_view.bars.items):
+                self.runs_pane.deselect_quietly()
+                self.live_view.clear("Live view — the original model; the rings mark the forget set. Press Run.",
+                                     "no run yet for this forget set")
+            shown = self.verdict_pane.record
+            if shown is not None and st.forget is not None and st.forget.to_json() != shown.spec.get("forget"):
+                self.verdict_pane.show_message("The forget set changed. Press Run, or select a run in the Runs "
+                                               "table to see its verdicts.")
             self._show_preview()
 
     @Slot()
     def _on_state_dataset_changed(self) -> None:
-        self.live_view.set_classes(list(self.state.bundle.classes))
+        b = self.state.bundle
+        self.live_view.clear(f"Live view — {html.escape(str(b.name))} loaded: pick a forget set and press Run",
+                             "no run yet on this dataset")
+        self.live_view.set_classes(list(b.classes))
         self.live_view.embedding.reset_range()
+        shown = self.verdict_pane.record
+        if shown is not None:  # its own class names; its images only if it ran on this dataset
+            self.verdict_pane.show_record(shown, self.state.bundle_for(shown))
+        self.runs_pane.refresh()  # the dataset column marks runs of another dataset
+        self.runs_pane.deselect_quietly()  # the centre shows no run now
         self._show_preview()
 
     def _show_preview(self) -> None:
@@ -349,11 +376,19 @@ class MainWindow(QMainWindow):
         if not 0 <= row < len(self.state.runs):
             return
         record = self.state.runs[row]
-        self.verdict_pane.show_record(record, self.state.bundle)
+        st = self.state
+        self.verdict_pane.show_record(record, st.bundle_for(record))
         frames, ghost, loss = self.run_frames.get(id(record), ([], None, {}))
+        names = st.class_names_for(record)
+        title = f"<b>{html.escape(str(record.label))}</b> (run {st.run_number(record)}"
+        if not st.is_loaded_dataset(record):
+            title += f", on {html.escape(st.dataset_label(record))}"
         if frames:
-            self.live_view.show_frames(frames, ghost, f"<b>{html.escape(str(record.label))}</b> (run {row + 1}) — replay", loss)
-        self.live_view.bars.show_record(record, self.live_view.class_names)
+            self.live_view.set_classes(names)
+            self.live_view.show_frames(frames, ghost, title + ") — replay", loss)
+        else:
+            self.live_view.clear(title + ") — no recorded frames (a run from a session keeps only its numbers)")
+        self.live_view.bars.show_record(record, names, st.run_colour(record))
 
     @Slot()
     def _on_state_runs_changed(self) -> None:
@@ -410,8 +445,7 @@ class MainWindow(QMainWindow):
                 model = {**model, "checkpoint": found}  # keep "arch" / "input_norm" of a bare checkpoint
             else:
                 source = f"{source.partition(':')[0]}:{found}"
-        self.state.runs = list(d["runs"])
-        self.state.sig_runs_changed.emit()
+        self.state.set_runs(list(d["runs"]))
         self._pending_forget = d["forget"]
         self.controller.sig_prepared.connect(self._on_session_prepared, Qt.ConnectionType.SingleShotConnection)
         self.prepare(source, model)

@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import json
+import re
+import shlex
+from datetime import datetime
 from pathlib import Path
 from collections.abc import Sequence
 
@@ -37,7 +40,16 @@ def write_report(records: Sequence[RunRecord], path: str | Path, bundle: object 
     return Path(path)
 
 
-def command_text(record: RunRecord) -> str:
-    """``python -m engine unlearn spec.json`` with the spec to put in spec.json."""
+def fresh_out_name(record: RunRecord, now: datetime | None = None) -> str:
+    """A new folder name for the command's ``--out``: ``lethe-<method>-<YYYYmmdd-HHMMSS>``."""
+    stamp = (now or datetime.now()).strftime("%Y%m%d-%H%M%S")
+    method = re.sub(r"[^A-Za-z0-9_.-]+", "_", str(record.method)) or "run"
+    return f"lethe-{method}-{stamp}"
+
+
+def command_text(record: RunRecord, out: str | None = None) -> str:
+    """Shell lines that write the run's spec to spec.json and run ``python -m engine unlearn spec.json
+    --out <out>`` (a fresh folder name by default, so the command never meets an existing result)."""
     spec = json.dumps(record.spec, indent=2)
-    return f"cat > spec.json <<'EOF'\n{spec}\nEOF\npython -m engine unlearn spec.json"
+    folder = out or fresh_out_name(record)
+    return f"cat > spec.json <<'EOF'\n{spec}\nEOF\npython -m engine unlearn spec.json --out {shlex.quote(folder)}"

@@ -34,6 +34,10 @@ class SessionModel(QObject):
         self.split: ForgetSplit | None = None
         self.forget_error: str | None = None
         self.runs: list[RunRecord] = []
+        # What belongs to a run travels with it, keyed by id(record): its number in the runs table
+        # (stable: never reused, never renumbered when a run is removed) and its colour.
+        self._run_numbers: dict[int, int] = {}
+        self._next_number = 1
 
     # ------------------------------------------------------------------ dataset
     def set_prepared(self, prepared: Any) -> None:
@@ -78,8 +82,69 @@ class SessionModel(QObject):
         self.runs.append(record)
         self.sig_runs_changed.emit()
 
+    def set_runs(self, runs: list[RunRecord]) -> None:
+        """Replace the runs (a session was opened); they are numbered afresh from 1."""
+        self.runs = list(runs)
+        self._run_numbers.clear()
+        self._next_number = 1
+        self.sig_runs_changed.emit()
+
+    def run_number(self, record: RunRecord) -> int:
+        """The run's ``#`` in the runs table: given once, in the order runs arrive, never reused."""
+        n = self._run_numbers.get(id(record))
+        if n is None:
+            n = self._run_numbers[id(record)] = self._next_number
+            self._next_number += 1
+        return n
+
+    def run_colour(self, record: RunRecord) -> str:
+        """The run's colour (hex) everywhere it is drawn: by its number, never Original's or Retrain's."""
+        return run_colour(self.run_number(record))
+
+    def is_loaded_dataset(self, record: RunRecord) -> bool:
+        """Whether ``record`` was run on the dataset now loaded (same fingerprint; same source when the
+        record has no fingerprint). False when nothing is loaded."""
+        b = self.bundle
+        if b is None:
+            return False
+        fp = record.dataset.get("fingerprint")
+        if fp:
+            return bool(fp == b.fingerprint)
+        src = record.dataset.get("source") or record.spec.get("dataset")
+        return src is not None and src == self.source
+
+    def class_names_for(self, record: RunRecord) -> list[str]:
+        """The run's own class names (from ``record.dataset``); the loaded dataset's only for its own runs."""
+        names = record.dataset.get("classes")
+        if names:
+            return [str(c) for c in names]
+        if self.is_loaded_dataset(record):
+            return [str(c) for c in self.bundle.classes]
+        return [str(i) for i in range(len(record.per_class_acc))]
+
+    def bundle_for(self, record: RunRecord) -> Any:
+        """The loaded DatasetBundle when ``record`` was run on it (its images may be shown), else None."""
+        return self.bundle if self.is_loaded_dataset(record) else None
+
+    def dataset_label(self, record: RunRecord) -> str:
+        """A short name of the run's dataset for tables and titles ("digits", "cifar10_subset.npz")."""
+        d = record.dataset
+        name = d.get("name") or d.get("source") or record.spec.get("dataset") or "?"
+        return str(name)
+
     def remove_runs(self, rows: list[int]) -> None:
         for r in sorted(set(rows), reverse=True):
             if 0 <= r < len(self.runs):
+                self._run_numbers.pop(id(self.runs[r]), None)  # numbers never shift: _next_number only grows
                 del self.runs[r]
         self.sig_runs_changed.emit()
+
+
+# Run colours: distinct from each other and from the Original (grey) and Retrain (green) colours.
+RUN_COLOURS = ["#e15759", "#4e79a7", "#f28e2b", "#b07aa1", "#76b7b2", "#edc948", "#ff9da7", "#9c755f",
+               "#1f77b4", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#ff7f0e"]
+
+
+def run_colour(number: int) -> str:
+    """The colour of run ``number`` (1-based): a fixed palette cycled, so a run keeps its colour."""
+    return RUN_COLOURS[(number - 1) % len(RUN_COLOURS)]

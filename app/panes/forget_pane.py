@@ -232,6 +232,7 @@ class ForgetPane(QWidget):
         self.filter_box.blockSignals(False)
         self.grid_model.set_bundle(b)
         self.selected_ids = set()
+        self.pick_plot.set_selected_ids([])  # no red marks of the old dataset's selection
         self.pick_plot.set_classes(list(b.classes))
         self.pick_plot.reset_range()
         self.pick_plot.set_points(self.state.embed_coords, b.y_train[self.state.embed_idx], ids=self.state.embed_idx)

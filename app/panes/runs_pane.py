@@ -37,7 +37,7 @@ from app.safe_paths import (
 from app.state import SessionModel
 from engine import LetheError, RunRecord, save_run
 
-FIXED = ["#", "method", "forget set", "reference"]
+FIXED = ["#", "method", "dataset", "forget set", "reference"]
 
 
 def forget_text(r: RunRecord) -> str:
@@ -98,13 +98,33 @@ class RunsPane(QWidget):
         self._on_table_selection_changed()
 
     # ------------------------------------------------------------------ table
+    def refresh(self) -> None:
+        """Redraw the table (the loaded dataset changed: runs of another dataset are greyed)."""
+        self.table.blockSignals(True)
+        self._fill()
+        self.table.blockSignals(False)
+
+    def deselect_quietly(self) -> None:
+        """Clear the selection without replaying anything (the shown run was cleared from the panes),
+        so that clicking that row again shows it again."""
+        self.table.blockSignals(True)
+        self.table.clearSelection()
+        self.table.blockSignals(False)
+        self._update_buttons()
+
     @Slot()
     def _on_state_runs_changed(self) -> None:
+        self._fill()
+        if self.state.runs:
+            self.table.selectRow(len(self.state.runs) - 1)
+
+    def _fill(self) -> None:
         runs = self.state.runs
         self.table.setRowCount(len(runs))
         for i, r in enumerate(runs):
             retrain = r.reference("retrain")
-            cells = [str(i + 1), r.label or r.method, forget_text(r), "retrain" if retrain else "–"]
+            cells = [str(self.state.run_number(r)), r.label or r.method, self.state.dataset_label(r), forget_text(r),
+                     "retrain" if retrain else "–"]
             for key, _h, _better, _d in METRICS:
                 cells.append(fmt_metric(key, r.metrics.get(key)))
             secs = r.seconds.get("method")
@@ -122,9 +142,15 @@ class RunsPane(QWidget):
                             if METRICS[k][2] == "≈R" and r.metrics.get(key) is not None:
                                 gap = abs(r.metrics[key] - target)
                                 item.setForeground(QColor("#1e7b34" if gap < 0.05 else "#b3261e"))
+                if j == 0:
+                    item.setForeground(QColor(self.state.run_colour(r)))  # the run's colour wherever it is drawn
+                if j == 2:
+                    loaded = self.state.is_loaded_dataset(r)
+                    item.setToolTip(f"{r.dataset.get('source') or r.spec.get('dataset')}"
+                                    + ("" if loaded else "\nnot the dataset loaded now: its images are not shown"))
+                    if not loaded:
+                        item.setForeground(QColor("#8a8f98"))
                 self.table.setItem(i, j, item)
-        if runs:
-            self.table.selectRow(len(runs) - 1)
 
     def selected_rows(self) -> list[int]:
         return sorted({i.row() for i in self.table.selectionModel().selectedRows()})
@@ -134,18 +160,25 @@ class RunsPane(QWidget):
 
     @Slot()
     def _on_table_selection_changed(self) -> None:
+        rows = self._update_buttons()
+        if len(rows) == 1:
+            self.sig_run_selected.emit(rows[0])
+
+    def _update_buttons(self) -> list[int]:
+        """Enable the buttons that fit the selection; returns the selected rows."""
         rows = self.selected_rows()
         for b in (self.save_button, self.command_button):
             b.setEnabled(len(rows) == 1)
         self.compare_button.setEnabled(len(rows) >= 2)
         self.report_button.setEnabled(len(rows) >= 1)
         self.remove_button.setEnabled(len(rows) >= 1)
-        if len(rows) == 1:
-            self.sig_run_selected.emit(rows[0])
+        return rows
 
     # ------------------------------------------------------------------ actions
     def compare(self, records: Sequence[RunRecord]) -> QDialog:
-        dlg = CompareDialog(records, list(self.state.bundle.classes) if self.state.bundle is not None else [], self)
+        numbered = [(self.state.run_number(r), self.state.run_colour(r), r) for r in records]
+        names = self.state.class_names_for(records[0]) if records else []
+        dlg = CompareDialog(numbered, names, self)
         self.compare_dialog = dlg
         dlg.show()
         return dlg
@@ -301,7 +334,7 @@ class RunsPane(QWidget):
     def copy_command(self, record: RunRecord) -> str:
         text = command_text(record)
         QGuiApplication.clipboard().setText(text)
-        self.sig_status.emit("Copied the equivalent `python -m engine unlearn spec.json` command to the clipboard")
+        self.sig_status.emit("Copied the equivalent `python -m engine unlearn spec.json --out …` command to the clipboard")
         return text
 
     @Slot()
@@ -318,33 +351,35 @@ class RunsPane(QWidget):
 class CompareDialog(QDialog):
     """Runs side by side: one column per model (the first run's Original and Retrain included)."""
 
-    def __init__(self, records: Sequence[RunRecord], class_names: list[str], parent: QWidget | None = None) -> None:
+    def __init__(self, runs: Sequence[tuple[int, str, RunRecord]], class_names: list[str],
+                 parent: QWidget | None = None) -> None:
+        """``runs``: (number in the runs table, colour, record) of each compared run."""
         super().__init__(parent)
         self.setWindowTitle("Compare runs")
         self.resize(900, 600)
-        models: list[tuple[str, RunRecord]] = []
-        if records:
-            for ref in records[0].references:
-                models.append((ref.label or ref.method, ref))
-        for i, r in enumerate(records):
-            models.append((f"{r.label or r.method} #{i + 1}", r))
+        models: list[tuple[str, str, RunRecord]] = []  # (header, colour, record)
+        if runs:
+            for ref in runs[0][2].references:
+                colour = {"original": style.ORIGINAL_COLOUR, "retrain": style.RETRAIN_COLOUR}.get(ref.method, "#7f7f7f")
+                models.append((ref.label or ref.method, colour, ref))
+        for number, colour, r in runs:
+            models.append((f"{r.label or r.method} #{number}", colour, r))
+        self.colours = {name: colour for name, colour, _ in models}
         self.table = QTableWidget(len(METRICS) + 1, len(models))
         self.table.setObjectName("compareTable")
-        self.table.setHorizontalHeaderLabels([m for m, _ in models])
+        self.table.setHorizontalHeaderLabels([m for m, _, _ in models])
         self.table.setVerticalHeaderLabels([f"{h} {b}" for _, h, b, _ in METRICS] + ["seconds"])
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        for j, (_, r) in enumerate(models):
+        for j, (_, colour, r) in enumerate(models):
+            self.table.horizontalHeaderItem(j).setForeground(QColor(colour))
             for i, (key, *_rest) in enumerate(METRICS):
                 self.table.setItem(i, j, QTableWidgetItem(fmt_metric(key, r.metrics.get(key))))
             secs = r.seconds.get("method", r.seconds.get("train"))
             self.table.setItem(len(METRICS), j, QTableWidgetItem("" if secs is None else f"{secs:.2f}"))
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         self.bars = PerClassBars()
-        colours = [style.ORIGINAL_COLOUR, style.RETRAIN_COLOUR, *style.PALETTE]
-        series = []
-        for j, (name, r) in enumerate(models):
-            if r.per_class_acc:
-                series.append((name, colours[j % len(colours)], r.per_class_acc))
+        series = [(name, colour, r.per_class_acc) for name, colour, r in models if r.per_class_acc]
+        self.series = series
         self.bars.set_series(class_names or [str(i) for i in range(len(series[0][2]) if series else 0)], series)
         lay = QVBoxLayout(self)
         lay.addWidget(self.table, 1)

@@ -192,9 +192,18 @@ class VerdictPane(QWidget):
         """The badge texts of the visible rows (PASS / WARN / FAIL / n/a)."""
         return [r.badge_label.text() for r in self.rows if not r.badge_label.isHidden()]
 
+    def show_message(self, text: str) -> None:
+        """The explicit empty state with ``text`` (a run is running, was cancelled, the forget set changed)."""
+        self.show_record(None, None)
+        self.header_label.setText(text)
+
     def show_record(self, record: RunRecord | None, bundle: Any) -> None:
-        """Show ``record``'s verdicts (None: the empty state). ``bundle`` supplies the thumbnails."""
+        """Show ``record``'s verdicts (None: the empty state). ``bundle`` supplies the thumbnails and
+        class names: pass it only when ``record`` was run on it (else None: images are not shown)."""
         self.record = record
+        if record is not None and bundle is not None and record.dataset.get("fingerprint") not in (
+                None, getattr(bundle, "fingerprint", None)):
+            bundle = None  # never another dataset's images under this run's indices
         vs = self.verdicts()
         if record is None:
             self.header_label.setText(EMPTY_TEXT)
@@ -230,11 +239,14 @@ class VerdictPane(QWidget):
             return
         total = max(len(indices), int((self.record.audit.get("details") or {}).get("still_recognised_count", 0) or 0))
         more = f", {len(shown)} shown" if total > len(shown) else ""
-        self.thumbs_label.setText(f"<b>{total}</b> still recognised{more}, most confident first:"
-                                  if shown else "Some forget images are still recognised (load the dataset to see them).")
+        assert self.record is not None
+        ds = html.escape(str(self.record.dataset.get("name") or self.record.dataset.get("source") or "its dataset"))
+        self.thumbs_label.setText(f"<b>{total}</b> still recognised{more}, most confident first:" if shown else
+                                  f"<b>{total}</b> forget images still recognised; not shown: this run used "
+                                  f"<b>{ds}</b>, which is not the dataset loaded now.")
         self.thumbs_list.setVisible(bool(shown))
         invert = getattr(bundle, "channels", 0) == 1 and getattr(bundle, "name", "") == "digits"
-        classes = list(getattr(bundle, "classes", []) or [])
+        classes = list(self.record.dataset.get("classes") or getattr(bundle, "classes", []) or [])
         y = getattr(bundle, "y_train", None)
         for i in shown:
             item = QListWidgetItem(QIcon(thumbnail(x[i], THUMB_PX, invert_gray=invert)), f"#{i}")

@@ -48,7 +48,8 @@ class PerClassBars(QWidget):
         self.plot.getAxis("bottom").setTicks([[(i, str(names[i])) for i in range(0, len(names), step)]])
         self.plot.setXRange(-0.6, len(names) - 0.4, padding=0)
 
-    def show_record(self, record: RunRecord, names: Sequence[str]) -> None:
+    def show_record(self, record: RunRecord, names: Sequence[str], colour: str = style.CURRENT_COLOUR) -> None:
+        """Original, Retrain and ``record`` per class; ``names`` must be the run's own class names."""
         series: list[tuple[str, str, Sequence[float]]] = []
         orig = record.reference("original")
         retrain = record.reference("retrain")
@@ -56,8 +57,10 @@ class PerClassBars(QWidget):
             series.append(("original", style.ORIGINAL_COLOUR, orig.per_class_acc))
         if retrain is not None and retrain.per_class_acc:
             series.append(("retrain", style.RETRAIN_COLOUR, retrain.per_class_acc))
-        series.append((record.label or record.method, style.CURRENT_COLOUR, record.per_class_acc))
+        series.append((record.label or record.method, colour, record.per_class_acc))
         self.set_series(names, series)
 
-    def clear(self) -> None:
+    def clear(self, note: str = "no run shown") -> None:
+        """No bars, no legend: the title says why (``note``, e.g. "running…")."""
         self.set_series([], [])
+        self.plot.setTitle(f"per-class test accuracy &nbsp; <i>{html.escape(note)}</i>")

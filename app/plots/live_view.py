@@ -143,6 +143,17 @@ class LiveView(QWidget):
         self.slider.setEnabled(False)
         self.title.setText(title)
 
+    def clear(self, title: str, bars_note: str = "no run shown") -> None:
+        """The explicit empty state: no frames, points, rings, Gram, curves or bars; ``title`` says why."""
+        self.begin_job("", title)
+        self.job_id = None
+        self._throttle.cancel()
+        self._curves_timer.stop()
+        self.embedding.clear_points()
+        self.gram.clear()
+        self.bars.clear(bars_note)
+        self.frame_label.setText("")
+
     @Slot(object)
     def add_geometry(self, ev: Geometry) -> None:
         if ev.job_id != self.job_id:

@@ -29,6 +29,11 @@ class Throttle(QObject):
             self._timer.stop()
             self._on_timeout()
 
+    def cancel(self) -> None:
+        """Drop a pending redraw (the view was cleared)."""
+        self._dirty = False
+        self._timer.stop()
+
     @Slot()
     def _on_timeout(self) -> None:
         if self._dirty:
