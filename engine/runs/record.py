@@ -99,6 +99,9 @@ _FIELD_TYPES: dict[str, tuple[type, ...]] = {
 }
 
 
+VERDICT_FIELDS = ("key", "status")  # what identifies a verdict (question and summary texts may be absent)
+
+
 def _is_number_or_null(v: Any) -> bool:
     return v is None or (isinstance(v, numbers.Real) and not isinstance(v, bool))
 
@@ -120,6 +123,16 @@ def _check_record_types(d: dict[str, Any]) -> None:
             raise BadRecord(f"per_class_acc[{i}]: expected a number or null, got {type(v).__name__}")
     if not all(isinstance(n, str) for n in d.get("notes") or []):
         raise BadRecord("notes: expected a list of strings")
+    verdicts = (d.get("audit") or {}).get("verdicts")
+    if verdicts is not None:
+        if not isinstance(verdicts, list):
+            raise BadRecord(f"audit.verdicts: expected a list, got {type(verdicts).__name__}")
+        for i, v in enumerate(verdicts):
+            if not isinstance(v, dict):
+                raise BadRecord(f"audit.verdicts[{i}]: expected an object, got {type(v).__name__}")
+            for key in VERDICT_FIELDS:
+                if not isinstance(v.get(key), str):
+                    raise BadRecord(f"audit.verdicts[{i}].{key}: expected text, got {type(v.get(key)).__name__}")
 
 
 def _clean(v: Any) -> Any:

@@ -242,7 +242,7 @@ def test_a_cifar_batch_bigger_than_its_file_is_refused_before_it_is_copied(tmp_p
 
     (tmp_path / "data_batch_1").write_bytes(b"x" * 100)
     view = np.lib.stride_tricks.as_strided(np.zeros(1, np.uint8), shape=(50_000, 3072), strides=(0, 0))
-    monkeypatch.setattr(cifar, "safe_load_pickle", lambda path: {"data": view, "labels": [0] * 50_000})
+    monkeypatch.setattr(cifar, "safe_load_pickle", lambda path, raw=None: {"data": view, "labels": [0] * 50_000})
     with pytest.raises(BadDataset, match="declares 50,000 images"):
         cifar._read_batch(tmp_path / "data_batch_1", "labels")
 

@@ -35,7 +35,7 @@ HOSTILE: list[tuple[dict[str, Any], type[LetheError], str]] = [
     ({"dataset": ""}, UnknownName, "dataset"), ({"confirm_cost": "yes"}, BadSpec, "confirm_cost"),
     ({"model": {"checkpoint": None}}, BadSpec, "model.checkpoint"), ({"model": {"checkpoint": 5}}, BadSpec, "model.checkpoint"),
     ({"model": {"checkpoint": ""}}, BadSpec, "model.checkpoint"), ({"model": {"checkpoint": "a\x00b"}}, BadSpec, "model.checkpoint"),
-    ({"model": {"checkpoint": "m.safetensors", "recipe": {}}}, BadSpec, "model.recipe"),
+    ({"model": {"checkpoint": "m.safetensors", "recipe": "fast"}}, BadSpec, "model.recipe"),  # a recipe beside a checkpoint trains Retrain: it must be an object
     ({"model": {"arch": 3}}, BadSpec, "model.arch"), ({"model": {"arch": "nope"}}, UnknownName, "nope"),
     ({"model": "cnn_small"}, BadSpec, "model"),
     ({"model": {**RECIPE, "recipe": "fast"}}, BadSpec, "recipe"), ({"model": {**RECIPE, "recipe": []}}, BadSpec, "recipe"),
