@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import multiprocessing
+import time
 import threading
 
 import numpy as np
@@ -116,12 +117,17 @@ def test_exit_descriptions() -> None:
 
 
 def test_a_headless_job_process_runs_and_thins_a_burst_of_frames() -> None:
-    events = list(run_headless({"op": "frames", "count": 200, "seconds": 1.0}, kind="debug",  # type: ignore[arg-type]
-                               process=JobProcess(allow_debug=True)))
+    events, arrivals = [], []
+    for ev in run_headless({"op": "frames", "count": 200, "seconds": 1.0}, kind="debug",  # type: ignore[arg-type]
+                           process=JobProcess(allow_debug=True)):
+        events.append(ev)
+        arrivals.append(time.monotonic())
     frames = [e for e in events if isinstance(e, Geometry)]
     assert isinstance(events[-1], Finished) and events[0].job_id == "headless"
     assert isinstance(events[0], Progress)
-    assert 5 <= len(frames) <= 16, len(frames)  # ~10 a second, not 200
+    # ~10 a second over however long the burst took on this machine (1 s when idle), never all 200
+    burst_s = max(1.0, arrivals[-1] - arrivals[0])
+    assert 5 <= len(frames) <= 10 * burst_s + 6, (len(frames), burst_s)
     assert frames[-1].step == 199  # the last frame always arrives
 
 
