@@ -93,3 +93,24 @@ def drain(gen: Any) -> Any:
             next(gen)
         except StopIteration as stop:
             return stop.value
+
+
+def failed_event(exc: Exception, job_id: str = "") -> Failed:
+    """The one ``Failed`` event for an exception that ended a job (the runner and the job process
+    both use it): Cancelled -> cancelled; a LetheError -> its message and hint; running out of
+    memory -> OutOfMemory; anything else -> an internal error with a short traceback (a bug)."""
+    import traceback
+
+    import torch
+
+    from engine._core.errors import Cancelled, LetheError, OutOfMemory
+
+    if isinstance(exc, Cancelled):
+        return Failed("Cancelled", "the job was cancelled", cancelled=True, job_id=job_id)
+    if isinstance(exc, (torch.cuda.OutOfMemoryError, MemoryError)):
+        exc = OutOfMemory("the device ran out of memory")
+    if isinstance(exc, LetheError):
+        return Failed(type(exc).__name__, exc.message, exc.hint, job_id=job_id)
+    tb = traceback.format_exc(limit=8)
+    return Failed(type(exc).__name__, f"{exc}\n{tb}", "this is a bug in Lethe; please report it", internal=True,
+                  job_id=job_id)

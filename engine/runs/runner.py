@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import time
-import traceback
 import uuid
 from dataclasses import replace
 from pathlib import Path
@@ -27,9 +26,9 @@ from engine.models.checkpoints import check_finite, checkpoint_paths
 from engine.data import DatasetBundle, ForgetSpec, ForgetSplit, load_dataset
 from engine.data.sources import source_files
 from engine._core.device import cpu_thread_budget, resolve_device, seed_everything
-from engine._core.errors import BadCheckpoint, BadSpec, Cancelled, LetheError, OutOfMemory
+from engine._core.errors import BadCheckpoint, BadSpec, Cancelled, LetheError
 from engine.evaluation.evaluator import Evaluator
-from engine._core.events import Event, Failed, Finished, Log, Progress
+from engine._core.events import Event, Failed, Finished, Log, Progress, failed_event
 from engine.train.features import FeatureCache
 from engine.methods import MethodContext, get as get_method
 from engine.methods.base import params_from_json, params_to_json
@@ -116,16 +115,8 @@ class Runner:
         try:
             for event in self._guarded(spec, token, out_dir, overwrite):
                 yield replace(event, job_id=job_id)
-        except Cancelled:
-            yield Failed("Cancelled", "the job was cancelled", cancelled=True, job_id=job_id)
-        except LetheError as exc:
-            yield Failed(type(exc).__name__, exc.message, exc.hint, job_id=job_id)
-        except (torch.cuda.OutOfMemoryError, MemoryError):
-            err = OutOfMemory("the device ran out of memory")
-            yield Failed(type(err).__name__, err.message, err.hint, job_id=job_id)
-        except Exception as exc:  # noqa: BLE001 - a bug: report it, never let it vanish inside a thread
-            tb = traceback.format_exc(limit=8)
-            yield Failed(type(exc).__name__, f"{exc}\n{tb}", "this is a bug in Lethe; please report it", internal=True, job_id=job_id)
+        except Exception as exc:  # noqa: BLE001 - every failure becomes one Failed event, never vanishes in a thread
+            yield failed_event(exc, job_id)
 
     def run_to_record(self, spec: JobSpec, token: CancelToken = NEVER, **kw: Any) -> RunRecord:
         """Run and return the record (raises the failure as a LetheError); for notebooks and tests."""

@@ -49,7 +49,6 @@ import signal
 import sys
 import threading
 import time
-import traceback
 import types
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
@@ -62,8 +61,7 @@ import torch
 
 from engine._core.cancel import CancelToken
 from engine._core.device import cpu_thread_budget
-from engine._core.errors import Cancelled, LetheError, OutOfMemory
-from engine._core.events import Event, Failed, Finished, Geometry, Log, Progress
+from engine._core.events import Event, Failed, Finished, Geometry, Log, Progress, failed_event
 from engine.models.base import LetheModel
 from engine.models.registry import model_from_config
 from engine.runs.prepare import Prepared, prepare
@@ -111,18 +109,11 @@ def job_events(runner: Runner, kind: str, payload: Any, token: CancelToken, job_
             yield from (replace(ev, job_id=job_id) for ev in _debug_op(payload, token))
             return
         raise ValueError(f"unknown task kind {kind!r}")
-    except Cancelled:
-        yield Failed("Cancelled", "the job was cancelled", cancelled=True, job_id=job_id)
-    except LetheError as exc:
-        yield Failed(type(exc).__name__, exc.message, exc.hint, job_id=job_id)
-    except (torch.cuda.OutOfMemoryError, MemoryError):
-        err = OutOfMemory("the device ran out of memory")
-        yield Failed(type(err).__name__, err.message, err.hint, job_id=job_id)
-    except Exception as exc:  # noqa: BLE001 - a bug: report it, never let it vanish in a worker
-        tb = traceback.format_exc(limit=8)
-        log.error("worker task failed: %s", tb)
-        yield Failed(type(exc).__name__, f"{exc}\n{tb}", "this is a bug in Lethe; please report it",
-                     internal=True, job_id=job_id)
+    except Exception as exc:  # noqa: BLE001 - every failure becomes one Failed event, never vanishes in a worker
+        failed = failed_event(exc, job_id)
+        if failed.internal:
+            log.error("worker task failed: %s", failed.message)
+        yield failed
 
 
 def _debug_op(payload: dict[str, Any], token: CancelToken) -> Iterator[Event]:
