@@ -341,6 +341,8 @@ def _v_relearn(m: dict[str, float], d: dict[str, Any], r: dict[str, float] | Non
     if np.isfinite(rise):
         summary += (f" int8 quantisation / float16 rounding give {_pct(m.get('quant_int8_forget_acc'))} / "
                     f"{_pct(m.get('quant_fp16_forget_acc'))} (before: {_pct(base)}).")
+    if relearn_na and statuses:  # quantisation alone cannot answer "robust to relearning?": at best "cannot tell"
+        statuses.append("warn")
     status = _worst(*statuses) if statuses else ("n/a" if relearn_na else "warn")
     return Verdict("relearn", "Robust to relearning?", status, basis, summary.strip(), ev)
 
