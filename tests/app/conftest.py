@@ -31,3 +31,21 @@ def controller(qtbot, runner):  # noqa: ANN001
     yield c
     c.shutdown()
     assert not c.thread_running()
+
+
+@pytest.fixture
+def window(qtbot, controller):  # noqa: ANN001
+    """The studio window with the digits original prepared (thread worker, the shared runner)."""
+    from app.main_window import MainWindow
+    from app.plots import style
+
+    style.configure()
+    w = MainWindow(controller=controller, autoload=False)
+    w.show_dialogs = False
+    qtbot.addWidget(w)
+    w.resize(1400, 900)
+    w.show()
+    with qtbot.waitSignal(controller.sig_prepared, timeout=120_000):
+        w.prepare("digits", {"arch": "cnn_small"})
+    qtbot.waitUntil(lambda: not controller.is_busy())
+    return w

@@ -7,24 +7,8 @@ import numpy as np
 import pytest
 from PySide6.QtCore import Qt
 
-from app.main_window import MainWindow
-from app.plots import style
 
 pytestmark = pytest.mark.slow  # the studio end to end: a real window running real jobs
-
-
-@pytest.fixture
-def window(qtbot, controller):  # noqa: ANN001
-    style.configure()
-    w = MainWindow(controller=controller, autoload=False)
-    w.show_dialogs = False
-    qtbot.addWidget(w)
-    w.resize(1400, 900)
-    w.show()
-    with qtbot.waitSignal(controller.sig_prepared, timeout=120_000):
-        w.prepare("digits", {"arch": "cnn_small"})
-    qtbot.waitUntil(lambda: not controller.is_busy())
-    return w
 
 
 def test_the_window_opens_with_digits_loaded(window) -> None:

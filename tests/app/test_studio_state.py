@@ -25,20 +25,6 @@ pytestmark = pytest.mark.slow  # a real window running real (tiny) jobs
 LETTERS = [chr(ord("A") + i) for i in range(10)]  # the second dataset's class names: never digits'
 
 
-@pytest.fixture
-def window(qtbot, controller):  # noqa: ANN001
-    style.configure()
-    w = MainWindow(controller=controller, autoload=False)
-    w.show_dialogs = False
-    qtbot.addWidget(w)
-    w.resize(1400, 900)
-    w.show()
-    with qtbot.waitSignal(controller.sig_prepared, timeout=120_000):
-        w.prepare("digits", {"arch": "cnn_small"})
-    qtbot.waitUntil(lambda: not controller.is_busy())
-    return w
-
-
 @pytest.fixture(scope="module")
 def letters_npz(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A small second dataset: digits images under the class names A..J (so a mix-up shows)."""
