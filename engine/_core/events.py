@@ -7,6 +7,7 @@ yield events with the default empty id.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from collections.abc import Callable, Generator, Iterator
 from typing import Any
 
 import numpy as np
@@ -93,6 +94,25 @@ def drain(gen: Any) -> Any:
             next(gen)
         except StopIteration as stop:
             return stop.value
+
+
+def forward(
+    events: Iterator[Event], on_progress: Callable[[Progress], Event | None], keep: Callable[[Event], bool] | None = None,
+) -> Generator[Event, None, Any]:
+    """Yield a sub-job's events, Progress mapped by ``on_progress`` (None drops it) and the others
+    kept where ``keep`` says (all by default); return the sub-job's value. The one way a stage, a
+    phase or a shadow model relays its part of a job's events."""
+    while True:
+        try:
+            ev = next(events)
+        except StopIteration as stop:
+            return stop.value
+        if isinstance(ev, Progress):
+            mapped = on_progress(ev)
+            if mapped is not None:
+                yield mapped
+        elif keep is None or keep(ev):
+            yield ev
 
 
 def failed_event(exc: Exception, job_id: str = "") -> Failed:

@@ -38,7 +38,7 @@ from engine.data.bundle import DatasetBundle
 from engine.data.forget import ForgetSplit
 from engine._core.device import seed_everything
 from engine._core.errors import BadSpec, LetheError
-from engine._core.events import Event, Log, Progress
+from engine._core.events import Event, Log, Progress, forward
 from engine.train.features import extract
 from engine._core.fileio import atomic_write_json
 from engine.methods import MethodContext, get as get_method
@@ -213,16 +213,9 @@ def _shadow_margins(
 
     def relay(gen: Generator[Event, None, Any], what: str) -> Generator[Event, None, Any]:
         """Forward Logs and rescaled Progress of one inner step; return its value."""
-        while True:
-            try:
-                event = next(gen)
-            except StopIteration as stop:
-                return stop.value
-            if isinstance(event, Progress):
-                frac = (unit + min(max(event.fraction, 0.0), 1.0)) / total
-                yield Progress(stage, frac, what)
-            elif isinstance(event, Log):
-                yield event
+        return (yield from forward(
+            gen, lambda ev: Progress(stage, (unit + min(max(ev.fraction, 0.0), 1.0)) / total, what),
+            keep=lambda ev: isinstance(ev, Log)))
 
     def score(model: LetheModel, into: dict[str, np.ndarray], i: int) -> None:
         for name, (x, y) in rows.items():

@@ -16,7 +16,7 @@ import numpy as np
 from engine._core.cancel import CancelToken
 from engine.data import load_dataset
 from engine._core.device import resolve_device
-from engine._core.events import Event, Log, Progress
+from engine._core.events import Event, Log, Progress, forward
 from engine.train.features import extract
 from engine.live.geometry import FixedBasis, select_probe
 from engine.runs.normalisation import bundle_for_model
@@ -57,16 +57,7 @@ def prepare(runner: Runner, spec: JobSpec, token: CancelToken) -> Iterator[Event
     device = resolve_device(spec.device)
     # The runner keeps originals in memory, so the first run after prepare starts at once.
     gen = runner.load_original(spec, bundle, device, token)
-    while True:
-        try:
-            ev = next(gen)
-        except StopIteration as stop:
-            model, arch, _recipe = stop.value
-            break
-        if isinstance(ev, Progress):
-            yield Progress("original", 0.05 + 0.9 * ev.fraction, ev.message)
-        else:
-            yield ev
+    model, arch, _recipe = yield from forward(gen, lambda ev: Progress("original", 0.05 + 0.9 * ev.fraction, ev.message))
     token.check()
     bundle, norm_note = bundle_for_model(bundle, model, imported="checkpoint" in spec.model)
     if norm_note:

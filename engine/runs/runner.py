@@ -28,7 +28,7 @@ from engine.data.sources import source_files
 from engine._core.device import cpu_thread_budget, resolve_device, seed_everything
 from engine._core.errors import BadCheckpoint, BadSpec, Cancelled, LetheError
 from engine.evaluation.evaluator import Evaluator
-from engine._core.events import Event, Failed, Finished, Log, Progress, failed_event
+from engine._core.events import Event, Failed, Finished, Log, Progress, failed_event, forward
 from engine.train.features import FeatureCache
 from engine.methods import MethodContext, get as get_method
 from engine.methods.base import params_from_json, params_to_json
@@ -172,17 +172,11 @@ class Runner:
 
         def staged(events: Iterator[Event], stage: str) -> Generator[Event, None, Any]:
             """Forward a stage's events with progress rescaled to the job; return its result."""
-            while True:
-                try:
-                    ev = next(events)
-                except StopIteration as stop:
-                    return stop.value
-                if isinstance(ev, Progress):
-                    value = meter.overall(stage, ev.fraction)
-                    if meter.visible(value):
-                        yield Progress(stage, value, ev.message)
-                else:
-                    yield ev
+            def rescale(ev: Progress) -> Progress | None:
+                value = meter.overall(stage, ev.fraction)
+                return Progress(stage, value, ev.message) if meter.visible(value) else None
+
+            return (yield from forward(events, rescale))
 
         # data
         t0 = time.perf_counter()

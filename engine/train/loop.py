@@ -32,7 +32,7 @@ from torch import nn
 
 from engine._core.cancel import NEVER, CancelToken
 from engine._core.errors import BadSpec, Diverged
-from engine._core.events import Event, Log, Metrics, Progress
+from engine._core.events import Event, Log, Metrics, Progress, forward
 from engine.data.bundle import normalise
 from engine.models.base import LetheModel, freeze_batchnorm
 from engine.train.recipe import OPTIMISERS, SCHEDULES, Recipe
@@ -421,15 +421,9 @@ def _frame(geometry: Callable[[int], Event | None], step: int) -> Iterator[Event
 def phased(events: Generator[Event, None, T], lo: float, hi: float) -> Generator[Event, None, T]:
     """Forward a sub-stage's events with Progress fractions mapped into [lo, hi]; return its value
     (for runs made of several parts, so the job's progress bar never goes back)."""
-    while True:
-        try:
-            ev = next(events)
-        except StopIteration as stop:
-            result: T = stop.value
-            return result
-        if isinstance(ev, Progress):
-            ev = Progress(ev.stage, lo + (hi - lo) * max(0.0, min(1.0, ev.fraction)), ev.message)
-        yield ev
+    result: T = yield from forward(
+        events, lambda ev: Progress(ev.stage, lo + (hi - lo) * max(0.0, min(1.0, ev.fraction)), ev.message))
+    return result
 
 
 # ---------------------------------------------------------------- originals and retrains
