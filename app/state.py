@@ -9,7 +9,9 @@ from typing import Any
 import numpy as np
 from PySide6.QtCore import QObject, Signal
 
-from engine import ForgetSpec, ForgetSplit, LetheError, RunRecord
+from engine import RUN_COLOURS, ForgetSpec, ForgetSplit, LetheError, RunRecord, run_colour
+
+__all__ = ["RUN_COLOURS", "SessionModel", "run_colour"]
 
 DEFAULT_SOURCE = "digits"
 DEFAULT_MODEL: dict[str, Any] = {"arch": "cnn_small"}
@@ -138,13 +140,3 @@ class SessionModel(QObject):
                 self._run_numbers.pop(id(self.runs[r]), None)  # numbers never shift: _next_number only grows
                 del self.runs[r]
         self.sig_runs_changed.emit()
-
-
-# Run colours: distinct from each other and from the Original (grey) and Retrain (green) colours.
-RUN_COLOURS = ["#e15759", "#4e79a7", "#f28e2b", "#b07aa1", "#76b7b2", "#edc948", "#ff9da7", "#9c755f",
-               "#1f77b4", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#ff7f0e"]
-
-
-def run_colour(number: int) -> str:
-    """The colour of run ``number`` (1-based): a fixed palette cycled, so a run keeps its colour."""
-    return RUN_COLOURS[(number - 1) % len(RUN_COLOURS)]

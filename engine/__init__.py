@@ -40,6 +40,7 @@ from engine.models import available_models, model_families
 from engine.models.checkpoints import CHECKPOINT_SUFFIXES
 from engine.models.inspection import Inspection, inspect_checkpoint
 from engine.report.html import write_html
+from engine.report.palette import CLASS_PALETTE, ORIGINAL_COLOUR, RETRAIN_COLOUR, RUN_COLOURS, run_colour
 from engine.runs.prepare import Prepared, prepare
 from engine.runs.record import RunRecord, save_run
 from engine.runs.runner import Runner
@@ -55,7 +56,11 @@ from engine.runs.worker_host import (
 
 __all__ = [
     "CHECKPOINT_SUFFIXES",
+    "CLASS_PALETTE",
     "DEVICES",
+    "ORIGINAL_COLOUR",
+    "RETRAIN_COLOUR",
+    "RUN_COLOURS",
     "BadCheckpoint",
     "BadForgetSet",
     "BadRecord",
@@ -101,6 +106,7 @@ __all__ = [
     "model_families",
     "prepare",
     "resolve_device",
+    "run_colour",
     "run_headless",
     "save_run",
     "sha256_file",

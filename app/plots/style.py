@@ -6,14 +6,13 @@ from functools import lru_cache
 import pyqtgraph as pg
 from PySide6.QtGui import QColor
 
-# Tableau-10 then its light variants: distinct for up to 20 classes; beyond that, evenly spaced hues.
-PALETTE = [
-    "#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#b07aa1", "#76b7b2", "#edc948", "#ff9da7", "#9c755f", "#bab0ac",
-    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf",
-]
+from engine import CLASS_PALETTE, ORIGINAL_COLOUR, RETRAIN_COLOUR  # one palette: studio, report, figures
+
+__all__ = ["ORIGINAL_COLOUR", "PALETTE", "RETRAIN_COLOUR"]
+
+PALETTE = list(CLASS_PALETTE)
+
 FORGET_COLOUR = "#111111"
-ORIGINAL_COLOUR = "#9aa5b1"
-RETRAIN_COLOUR = "#59a14f"
 CURRENT_COLOUR = "#e15759"
 BACKGROUND = "#ffffff"
 FOREGROUND = "#303841"

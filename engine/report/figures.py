@@ -13,6 +13,7 @@ import numpy as np
 
 from engine._core.events import Geometry
 from engine._core.fileio import atomic_write_bytes
+from engine.report.palette import RETRAIN_COLOUR, class_colour
 
 
 def embedding_before_after(
@@ -30,20 +31,19 @@ def embedding_before_after(
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    colours = plt.get_cmap("tab10")
     fig, axes = plt.subplots(1, 2, figsize=(11, 5.2), sharex=True, sharey=True)
     for ax, frame, title in ((axes[0], before, "original"), (axes[1], after, title_after)):
         for c in range(len(classes)):
             keep = frame.labels == c
-            ax.scatter(*frame.coords[keep].T, s=7, color=colours(c % 10), alpha=0.55, linewidths=0)
+            ax.scatter(*frame.coords[keep].T, s=7, color=class_colour(c), alpha=0.55, linewidths=0)
         f = frame.is_forget
         ax.scatter(*frame.coords[f].T, s=22, facecolors="none", edgecolors="black", linewidths=0.6, label="forget images")
         if ghost is not None and ax is axes[1]:
-            ax.scatter(*ghost.coords[f].T, s=14, marker="D", color="0.5", alpha=0.35, linewidths=0, label="retrained model")
+            ax.scatter(*ghost.coords[f].T, s=14, marker="D", color=RETRAIN_COLOUR, alpha=0.45, linewidths=0, label="retrained model")
         for c, (x, y) in enumerate(frame.means2d):
             if np.isfinite(x) and np.isfinite(y):
                 ax.annotate(classes[c], (x, y), ha="center", va="center", fontsize=10, weight="bold",
-                            bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": colours(c % 10), "alpha": 0.9})
+                            bbox={"boxstyle": "round,pad=0.2", "fc": "white", "ec": class_colour(c), "alpha": 0.9})
         angle, ideal = frame.nc.get("mean_angle_deg"), frame.nc.get("ideal_angle_deg")
         sub = f"mean class-mean angle {angle:.1f}° (ideal {ideal:.1f}°)" if angle is not None and ideal else ""
         ax.set_title(f"{title}\n{sub}", fontsize=11)

@@ -25,11 +25,12 @@ import numpy as np
 
 from engine._core.fileio import atomic_write_text, sha256_file
 from engine.metrics.catalog import GROUPS, all_metrics, get_metric
+from engine.report.palette import model_colours
 from engine.runs.record import RunRecord
 
 STATUS_COLOURS = {"pass": "#1b7f3b", "warn": "#b26a00", "fail": "#b3261e", "n/a": "#666"}
 STATUS_WORDS = {"pass": "PASS", "warn": "WARN", "fail": "FAIL", "n/a": "N/A"}
-MODEL_COLOURS = {"original": "#8d99ae", "retrain": "#2a9d8f", "method": "#e76f51"}
+MODEL_COLOURS = model_colours()  # the studio's colours (engine.report.palette): grey, green, run 1
 # The numbers shown in the "key numbers" figure and table (fractions, all on a 0–100 % axis).
 KEY_METRICS = ("forget_acc", "test_forget_acc", "test_retain_acc", "test_acc", "mia_svc", "mia_entropy",
                "probe_forget", "knn_forget", "relearn_auc")
