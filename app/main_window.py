@@ -252,6 +252,8 @@ class MainWindow(QMainWindow):
     @Slot(object)
     def _on_controller_log(self, ev: Log) -> None:
         self.status_label.setText(ev.message)
+        if ev.level == "warning" and self._job_kind == "run" and ev.message.startswith("Did it move?"):
+            self.method_pane.show_warning(ev.message)  # stays visible: progress messages overwrite the status bar
 
     @Slot(object)
     def _on_controller_metrics(self, ev: Metrics) -> None:

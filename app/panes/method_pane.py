@@ -110,6 +110,13 @@ class MethodPane(QWidget):
         lay.addLayout(buttons)
         lay.addWidget(self.progress)
         lay.addWidget(self.stage_label)
+        # The engine's warnings about the running method ("Did it move?"): they stay until the next run.
+        self.warning_label = QLabel("")
+        self.warning_label.setObjectName("methodWarning")
+        self.warning_label.setWordWrap(True)
+        self.warning_label.setStyleSheet("background:#fff4d6; color:#5c3d00; border:1px solid #e0b040; padding:4px;")
+        self.warning_label.hide()
+        lay.addWidget(self.warning_label)
 
         self.forget_kind: str | None = None
         self.has_selection = False
@@ -211,7 +218,16 @@ class MethodPane(QWidget):
         kind = self.forget_kind
         return methods.get(self.method()).unsupported_reason(kind=kind) if kind else None
 
+    def show_warning(self, text: str) -> None:
+        """Show an engine warning about the running method (kept until the next run starts)."""
+        self.warning_label.setText("⚠ " + text)
+        self.warning_label.setToolTip(text)
+        self.warning_label.show()
+
     def set_busy(self, busy: bool) -> None:
+        if busy and not self.busy:  # a new run: the last run's warnings no longer apply
+            self.warning_label.hide()
+            self.warning_label.setText("")
         self.busy = busy
         self.cancel_button.setEnabled(busy)
         if not busy:

@@ -28,7 +28,7 @@ from engine.data.sources import source_files
 from engine._core.device import cpu_thread_budget, resolve_device, seed_everything
 from engine._core.errors import BadCheckpoint, BadSpec, Cancelled, LetheError
 from engine.evaluation.evaluator import Evaluator
-from engine._core.events import Event, Failed, Finished, Log, Progress, failed_event, forward
+from engine._core.events import Event, Failed, Finished, Geometry, Log, Progress, failed_event, forward
 from engine.train.features import FeatureCache
 from engine.methods import MethodContext, get as get_method
 from engine.methods.base import params_from_json, params_to_json
@@ -36,6 +36,7 @@ from engine.methods.registry import PAPER
 from engine.models.base import LetheModel
 from engine.models.input_norm import InputNorm
 from engine.train.pretrained import obtain_original, obtain_retrain
+from engine.live.movement import MovementWatch
 from engine.live.probe import GeometryProbe
 from engine.runs.record import RunRecord
 from engine.train.recipe import Recipe, default_recipe
@@ -237,14 +238,21 @@ class Runner:
             probe=probe,
             extras={"use_cache": self.use_cache},
         )
+        watch: MovementWatch | None = None
         if probe is not None:
-            yield probe.frame(original, "original", 0, 0.0)
+            first = probe.frame(original, "original", 0, 0.0)
+            yield first
+            if not info.is_reference:  # "did it move?" after a quarter of the budget (issue 14)
+                watch = MovementWatch(first, info.label or info.name)
             if retrain is not None:  # where the gold standard puts each probe image: the plot's "ghosts"
                 yield probe.frame(retrain, "retrain", 0, 1.0)
         t0 = time.perf_counter()
         yield Progress("unlearn", meter.overall("unlearn", 0.0), f"running {info.label or info.name}")
         with CostMeter(original, len(bundle.x_train), device) as cost_meter:
-            unlearned = yield from staged(iter(info.fn(ctx, params)), "unlearn")
+            method_events: Iterator[Event] = iter(info.fn(ctx, params))
+            if watch is not None:
+                method_events = _watched(method_events, watch)
+            unlearned = yield from staged(method_events, "unlearn")
             if device.type == "cuda":
                 torch.cuda.synchronize()
         # The method alone: the live geometry frames it streamed are timed apart (seconds["geometry"]).
@@ -382,6 +390,23 @@ class Runner:
             self._retrains[key] = model.eval()
         yield Progress("reference", 1.0, "retrain reference ready")
         return self._retrains[key].to(device)
+
+
+def _watched(events: Iterator[Event], watch: MovementWatch) -> Generator[Event, None, Any]:
+    """Forward a method's events; after its first geometry frame past a quarter of its budget, a
+    warning Log when it has moved neither the forget accuracy nor the features. Returns the model."""
+    while True:
+        try:
+            ev = next(events)
+        except StopIteration as stop:
+            return stop.value
+        yield ev
+        if isinstance(ev, Progress):
+            watch.progress(ev.fraction)
+        elif isinstance(ev, Geometry) and ev.stage == "unlearn":
+            warning = watch.verdict(ev)
+            if warning:
+                yield Log(warning, level="warning")
 
 
 def _check_targets(folder: OutputFolder | None) -> None:

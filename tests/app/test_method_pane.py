@@ -53,3 +53,14 @@ def test_on_small_data_selecting_a_method_starts_from_its_small_preset(pane) -> 
     pane.set_prefer_small_preset(False)
     pane.select_method("random_label")
     assert params_from_json(info.params, pane.form.values()) == info.default_params()
+
+
+def test_a_did_it_move_warning_stays_until_the_next_run(pane) -> None:  # noqa: ANN001
+    pane.set_busy(True)
+    pane.show_warning("Did it move? After 30 % of its budget, Fine-tune has changed neither ...")
+    assert not pane.warning_label.isHidden() and "Fine-tune" in pane.warning_label.text()
+    pane.set_progress(0.5, "unlearn", "step 10/20")  # progress does not wipe it
+    pane.set_busy(False)
+    assert not pane.warning_label.isHidden()  # still readable after the run ends
+    pane.set_busy(True)  # the next run starts
+    assert pane.warning_label.isHidden() and pane.warning_label.text() == ""

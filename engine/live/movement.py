@@ -1,0 +1,65 @@
+"""The "did it move?" early warning: a method that, a quarter of the way through its budget, has
+changed neither the forget accuracy nor the features of the probe images is probably mis-tuned
+(learning rate too small, a mask that selects nothing, paper defaults at the wrong scale).
+
+Judged from the live geometry frames the studio draws anyway (no extra forward pass): the probe's
+forget accuracy (``nc["probe_forget_acc"]``) and the forget points' displacement on the fixed 2-D
+basis, relative to the spread of the original's probe embedding. Issue 14 ("did it move?").
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from engine._core.events import Geometry
+
+CHECK_AT = 0.25      # fraction of the method's budget (its progress) at which the check is made
+ACC_TOL = 0.01       # |Δ probe forget accuracy| below this counts as "unchanged" (fraction)
+MOVE_TOL = 0.01      # mean forget-point displacement ÷ RMS spread of the original embedding below this: "unchanged"
+
+
+def displacement(before: Geometry, after: Geometry) -> float:
+    """Mean displacement of the forget probe points between two frames ÷ the RMS distance of the
+    ``before`` points from their centroid (0 = did not move; dimensionless). NaN without forget points."""
+    f = np.asarray(before.is_forget, dtype=bool)
+    if not f.any() or before.coords.shape != after.coords.shape:
+        return float("nan")
+    c0 = np.asarray(before.coords, dtype=np.float64)
+    spread = float(np.sqrt(np.mean(np.sum((c0 - c0.mean(0)) ** 2, axis=1))))
+    moved = float(np.mean(np.linalg.norm(np.asarray(after.coords, dtype=np.float64)[f] - c0[f], axis=1)))
+    return moved / spread if spread > 0 else float("nan")
+
+
+@dataclass
+class MovementWatch:
+    """Feed it the method's progress fractions and geometry frames; :meth:`verdict` returns the
+    warning text once (at the first frame past ``CHECK_AT`` of the budget), else ``None``.
+
+    ``original``: the original model's probe frame (stage "original"); ``label``: the method's name.
+    """
+
+    original: Geometry
+    label: str
+    fraction: float = 0.0
+    done: bool = field(default=False, init=False)
+
+    def progress(self, fraction: float) -> None:
+        self.fraction = max(self.fraction, float(fraction))
+
+    def verdict(self, frame: Geometry) -> str | None:
+        if self.done or self.fraction < CHECK_AT:
+            return None
+        self.done = True
+        a0 = self.original.nc.get("probe_forget_acc", float("nan"))
+        a1 = frame.nc.get("probe_forget_acc", float("nan"))
+        d_acc = abs(a1 - a0) if np.isfinite(a0) and np.isfinite(a1) else float("nan")
+        move = displacement(self.original, frame)
+        if not (np.isfinite(d_acc) and np.isfinite(move)) or d_acc >= ACC_TOL or move >= MOVE_TOL:
+            return None
+        when = "By the end of its run" if self.fraction >= 0.999 else f"After {100 * self.fraction:.0f} % of its budget"
+        advice = "" if self.fraction >= 0.999 else ", or cancel it"
+        return (f"Did it move? {when}, {self.label} has changed neither "
+                f"the forget accuracy (probe images: {100 * a1:.1f} %, original {100 * a0:.1f} %) nor the features "
+                f"(forget points moved {100 * move:.2f} % of the embedding's spread). Its hyperparameters may be "
+                f"too weak for this data (try the small-data preset or a larger learning rate){advice}.")
