@@ -36,6 +36,8 @@ from engine._core.errors import (
 from engine._core.events import Event, Failed, Finished, Geometry, Log, Metrics, Progress, drain
 from engine._core.fileio import atomic_write_text, sha256_file
 from engine.data import DatasetBundle, ForgetSpec, ForgetSplit, load_dataset
+from engine.metrics.catalog import MISSING_TEXT, NA_TEXT, RUN_TABLE_KEYS, MetricInfo
+from engine.metrics.catalog import metric as metric_info
 from engine.models import available_models, model_families
 from engine.models.checkpoints import CHECKPOINT_SUFFIXES
 from engine.models.inspection import Inspection, inspect_checkpoint
@@ -56,6 +58,9 @@ from engine.runs.worker_host import (
 __all__ = [
     "CHECKPOINT_SUFFIXES",
     "DEVICES",
+    "MISSING_TEXT",
+    "NA_TEXT",
+    "RUN_TABLE_KEYS",
     "BadCheckpoint",
     "BadForgetSet",
     "BadRecord",
@@ -77,6 +82,7 @@ __all__ = [
     "JobSpec",
     "LetheError",
     "Log",
+    "MetricInfo",
     "Metrics",
     "NeedsConfirmation",
     "NotWritable",
@@ -98,6 +104,7 @@ __all__ = [
     "job_events",
     "load_dataset",
     "methods",
+    "metric_info",
     "model_families",
     "prepare",
     "resolve_device",
