@@ -152,6 +152,8 @@ class Evaluator:
                 metrics["rus_r"] = self.rus(model, retrain, "retrain")
             self.token.check()
             metrics["rmia"] = self.rmia(model)
+        for key in self.not_applicable.keys() & metrics.keys():  # e.g. rMIA "of" one forget image: 0 or 100 %
+            metrics[key] = float("nan")
         return metrics, per_class
 
 
@@ -172,6 +174,7 @@ KNOWN_REASONS = {
     "quant_int8_forget_acc": "not applicable: no forget image",
     "quant_fp16_forget_acc": "not applicable: no forget image",
     "time_ratio": "not applicable: the original model is trained, not unlearned",
+    "rmia": "not applicable: no forget image has unseen test images of its class to match it with",
 }
 
 
@@ -202,7 +205,6 @@ def split_reasons(bundle: DatasetBundle, split: ForgetSplit) -> dict[str, str]:
     if len(split.forget_idx) < 2:
         na.setdefault("rmia", "not applicable: one forget image (needs at least 2)" if len(split.forget_idx) == 1
                       else "not applicable: no forget image")
-    na.setdefault("rmia", "not applicable: no forget image has unseen test images of its class to match it with")
     return na
 
 
