@@ -164,7 +164,7 @@ class RunsPane(QWidget):
             tips.append(f"retrained model: {info.format(target)}" + (f" ({why})" if why else ""))
             value = r.metrics.get(info.name)
             if info.direction == "ref" and reason is None and is_number(value) and is_number(target):
-                gap = abs(float(value) - float(target))  # type: ignore[arg-type]  # both checked by is_number
+                gap = abs(float(value) - float(target))  # type: ignore[arg-type]  # both numbers (is_number)
                 item.setForeground(QColor("#1e7b34" if gap < 0.05 else "#b3261e"))
         if tips:
             item.setToolTip("\n".join(tips))

@@ -84,7 +84,7 @@ def test_the_cli_columns_are_the_catalogs() -> None:
     assert [k for k, _ in COLUMNS] == list(RUN_TABLE_KEYS)
     assert [h for _, h in COLUMNS] == [metric(k).header for k in RUN_TABLE_KEYS]
     assert dict(COLUMNS)["test_forget_acc"] == "test forget ↓" and dict(COLUMNS)["test_acc"] == "test ≈R"
-    assert PERCENT_COLUMNS == {k for k in RUN_TABLE_KEYS if metric(k).unit == "%"}
+    assert {k for k in RUN_TABLE_KEYS if metric(k).unit == "%"} == PERCENT_COLUMNS
     legend = format_legend()
     for k in RUN_TABLE_KEYS:
         assert f"{metric(k).header}: {metric(k).definition}" in legend and metric(k).better in legend
