@@ -1,34 +1,45 @@
-"""The runs table's metric columns, the report export (engine.report.html) and "Copy as command"."""
+"""The runs table's metric columns (from the engine's metric catalog), the report export (engine.report.html) and "Copy as command"."""
 from __future__ import annotations
 
 import json
+import math
 import re
 import shlex
 from datetime import datetime
 from pathlib import Path
 from collections.abc import Sequence
 
-from engine import RunRecord
+from engine import MISSING_TEXT, NA_TEXT, RUN_TABLE_KEYS, MetricInfo, RunRecord, metric_info
 
-# (key, header, better, definition)
-METRICS: list[tuple[str, str, str, str]] = [
-    ("forget_acc", "forget", "≈R", "accuracy on the forget set's training images; the target is the retrained model's (0 for a class)"),
-    ("retain_acc", "retain", "↑", "accuracy on the retained training images"),
-    ("test_forget_acc", "test forget", "≈R", "test accuracy on the forgotten classes"),
-    ("test_retain_acc", "test retain", "↑", "test accuracy on the other classes"),
-    ("test_acc", "test", "↑", "overall test accuracy"),
-    ("aus", "AUS", "↑", "adaptive unlearning score: trade-off of forget and test accuracy (1 = ideal)"),
-    ("rus_o", "RUS(o)", "↑", "representation unlearning score against the original (higher = more forgotten in the features)"),
-    ("rus_r", "RUS(r)", "↑", "representation unlearning score against the retrained model"),
-    ("rmia", "rMIA %", "↓", "forget images called 'member' by a feature-level membership attack"),
-]
-PERCENT = {"forget_acc", "retain_acc", "test_forget_acc", "test_retain_acc", "test_acc", "rmia"}
+# The runs table's metric columns: label, direction, format and definition from the engine's catalog.
+METRICS: list[MetricInfo] = [metric_info(key) for key in RUN_TABLE_KEYS]
+
+
+def metric_cell(record: RunRecord, key: str) -> tuple[str, str | None]:
+    """(cell text, reason or None): the value without its unit, "–" when the run did not measure
+    it, or "n/a" with the reason the engine recorded (never "nan")."""
+    if key not in record.metrics:
+        return MISSING_TEXT, None
+    reason = record.na_reason(key)
+    if reason is not None:
+        return NA_TEXT, reason
+    return metric_info(key).format(record.metrics[key], unit=False), None
+
+
+def is_number(v: object) -> bool:
+    """A finite real number (not a bool)."""
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
 
 def fmt_metric(key: str, v: float | None) -> str:
-    if v is None:
-        return "–"
-    return f"{100 * v:.1f}" if key in PERCENT else f"{v:.3f}"
+    """A bare value as a table shows it ("n/a" for None or NaN)."""
+    return metric_info(key).format(v, unit=False)
+
+
+def header_tooltip(info: MetricInfo) -> str:
+    """The column header's tooltip: definition, unit, direction in words and source."""
+    unit = " (in %)" if info.unit == "%" else ""
+    return f"{info.label}{unit}: {info.definition}\n{info.better}.\nSource: {info.source}"
 
 
 def write_report(records: Sequence[RunRecord], path: str | Path, bundle: object = None) -> Path:

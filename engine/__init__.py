@@ -36,6 +36,8 @@ from engine._core.errors import (
 from engine._core.events import Event, Failed, Finished, Geometry, Log, Metrics, Progress, drain
 from engine._core.fileio import atomic_write_text, sha256_file
 from engine.data import DatasetBundle, ForgetSpec, ForgetSplit, load_dataset
+from engine.metrics.catalog import MISSING_TEXT, NA_TEXT, RUN_TABLE_KEYS, MetricInfo
+from engine.metrics.catalog import metric as metric_info
 from engine.models import available_models, model_families
 from engine.models.checkpoints import CHECKPOINT_SUFFIXES
 from engine.models.inspection import Inspection, inspect_checkpoint
@@ -58,9 +60,12 @@ __all__ = [
     "CHECKPOINT_SUFFIXES",
     "CLASS_PALETTE",
     "DEVICES",
+    "MISSING_TEXT",
+    "NA_TEXT",
     "ORIGINAL_COLOUR",
     "RETRAIN_COLOUR",
     "RUN_COLOURS",
+    "RUN_TABLE_KEYS",
     "BadCheckpoint",
     "BadForgetSet",
     "BadRecord",
@@ -82,6 +87,7 @@ __all__ = [
     "JobSpec",
     "LetheError",
     "Log",
+    "MetricInfo",
     "Metrics",
     "NeedsConfirmation",
     "NotWritable",
@@ -103,6 +109,7 @@ __all__ = [
     "job_events",
     "load_dataset",
     "methods",
+    "metric_info",
     "model_families",
     "prepare",
     "resolve_device",

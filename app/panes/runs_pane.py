@@ -1,4 +1,6 @@
-"""RunsPane: every run with its metrics (↑ / ↓ / ≈R against the retrained reference); compare; export."""
+"""RunsPane: every run with its metrics (labels and ↑ / ↓ / ≈R from the engine's metric catalog); compare; export.
+
+A metric the engine could not compute reads "n/a" and its tooltip gives the recorded reason."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -24,7 +26,7 @@ from app import messages
 from app.background import BackgroundCall, run_in_background
 from app.plots import style
 from app.plots.bars import PerClassBars
-from app.report import METRICS, command_text, fmt_metric, write_report
+from app.report import METRICS, command_text, header_tooltip, is_number, metric_cell, write_report
 from app.safe_paths import (
     SAVED_RUN_FILES,
     existing_results,
@@ -35,7 +37,7 @@ from app.safe_paths import (
     slug,
 )
 from app.state import SessionModel
-from engine import LetheError, RunRecord, save_run
+from engine import MISSING_TEXT, NA_TEXT, LetheError, MetricInfo, RunRecord, save_run
 
 FIXED = ["#", "method", "dataset", "forget set", "reference"]
 
@@ -60,13 +62,12 @@ class RunsPane(QWidget):
         self.exports: list[BackgroundCall] = []  # keeps each call's signal object alive until it reports
         self.last_folder = Path.cwd()  # where the file dialogs open (the last folder written to)
         self.state = state
-        headers = FIXED + [f"{h} {b}" for _, h, b, _ in METRICS] + ["seconds"]
+        headers = FIXED + [info.header for info in METRICS] + ["seconds"]
         self.table = QTableWidget(0, len(headers))
         self.table.setObjectName("runsTable")
         self.table.setHorizontalHeaderLabels(headers)
-        for j, (_, _h, b, d) in enumerate(METRICS):
-            self.table.horizontalHeaderItem(len(FIXED) + j).setToolTip(f"{d}\n({b}: " + {
-                "↑": "higher is better", "↓": "lower is better", "≈R": "closer to the retrained model is better"}[b] + ")")
+        for j, info in enumerate(METRICS):
+            self.table.horizontalHeaderItem(len(FIXED) + j).setToolTip(header_tooltip(info))
         self.table.verticalHeader().setVisible(False)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
@@ -125,8 +126,11 @@ class RunsPane(QWidget):
             retrain = r.reference("retrain")
             cells = [str(self.state.run_number(r)), r.label or r.method, self.state.dataset_label(r), forget_text(r),
                      "retrain" if retrain else "–"]
-            for key, _h, _better, _d in METRICS:
-                cells.append(fmt_metric(key, r.metrics.get(key)))
+            reasons: list[str | None] = []
+            for info in METRICS:
+                text, reason = metric_cell(r, info.name)
+                cells.append(text)
+                reasons.append(reason)
             secs = r.seconds.get("method")
             cells.append("" if secs is None else f"{secs:.2f}")
             for j, text in enumerate(cells):
@@ -134,14 +138,8 @@ class RunsPane(QWidget):
                 if j >= len(FIXED):
                     item.setTextAlignment(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
                     k = j - len(FIXED)
-                    if k < len(METRICS) and retrain is not None:
-                        key = METRICS[k][0]
-                        target = retrain.metrics.get(key)
-                        if target is not None:
-                            item.setToolTip(f"retrained reference: {fmt_metric(key, target)}")
-                            if METRICS[k][2] == "≈R" and r.metrics.get(key) is not None:
-                                gap = abs(r.metrics[key] - target)
-                                item.setForeground(QColor("#1e7b34" if gap < 0.05 else "#b3261e"))
+                    if k < len(METRICS):
+                        self._metric_tip(item, METRICS[k], r, retrain, reasons[k])
                 if j == 0:
                     item.setForeground(QColor(self.state.run_colour(r)))  # the run's colour wherever it is drawn
                 if j == 2:
@@ -151,6 +149,25 @@ class RunsPane(QWidget):
                     if not loaded:
                         item.setForeground(QColor("#8a8f98"))
                 self.table.setItem(i, j, item)
+
+    @staticmethod
+    def _metric_tip(item: QTableWidgetItem, info: MetricInfo, r: RunRecord, retrain: RunRecord | None,
+                    reason: str | None) -> None:
+        """Tooltip (the n/a reason, or the retrained model's value) and, for ≈R columns, green / red by
+        the gap to the retrained model."""
+        tips = [f"{NA_TEXT}: {reason}"] if reason else []
+        if item.text() == MISSING_TEXT:
+            tips.append("not measured in this run")
+        target = retrain.metrics.get(info.name) if retrain is not None else None
+        if retrain is not None and info.name in retrain.metrics:
+            why = retrain.na_reason(info.name)
+            tips.append(f"retrained model: {info.format(target)}" + (f" ({why})" if why else ""))
+            value = r.metrics.get(info.name)
+            if info.direction == "ref" and reason is None and is_number(value) and is_number(target):
+                gap = abs(float(value) - float(target))  # type: ignore[arg-type]  # both numbers (is_number)
+                item.setForeground(QColor("#1e7b34" if gap < 0.05 else "#b3261e"))
+        if tips:
+            item.setToolTip("\n".join(tips))
 
     def selected_rows(self) -> list[int]:
         return sorted({i.row() for i in self.table.selectionModel().selectedRows()})
@@ -368,12 +385,16 @@ class CompareDialog(QDialog):
         self.table = QTableWidget(len(METRICS) + 1, len(models))
         self.table.setObjectName("compareTable")
         self.table.setHorizontalHeaderLabels([m for m, _, _ in models])
-        self.table.setVerticalHeaderLabels([f"{h} {b}" for _, h, b, _ in METRICS] + ["seconds"])
+        self.table.setVerticalHeaderLabels([info.header for info in METRICS] + ["seconds"])
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         for j, (_, colour, r) in enumerate(models):
             self.table.horizontalHeaderItem(j).setForeground(QColor(colour))
-            for i, (key, *_rest) in enumerate(METRICS):
-                self.table.setItem(i, j, QTableWidgetItem(fmt_metric(key, r.metrics.get(key))))
+            for i, info in enumerate(METRICS):
+                text, reason = metric_cell(r, info.name)
+                item = QTableWidgetItem(text)
+                if reason:
+                    item.setToolTip(f"{NA_TEXT}: {reason}")
+                self.table.setItem(i, j, item)
             secs = r.seconds.get("method", r.seconds.get("train"))
             self.table.setItem(len(METRICS), j, QTableWidgetItem("" if secs is None else f"{secs:.2f}"))
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)

@@ -7,6 +7,7 @@ from typing import Any, TextIO
 from collections.abc import Iterable
 
 from engine._core.events import Event, Failed, Log, Metrics, Progress
+from engine.metrics.catalog import MISSING_TEXT, NA_TEXT, RUN_TABLE_KEYS, is_value, metric
 from engine.runs.record import RunRecord
 
 
@@ -52,41 +53,53 @@ class ProgressPrinter:
             self.stream.write("\n")
 
 
-COLUMNS = [
-    ("forget_acc", "forget"),
-    ("retain_acc", "retain"),
-    ("test_forget_acc", "test forget"),
-    ("test_retain_acc", "test retain"),
-    ("test_acc", "test"),
-    ("aus", "AUS"),
-    ("rus_o", "RUS(o)"),
-    ("rus_r", "RUS(r)"),
-    ("rmia", "rMIA %"),
-]
-PERCENT_COLUMNS = {"forget_acc", "retain_acc", "test_forget_acc", "test_retain_acc", "test_acc", "rmia"}
+# The metric columns (key, header) shared with the studio's runs table: labels and glyphs from the catalog.
+COLUMNS = [(key, metric(key).header) for key in RUN_TABLE_KEYS]
+PERCENT_COLUMNS = {key for key in RUN_TABLE_KEYS if metric(key).unit == "%"}
 
+
+def metric_cell(record: RunRecord, key: str, notes: list[str]) -> str:
+    """One table cell: the value without its unit, "–" when not measured, or "n/a [k]" with the
+    reason appended to ``notes`` (each distinct reason once; k is its 1-based number)."""
+    v = record.metrics.get(key)
+    if key not in record.metrics:
+        return MISSING_TEXT
+    reason = record.na_reason(key)
+    if reason is None:
+        return metric(key).format(v, unit=False)
+    if reason not in notes:
+        notes.append(reason)
+    return f"{NA_TEXT} [{notes.index(reason) + 1}]"
 
 
 def format_table(records: Iterable[RunRecord]) -> str:
-    """A markdown table: one row per record, accuracies as %, the method's own time."""
+    """A markdown table: one row per record, accuracies as %, the method's own time; a metric that
+    could not be computed reads "n/a [k]" and its reason is listed under the table as "[k] ..."."""
     records = list(records)
-    cols = [(k, h) for k, h in COLUMNS if any(k in r.metrics and r.metrics[k] is not None for r in records)]
+    cols = [(k, h) for k, h in COLUMNS if any(k in r.metrics and r.metrics[k] is not None for r in records)
+            or any(r.na_reason(k) for r in records)]
     header = ["method"] + [h for _, h in cols] + ["seconds"]
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    notes: list[str] = []
     for r in records:
-        cells = [r.label or r.method]
-        for key, _ in cols:
-            v = r.metrics.get(key)
-            if v is None:
-                cells.append("–")
-            elif key in PERCENT_COLUMNS:
-                cells.append(f"{100 * v:.1f}")
-            else:
-                cells.append(f"{v:.3f}")
+        cells = [r.label or r.method] + [metric_cell(r, key, notes) for key, _ in cols]
         secs = r.seconds.get("method", r.seconds.get("train"))
-        cells.append(f"{secs:.2f}" if secs is not None else "–")
+        cells.append(f"{secs:.2f}" if is_value(secs) else MISSING_TEXT)
         lines.append("| " + " | ".join(cells) + " |")
+    lines += [f"[{i}] {reason}" for i, reason in enumerate(notes, 1)]
     return "\n".join(lines)
+
+
+def format_legend(keys: Iterable[str] = RUN_TABLE_KEYS) -> str:
+    """What each column means, from the metric catalog: "header: definition (direction)." lines."""
+    out = []
+    for key in keys:
+        info = metric(key)
+        unit = " In %." if info.unit == "%" else ""
+        out.append(f"{info.header}: {info.definition}{unit} ({info.better})")
+    out.append("seconds: the method alone (Original: training or cache load). n/a: could not be computed for this "
+               "run (the reason is listed under the table); –: not measured in this run.")
+    return "\n".join(out)
 
 
 def failure_line(event: Failed) -> str:

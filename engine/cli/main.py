@@ -20,7 +20,7 @@ from typing import Any
 from collections.abc import Sequence
 
 from engine._core.cancel import CancelToken
-from engine.cli.format import ProgressPrinter, describe_method, failure_line, format_table
+from engine.cli.format import ProgressPrinter, describe_method, failure_line, format_legend, format_table
 from engine._core.errors import BadRecord, BadSpec, LetheError, NotWritable, WouldOverwrite
 from engine._core.events import Failed, Finished
 from engine._core.fileio import dumps_json, file_identity, protect_inputs
@@ -85,11 +85,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"Dataset {ds['name']} ({ds['train_size']} train / {ds['test_size']} test), model {args.model}, "
           f"forgetting class {main.forget['classes']} ({main.forget['size']} training images), device {main.device}\n")
     print(format_table(records))
-    print("\nAccuracies in %. forget / retain: training images of the forget / retain set; test forget / retain:"
-          " test images of the forgotten / other classes. RUS(o), RUS(r): representation unlearning score against"
-          " the original / the retrained model (higher = more forgotten in the features). rMIA: forget images"
-          " called 'member' by a feature-level membership attack (lower is better). seconds: the method alone"
-          " (Original: training or cache load).")
+    print()
+    print(format_legend())
     for r in records:
         if r.audit.get("verdicts"):
             print()

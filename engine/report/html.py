@@ -4,10 +4,12 @@
 numbers behind each), figures drawn with matplotlib (Agg) and embedded as base64 PNG (metrics
 against the original and retrained models, loss histograms of the membership attack, per-class
 accuracy, relearning curves), thumbnails of forget images that are still recognised (when the
-dataset is at hand), every metric with its definition from :mod:`engine.metrics.catalog`, the
-cost, and what is needed to reproduce the run: the JSON spec, SHA-256 of the checkpoint, dataset
-fingerprint, forget-set hash, versions and seed. No external file, script or font is referenced.
-The file is written atomically (:mod:`engine._core.fileio`).
+dataset is at hand), the rules behind the verdicts, every metric with its label, direction,
+definition and source paper from :mod:`engine.metrics.catalog`, the cost, and what is needed to
+reproduce the run: the JSON spec, SHA-256 of the checkpoint, dataset fingerprint, forget-set hash,
+versions and seed. No external file, script or font is referenced, and no repository path is cited:
+a reader has only this file. A metric that could not be computed reads "n/a" with its reason
+(a numbered footnote and the cell's title). The file is written atomically (:mod:`engine._core.fileio`).
 """
 from __future__ import annotations
 
@@ -24,16 +26,42 @@ from typing import Any
 import numpy as np
 
 from engine._core.fileio import atomic_write_text, sha256_file
-from engine.metrics.catalog import GROUPS, all_metrics, get_metric
+from engine.evaluation.audit.verdicts import (
+    ADV_PASS_EXCESS,
+    ADV_WARN_EXCESS,
+    FEATURE_FREE_PASS,
+    FEATURE_FREE_WARN,
+    FEATURE_PASS_RATIO,
+    FEATURE_WARN_RATIO,
+    MIA_PASS_GAP,
+    MIA_WARN_GAP,
+    MIANN_PASS_GAP,
+    MIANN_WARN_GAP,
+    OUTPUT_FREE_CLASS_PASS,
+    OUTPUT_FREE_CLASS_WARN,
+    OUTPUT_FREE_SAMPLE_PASS,
+    OUTPUT_FREE_SAMPLE_WARN,
+    OUTPUT_PASS_GAP,
+    OUTPUT_WARN_GAP,
+    PROBE_MARGIN,
+    QUANT_PASS_RISE,
+    QUANT_WARN_RISE,
+    RELEARN_FREE_PASS,
+    RELEARN_FREE_WARN,
+    RELEARN_PASS_EXCESS,
+    RELEARN_WARN_EXCESS,
+    UTILITY_PASS_DROP,
+    UTILITY_WARN_DROP,
+)
+from engine.metrics.catalog import DIRECTION_WORDS, GLYPHS, GROUPS, KEY_FIGURE_KEYS, NA_TEXT, all_metrics, metric
 from engine.report.palette import model_colours
 from engine.runs.record import RunRecord
 
 STATUS_COLOURS = {"pass": "#1b7f3b", "warn": "#b26a00", "fail": "#b3261e", "n/a": "#666"}
 STATUS_WORDS = {"pass": "PASS", "warn": "WARN", "fail": "FAIL", "n/a": "N/A"}
 MODEL_COLOURS = model_colours()  # the studio's colours (engine.report.palette): grey, green, run 1
-# The numbers shown in the "key numbers" figure and table (fractions, all on a 0–100 % axis).
-KEY_METRICS = ("forget_acc", "test_forget_acc", "test_retain_acc", "test_acc", "mia_svc", "mia_entropy",
-               "probe_forget", "knn_forget", "relearn_auc")
+# The numbers shown in the "key numbers" figure (fractions, all on a 0–100 % axis).
+KEY_METRICS = KEY_FIGURE_KEYS
 
 
 # ------------------------------------------------------------------------------------------ safety
@@ -140,11 +168,12 @@ def fig_key_metrics(record: RunRecord) -> str | None:
     x = np.arange(len(keys))
     for i, (role, label, r) in enumerate(models):
         m = _metrics(r)
-        vals = [100 * float(m[k]) if _finite(m.get(k)) else 0.0 for k in keys]
+        vals = [100 * float(m[k]) if _finite(m.get(k)) else None for k in keys]
         xs = x + (i - (len(models) - 1) / 2) * width
-        ax.bar(xs, vals, width, label=_mpl_text(label), color=MODEL_COLOURS[role])
+        ax.bar(xs, [0.0 if v is None else v for v in vals], width, label=_mpl_text(label), color=MODEL_COLOURS[role])
         for xv, v in zip(xs, vals, strict=True):  # print the value: a 0 % bar is otherwise invisible
-            ax.text(xv, v + 1.5, f"{v:.0f}", ha="center", va="bottom", fontsize=6, color="#333")
+            ax.text(xv, (v or 0.0) + 1.5, NA_TEXT if v is None else f"{v:.0f}", ha="center", va="bottom",
+                    fontsize=6, color="#333", rotation=90 if v is None else 0)
     ax.set_xticks(x, [_short_label(k) for k in keys], rotation=20, ha="right", fontsize=8)
     ax.set_ylabel("%")
     ax.set_ylim(0, 112)
@@ -251,6 +280,7 @@ table{border-collapse:collapse;width:100%;margin:10px 0;font-size:13.5px}
 th,td{border:1px solid #ddd;padding:6px 8px;vertical-align:top;text-align:left}
 th{background:#f5f5f7}
 td.num{text-align:right;white-space:nowrap;font-variant-numeric:tabular-nums}
+td.na{color:#666;cursor:help}
 .badge{display:inline-block;color:#fff;font-weight:700;border-radius:4px;padding:2px 9px;font-size:13px}
 .basis{color:#666;font-size:12px}
 .ev{color:#444;font-size:12.5px;margin:4px 0 0 0;padding-left:18px}
@@ -262,16 +292,47 @@ pre{background:#f5f5f7;padding:10px;overflow-x:auto;font-size:12px}
 
 
 def _short_label(key: str) -> str:
-    info = get_metric(key)
-    return info.label if info else key
+    return metric(key).label
+
+
+def _na_reason(record: RunRecord, key: str) -> str | None:
+    """Why ``record``'s metric ``key`` is n/a (None: it is a number, or absent); never raises."""
+    m = _metrics(record)
+    if key not in m or _finite(m.get(key)):
+        return None
+    na = _d(getattr(record, "metric_na", None))
+    audit_na = _d(_d(_d(record.audit).get("details")).get("not_applicable"))
+    reason = na.get(key) or audit_na.get(key)
+    return str(reason) if reason else "not computed (the record gives no reason)"
 
 
 def _fmt(key: str, v: Any) -> str:
-    """A metric's value as shown (unescaped text): "–" for anything that is not a finite number."""
-    if not _finite(v):
-        return "–"
-    info = get_metric(key)
-    return info.format(v) if info is not None else f"{float(v):.3f}"
+    """A metric's value as shown (unescaped text), with its unit; "n/a" for anything that is not a
+    finite number."""
+    return metric(key).format(v) if _finite(v) else NA_TEXT
+
+
+class _Footnotes:
+    """Numbered footnotes of one table: each distinct n/a reason once."""
+
+    def __init__(self) -> None:
+        self.reasons: list[str] = []
+
+    def cell(self, key: str, record: RunRecord) -> str:
+        """A ``<td>``: the value, or "n/a" with a footnote mark and the reason as its title."""
+        reason = _na_reason(record, key)
+        if reason is None:
+            return f"<td class='num'>{esc(_fmt(key, _metrics(record).get(key)))}</td>"
+        if reason not in self.reasons:
+            self.reasons.append(reason)
+        k = self.reasons.index(reason) + 1
+        return f"<td class='num na' title='{esc(reason)}'>{esc(NA_TEXT)}<sup>{k}</sup></td>"
+
+    def html(self) -> str:
+        if not self.reasons:
+            return ""
+        items = "".join(f"<li>{esc(r)}</li>" for r in self.reasons)
+        return f"<ol class='notes small'>{items}</ol>"
 
 
 def _img(src: str | None, alt: str) -> str:
@@ -305,20 +366,62 @@ def _verdict_table(record: RunRecord) -> str:
 def _metrics_table(record: RunRecord) -> str:
     models = _models(record)
     head = "".join(f"<th>{esc(lab)}</th>" for _, lab, _ in models)
+    notes = _Footnotes()
     out = []
     for group in GROUPS:
         infos = [m for m in all_metrics() if m.group == group and any(m.name in _metrics(r) for _, _, r in models)]
         if not infos:
             continue
-        out.append(f"<tr><th colspan='{esc(len(models) + 4)}' style='background:#e9ecef'>{esc(group.capitalize())}</th></tr>")
+        out.append(f"<tr><th colspan='{esc(len(models) + 3)}' style='background:#e9ecef'>{esc(group.capitalize())}</th></tr>")
         for m in infos:
-            cells = "".join(f"<td class='num'>{esc(_fmt(m.name, _metrics(r).get(m.name)))}</td>" for _, _, r in models)
-            ideal = m.ideal if isinstance(m.ideal, str) else m.format(m.ideal)
-            ideal = "as retrained model" if ideal == "retrain" else ideal
-            out.append(f"<tr><td><b>{esc(m.label)}</b></td>{cells}<td>{esc(m.direction)} (ideal: {esc(ideal)})</td>"
-                       f"<td class='small'>{esc(m.definition)} <i>[{esc(m.source)}, cost: {esc(m.cost)}]</i></td></tr>")
-    return (f"<table><tr><th>Metric</th>{head}<th style='width:120px'>Better</th><th>Definition</th></tr>"
-            + "".join(out) + "</table>")
+            cells = "".join(notes.cell(m.name, r) if m.name in _metrics(r) else "<td class='num'>–</td>"
+                            for _, _, r in models)
+            out.append(f"<tr><td><b>{esc(m.label)}</b></td>{cells}<td>{esc(m.better)}</td>"
+                       f"<td class='small'>{esc(m.definition)} <i>[{esc(m.source)}; cost: {esc(m.cost)}]</i></td></tr>")
+    return (f"<table><tr><th>Metric</th>{head}<th style='width:140px'>Better</th><th>Definition</th></tr>"
+            + "".join(out) + "</table>" + notes.html())
+
+
+def _pts(fraction: float) -> str:
+    return f"{100 * fraction:g}"
+
+
+def _rules() -> str:
+    """How each verdict is decided, with the thresholds the audit uses (inline: the reader has only this file)."""
+    items = [
+        ("Forgot (outputs)?",
+         f"With a retrained model: PASS when the forget accuracy is at most {_pts(OUTPUT_PASS_GAP)} points above the "
+         f"retrained model's (sample forgetting: within {_pts(OUTPUT_PASS_GAP)} points either way, as too much "
+         f"forgetting is visible too), WARN up to {_pts(OUTPUT_WARN_GAP)}, else FAIL. Without one: a forgotten class "
+         f"passes at ≤ {_pts(OUTPUT_FREE_CLASS_PASS)} % (warn ≤ {_pts(OUTPUT_FREE_CLASS_WARN)} %); forget samples "
+         f"pass when recognised at most {_pts(OUTPUT_FREE_SAMPLE_PASS)} points (warn {_pts(OUTPUT_FREE_SAMPLE_WARN)}) "
+         "more often than unseen test images."),
+        ("Forgot (features)?",
+         "The change of the forget images' features from the original (1 − CKA) as a share of the retrained model's "
+         f"change: PASS at ≥ {_pts(FEATURE_PASS_RATIO)} %, WARN at ≥ {_pts(FEATURE_WARN_RATIO)} %, else FAIL; one "
+         f"step worse when a probe on frozen features decodes the forget data more than {_pts(PROBE_MARGIN)} points "
+         "better than on the retrained model's features. Without a retrained model: PASS at 1 − CKA ≥ "
+         f"{FEATURE_FREE_PASS}, WARN at ≥ {FEATURE_FREE_WARN}."),
+        ("Private?",
+         f"The worst of: MIA-efficacy within {_pts(MIA_PASS_GAP)} (pass) / {_pts(MIA_WARN_GAP)} (warn) points of "
+         f"the retrained model's; the worst-case loss-threshold advantage at most {ADV_PASS_EXCESS} / "
+         f"{ADV_WARN_EXCESS} above the larger of the retrained model's and the chance level; for a class, the MIA-NN "
+         f"gap to the retrained model within {_pts(MIANN_PASS_GAP)} / {_pts(MIANN_WARN_GAP)} points. Without a "
+         "retrained model only the advantage over chance counts."),
+        ("Kept utility?",
+         "Test accuracy on the other classes (class forgetting) or on the test set (sample forgetting) at most "
+         f"{_pts(UTILITY_PASS_DROP)} (pass) / {_pts(UTILITY_WARN_DROP)} (warn) points below the retrained model's "
+         "(or the original's when there is no retrained model)."),
+        ("Robust to relearning?",
+         f"The mean forget accuracy during a short fine-tuning attack at most {_pts(RELEARN_PASS_EXCESS)} (pass) / "
+         f"{_pts(RELEARN_WARN_EXCESS)} (warn) points above the retrained model's under the same attack (without one: "
+         f"below {_pts(RELEARN_FREE_PASS)} % / {_pts(RELEARN_FREE_WARN)} % of the original's forget accuracy); "
+         f"int8 quantisation or float16 rounding may raise the forget accuracy by at most {_pts(QUANT_PASS_RISE)} / "
+         f"{_pts(QUANT_WARN_RISE)} points."),
+    ]
+    body = "".join(f"<tr><th style='width:170px'>{esc(q)}</th><td>{esc(t)}</td></tr>" for q, t in items)
+    return ("<table>" + body + "</table><p class='small'>N/A: the question cannot be answered for this run; "
+            "the verdict says why.</p>")
 
 
 def _versions() -> dict[str, str]:
@@ -402,7 +505,7 @@ def render_record(record: RunRecord, bundle: Any = None) -> str:
         + ("The yardstick is a model <b>retrained from scratch without the forget set</b> &mdash; the gold standard of "
            "forgetting &mdash; trained with the same recipe and seed. " if has_retrain else
            "No retrained model was available, so fixed reference-free rules are used (less reliable). ")
-        + "The rules and thresholds are listed in <code>engine/evaluation/audit/verdicts.py</code>.</div>",
+        + "The rules and thresholds are listed under <i>How the verdicts are decided</i> below.</div>",
         *[f"<div class='note'>{esc(n)}</div>" for n in _list(record.notes)],
         "<h2>Verdicts</h2>",
         _verdict_table(record),
@@ -422,6 +525,8 @@ def render_record(record: RunRecord, bundle: Any = None) -> str:
             parts.append(_img(fig_thumbnails(bundle.x_train, vids[:24], "lowest loss: an attacker would call these 'members'"), "most vulnerable forget images"))
     elif verdicts:
         parts.append("<p class='small'>Thumbnails of forget images are not shown: the dataset was not available when this report was made.</p>")
+    parts.append("<h3>How the verdicts are decided</h3>")
+    parts.append(_rules())
     parts.append("<h2>Figures</h2>")
     parts.append(_img(_figure(fig_key_metrics, record), "key metrics"))
     parts.append(_img(_figure(fig_per_class, record, _list(ds.get("classes"))), "per-class accuracy"))
@@ -430,8 +535,10 @@ def render_record(record: RunRecord, bundle: Any = None) -> str:
     parts.append("<h2>Cost</h2>")
     parts.append(_cost(record))
     parts.append("<h2>All metrics</h2>")
-    parts.append("<p class='small'>Fractions are shown as %. Direction: ↑ higher is better, ↓ lower is better, "
-                 "≈ closest to the reference (usually the retrained model) is best.</p>")
+    words = ", ".join(f"{GLYPHS[d]} {DIRECTION_WORDS[d]}" for d in ("up", "down", "ref"))
+    parts.append(f"<p class='small'>Fractions are shown as %. Direction: {esc(words)}; no mark: "
+                 f"{esc(DIRECTION_WORDS['info'])}. {esc(NA_TEXT)}: could not be computed for this run (the numbered "
+                 "note under the table says why); –: not measured for that model.</p>")
     parts.append(_metrics_table(record))
     parts.append("<h2>Reproduce this run</h2>")
     parts.append(_provenance(record))

@@ -2,6 +2,8 @@
 
 Records are written as strict JSON (a metric that is NaN or infinite is ``null``) and read back
 tolerantly (``null`` metrics stay ``None``; a file of the wrong shape is a :class:`BadRecord`).
+A metric that could not be computed carries its reason in ``metric_na`` ({key: "not applicable:
+..."}): every surface shows "n/a" with that reason (:meth:`RunRecord.na_reason`), never "nan".
 :func:`save_run` writes a run into an output folder under the never-overwrite rule of
 :mod:`engine._core.outputs`.
 """
@@ -17,6 +19,7 @@ from typing import Any
 from engine._core.errors import BadRecord, LetheError
 from engine._core.fileio import atomic_write_json, json_safe
 from engine._core.outputs import OutputFolder
+from engine.metrics.catalog import is_value
 from engine.models.checkpoints import save_checkpoint
 
 SCHEMA_VERSION = 1
@@ -44,6 +47,7 @@ class RunRecord:
     notes: list[str] = field(default_factory=list)
     references: list[RunRecord] = field(default_factory=list)
     audit: dict[str, Any] = field(default_factory=dict)  # engine.evaluation.audit: verdicts, details, cost
+    metric_na: dict[str, str] = field(default_factory=dict)  # {metric: why it is null}
     schema_version: int = SCHEMA_VERSION
     model: Any = field(default=None, repr=False, compare=False)  # the model itself; never serialised
 
@@ -91,12 +95,24 @@ class RunRecord:
     def reference(self, method: str) -> RunRecord | None:
         return next((r for r in self.references if r.method == method), None)
 
+    def na_reason(self, key: str) -> str | None:
+        """Why ``metrics[key]`` is not a number ("not applicable: ..."), or None when it is one or
+        was not measured in this run (the key is absent). A null metric without a recorded reason
+        (a record written before reasons were kept) gets :data:`NA_UNRECORDED`."""
+        if key not in self.metrics or is_value(self.metrics[key]):
+            return None
+        audit_na = (self.audit.get("details") or {}).get("not_applicable") if isinstance(self.audit, dict) else None
+        reason = self.metric_na.get(key) or (audit_na or {}).get(key)
+        return str(reason) if reason else NA_UNRECORDED
+
 
 _FIELD_TYPES: dict[str, tuple[type, ...]] = {
     "method": (str,), "spec": (dict,), "metrics": (dict,), "seconds": (dict,), "label": (str,),
     "params": (dict,), "per_class_acc": (list,), "forget": (dict,), "dataset": (dict,), "device": (str,),
     "weights": (str,), "notes": (list,), "references": (list,), "audit": (dict,), "schema_version": (int,),
+    "metric_na": (dict,),
 }
+NA_UNRECORDED = "not computed (the record gives no reason)"
 
 
 VERDICT_FIELDS = ("key", "status")  # what identifies a verdict (question and summary texts may be absent)
@@ -121,6 +137,9 @@ def _check_record_types(d: dict[str, Any]) -> None:
     for i, v in enumerate(d.get("per_class_acc") or []):
         if not _is_number_or_null(v):
             raise BadRecord(f"per_class_acc[{i}]: expected a number or null, got {type(v).__name__}")
+    for name, v in (d.get("metric_na") or {}).items():
+        if not isinstance(v, str):
+            raise BadRecord(f"metric_na.{name}: expected text, got {type(v).__name__}")
     if not all(isinstance(n, str) for n in d.get("notes") or []):
         raise BadRecord("notes: expected a list of strings")
     verdicts = (d.get("audit") or {}).get("verdicts")

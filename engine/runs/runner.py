@@ -305,6 +305,8 @@ class Runner:
             notes=run_notes + list(getattr(unlearned, "record_notes", ())),
             **base,
         )
+        for r in (*references, record):  # why each null metric is null (shown as "n/a" with the reason)
+            r.metric_na = evaluator.reasons(r.metrics, (r.audit.get("details") or {}).get("not_applicable"))
         token.check()  # the last chance: a cancelled job writes nothing
         if out_dir is not None:
             token.check()

@@ -46,7 +46,7 @@ class ProjectedModel(LetheModel):
 
     record_notes = (
         "POUR-P leaves the encoder's weights as they were: representation metrics (RUS, rMIA, CKA, probes) "
-        "are measured on the projected features P θ(x), the input of its head (pour.md).",
+        "are measured on the projected features P θ(x), the input of its head (as in the POUR paper).",
     )
 
     def __init__(self, base: LetheModel, P: torch.Tensor, forget_classes: tuple[int, ...], mask: bool) -> None:

@@ -1,0 +1,137 @@
+"""Every null metric of a run carries a specific reason (RunRecord.metric_na), and every number a
+verdict sentence cites is re-derived from the metrics it is about (issue 12.2)."""
+from __future__ import annotations
+
+import math
+import re
+from typing import Any
+
+import pytest
+
+from engine.evaluation.audit.verdicts import FEATURE_FREE_PASS
+from engine.evaluation.evaluator import UNEXPLAINED
+from engine.metrics.catalog import is_value
+from engine.runs.record import NA_UNRECORDED, RunRecord
+from engine.runs.spec import JobSpec
+
+DECIMAL = re.compile(r"(?<![\w.])\d+\.\d+")
+
+
+@pytest.fixture(scope="module")
+def class_run(runner) -> RunRecord:  # noqa: ANN001
+    return runner.run_to_record(JobSpec(method="pour_p", reference="retrain", geometry=False))
+
+
+@pytest.fixture(scope="module")
+def free_run(runner) -> RunRecord:  # noqa: ANN001
+    """The same method judged by the reference-free rules (no retrained model in the run)."""
+    return runner.run_to_record(JobSpec(method="pour_p", reference=None, geometry=False))
+
+
+@pytest.fixture(scope="module")
+def one_image_run(runner) -> RunRecord:  # noqa: ANN001
+    """A sample forget set of one image: several attacks cannot run (fail_08)."""
+    return runner.run_to_record(JobSpec(method="ssd", forget={"ids": [12]}, reference=None, geometry=False))
+
+
+def _unexplained(rec: RunRecord) -> dict[str, Any]:
+    out = {}
+    for r in (rec, *rec.references):
+        for key, v in r.metrics.items():
+            if not is_value(v):
+                reason = r.na_reason(key)
+                if not reason or reason in (UNEXPLAINED, NA_UNRECORDED) or not reason.startswith("not applicable: "):
+                    out[f"{r.method}.{key}"] = reason
+    return out
+
+
+def test_every_null_metric_of_a_run_has_a_specific_reason(class_run, one_image_run) -> None:  # noqa: ANN001
+    for rec in (class_run, one_image_run):
+        assert not _unexplained(rec), _unexplained(rec)
+    assert one_image_run.na_reason("mia_worst_adv") == "not applicable: one forget image (needs at least 2)"
+    assert one_image_run.na_reason("rmia") == "not applicable: one forget image (needs at least 2)"
+    assert one_image_run.na_reason("forget_acc") is None  # a number
+    back = RunRecord.from_json(one_image_run.to_json())
+    assert back.metrics["rmia"] is None and back.na_reason("rmia") == one_image_run.na_reason("rmia")
+
+
+def test_an_old_record_without_reasons_still_says_why_it_cannot_tell(class_run) -> None:  # noqa: ANN001
+    d = class_run.to_json()
+    d.pop("metric_na")
+    d["metrics"]["rmia"] = None
+    d["audit"] = {}
+    assert RunRecord.from_json(d).na_reason("rmia") == NA_UNRECORDED
+
+
+def _pct(v: float) -> str:
+    return f"{100 * v:.1f}"
+
+
+def _cited_numbers(rec: RunRecord) -> dict[str, set[str]]:
+    """The numbers each verdict may cite, re-derived from the records' metrics."""
+    m = rec.metrics
+    ret = rec.reference("retrain")
+    r = ret.metrics if ret is not None else None
+    o = rec.reference("original").metrics
+    shift = 1 - m["cka_o_forget_train"]
+    out = {"outputs": {_pct(m["forget_acc"])}, "features": {f"{shift:.3f}", _pct(m["probe_forget"])},
+           "private": {_pct(m["mia_svc"]), f"{m['mia_worst_adv']:.2f}", f"{m['mia_worst_chance']:.2f}"},
+           "utility": {_pct(m["test_retain_acc"])},
+           "relearn": {_pct(m[k]) for k in ("relearn_final_acc", "quant_int8_forget_acc", "quant_fp16_forget_acc",
+                                            "quant_base_forget_acc")}}
+    if r is not None:
+        shift_r = 1 - r["cka_o_forget_train"]
+        out["outputs"].add(_pct(r["forget_acc"]))
+        out["features"] |= {_pct(shift / shift_r), f"{shift_r:.3f}", _pct(r["probe_forget"])}
+        out["private"] |= {_pct(r["mia_svc"]), f"{r['mia_worst_adv']:.2f}"}
+        out["utility"].add(_pct(r["test_retain_acc"]))
+        out["relearn"] |= {_pct(r["relearn_final_acc"]), _pct(0.5 * o["forget_acc"])}
+    else:
+        out["features"].add(str(FEATURE_FREE_PASS))
+        out["utility"].add(_pct(o["test_retain_acc"]))
+        out["relearn"] |= {_pct(m["relearn_auc"]), _pct(o["forget_acc"])}
+    return out
+
+
+@pytest.mark.parametrize("which", ["class_run", "free_run"])
+def test_each_verdict_cites_the_numbers_of_its_metrics(which: str, request) -> None:  # noqa: ANN001
+    rec = request.getfixturevalue(which)
+    allowed = _cited_numbers(rec)
+    for v in rec.audit["verdicts"]:
+        cited = set(DECIMAL.findall(v["summary"]))
+        assert cited, v["summary"]
+        assert cited <= allowed[v["key"]], (v["key"], cited - allowed[v["key"]], v["summary"])
+    by_key = {v["key"]: v["summary"] for v in rec.audit["verdicts"]}
+    assert f"{_pct(rec.metrics['forget_acc'])} %" in by_key["outputs"]
+    assert f"{_pct(rec.metrics['test_retain_acc'])} %" in by_key["utility"]
+    assert f"{_pct(rec.metrics['mia_svc'])} %" in by_key["private"] or rec.reference("retrain") is None
+    assert all(math.isfinite(float(x)) for s in by_key.values() for x in DECIMAL.findall(s))
+
+
+def test_a_class_without_test_images_gives_reasons_on_every_surface(runner, tmp_path) -> None:  # noqa: ANN001
+    """fail_01: class 9 keeps its training images but has no test image. The evaluator's
+    forgotten-class test accuracy, AUS and rMIA are null with the reason, in the record, the CLI
+    table and the report."""
+    import numpy as np
+    from sklearn.datasets import load_digits
+
+    from engine.cli.format import format_table
+    from engine.report.html import render_html
+
+    dg = load_digits()
+    x = np.clip(dg.images * 16, 0, 255).astype(np.uint8)
+    y = dg.target.astype(np.int64)
+    te = (np.random.default_rng(0).random(len(y)) < 0.2) & (y != 9)
+    np.savez(tmp_path / "notest.npz", x_train=x[~te], y_train=y[~te], x_test=x[te], y_test=y[te])
+    spec = JobSpec(dataset=f"npz:{tmp_path}/notest.npz", model={"arch": "cnn_small", "recipe": {"epochs": 2}},
+                   forget={"classes": [9]}, method="pour_p", reference="retrain", geometry=False)
+    rec = runner.run_to_record(spec)
+    why = "not applicable: class 9 has no test images"
+    for r in (rec, *rec.references):
+        for key in ("test_forget_acc", "aus", "rmia", "probe_forget", "cka_o_forget_test"):
+            assert not is_value(r.metrics[key]) and r.na_reason(key) == why, (r.method, key)
+    assert not _unexplained(rec), _unexplained(rec)
+    table = format_table([*rec.references, rec])
+    assert f"[1] {why}" in table and not re.search(r"\bnan\b", table, re.I)
+    page = render_html([rec])
+    assert why in page and not re.search(r"\bnan\b", re.sub(r'src="data:[^"]*"', "", page), re.I)
