@@ -548,9 +548,12 @@ def render_record(record: RunRecord, bundle: Any = None) -> str:
     return "\n".join(parts)
 
 
-def render_html(records: Sequence[RunRecord], *, bundle: Any = None, title: str = "Lethe unlearning audit") -> str:
-    """The whole self-contained document: one section per record."""
-    sections = "\n<hr>\n".join(render_record(r, bundle) for r in records)
+def render_html(records: Sequence[RunRecord], *, bundle: Any = None, title: str = "Lethe unlearning audit",
+                bundles: Sequence[Any] | None = None) -> str:
+    """The whole self-contained document: one section per record. ``bundles`` (one per record, None
+    where unknown) gives each record its own dataset; else ``bundle`` serves every record."""
+    per = list(bundles) if bundles is not None else [bundle] * len(records)
+    sections = "\n<hr>\n".join(render_record(r, b) for r, b in zip(records, per, strict=True))
     return (f"<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'><title>{esc(title)}</title>"
             f"<style>{CSS}</style></head><body>\n{sections}\n"
             f"<p class='small'>Made by Lethe. This file is self-contained: it needs no network and no other file.</p>"
@@ -569,12 +572,24 @@ def write_report(record: RunRecord, out_path: str | Path, *, bundle: Any = None)
     return atomic_write_text(Path(out_path), render_html([record], bundle=bundle, title=title))
 
 
-def write_html(records: Sequence[RunRecord], path: str | Path, *, bundle: Any = None) -> Path:
-    """Several runs in one report (the studio's export); one section per run."""
+def write_html(records: Sequence[RunRecord], path: str | Path, *, bundle: Any = None, load_missing: bool = True) -> Path:
+    """Several runs in one report (the studio's export); one section per run, written atomically.
+
+    Each run's thumbnails come from its own dataset: ``bundle`` (the one loaded in the studio) for
+    the runs made on it (same fingerprint), the others' datasets loaded from their recorded source
+    when ``load_missing`` (offline: a dataset no longer on disk only loses its thumbnails, and the
+    report says so). Runs of several datasets may share one report after a dataset switch."""
     records = list(records)
-    if bundle is not None and any(_d(r.dataset).get("fingerprint") != bundle.fingerprint for r in records):
-        bundle = None
-    return atomic_write_text(Path(path), render_html(records, bundle=bundle))
+    found: dict[str, Any] = {}
+    if bundle is not None and getattr(bundle, "fingerprint", None):
+        found[bundle.fingerprint] = bundle
+    per: list[Any] = []
+    for r in records:
+        fp = _d(r.dataset).get("fingerprint")
+        if fp not in found and load_missing and fp:
+            found[fp] = load_bundle_for(r)
+        per.append(found.get(fp) if fp else None)
+    return atomic_write_text(Path(path), render_html(records, bundles=per))
 
 
 def load_bundle_for(record: RunRecord) -> Any:

@@ -64,6 +64,20 @@ def test_a_report_of_several_records_and_of_a_record_without_audit(saved_run, tm
     assert html.count("<h1>") == 2 and "No audit was run" in html
 
 
+def test_a_report_after_a_dataset_switch_keeps_each_runs_own_thumbnails(saved_run, tmp_path) -> None:  # noqa: ANN001
+    """The studio exports with the dataset loaded *now*; a digits run must still show digits images."""
+    rec, _ = saved_run
+    class Other:  # the dataset loaded now: another fingerprint
+        fingerprint = "not-" + str(rec.dataset["fingerprint"])
+
+    other = Other()
+    html = write_html([rec], tmp_path / "switched.html", bundle=other).read_text()
+    assert "Forget images the model still recognises" in html  # loaded from the run's own source
+    offline = write_html([rec], tmp_path / "offline.html", bundle=other, load_missing=False).read_text()
+    assert "Forget images the model still recognises" not in offline
+    assert "dataset was not available" in offline  # says why, never silently
+
+
 @pytest.mark.slow  # end-to-end
 def test_cli_report(saved_run, tmp_path, capsys) -> None:  # noqa: ANN001
     _, out_dir = saved_run
