@@ -381,8 +381,8 @@ def build_parser() -> argparse.ArgumentParser:
     common(p)
     p.set_defaults(func=cmd_figure)
 
-    p = sub.add_parser("bench", help="measured ratios: pour, features, methods")
-    p.add_argument("suite", choices=["pour", "features", "methods", "all"],
+    p = sub.add_parser("bench", help="measured ratios: pour, features, methods, ensemble")
+    p.add_argument("suite", choices=["pour", "features", "methods", "ensemble", "all"],
                    help="all: every suite on --dataset/--model, then on ../shared/data's subsets when present")
     p.add_argument("--dataset", default="digits")
     p.add_argument("--model", default="cnn_small")
@@ -391,6 +391,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--only", help="methods suite: comma-separated method names (default: all)")
     p.add_argument("--seeds", type=int, default=1, help="methods suite: repeat with N seeds, report mean ± std")
     p.add_argument("--preset", default="paper", help="methods suite: hyperparameter preset (paper, small)")
+    p.add_argument("--k", type=int, default=16, help="ensemble suite: shadow models trained together")
+    p.add_argument("--epochs", type=int, default=2, help="ensemble suite: epochs of each model")
+    p.add_argument("--repeats", type=int, default=2, help="ensemble suite: interleaved timed runs of each way")
+    p.add_argument("--vmap-threads", type=int, help="ensemble suite: also time vmap on this many torch threads")
     p.add_argument("--out", help="also write the results as JSON here")
     common(p)
     p.set_defaults(func=cmd_bench)

@@ -12,9 +12,10 @@ Both compare two *distributions* of models rather than one model against one ret
 Cost: 2K trainings (K originals + K retrains, both cached across jobs) plus K unlearning runs; see
 :func:`estimate_cost`. Results are cached as JSON under ``cache_dir()/ensembles/`` by (dataset
 fingerprint, forget hash, method, params, arch, recipe, seed, K). The 2K shadows are trained first,
-up to :data:`MAX_STACK` at a time together (``batched="auto"`` / ``"vmap"``:
-:func:`engine.train.pretrained.obtain_many`, vmap where the architecture allows, else one by one,
-the Log saying why); ``batched="sequential"`` trains each as it is needed. Both jobs are event generators:
+up to :data:`MAX_STACK` at a time together with vmap (:func:`engine.train.pretrained.obtain_many`)
+when :func:`engine.train.pretrained.batch_reason` allows it (``batched="vmap"``, or ``"auto"`` on an
+accelerator, and an architecture that vmaps); otherwise each is trained as it is needed, one by one,
+the Log saying why. Both jobs are event generators:
 Progress over the 3K steps (retrain, original, unlearn per shadow), Logs, cancellation through the
 token (checked every training / unlearning batch and every feature batch).
 
@@ -47,7 +48,9 @@ from engine._core.fileio import atomic_write_json
 from engine.methods import MethodContext, get as get_method
 from engine.methods.base import params_from_json, params_to_json
 from engine.models.base import LetheModel
-from engine.train.pretrained import BATCHED, MAX_STACK, fresh_model, obtain_many, obtain_original, obtain_retrain
+from engine.train.pretrained import (
+    BATCHED, MAX_STACK, batch_reason, fresh_model, obtain_many, obtain_original, obtain_retrain,
+)
 from engine.train.loop import train
 from engine.train.recipe import Recipe
 
@@ -222,16 +225,20 @@ def _shadow_margins(
                                      ev.message if width > 1 else what),
             keep=lambda ev: isinstance(ev, Log)))
 
-    if batched != "sequential":
-        # Train the 2K shadows first, several together (vmap) where the architecture allows; they
-        # land in the model cache, so the loop below loads them. Chunked: memory stays bounded.
+    why_not = batch_reason(batched, k, arch, bundle, device)
+    stacked = why_not is None
+    if stacked:
+        # Train the 2K shadows first, several together (vmap); they land in the model cache, so the
+        # loop below loads them. Chunked by MAX_STACK: memory stays bounded.
         for kind_, seeds_, split_ in (("retrain", oracle_seeds, split), ("original", original_seeds, None)):
             for lo in range(0, k, MAX_STACK):
                 chunk = seeds_[lo : lo + MAX_STACK]
                 token.check()
                 yield from relay(obtain_many(kind_, bundle, arch, recipe, chunk, split_, device=device, token=token,
-                                             batched=batched), f"{kind_}s {lo + 1}-{lo + len(chunk)}/{k}", len(chunk))
+                                             batched="vmap"), f"{kind_}s {lo + 1}-{lo + len(chunk)}/{k}", len(chunk))
                 unit += len(chunk)
+    else:
+        yield Log(f"{stage}: shadow models trained one by one ({why_not})")
 
     def score(model: LetheModel, into: dict[str, np.ndarray], i: int) -> None:
         for name, (x, y) in rows.items():
@@ -246,7 +253,7 @@ def _shadow_margins(
         )
         score(retrain.to(device).eval(), oracle, i)
         del retrain
-        unit += batched == "sequential"
+        unit += not stacked
         yield Progress(stage, unit / total, what)
 
         token.check()
@@ -256,7 +263,7 @@ def _shadow_margins(
         )
         original = original.to(device).eval()
         original.requires_grad_(False)
-        unit += batched == "sequential"
+        unit += not stacked
         yield Progress(stage, unit / total, what)
 
         token.check()
