@@ -298,7 +298,7 @@ def cmd_ensemble(args: argparse.Namespace) -> int:
     printer = ProgressPrinter(quiet=args.quiet)
     token = CancelToken()
     gen = job(bundle, split, args.model, recipe, args.method, params, k=args.k, seed=args.seed, device=device,
-              token=token)
+              token=token, batched=args.batched)
     result = drive(gen, printer, token)
     print(dumps_json(result, indent=2))
     return 0
@@ -408,6 +408,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--forget-class", type=int, default=3)
     p.add_argument("--preset", default="paper", help="the method's hyperparameter preset (paper, small)")
     p.add_argument("--epochs", type=int, help="override the training recipe's epochs (all shadows)")
+    p.add_argument("--batched", default="auto", choices=["auto", "vmap", "sequential"],
+                   help="train the shadows together with vmap (auto: on accelerators) or one by one")
     common(p)
     p.set_defaults(func=cmd_ensemble)
     return parser

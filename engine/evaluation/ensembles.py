@@ -137,6 +137,44 @@ def cached_trainings(bundle: DatasetBundle, split: ForgetSplit, arch: str, recip
     return n
 
 
+def ensemble_preview(
+    kind: str,
+    bundle: DatasetBundle,
+    split: ForgetSplit,
+    arch: str,
+    recipe: Recipe,
+    method: str,
+    params: Any = None,
+    *,
+    k: int,
+    seed: int = 0,
+    device: torch.device = torch.device("cpu"),
+    batched: str = "auto",
+    seconds_per_training: float | None = None,
+) -> dict[str, Any]:
+    """What the studio shows before a KLoM / U-LiRA job starts (nothing is trained).
+
+    Returns ``cost`` (:func:`estimate_cost`, cached shadows counted; ``seconds_per_training``
+    measured with :func:`measure_seconds_per_training` — a few training steps — unless given),
+    ``cached`` (the job's result when it is in the result cache, else None: the job would then only
+    load it), ``shadow_training`` ("vmap" or "one by one") and ``why`` (None, or why not vmap).
+    Errors: :class:`BadSpec` for a bad kind, k, method, params or ``batched``.
+    """
+    if kind not in KINDS:
+        raise BadSpec(f"ensemble kind must be one of {KINDS}, got {kind!r}")
+    if batched not in BATCHED:
+        raise BadSpec(f"{kind}: batched must be one of {BATCHED}, got {batched!r}")
+    _, p_json = _resolve_params(method, params)
+    path = result_path(kind, bundle, split, arch, recipe, method, p_json, seed=seed, k=k)
+    cached = _load_cached(path) if path.exists() else None
+    spt = seconds_per_training
+    if spt is None:
+        spt = 0.0 if cached is not None else measure_seconds_per_training(bundle, arch, recipe, device=device)
+    cost = estimate_cost(kind, k, spt, cached_trainings=cached_trainings(bundle, split, arch, recipe, seed=seed, k=k))
+    why = batch_reason(batched, k, arch, bundle, device)
+    return {"cost": cost, "cached": cached, "shadow_training": "vmap" if why is None else "one by one", "why": why}
+
+
 # ----------------------------------------------------------------------------------------- cache
 def _resolve_params(method: str, params: Any) -> tuple[Any, dict[str, Any]]:
     if method == NO_OP:
