@@ -275,7 +275,7 @@ def _shadow_margins(
                 yield from relay(obtain_many(kind_, bundle, arch, recipe, chunk, split_, device=device, token=token,
                                              batched="vmap"), f"{kind_}s {lo + 1}-{lo + len(chunk)}/{k}", len(chunk))
                 unit += len(chunk)
-    else:
+    elif cached_trainings(bundle, split, arch, recipe, seed=seed, k=k) < 2 * k:
         yield Log(f"{stage}: shadow models trained one by one ({why_not})")
 
     def score(model: LetheModel, into: dict[str, np.ndarray], i: int) -> None:

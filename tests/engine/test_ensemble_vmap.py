@@ -196,8 +196,14 @@ def test_klom_job_with_vmapped_shadows(digits, tmp_path, monkeypatch) -> None:  
     assert fractions == sorted(fractions) and fractions[-1] == pytest.approx(1.0)
     # the one-by-one job on a fresh cache gives the same numbers (same models up to float rounding)
     monkeypatch.setenv("LETHE_CACHE_DIR", str(tmp_path / "other"))
-    sequential = drain(ens.klom_job(digits, split, "mlp", recipe, "retrain", k=2, seed=0, batched="sequential",
-                                    use_cache=False))
+    gen = ens.klom_job(digits, split, "mlp", recipe, "retrain", k=2, seed=0, batched="sequential", use_cache=False)
+    events = []
+    try:
+        while True:
+            events.append(next(gen))
+    except StopIteration as stop:
+        sequential = stop.value
+    assert any(isinstance(e, Log) and "one by one (sequential was asked for)" in e.message for e in events)
     assert vmapped["klom_mean"] == pytest.approx(sequential["klom_mean"], abs=1e-3)
     with pytest.raises(BadSpec, match="batched must be one of"):
         drain(ens.klom_job(digits, split, "mlp", recipe, "retrain", k=2, batched="fast"))
