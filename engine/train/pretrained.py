@@ -114,9 +114,9 @@ def _train_cached(
 BATCHED = ("auto", "vmap", "sequential")
 MAX_STACK = 16  # models trained together at most (memory: activations grow K-fold)
 # "auto" on the CPU trains one by one: a cnn_small step on digits is FLOP-bound in its convolutions
-# (the loop's own overhead is ~5 %), so stacking 16 models under vmap measured 0.7-1.6x the
-# throughput of one by one on the shared 2-core machine with 1 torch thread (python -m engine bench
-# ensemble). Accelerators run many small kernels, where one vmapped pass replaces K launches.
+# (the loop's own overhead is ~5 %), so stacking 16 models under vmap measured 0.78x the throughput
+# of one by one on the shared 2-core machine with 1 torch thread (python -m engine bench ensemble;
+# 1.7x for the tiny mlp). Accelerators run many small kernels, where one vmapped pass replaces K.
 VMAP_ON_CPU = False
 
 
