@@ -38,6 +38,7 @@ from engine._core.fileio import atomic_write_text, sha256_file
 from engine.data import DatasetBundle, ForgetSpec, ForgetSplit, load_dataset
 from engine.metrics.catalog import MISSING_TEXT, NA_TEXT, RUN_TABLE_KEYS, MetricInfo
 from engine.metrics.catalog import metric as metric_info
+from engine.evaluation.ensembles import ensemble_preview, klom_job, ulira_job
 from engine.models import available_models, model_families
 from engine.models.checkpoints import CHECKPOINT_SUFFIXES
 from engine.models.inspection import Inspection, inspect_checkpoint
@@ -104,9 +105,11 @@ __all__ = [
     "cpu_thread_budget",
     "describe_exit",
     "drain",
+    "ensemble_preview",
     "inspect_checkpoint",
     "is_end",
     "job_events",
+    "klom_job",
     "load_dataset",
     "methods",
     "metric_info",
@@ -117,5 +120,6 @@ __all__ = [
     "run_headless",
     "save_run",
     "sha256_file",
+    "ulira_job",
     "write_html",
 ]

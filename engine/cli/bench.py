@@ -6,6 +6,8 @@ POUR-P time, POUR-D time ÷ Retrain time, with the absolute seconds, device and 
 the paper defaults or a registry preset.
 ``python -m engine bench features``: our batched feature pass vs a bare ``torch.inference_mode``
 loop over the same tensors, model and batch size.
+``python -m engine bench ensemble [--k 16 --epochs 2 --repeats 2]``: K shadow models trained
+together with vmap ÷ one by one (throughput), same seeds, interleaved; weights compared.
 """
 from __future__ import annotations
 
@@ -34,7 +36,7 @@ from engine.evaluation.evaluator import Evaluator
 from engine.methods import MethodContext, available as available_methods, get as get_method
 from engine.methods.registry import PAPER, preset_names
 from engine.train.pretrained import obtain_original, obtain_retrain
-from engine.train.recipe import default_recipe
+from engine.train.recipe import Recipe, default_recipe
 
 
 def _sync(device: torch.device) -> None:
@@ -336,7 +338,100 @@ def _label(name: str) -> str:
     return get_method(name).label or name
 
 
-SUITES = {"pour": bench_pour, "features": bench_features, "methods": bench_methods}
+def bench_ensemble(args: argparse.Namespace) -> dict[str, Any]:
+    """K shadow models of ``--model`` trained together (vmap) vs one by one, interleaved, same seeds.
+
+    Sequential runs on the thread budget (:func:`cpu_thread_budget`, set by :func:`run_bench`); vmap
+    on the same threads and, when ``--vmap-threads`` differs, on that many too (the stacked kernels
+    are K times larger, so they may use cores a single small model cannot).
+    """
+    from engine.train.ensemble_vmap import train_stacked
+    from engine.train.loop import train
+    from engine.train.pretrained import fresh_model, vmap_reason
+
+    device = resolve_device(args.device)
+    bundle = load_dataset(args.dataset)
+    base = default_recipe(args.model, bundle.image_size, bundle.channels)
+    recipe = Recipe.from_json({**base.to_json(), "epochs": args.epochs})
+    k = int(args.k)
+    seeds = [args.seed + i for i in range(k)]
+    reason = vmap_reason(args.model, bundle, device)
+    if reason is not None:
+        raise BadSpec(f"bench ensemble: {args.model} cannot be trained under vmap ({reason})")
+    x, y = bundle.x_train, bundle.y_train
+    threads = torch.get_num_threads()
+    vmap_threads = int(args.vmap_threads or threads)
+
+    def sequential(rows: int = len(x), n: int = k) -> list[Any]:
+        return [drain(train(fresh_model(args.model, bundle, s), x[:rows], y[:rows], bundle.mean, bundle.std, recipe,
+                            device=device, seed=s)) for s in seeds[:n]]
+
+    def together(rows: int = len(x), n: int = k, n_threads: int = threads) -> list[Any]:
+        models = [fresh_model(args.model, bundle, s) for s in seeds[:n]]
+        torch.set_num_threads(n_threads)
+        try:
+            return drain(train_stacked(models, x[:rows], y[:rows], None, bundle.mean, bundle.std, recipe,
+                                       seeds=seeds[:n], device=device))
+        finally:
+            torch.set_num_threads(threads)
+
+    ways: dict[str, Callable[[], list[Any]]] = {"sequential": sequential, "vmap": together}
+    if vmap_threads != threads:
+        ways[f"vmap, {vmap_threads} threads"] = lambda: together(n_threads=vmap_threads)
+    sequential(rows=4 * recipe.batch_size, n=1)  # warm-up (the first training of a process pays ~seconds)
+    together(rows=4 * recipe.batch_size, n=2)
+    load_before = os.getloadavg()
+    times: dict[str, list[float]] = {w: [] for w in ways}
+    models: dict[str, list[Any]] = {}
+    for _ in range(max(1, args.repeats)):  # interleaved: every way sees the same machine load
+        for w, fn in ways.items():
+            t, models[w] = timed(fn, device)
+            times[w].append(t)
+    load_after = os.getloadavg()
+    med = {w: statistics.median(ts) for w, ts in times.items()}
+    ratios = {f"{w} ÷ sequential": med["sequential"] / med[w] for w in ways if w != "sequential"}
+
+    def rel_diff(a: list[Any], b: list[Any]) -> float:
+        worst = 0.0
+        for ma, mb in zip(a, b, strict=True):
+            for ta, tb in zip(ma.state_dict().values(), mb.state_dict().values(), strict=True):
+                if ta.is_floating_point():
+                    worst = max(worst, float((ta - tb).abs().max() / ta.abs().max().clamp_min(1e-12)))
+        return worst
+
+    def test_acc(ms: list[Any]) -> float:
+        return float(np.mean([(extract(m, bundle.x_test, bundle.mean, bundle.std, device=device).logits.argmax(1)
+                               == bundle.y_test).mean() for m in ms]))
+
+    diff = rel_diff(models["sequential"], models["vmap"])
+    acc = {w: test_acc(ms) for w, ms in models.items()}
+    rows = [(f"{name} (throughput, models per second; aim ≥ 3)", f"{r:.3g}",
+             f"{k / med[name.split(' ÷ ')[0]]:.3g} ÷ {k / med['sequential']:.3g} models/s "
+             f"({med[name.split(' ÷ ')[0]]:.1f} s vs {med['sequential']:.1f} s)") for name, r in ratios.items()]
+    lines = "; ".join(f"{name}: {r:.2f}x" for name, r in ratios.items())
+    return {
+        "suite": "ensemble",
+        "dataset": bundle.source,
+        "model": args.model,
+        "k": k,
+        "epochs": recipe.epochs,
+        "machine": {**machine_info(device), "vmap_threads": vmap_threads},
+        "seconds": times,
+        "ratios": ratios,
+        "max_relative_weight_difference": diff,
+        "test_accuracy": acc,
+        "load_average": {"before": list(load_before), "after": list(load_after)},
+        "table": _table(["ratio", "value", "measured"], rows),
+        "note": (f"{lines} — {k} {args.model} models x {recipe.epochs} epochs on all {len(x)} training images, "
+                 f"same seeds every way, medians of {len(times['sequential'])} interleaved runs after a warm-up. "
+                 f"vmap vs sequential weights differ by at most {diff:.1e} (relative to each tensor's largest entry); "
+                 f"mean test accuracy " + ", ".join(f"{w} {a:.3f}" for w, a in acc.items()) + ". "
+                 f"Load average (1 min) {load_before[0]:.2f} before, {load_after[0]:.2f} after on "
+                 f"{os.cpu_count()} cores (a shared machine inflates every time)."),
+    }
+
+
+SUITES = {"pour": bench_pour, "features": bench_features, "methods": bench_methods, "ensemble": bench_ensemble}
 
 
 # ``bench all``: digits always; the real subsets in ../shared/data when they are there.

@@ -295,7 +295,7 @@ def cmd_ensemble(args: argparse.Namespace) -> int:
     printer = ProgressPrinter(quiet=args.quiet)
     token = CancelToken()
     gen = job(bundle, split, args.model, recipe, args.method, params, k=args.k, seed=args.seed, device=device,
-              token=token)
+              token=token, batched=args.batched)
     result = drive(gen, printer, token)
     print(dumps_json(result, indent=2))
     return 0
@@ -378,8 +378,8 @@ def build_parser() -> argparse.ArgumentParser:
     common(p)
     p.set_defaults(func=cmd_figure)
 
-    p = sub.add_parser("bench", help="measured ratios: pour, features, methods")
-    p.add_argument("suite", choices=["pour", "features", "methods", "all"],
+    p = sub.add_parser("bench", help="measured ratios: pour, features, methods, ensemble")
+    p.add_argument("suite", choices=["pour", "features", "methods", "ensemble", "all"],
                    help="all: every suite on --dataset/--model, then on ../shared/data's subsets when present")
     p.add_argument("--dataset", default="digits")
     p.add_argument("--model", default="cnn_small")
@@ -388,6 +388,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--only", help="methods suite: comma-separated method names (default: all)")
     p.add_argument("--seeds", type=int, default=1, help="methods suite: repeat with N seeds, report mean ± std")
     p.add_argument("--preset", default="paper", help="methods suite: hyperparameter preset (paper, small)")
+    p.add_argument("--k", type=int, default=16, help="ensemble suite: shadow models trained together")
+    p.add_argument("--epochs", type=int, default=2, help="ensemble suite: epochs of each model")
+    p.add_argument("--repeats", type=int, default=2, help="ensemble suite: interleaved timed runs of each way")
+    p.add_argument("--vmap-threads", type=int, help="ensemble suite: also time vmap on this many torch threads")
     p.add_argument("--out", help="also write the results as JSON here")
     common(p)
     p.set_defaults(func=cmd_bench)
@@ -401,6 +405,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--forget-class", type=int, default=3)
     p.add_argument("--preset", default="paper", help="the method's hyperparameter preset (paper, small)")
     p.add_argument("--epochs", type=int, help="override the training recipe's epochs (all shadows)")
+    p.add_argument("--batched", default="auto", choices=["auto", "vmap", "sequential"],
+                   help="train the shadows together with vmap (auto: on accelerators) or one by one")
     common(p)
     p.set_defaults(func=cmd_ensemble)
     return parser

@@ -11,7 +11,11 @@ Both compare two *distributions* of models rather than one model against one ret
 
 Cost: 2K trainings (K originals + K retrains, both cached across jobs) plus K unlearning runs; see
 :func:`estimate_cost`. Results are cached as JSON under ``cache_dir()/ensembles/`` by (dataset
-fingerprint, forget hash, method, params, arch, recipe, seed, K). Both jobs are event generators:
+fingerprint, forget hash, method, params, arch, recipe, seed, K). The 2K shadows are trained first,
+up to :data:`MAX_STACK` at a time together with vmap (:func:`engine.train.pretrained.obtain_many`)
+when :func:`engine.train.pretrained.batch_reason` allows it (``batched="vmap"``, or ``"auto"`` on an
+accelerator, and an architecture that vmaps); otherwise each is trained as it is needed, one by one,
+the Log saying why. Both jobs are event generators:
 Progress over the 3K steps (retrain, original, unlearn per shadow), Logs, cancellation through the
 token (checked every training / unlearning batch and every feature batch).
 
@@ -44,7 +48,9 @@ from engine._core.fileio import atomic_write_json
 from engine.methods import MethodContext, get as get_method
 from engine.methods.base import params_from_json, params_to_json
 from engine.models.base import LetheModel
-from engine.train.pretrained import fresh_model, obtain_original, obtain_retrain
+from engine.train.pretrained import (
+    BATCHED, MAX_STACK, batch_reason, fresh_model, obtain_many, obtain_original, obtain_retrain,
+)
 from engine.train.loop import train
 from engine.train.recipe import Recipe
 
@@ -131,6 +137,44 @@ def cached_trainings(bundle: DatasetBundle, split: ForgetSplit, arch: str, recip
     return n
 
 
+def ensemble_preview(
+    kind: str,
+    bundle: DatasetBundle,
+    split: ForgetSplit,
+    arch: str,
+    recipe: Recipe,
+    method: str,
+    params: Any = None,
+    *,
+    k: int,
+    seed: int = 0,
+    device: torch.device = torch.device("cpu"),
+    batched: str = "auto",
+    seconds_per_training: float | None = None,
+) -> dict[str, Any]:
+    """What the studio shows before a KLoM / U-LiRA job starts (nothing is trained).
+
+    Returns ``cost`` (:func:`estimate_cost`, cached shadows counted; ``seconds_per_training``
+    measured with :func:`measure_seconds_per_training` — a few training steps — unless given),
+    ``cached`` (the job's result when it is in the result cache, else None: the job would then only
+    load it), ``shadow_training`` ("vmap" or "one by one") and ``why`` (None, or why not vmap).
+    Errors: :class:`BadSpec` for a bad kind, k, method, params or ``batched``.
+    """
+    if kind not in KINDS:
+        raise BadSpec(f"ensemble kind must be one of {KINDS}, got {kind!r}")
+    if batched not in BATCHED:
+        raise BadSpec(f"{kind}: batched must be one of {BATCHED}, got {batched!r}")
+    _, p_json = _resolve_params(method, params)
+    path = result_path(kind, bundle, split, arch, recipe, method, p_json, seed=seed, k=k)
+    cached = _load_cached(path) if path.exists() else None
+    spt = seconds_per_training
+    if spt is None:
+        spt = 0.0 if cached is not None else measure_seconds_per_training(bundle, arch, recipe, device=device)
+    cost = estimate_cost(kind, k, spt, cached_trainings=cached_trainings(bundle, split, arch, recipe, seed=seed, k=k))
+    why = batch_reason(batched, k, arch, bundle, device)
+    return {"cost": cost, "cached": cached, "shadow_training": "vmap" if why is None else "one by one", "why": why}
+
+
 # ----------------------------------------------------------------------------------------- cache
 def _resolve_params(method: str, params: Any) -> tuple[Any, dict[str, Any]]:
     if method == NO_OP:
@@ -200,6 +244,7 @@ def _shadow_margins(
     seed: int,
     device: torch.device,
     token: CancelToken,
+    batched: str = "auto",
 ) -> Generator[Event, None, tuple[dict[str, np.ndarray], dict[str, np.ndarray]]]:
     """Margins (K, N) per row set under the K oracles and the K unlearned shadows."""
     info = None if method == NO_OP else get_method(method)
@@ -211,11 +256,27 @@ def _shadow_margins(
     total = 3 * k
     unit = 0
 
-    def relay(gen: Generator[Event, None, Any], what: str) -> Generator[Event, None, Any]:
-        """Forward Logs and rescaled Progress of one inner step; return its value."""
+    def relay(gen: Generator[Event, None, Any], what: str, width: int = 1) -> Generator[Event, None, Any]:
+        """Forward Logs and rescaled Progress of one inner step (``width`` units); return its value."""
         return (yield from forward(
-            gen, lambda ev: Progress(stage, (unit + min(max(ev.fraction, 0.0), 1.0)) / total, what),
+            gen, lambda ev: Progress(stage, (unit + width * min(max(ev.fraction, 0.0), 1.0)) / total,
+                                     ev.message if width > 1 else what),
             keep=lambda ev: isinstance(ev, Log)))
+
+    why_not = batch_reason(batched, k, arch, bundle, device)
+    stacked = why_not is None
+    if stacked:
+        # Train the 2K shadows first, several together (vmap); they land in the model cache, so the
+        # loop below loads them. Chunked by MAX_STACK: memory stays bounded.
+        for kind_, seeds_, split_ in (("retrain", oracle_seeds, split), ("original", original_seeds, None)):
+            for lo in range(0, k, MAX_STACK):
+                chunk = seeds_[lo : lo + MAX_STACK]
+                token.check()
+                yield from relay(obtain_many(kind_, bundle, arch, recipe, chunk, split_, device=device, token=token,
+                                             batched="vmap"), f"{kind_}s {lo + 1}-{lo + len(chunk)}/{k}", len(chunk))
+                unit += len(chunk)
+    elif cached_trainings(bundle, split, arch, recipe, seed=seed, k=k) < 2 * k:
+        yield Log(f"{stage}: shadow models trained one by one ({why_not})")
 
     def score(model: LetheModel, into: dict[str, np.ndarray], i: int) -> None:
         for name, (x, y) in rows.items():
@@ -230,7 +291,7 @@ def _shadow_margins(
         )
         score(retrain.to(device).eval(), oracle, i)
         del retrain
-        unit += 1
+        unit += not stacked
         yield Progress(stage, unit / total, what)
 
         token.check()
@@ -240,7 +301,7 @@ def _shadow_margins(
         )
         original = original.to(device).eval()
         original.requires_grad_(False)
-        unit += 1
+        unit += not stacked
         yield Progress(stage, unit / total, what)
 
         token.check()
@@ -273,9 +334,12 @@ def _job(
     device: torch.device,
     token: CancelToken,
     use_cache: bool,
+    batched: str = "auto",
 ) -> Generator[Event, None, dict[str, Any]]:
     if k < MIN_K[kind]:
         raise BadSpec(f"{kind}: k must be >= {MIN_K[kind]}, got {k}")
+    if batched not in BATCHED:
+        raise BadSpec(f"{kind}: batched must be one of {BATCHED}, got {batched!r}")
     p, p_json = _resolve_params(method, params)
     path = result_path(kind, bundle, split, arch, recipe, method, p_json, seed=seed, k=k)
     if use_cache and path.exists():
@@ -287,7 +351,8 @@ def _job(
         yield Log(f"{kind}: cached result unreadable, computing again", level="warning")
     rows = _rows(bundle, split, seed, with_retain_test=(kind == "klom"))
     oracle, unlearned = yield from _shadow_margins(
-        kind, bundle, split, arch, recipe, method, p, rows, k=k, seed=seed, device=device, token=token
+        kind, bundle, split, arch, recipe, method, p, rows, k=k, seed=seed, device=device, token=token,
+        batched=batched,
     )
     result: dict[str, Any] = {"k": k, "approximate": k < PAPER_K[kind]}
     if kind == "klom":
@@ -324,6 +389,7 @@ def klom_job(
     device: torch.device = torch.device("cpu"),
     token: CancelToken = NEVER,
     use_cache: bool = True,
+    batched: str = "auto",
 ) -> Generator[Event, None, dict[str, Any]]:
     """KLoM (methods.md B7) of ``method`` with K oracles and K unlearned shadows.
 
@@ -331,9 +397,10 @@ def klom_job(
     histograms; retain / test capped at :data:`MAX_ROWS` rows), ``klom_mean`` (= forget mean, the
     catalog's ``klom_mean``), ``bins``, ``n_forget``, ``k`` and ``approximate`` (k < 100, the
     paper's N). 0 is perfect. ``params``: the method's Params, a dict of overrides, or None (defaults).
+    ``batched``: how the shadows train ("auto", "vmap", "sequential"; see the module docstring).
     """
     return (yield from _job("klom", bundle, split, arch, recipe, method, params, k=k, seed=seed, device=device,
-                            token=token, use_cache=use_cache))
+                            token=token, use_cache=use_cache, batched=batched))
 
 
 def ulira_job(
@@ -349,6 +416,7 @@ def ulira_job(
     device: torch.device = torch.device("cpu"),
     token: CancelToken = NEVER,
     use_cache: bool = True,
+    batched: str = "auto",
 ) -> Generator[Event, None, dict[str, Any]]:
     """U-LiRA (methods.md B5) of ``method``: the fixed-forget-set recipe of the class-forgetting code.
 
@@ -364,4 +432,4 @@ def ulira_job(
     samples?".
     """
     return (yield from _job("ulira", bundle, split, arch, recipe, method, params, k=k, seed=seed, device=device,
-                            token=token, use_cache=use_cache))
+                            token=token, use_cache=use_cache, batched=batched))

@@ -58,3 +58,15 @@ def test_bench_all_runs_every_suite_on_each_available_dataset(tmp_path, capsys, 
     text = capsys.readouterr().out
     assert "## bench pour" in text and "## bench features" in text and "## bench methods" in text
     assert [r["suite"] for r in json.loads(out.read_text())["results"]] == ["pour", "features", "methods"]
+
+
+def test_bench_ensemble_prints_vmap_over_sequential(tmp_path, capsys) -> None:  # noqa: ANN001
+    out = tmp_path / "ensemble.json"
+    argv = ["bench", "ensemble", "--model", "mlp", "--k", "2", "--epochs", "1", "--repeats", "1", "--out", str(out),
+            "--device", "cpu"]
+    assert main(argv) == 0
+    text = capsys.readouterr().out
+    assert "vmap ÷ sequential" in text and "Load average" in text
+    result = json.loads(out.read_text())
+    assert result["ratios"]["vmap ÷ sequential"] > 0 and result["k"] == 2
+    assert result["max_relative_weight_difference"] < 1e-4  # same seeds: the same models (mlp: no chaos in 1 epoch)
