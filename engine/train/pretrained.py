@@ -3,16 +3,19 @@
 Both are generators (training reports progress and can be cancelled); a cache hit yields one Log.
 A half-trained model is never cached: the checkpoint is written only after training finishes, and
 only when every weight and buffer is finite (a NaN model is a :class:`Diverged` failure, never a
-cache entry). A cache that cannot be written (full, read-only, no permission) costs a warning in
-the Log and the run goes on uncached; a cached checkpoint that cannot be read is trained again.
+cache entry). Workers sharing the cache take a per-entry lock
+(:func:`engine._core.cache.entry_lock`): one trains, the others wait, then load. A cache that
+cannot be written (full, read-only, no permission) costs a warning in the Log and the run goes on
+uncached; a cached checkpoint that cannot be read is trained again.
 """
 from __future__ import annotations
 
 from collections.abc import Callable, Generator
+from pathlib import Path
 
 import torch
 
-from engine._core.cache import model_key, model_path
+from engine._core.cache import entry_lock, model_key, model_path
 from engine._core.cancel import NEVER, CancelToken
 from engine.models.checkpoints import check_finite, load_checkpoint, save_checkpoint
 from engine.data.bundle import DatasetBundle
@@ -48,6 +51,26 @@ def _train_cached(
     # A model's own normalisation (an imported original's) trains another model than the dataset's.
     key = model_key(bundle.fingerprint + bundle.norm_key, arch, recipe.to_json(), seed, split.hash if split else None)
     stem = model_path(kind, key)
+    if not use_cache:
+        return (yield from _train_or_load(kind, bundle, arch, recipe, seed, split, device, token, False, epoch_hook, stem))
+    # Parallel workers (engine.executors) share the cache: one trains an entry, the others wait and load it.
+    with entry_lock(stem, wait=token.check):
+        return (yield from _train_or_load(kind, bundle, arch, recipe, seed, split, device, token, True, epoch_hook, stem))
+
+
+def _train_or_load(
+    kind: str,
+    bundle: DatasetBundle,
+    arch: str,
+    recipe: Recipe,
+    seed: int,
+    split: ForgetSplit | None,
+    device: torch.device,
+    token: CancelToken,
+    use_cache: bool,
+    epoch_hook: Callable[[LetheModel, int], Event | None] | None,
+    stem: Path,
+) -> Generator[Event, None, LetheModel]:
     weights = stem.with_suffix(".safetensors")
     if use_cache and weights.exists() and stem.with_suffix(".json").exists():
         try:
