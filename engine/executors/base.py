@@ -50,7 +50,7 @@ def safe_call(callback: EventCallback | None, event: Event) -> None:
         return
     try:
         callback(event)
-    except Exception:  # noqa: BLE001 - a broken listener must not lose the job's result
+    except Exception:  # a broken listener must not lose the job's result
         log.exception("an executor event callback failed")
 
 

@@ -20,6 +20,7 @@ Ray starts another for later jobs).
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from collections.abc import Callable, Iterator
@@ -175,10 +176,8 @@ class RayExecutor(Executor):
             entry[1] = True
             gen = entry[0]
         if gen is not None:
-            try:
+            with contextlib.suppress(Exception):  # the task may have ended meanwhile
                 self._ray.cancel(gen, force=True)
-            except Exception:  # noqa: BLE001 - the task may have ended meanwhile
-                pass
 
     def submit_call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Future[Any]:
         if self._closed:
