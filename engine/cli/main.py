@@ -398,7 +398,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="also write the results as JSON here")
     p.add_argument("--workers", type=int, default=2, help="executors suite: parallel workers (default 2)")
     p.add_argument("--trials", type=int, default=8, help="executors suite: jobs timed each way (default 8)")
-    p.add_argument("--executor", choices=["local", "ray"], default="local", help="executors suite: which executor")
+    p.add_argument("--executor", choices=["local", "ray", "inline"], default="local", help="executors suite: which executor")
     common(p)
     p.set_defaults(func=cmd_bench)
 

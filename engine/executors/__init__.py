@@ -5,7 +5,8 @@ One interface (:class:`Executor`), two implementations:
 * :class:`LocalExecutor` (``"local"``, the default, embedded): W ``spawn`` job processes on this
   machine, each with its own torch threads (1 each on 2 cores);
 * :class:`RayExecutor` (``"ray"``, optional extra ``lethe-studio[cluster]``): Ray tasks, locally
-  (``ray.init``) or on a cluster (``address=``), GPUs as Ray resources.
+  (``ray.init``) or on a cluster (``address=``), GPUs as Ray resources;
+* :class:`InProcessExecutor` (``"inline"``): one job at a time on a thread of this process.
 
 Use::
 
@@ -27,13 +28,14 @@ Sweeps over a method's hyperparameters with Optuna: :mod:`engine.executors.sweep
 from __future__ import annotations
 
 from engine.executors.base import CANCEL_GRACE_S, EventCallback, Executor, WorkerLost
-from engine.executors.local import LocalExecutor, default_workers, worker_threads
+from engine.executors.local import InProcessExecutor, LocalExecutor, default_workers, worker_threads
 
-EXECUTORS = ("local", "ray")
+EXECUTORS = ("local", "ray", "inline")
 
 
 def make_executor(name: str = "local", workers: int | None = None, *, address: str | None = None, **kw: object) -> Executor:
-    """``"local"`` -> :class:`LocalExecutor`; ``"ray"`` -> :class:`RayExecutor` (``address``: a cluster).
+    """``"local"`` -> :class:`LocalExecutor`; ``"ray"`` -> :class:`RayExecutor` (``address``: a cluster);
+    ``"inline"`` -> :class:`InProcessExecutor` (one job at a time in this process: debugging, tests).
 
     Raises :class:`~engine._core.errors.BadSpec` for another name or an ``address`` without Ray,
     :class:`~engine._core.errors.LetheError` when Ray is asked for but not installed."""
@@ -43,6 +45,8 @@ def make_executor(name: str = "local", workers: int | None = None, *, address: s
         if address:
             raise BadSpec("--address is for the ray executor", hint="add --executor ray")
         return LocalExecutor(workers, **kw)  # type: ignore[arg-type]
+    if name == "inline":
+        return InProcessExecutor(workers, **kw)  # type: ignore[arg-type]
     if name == "ray":
         from engine.executors.ray_executor import RayExecutor
 
@@ -55,6 +59,7 @@ __all__ = [
     "EXECUTORS",
     "EventCallback",
     "Executor",
+    "InProcessExecutor",
     "LocalExecutor",
     "WorkerLost",
     "default_workers",

@@ -230,3 +230,65 @@ class LocalExecutor(Executor):
 
 def _init_call_worker(threads: int) -> None:
     torch.set_num_threads(max(1, threads))
+
+
+class InProcessExecutor(Executor):
+    """Jobs one after another on a background thread of this process, with one shared
+    :class:`Runner` (``"inline"``): no process start-up, for notebooks, tests and debugging.
+    ``workers`` is 1; cancel sets the running job's token (it stops at its next check)."""
+
+    name = "inline"
+
+    def __init__(self, workers: int | None = None, *, threads: int | None = None, runner: Any = None) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        from engine.runs.runner import Runner
+
+        self.workers = 1
+        self.threads = threads if threads is not None else cpu_thread_budget()
+        self.runner = runner if runner is not None else Runner(threads=self.threads)
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="lethe-inline")
+        self._lock = threading.Lock()
+        self._tokens: dict[Future[Any], Any] = {}
+
+    def submit(self, spec: JobSpec, *, on_event: EventCallback | None = None, job_id: str | None = None) -> Future[RunRecord]:
+        from engine._core.cancel import CancelToken
+
+        spec = spec.validated()
+        token = CancelToken()
+        job_id = job_id or new_job_id()
+        outer: Future[RunRecord] = Future()
+
+        def work() -> None:
+            if not outer.set_running_or_notify_cancel():
+                return
+            for ev in self.runner.run(spec, token, job_id=job_id):
+                if not isinstance(ev, Geometry):
+                    safe_call(on_event, ev)
+                if settle(outer, ev):
+                    return
+
+        with self._lock:
+            self._tokens[outer] = token
+        outer.add_done_callback(self._forget)
+        self._pool.submit(work)
+        return outer
+
+    def _forget(self, future: Future[Any]) -> None:
+        with self._lock:
+            self._tokens.pop(future, None)
+
+    def cancel(self, future: Future[Any] | None = None) -> None:
+        with self._lock:
+            items = list(self._tokens.items()) if future is None else [(future, self._tokens.get(future))]
+        for f, token in items:
+            if not f.cancel() and token is not None:
+                token.cancel()
+
+    def submit_call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Future[Any]:
+        return self._pool.submit(fn, *args, **kwargs)
+
+    def shutdown(self, *, cancel: bool = False) -> None:
+        if cancel:
+            self.cancel()
+        self._pool.shutdown(wait=True)

@@ -21,6 +21,7 @@ Ray starts another for later jobs).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import threading
 from collections.abc import Callable, Iterator
@@ -28,10 +29,12 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from engine._core.cache import cache_dir as _cache_dir
 from engine._core.cancel import CancelToken
 from engine._core.errors import Cancelled, LetheError
-from engine._core.events import Event, Geometry
+from engine._core.events import Event, Finished, Geometry
 from engine.executors.base import EventCallback, Executor, WorkerLost, new_job_id, safe_call, settle
 from engine.runs.record import RunRecord
 from engine.runs.spec import JobSpec
@@ -54,6 +57,18 @@ def _job_events(spec_json: dict[str, Any], job_id: str, threads: int, env: dict[
     for ev in _WORKER_RUNNER.run(JobSpec.from_json(spec_json), CancelToken(), job_id=job_id):
         if not isinstance(ev, Geometry):
             yield encode_event(ev)
+
+
+def _writable(ev: Event) -> Event:
+    """Ray hands NumPy arrays back read-only (zero-copy from its object store); a model is
+    rebuilt from writable copies (torch refuses to wrap read-only arrays)."""
+    from engine.runs.worker_host import PortableModel
+
+    if isinstance(ev, Finished) and isinstance(getattr(ev.record, "model", None), PortableModel):
+        pm = ev.record.model
+        state = {k: np.array(v) if isinstance(v, np.ndarray) and not v.flags.writeable else v for k, v in pm.state.items()}
+        ev.record.model = dataclasses.replace(pm, state=state)
+    return ev
 
 
 def _require_ray() -> Any:
@@ -141,7 +156,7 @@ class RayExecutor(Executor):
                 entry[0] = gen
             try:
                 for ref in gen:
-                    ev = decode_event(ray.get(ref))
+                    ev = decode_event(_writable(ray.get(ref)))
                     safe_call(on_event, ev)
                     if settle(future, ev):
                         return
