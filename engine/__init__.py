@@ -11,6 +11,15 @@ Typical use::
     from engine import JobSpec, Runner
     record = Runner().run_to_record(JobSpec(dataset="digits", forget={"classes": [3]}, method="pour_p"))
     print(record.metrics)
+
+Many jobs in parallel (:mod:`engine.executors`) and hyperparameter sweeps
+(:mod:`engine.executors.sweep`)::
+
+    from engine import SweepConfig, TrialDone, make_executor, run_sweep
+    with make_executor("local", workers=2) as ex:
+        for ev in run_sweep(SweepConfig(spec, trials=20), ex, "sweeps/ft"):
+            if isinstance(ev, TrialDone):   # ev.trial["metrics"]["forgetting_gap"], ["utility_gap"], ["cost"]
+                plot(ev.trial, ev.pareto)   # the live Pareto front; ev.records: the trial's RunRecords
 """
 from __future__ import annotations
 
@@ -36,6 +45,8 @@ from engine._core.errors import (
 from engine._core.events import Event, Failed, Finished, Geometry, Log, Metrics, Progress, drain
 from engine._core.fileio import atomic_write_text, sha256_file
 from engine.data import DatasetBundle, ForgetSpec, ForgetSplit, load_dataset
+from engine.executors import EXECUTORS, Executor, InProcessExecutor, LocalExecutor, make_executor
+from engine.executors.sweep import SweepConfig, SweepFinished, TrialDone, run_sweep, save_preset
 from engine.models import available_models, model_families
 from engine.models.checkpoints import CHECKPOINT_SUFFIXES
 from engine.models.inspection import Inspection, inspect_checkpoint
@@ -56,6 +67,7 @@ from engine.runs.worker_host import (
 __all__ = [
     "CHECKPOINT_SUFFIXES",
     "DEVICES",
+    "EXECUTORS",
     "BadCheckpoint",
     "BadForgetSet",
     "BadRecord",
@@ -67,15 +79,18 @@ __all__ = [
     "DiskFull",
     "Diverged",
     "Event",
+    "Executor",
     "Failed",
     "Finished",
     "ForgetSpec",
     "ForgetSplit",
     "Geometry",
+    "InProcessExecutor",
     "Inspection",
     "JobProcess",
     "JobSpec",
     "LetheError",
+    "LocalExecutor",
     "Log",
     "Metrics",
     "NeedsConfirmation",
@@ -87,6 +102,9 @@ __all__ = [
     "Progress",
     "RunRecord",
     "Runner",
+    "SweepConfig",
+    "SweepFinished",
+    "TrialDone",
     "WouldOverwrite",
     "atomic_write_text",
     "available_models",
@@ -97,11 +115,14 @@ __all__ = [
     "is_end",
     "job_events",
     "load_dataset",
+    "make_executor",
     "methods",
     "model_families",
     "prepare",
     "resolve_device",
     "run_headless",
+    "run_sweep",
+    "save_preset",
     "save_run",
     "sha256_file",
     "write_html",

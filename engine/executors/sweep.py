@@ -44,7 +44,7 @@ import re
 import time
 from collections.abc import Generator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -72,14 +72,18 @@ _PRESET_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 @dataclass(frozen=True)
 class TrialDone(Event):
-    """One trial ended. ``index``: its place in ``summary["trials"]``; ``trial``: that entry;
-    ``pareto``: indices of the non-dominated trials so far; ``done`` / ``total``: trials counted."""
+    """One trial ended. ``index``: its place in ``summary["trials"]``; ``trial``: that entry
+    (``params``, ``metrics`` with ``forgetting_gap`` / ``utility_gap`` / ``cost`` / ``distance``,
+    ``seconds``); ``pareto``: indices of the non-dominated trials so far; ``done`` / ``total``:
+    trials counted; ``records``: the trial's RunRecords, one per seed (with their unlearned models;
+    empty for a failed trial), e.g. for the studio's runs table when a Pareto point is clicked."""
 
     index: int
     trial: dict[str, Any]
     pareto: list[int]
     done: int
     total: int
+    records: list[Any] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -381,12 +385,12 @@ def run_sweep(config: SweepConfig, executor: Executor, out: str | Path, *, token
             token.check()
             for number in [n for n, (_, fs, _) in running.items() if all(f.done() for f in fs)]:
                 trial, futures, t0 = running.pop(number)
-                _tell(study, optuna, trial, futures, time.perf_counter() - t0)
+                records = _tell(study, optuna, trial, futures, time.perf_counter() - t0)
                 finished += 1
                 summary = summarise(study, config, space)
                 atomic_write_json(path, summary)
                 index = next(i for i, e in enumerate(summary["trials"]) if e["number"] == number)
-                yield TrialDone(index, summary["trials"][index], summary["pareto"], done + finished, config.trials)
+                yield TrialDone(index, summary["trials"][index], summary["pareto"], done + finished, config.trials, records)
                 yield Progress("sweep", min(1.0, (done + finished) / config.trials), f"{done + finished}/{config.trials} trials")
     except (Cancelled, KeyboardInterrupt, GeneratorExit):
         executor.cancel()
@@ -401,7 +405,8 @@ def run_sweep(config: SweepConfig, executor: Executor, out: str | Path, *, token
     return summary
 
 
-def _tell(study: Any, optuna: Any, trial: Any, futures: Sequence[Future[RunRecord]], wall: float) -> None:
+def _tell(study: Any, optuna: Any, trial: Any, futures: Sequence[Future[RunRecord]], wall: float) -> list[RunRecord]:
+    """Tell Optuna the trial's result (its distance, or FAIL); return its records."""
     errors = []
     records = []
     for f in futures:
@@ -414,13 +419,14 @@ def _tell(study: Any, optuna: Any, trial: Any, futures: Sequence[Future[RunRecor
     if errors:
         trial.set_user_attr("error", errors[0])
         study.tell(trial, state=optuna.trial.TrialState.FAIL)
-        return
+        return []
     mean, std, seconds = trial_metrics(records)
     seconds["wall"] = wall
     trial.set_user_attr("metrics", mean)
     trial.set_user_attr("metrics_std", std)
     trial.set_user_attr("seconds", seconds)
     study.tell(trial, mean["distance"])
+    return records
 
 
 # ---------------------------------------------------------------------------------------------
