@@ -167,3 +167,30 @@ def test_ray_executor_runs_a_job_like_the_runner_and_cancels(runner) -> None:  #
     finally:
         ex.shutdown(cancel=True)
     assert not ray.is_initialized()
+
+
+def test_two_workers_needing_the_same_original_train_it_once(tmp_path, monkeypatch) -> None:  # noqa: ANN001
+    """Two runners (as two workers would) start together on an empty cache: one trains the original
+    and the retrain reference under the entry locks, the other waits and loads both from the cache."""
+    from engine._core.events import Log
+    from engine.runs.runner import Runner
+
+    monkeypatch.setenv("LETHE_CACHE_DIR", str(tmp_path))
+    spec = JobSpec(**TINY)
+    logs: list[list[str]] = [[], []]
+    go = threading.Barrier(2)
+
+    def work(i: int) -> None:
+        go.wait(10)
+        for ev in Runner(threads=1).run(spec):
+            if isinstance(ev, Log):
+                logs[i].append(ev.message)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(100)
+    loaded = [sum("loaded from cache" in m for m in msgs) for msgs in logs]
+    assert sorted(loaded) == [0, 2]  # one trained both models, the other loaded both
+    assert sorted(p.name for p in (tmp_path / "models").glob("*.safetensors")).__len__() == 2
