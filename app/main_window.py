@@ -30,6 +30,7 @@ from app.panes.data_pane import DataPane
 from app.panes.forget_pane import ForgetPane
 from app.panes.method_pane import MethodPane
 from app.panes.runs_pane import RunsPane
+from app.panes.sweep_pane import SweepPane
 from app.panes.verdict_pane import VerdictPane
 from app.plots.live_view import LiveView
 from app.plots.throttle import Throttle
@@ -48,6 +49,7 @@ from engine import (
     Log,
     Metrics,
     Progress,
+    RunRecord,
     methods,
     sha256_file,
 )
@@ -94,6 +96,12 @@ class MainWindow(QMainWindow):
         self.verdict_dock = self._dock("Verdicts", self.verdict_pane, Qt.DockWidgetArea.BottomDockWidgetArea, "verdictDock")
         self.tabifyDockWidget(self.runs_dock, self.verdict_dock)
         self.runs_dock.raise_()
+        # The sweep's Pareto plot sits beside the runs table (a click there selects a run here);
+        # hidden until the first sweep.
+        self.sweep_pane = SweepPane(self.state, runner=self.controller.runner)
+        self.sweep_dock = self._dock("Sweep", self.sweep_pane, Qt.DockWidgetArea.BottomDockWidgetArea, "sweepDock")
+        self.splitDockWidget(self.runs_dock, self.sweep_dock, Qt.Orientation.Horizontal)
+        self.sweep_dock.hide()
         self.arrange_docks()
 
         self.status_label = QLabel("Starting…")
@@ -126,6 +134,11 @@ class MainWindow(QMainWindow):
         self.method_pane.sig_run_requested.connect(self._on_method_pane_run_requested)
         self.method_pane.sig_cancel_requested.connect(self._on_cancel_requested)
         self.method_pane.sig_method_changed.connect(self._on_method_pane_method_changed)
+        self.method_pane.sig_sweep_requested.connect(self._on_method_pane_sweep_requested)
+        self.sweep_pane.sig_run_chosen.connect(self.select_run)
+        self.sweep_pane.sig_status.connect(self.show_status)
+        self.sweep_pane.sig_started.connect(self._on_sweep_pane_started)
+        self.sweep_pane.controller.sig_busy.connect(self.method_pane.set_sweeping)
         self.status_cancel.clicked.connect(self._on_cancel_requested)
         self.state.sig_forget_changed.connect(self._on_state_forget_changed)
         self.state.sig_dataset_changed.connect(self._on_state_dataset_changed)
@@ -222,6 +235,33 @@ class MainWindow(QMainWindow):
     @Slot()
     def _on_method_pane_run_requested(self) -> None:
         self.start_run()
+
+    @Slot()
+    def _on_method_pane_sweep_requested(self) -> None:
+        try:
+            spec = self.build_spec()
+        except LetheError as exc:
+            self._error("The sweep cannot start", messages.error_body(exc))
+            return
+        try:
+            self.sweep_pane.request(spec)
+        except LetheError as exc:
+            self._error("The sweep cannot start", messages.error_body(exc))
+
+    @Slot()
+    def _on_sweep_pane_started(self) -> None:
+        self.sweep_dock.show()
+        self.sweep_dock.raise_()
+        self.runs_dock.raise_()
+
+    @Slot(object)
+    def select_run(self, record: RunRecord) -> None:
+        """Select ``record``'s row in the runs table (which shows it, as a click there does)."""
+        row = next((i for i, r in enumerate(self.state.runs) if r is record), None)
+        if row is not None:
+            self.runs_dock.raise_()
+            self.runs_pane.table.selectRow(row)
+            self.runs_pane.table.scrollToItem(self.runs_pane.table.item(row, 0))
 
     @Slot()
     def _on_cancel_requested(self) -> None:
@@ -536,6 +576,7 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------------ close
     def closeEvent(self, event: QCloseEvent) -> None:
         """Cancel any job and wait for the worker thread (and any export) before the window goes."""
+        self.sweep_pane.controller.shutdown()
         if self._owns_controller:
             self.controller.shutdown()
         wait_for_background()

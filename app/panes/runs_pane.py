@@ -125,8 +125,9 @@ class RunsPane(QWidget):
             retrain = r.reference("retrain")
             cells = [str(self.state.run_number(r)), r.label or r.method, self.state.dataset_label(r), forget_text(r),
                      "retrain" if retrain else "–"]
+            std = self.state.run_std(r)  # several seeds: mean ± std
             for key, _h, _better, _d in METRICS:
-                cells.append(fmt_metric(key, r.metrics.get(key)))
+                cells.append(fmt_metric(key, r.metrics.get(key)) + (f" ± {fmt_metric(key, std[key])}" if key in std else ""))
             secs = r.seconds.get("method")
             cells.append("" if secs is None else f"{secs:.2f}")
             for j, text in enumerate(cells):
