@@ -79,7 +79,7 @@ class SweepPane(QWidget):
 
         self.spec: JobSpec | None = None
         self.method_label = ""
-        self.records: dict[int, RunRecord] = {}  # trial index -> its run in the runs table
+        self.records: dict[int, RunRecord] = {}  # trial number -> its run in the runs table
         self.summary: dict[str, Any] | None = None
         self.dialog: SweepDialog | None = None
         self.last_preset: Path | None = None
@@ -142,7 +142,7 @@ class SweepPane(QWidget):
         made = trial_record(ev, self.method_label)
         if made is not None:
             record, std, per_class_std = made
-            self.records[ev.index] = record
+            self.records[int(ev.trial.get("number", ev.index))] = record
             self.state.set_run_std(record, std, per_class_std)
             self.state.add_run(record)
         self.preset_button.setEnabled(self.plot.best_index() is not None)
@@ -198,7 +198,7 @@ class SweepPane(QWidget):
         return best if best in self.records else None
 
     def save_preset(self, name: str, index: int | None = None) -> Path:
-        """Save trial ``index`` (default :meth:`preset_trial`) as preset ``name``; raises LetheError."""
+        """Save trial number ``index`` (default :meth:`preset_trial`) as preset ``name``; raises LetheError."""
         index = self.preset_trial() if index is None else index
         if index is None or self.spec is None:
             raise LetheError("no complete trial to save yet")

@@ -7,8 +7,12 @@ the dot's area grows with the trial's **cost** (forward-backward passes over the
 Orange dots are the sweep's Pareto front (no other trial is at least as good on both gaps and on
 cost, and better on one); the orange line joins the dots that are best on the two gaps alone
 (the lower-left staircase); a star marks the trial closest to the retrained model overall.
-Hover: the trial's hyperparameters; click: ``sig_trial_clicked(index)`` (the index into the sweep's
-``trials``).
+Hover: the trial's hyperparameters; click: ``sig_trial_clicked(number)``.
+
+Trials are kept by their Optuna trial **number**: a TrialDone's ``index`` is its place in the
+sweep's trials sorted by number *so far*, which shifts when trials end out of order (two workers),
+so the Pareto indices are mapped to numbers through the trials received (all of them, in a fresh
+sweep folder).
 """
 from __future__ import annotations
 
@@ -53,7 +57,7 @@ def params_text(params: Mapping[str, Any]) -> str:
 class ParetoPlot(QWidget):
     """The live plot of a sweep; feed it with :meth:`add_trial` (or :meth:`set_trials`)."""
 
-    sig_trial_clicked = Signal(int)
+    sig_trial_clicked = Signal(int)  # trial number
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -80,12 +84,12 @@ class ParetoPlot(QWidget):
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addWidget(self.explanation)
         lay.addWidget(self.plot, 1)
-        self.trials: dict[int, dict[str, Any]] = {}  # index -> sweep.json trial entry
-        self.pareto: list[int] = []
+        self.trials: dict[int, dict[str, Any]] = {}  # trial number -> sweep.json trial entry
+        self.pareto: list[int] = []  # trial numbers
         self.selected: int | None = None
         self.total = 0
-        self.shown: list[int] = []  # trial indices in the scatter's point order
-        self.front_shown: list[int] = []  # indices joined by the line, by x
+        self.shown: list[int] = []  # trial numbers in the scatter's point order
+        self.front_shown: list[int] = []  # numbers joined by the line, by x
 
     # ------------------------------------------------------------------ data
     def clear(self, title: str = "sweep: no trial yet") -> None:
@@ -94,21 +98,23 @@ class ParetoPlot(QWidget):
         self.plot.setTitle(html.escape(title))
 
     def add_trial(self, ev: Any) -> None:
-        """A :class:`engine.TrialDone`: add (or replace) its trial and take its Pareto indices."""
-        self.trials[int(ev.index)] = dict(ev.trial)
-        self.pareto = [int(i) for i in ev.pareto]
+        """A :class:`engine.TrialDone`: add (or replace) its trial and take its Pareto front."""
+        self.trials[int(ev.trial.get("number", ev.index))] = dict(ev.trial)
+        numbers = sorted(self.trials)  # the order of the sweep's trials at this event
+        self.pareto = [numbers[i] for i in ev.pareto if 0 <= i < len(numbers)]
         self.total = int(ev.total)
         self._redraw()
 
     def set_trials(self, trials: Sequence[Mapping[str, Any]], pareto: Sequence[int], total: int | None = None) -> None:
         """Every trial at once (a sweep.json's ``trials`` and ``pareto``)."""
-        self.trials = {i: dict(t) for i, t in enumerate(trials)}
-        self.pareto = [int(i) for i in pareto]
+        self.trials = {int(t.get("number", i)): dict(t) for i, t in enumerate(trials)}
+        numbers = [int(t.get("number", i)) for i, t in enumerate(trials)]
+        self.pareto = [numbers[i] for i in pareto]
         self.total = len(trials) if total is None else total
         self._redraw()
 
-    def select(self, index: int | None) -> None:
-        self.selected = index
+    def select(self, number: int | None) -> None:
+        self.selected = number
         self._redraw()
 
     def best_index(self) -> int | None:
@@ -167,9 +173,9 @@ class ParetoPlot(QWidget):
     def _on_scatter_clicked(self, _item: Any, points: Any, *_ev: Any) -> None:
         if points is None or len(points) == 0:
             return
-        index = int(points[0].data())
-        self.select(index)
-        self.sig_trial_clicked.emit(index)
+        number = int(points[0].data())
+        self.select(number)
+        self.sig_trial_clicked.emit(number)
 
 
 def _finite(v: Any) -> bool:

@@ -58,6 +58,17 @@ def test_the_pareto_plot_draws_complete_trials_and_joins_the_front(qtbot) -> Non
     assert "percentage points" in plot.plot.getAxis("bottom").labelText
 
 
+def test_trials_ending_out_of_order_keep_their_own_dots(qtbot) -> None:
+    # two workers: trial 1 ends first (index 0 of the sweep's trials then), trial 0 next (index 0 again)
+    plot = ParetoPlot()
+    qtbot.addWidget(plot)
+    plot.add_trial(TrialDone(0, _trial(1, 0.3, 0.2, 2.0), [0], 1, 3))
+    plot.add_trial(TrialDone(0, _trial(0, 0.1, 0.5, 1.0), [0, 1], 2, 3))
+    plot.add_trial(TrialDone(2, _trial(2, 0.4, 0.6, 3.0), [0, 1], 3, 3))
+    assert sorted(int(s.data()) for s in plot.scatter.points()) == [0, 1, 2]
+    assert plot.pareto == [0, 1]
+
+
 def test_staircase_keeps_the_lower_left_points_by_x() -> None:
     assert staircase([(1, 5), (2, 2), (3, 3), (4, 1), (0.5, 9)]) == [4, 0, 1, 3]
 
