@@ -55,6 +55,7 @@ from engine import (
 )
 
 SMALL_DATA_IMAGES = 20_000  # at or below: the studio pre-fills methods' "small" presets
+SWEEP_DOCK_HEIGHT = 420  # px: the Pareto plot and its explanation
 VERDICT_DOCK_HEIGHT = 264  # px: five verdicts of two lines each fit without scrolling at 1600 px wide
 
 
@@ -94,14 +95,14 @@ class MainWindow(QMainWindow):
         self.method_dock = self._dock("Method", self.method_pane, Qt.DockWidgetArea.RightDockWidgetArea, "methodDock")
         self.runs_dock = self._dock("Runs", self.runs_pane, Qt.DockWidgetArea.BottomDockWidgetArea, "runsDock")
         self.verdict_dock = self._dock("Verdicts", self.verdict_pane, Qt.DockWidgetArea.BottomDockWidgetArea, "verdictDock")
-        self.tabifyDockWidget(self.runs_dock, self.verdict_dock)
-        self.runs_dock.raise_()
-        # The sweep's Pareto plot sits beside the runs table (a click there selects a run here);
-        # hidden until the first sweep.
+        # The sweep's Pareto plot sits beside the runs table (a click there selects a run here; split
+        # before the runs are tabified, else Qt adds it as a tab); hidden until the first sweep.
         self.sweep_pane = SweepPane(self.state, runner=self.controller.runner)
         self.sweep_dock = self._dock("Sweep", self.sweep_pane, Qt.DockWidgetArea.BottomDockWidgetArea, "sweepDock")
         self.splitDockWidget(self.runs_dock, self.sweep_dock, Qt.Orientation.Horizontal)
         self.sweep_dock.hide()
+        self.tabifyDockWidget(self.runs_dock, self.verdict_dock)
+        self.runs_dock.raise_()
         self.arrange_docks()
 
         self.status_label = QLabel("Starting…")
@@ -250,9 +251,12 @@ class MainWindow(QMainWindow):
 
     @Slot()
     def _on_sweep_pane_started(self) -> None:
+        first = not self.sweep_dock.isVisible()
         self.sweep_dock.show()
-        self.sweep_dock.raise_()
         self.runs_dock.raise_()
+        if first:  # room for the plot: the bottom docks grow, the plot takes ~45 % of their width
+            self.resizeDocks([self.runs_dock], [SWEEP_DOCK_HEIGHT], Qt.Orientation.Vertical)
+            self.resizeDocks([self.runs_dock, self.sweep_dock], [55, 45], Qt.Orientation.Horizontal)
 
     @Slot(object)
     def select_run(self, record: RunRecord) -> None:
@@ -426,6 +430,8 @@ class MainWindow(QMainWindow):
         if frames:
             self.live_view.set_classes(names)
             self.live_view.show_frames(frames, ghost, title + ") — replay", loss)
+        elif any(str(n).startswith("sweep trial") for n in record.notes):
+            self.live_view.clear(title + ") — a sweep trial: sweeps record numbers, not the live geometry")
         else:
             self.live_view.clear(title + ") — no recorded frames (a run from a session keeps only its numbers)")
         self.live_view.bars.show_record(record, names, st.run_colour(record))

@@ -179,8 +179,8 @@ def trial_record(ev: TrialDone, method_label: str) -> tuple[RunRecord, dict[str,
         pairs = [_mean_std([float(r.per_class_acc[c]) for r in records]) for c in range(len(base.per_class_acc))]
         per_class, per_class_std = [p[0] for p in pairs], [p[1] for p in pairs]
     notes = list(base.notes)
-    if len(records) > 1:
-        notes.append(f"sweep trial {number}: metrics are means over seeds {seeds} (± the standard deviation)")
+    notes.append(f"sweep trial {number}: metrics are means over seeds {seeds} (± the standard deviation)"
+                 if len(records) > 1 else f"sweep trial {number} (seed {seeds[0]})")
     rec = dataclasses.replace(base, label=label, metrics=metrics, per_class_acc=per_class, notes=notes)
     rec.model = base.model
     return rec, (std if len(records) > 1 else {}), (per_class_std if len(records) > 1 else [])

@@ -55,7 +55,7 @@ def test_the_pareto_plot_draws_complete_trials_and_joins_the_front(qtbot) -> Non
     tip = plot._tip(30.0, 20.0, 1)
     assert "lr = 0.02" in tip and "best trade-off" in tip and "20.0 pp" in tip
     assert "Lower-left is better" in plot.explanation.text()
-    assert "percentage points" in plot.plot.getAxis("bottom").labelText
+    assert "% points" in plot.plot.getAxis("bottom").labelText and "retrained model" in plot.plot.getAxis("bottom").labelText
 
 
 def test_trials_ending_out_of_order_keep_their_own_dots(qtbot) -> None:
@@ -154,6 +154,7 @@ def test_a_sweep_in_the_window_adds_trials_as_runs_and_a_click_selects_one(qtbot
     with qtbot.waitSignal(pane.controller.sig_finished, timeout=120_000):
         pane.start(spec, trials=2, executor="inline", out=tmp_path / "sweep")
         assert window.sweep_dock.isVisible() and not window.method_pane.sweep_button.isEnabled()
+        assert window.tabifiedDockWidgets(window.sweep_dock) == []  # beside the runs table, not behind it
     qtbot.waitUntil(lambda: not pane.controller.is_running(), timeout=5000)
     assert pane.summary is not None and (tmp_path / "sweep" / "sweep.json").exists()
     complete = pane.plot.complete()
