@@ -55,7 +55,7 @@ def run_time(runs: Sequence[RunRecord], method: str, dataset: str | None) -> Run
     """The time of one run of ``method`` from the runs table (see the module doc)."""
     def cost(r: RunRecord) -> float | None:
         s = r.seconds
-        parts = [s.get(k) for k in ("data", "method", "geometry", "evaluate")]
+        parts = [s.get(k) for k in ("data", "method", "evaluate")]  # a sweep draws no live geometry
         total = sum(float(p) for p in parts if isinstance(p, (int, float)))
         return total if total > 0 else None
 
