@@ -30,6 +30,7 @@ from app.panes.data_pane import DataPane
 from app.panes.forget_pane import ForgetPane
 from app.panes.method_pane import MethodPane
 from app.panes.runs_pane import RunsPane
+from app.panes.sweep_pane import SweepPane
 from app.panes.verdict_pane import VerdictPane
 from app.plots.live_view import LiveView
 from app.plots.throttle import Throttle
@@ -48,11 +49,13 @@ from engine import (
     Log,
     Metrics,
     Progress,
+    RunRecord,
     methods,
     sha256_file,
 )
 
 SMALL_DATA_IMAGES = 20_000  # at or below: the studio pre-fills methods' "small" presets
+SWEEP_DOCK_HEIGHT = 420  # px: the Pareto plot and its explanation
 VERDICT_DOCK_HEIGHT = 264  # px: five verdicts of two lines each fit without scrolling at 1600 px wide
 
 
@@ -92,6 +95,12 @@ class MainWindow(QMainWindow):
         self.method_dock = self._dock("Method", self.method_pane, Qt.DockWidgetArea.RightDockWidgetArea, "methodDock")
         self.runs_dock = self._dock("Runs", self.runs_pane, Qt.DockWidgetArea.BottomDockWidgetArea, "runsDock")
         self.verdict_dock = self._dock("Verdicts", self.verdict_pane, Qt.DockWidgetArea.BottomDockWidgetArea, "verdictDock")
+        # The sweep's Pareto plot sits beside the runs table (a click there selects a run here; split
+        # before the runs are tabified, else Qt adds it as a tab); hidden until the first sweep.
+        self.sweep_pane = SweepPane(self.state, runner=self.controller.runner)
+        self.sweep_dock = self._dock("Sweep", self.sweep_pane, Qt.DockWidgetArea.BottomDockWidgetArea, "sweepDock")
+        self.splitDockWidget(self.runs_dock, self.sweep_dock, Qt.Orientation.Horizontal)
+        self.sweep_dock.hide()
         self.tabifyDockWidget(self.runs_dock, self.verdict_dock)
         self.runs_dock.raise_()
         self.arrange_docks()
@@ -126,6 +135,11 @@ class MainWindow(QMainWindow):
         self.method_pane.sig_run_requested.connect(self._on_method_pane_run_requested)
         self.method_pane.sig_cancel_requested.connect(self._on_cancel_requested)
         self.method_pane.sig_method_changed.connect(self._on_method_pane_method_changed)
+        self.method_pane.sig_sweep_requested.connect(self._on_method_pane_sweep_requested)
+        self.sweep_pane.sig_run_chosen.connect(self.select_run)
+        self.sweep_pane.sig_status.connect(self.show_status)
+        self.sweep_pane.sig_started.connect(self._on_sweep_pane_started)
+        self.sweep_pane.controller.sig_busy.connect(self.method_pane.set_sweeping)
         self.status_cancel.clicked.connect(self._on_cancel_requested)
         self.state.sig_forget_changed.connect(self._on_state_forget_changed)
         self.state.sig_dataset_changed.connect(self._on_state_dataset_changed)
@@ -222,6 +236,36 @@ class MainWindow(QMainWindow):
     @Slot()
     def _on_method_pane_run_requested(self) -> None:
         self.start_run()
+
+    @Slot()
+    def _on_method_pane_sweep_requested(self) -> None:
+        try:
+            spec = self.build_spec()
+        except LetheError as exc:
+            self._error("The sweep cannot start", messages.error_body(exc))
+            return
+        try:
+            self.sweep_pane.request(spec)
+        except LetheError as exc:
+            self._error("The sweep cannot start", messages.error_body(exc))
+
+    @Slot()
+    def _on_sweep_pane_started(self) -> None:
+        first = not self.sweep_dock.isVisible()
+        self.sweep_dock.show()
+        self.runs_dock.raise_()
+        if first:  # room for the plot: the bottom docks grow, the plot takes ~45 % of their width
+            self.resizeDocks([self.runs_dock], [SWEEP_DOCK_HEIGHT], Qt.Orientation.Vertical)
+            self.resizeDocks([self.runs_dock, self.sweep_dock], [55, 45], Qt.Orientation.Horizontal)
+
+    @Slot(object)
+    def select_run(self, record: RunRecord) -> None:
+        """Select ``record``'s row in the runs table (which shows it, as a click there does)."""
+        row = next((i for i, r in enumerate(self.state.runs) if r is record), None)
+        if row is not None:
+            self.runs_dock.raise_()
+            self.runs_pane.table.selectRow(row)
+            self.runs_pane.table.scrollToItem(self.runs_pane.table.item(row, 0))
 
     @Slot()
     def _on_cancel_requested(self) -> None:
@@ -388,6 +432,8 @@ class MainWindow(QMainWindow):
         if frames:
             self.live_view.set_classes(names)
             self.live_view.show_frames(frames, ghost, title + ") — replay", loss)
+        elif any(str(n).startswith("sweep trial") for n in record.notes):
+            self.live_view.clear(title + ") — a sweep trial: sweeps record numbers, not the live geometry")
         else:
             self.live_view.clear(title + ") — no recorded frames (a run from a session keeps only its numbers)")
         self.live_view.bars.show_record(record, names, st.run_colour(record))
@@ -538,6 +584,7 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------------ close
     def closeEvent(self, event: QCloseEvent) -> None:
         """Cancel any job and wait for the worker thread (and any export) before the window goes."""
+        self.sweep_pane.controller.shutdown()
         if self._owns_controller:
             self.controller.shutdown()
         wait_for_background()

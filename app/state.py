@@ -40,6 +40,7 @@ class SessionModel(QObject):
         # (stable: never reused, never renumbered when a run is removed) and its colour.
         self._run_numbers: dict[int, int] = {}
         self._next_number = 1
+        self._run_std: dict[int, tuple[dict[str, float], list[float]]] = {}  # id(record) -> multi-seed spread
 
     # ------------------------------------------------------------------ dataset
     def set_prepared(self, prepared: Any) -> None:
@@ -88,6 +89,7 @@ class SessionModel(QObject):
         """Replace the runs (a session was opened); they are numbered afresh from 1."""
         self.runs = list(runs)
         self._run_numbers.clear()
+        self._run_std.clear()
         self._next_number = 1
         self.sig_runs_changed.emit()
 
@@ -98,6 +100,16 @@ class SessionModel(QObject):
             n = self._run_numbers[id(record)] = self._next_number
             self._next_number += 1
         return n
+
+    def set_run_std(self, record: RunRecord, metrics_std: dict[str, float], per_class_std: list[float] | None = None) -> None:
+        """A multi-seed run's standard deviations (its ``metrics`` are means over the seeds): the runs
+        table shows mean ± std. Empty dicts for a one-seed run."""
+        if metrics_std or per_class_std:
+            self._run_std[id(record)] = (dict(metrics_std), list(per_class_std or []))
+
+    def run_std(self, record: RunRecord) -> dict[str, float]:
+        """The run's metric standard deviations over seeds ({} for a one-seed run)."""
+        return self._run_std.get(id(record), ({}, []))[0]
 
     def run_colour(self, record: RunRecord) -> str:
         """The run's colour (hex) everywhere it is drawn: by its number, never Original's or Retrain's."""
@@ -137,6 +149,7 @@ class SessionModel(QObject):
     def remove_runs(self, rows: list[int]) -> None:
         for r in sorted(set(rows), reverse=True):
             if 0 <= r < len(self.runs):
-                self._run_numbers.pop(id(self.runs[r]), None)  # numbers never shift: _next_number only grows
+                self._run_numbers.pop(id(self.runs[r]), None)
+                self._run_std.pop(id(self.runs[r]), None)  # numbers never shift: _next_number only grows
                 del self.runs[r]
         self.sig_runs_changed.emit()

@@ -11,6 +11,15 @@ Typical use::
     from engine import JobSpec, Runner
     record = Runner().run_to_record(JobSpec(dataset="digits", forget={"classes": [3]}, method="pour_p"))
     print(record.metrics)
+
+Many jobs in parallel (:mod:`engine.executors`) and hyperparameter sweeps
+(:mod:`engine.executors.sweep`)::
+
+    from engine import SweepConfig, TrialDone, make_executor, run_sweep
+    with make_executor("local", workers=2) as ex:
+        for ev in run_sweep(SweepConfig(spec, trials=20), ex, "sweeps/ft"):
+            if isinstance(ev, TrialDone):   # ev.trial["metrics"]["forgetting_gap"], ["utility_gap"], ["cost"]
+                plot(ev.trial, ev.pareto)   # the live Pareto front; ev.records: the trial's RunRecords
 """
 from __future__ import annotations
 
@@ -39,6 +48,8 @@ from engine.data import DatasetBundle, ForgetSpec, ForgetSplit, load_dataset
 from engine.metrics.catalog import MISSING_TEXT, NA_TEXT, RUN_TABLE_KEYS, MetricInfo
 from engine.metrics.catalog import metric as metric_info
 from engine.evaluation.ensembles import ensemble_preview, klom_job, ulira_job
+from engine.executors import EXECUTORS, Executor, InProcessExecutor, LocalExecutor, make_executor
+from engine.executors.sweep import SweepConfig, SweepFinished, TrialDone, run_sweep, save_preset
 from engine.models import available_models, model_families
 from engine.models.checkpoints import CHECKPOINT_SUFFIXES
 from engine.models.inspection import Inspection, inspect_checkpoint
@@ -61,6 +72,7 @@ __all__ = [
     "CHECKPOINT_SUFFIXES",
     "CLASS_PALETTE",
     "DEVICES",
+    "EXECUTORS",
     "MISSING_TEXT",
     "NA_TEXT",
     "ORIGINAL_COLOUR",
@@ -78,15 +90,18 @@ __all__ = [
     "DiskFull",
     "Diverged",
     "Event",
+    "Executor",
     "Failed",
     "Finished",
     "ForgetSpec",
     "ForgetSplit",
     "Geometry",
+    "InProcessExecutor",
     "Inspection",
     "JobProcess",
     "JobSpec",
     "LetheError",
+    "LocalExecutor",
     "Log",
     "MetricInfo",
     "Metrics",
@@ -99,6 +114,9 @@ __all__ = [
     "Progress",
     "RunRecord",
     "Runner",
+    "SweepConfig",
+    "SweepFinished",
+    "TrialDone",
     "WouldOverwrite",
     "atomic_write_text",
     "available_models",
@@ -111,6 +129,7 @@ __all__ = [
     "job_events",
     "klom_job",
     "load_dataset",
+    "make_executor",
     "methods",
     "metric_info",
     "model_families",
@@ -118,6 +137,8 @@ __all__ = [
     "resolve_device",
     "run_colour",
     "run_headless",
+    "run_sweep",
+    "save_preset",
     "save_run",
     "sha256_file",
     "ulira_job",

@@ -32,6 +32,7 @@ class MethodPane(QWidget):
 
     sig_run_requested = Signal()
     sig_cancel_requested = Signal()
+    sig_sweep_requested = Signal()
     sig_method_changed = Signal(str)
 
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -75,6 +76,10 @@ class MethodPane(QWidget):
         self.run_button = QPushButton("Run")
         self.run_button.setObjectName("runButton")
         self.run_button.setDefault(True)
+        self.sweep_button = QPushButton("Sweep…")
+        self.sweep_button.setObjectName("sweepButton")
+        self.sweep_button.setToolTip("Try many hyperparameter settings of this method and plot how close each comes "
+                                     "to the retrained model (shows the cost first)")
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setObjectName("cancelButton")
         self.cancel_button.setEnabled(False)
@@ -95,6 +100,7 @@ class MethodPane(QWidget):
         opts.addRow(self.evaluate_box)
         buttons = QHBoxLayout()
         buttons.addWidget(self.run_button, 2)
+        buttons.addWidget(self.sweep_button, 1)
         buttons.addWidget(self.cancel_button, 1)
         lay = QVBoxLayout(self)
         lay.addWidget(QLabel("<b>Method</b>"))
@@ -121,11 +127,13 @@ class MethodPane(QWidget):
         self.forget_kind: str | None = None
         self.has_selection = False
         self.busy = False
+        self.sweeping = False  # a sweep runs (one at a time; a Run may run beside it)
         self.method_list.currentItemChanged.connect(self._on_method_list_current_changed)
         self.reset_button.clicked.connect(self.form.reset)
         self.preset_button.clicked.connect(self.apply_small_preset)
         self.run_button.clicked.connect(self.sig_run_requested)
         self.cancel_button.clicked.connect(self.sig_cancel_requested)
+        self.sweep_button.clicked.connect(self.sig_sweep_requested)
         first = next((i for i in range(self.method_list.count())
                       if self.method_list.item(i).data(Qt.ItemDataRole.UserRole) == "pour_p"), 0)
         self.method_list.setCurrentRow(first)
@@ -243,6 +251,11 @@ class MethodPane(QWidget):
         else:
             self.reason_label.setText("")
         self.run_button.setEnabled(not self.busy and reason is None and self.has_selection)
+        self.sweep_button.setEnabled(not self.sweeping and reason is None and self.has_selection)
+
+    def set_sweeping(self, sweeping: bool) -> None:
+        self.sweeping = sweeping
+        self._refresh()
 
     def set_progress(self, fraction: float, stage: str, message: str) -> None:
         self.progress.setValue(int(1000 * fraction))

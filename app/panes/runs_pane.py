@@ -26,7 +26,7 @@ from app import messages
 from app.background import BackgroundCall, run_in_background
 from app.plots import style
 from app.plots.bars import PerClassBars
-from app.report import METRICS, command_text, header_tooltip, is_number, metric_cell, write_report
+from app.report import METRICS, command_text, fmt_metric, header_tooltip, is_number, metric_cell, write_report
 from app.safe_paths import (
     SAVED_RUN_FILES,
     existing_results,
@@ -127,8 +127,11 @@ class RunsPane(QWidget):
             cells = [str(self.state.run_number(r)), r.label or r.method, self.state.dataset_label(r), forget_text(r),
                      "retrain" if retrain else "–"]
             reasons: list[str | None] = []
+            std = self.state.run_std(r)  # several seeds: mean ± std
             for info in METRICS:
                 text, reason = metric_cell(r, info.name)
+                if info.name in std and reason is None:
+                    text += f" ± {fmt_metric(info.name, std[info.name])}"
                 cells.append(text)
                 reasons.append(reason)
             secs = r.seconds.get("method")

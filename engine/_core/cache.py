@@ -6,10 +6,13 @@ platform user cache (``LETHE_CACHE_DIR`` overrides it).
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import sys
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -42,3 +45,70 @@ def model_key(
 def model_path(kind: str, key: str) -> Path:
     """Checkpoint stem for a cached model (``kind`` is ``original`` or ``retrain``)."""
     return cache_dir() / "models" / f"{kind}-{key}"
+
+
+LOCK_POLL_S = 0.1
+
+
+@contextlib.contextmanager
+def entry_lock(stem: Path, *, wait: Callable[[], None] | None = None) -> Iterator[bool]:
+    """Hold an exclusive, cross-process lock on one cache entry (``stem`` + ``.lock``) while it is made.
+
+    Two workers (local processes or Ray tasks sharing the cache folder) that need the same
+    original or retrain would otherwise both train it and both write it; with the lock the second
+    waits, then finds the entry and loads it. Yields True when the lock was taken, False when the
+    folder cannot hold a lock file (read-only cache: the caller goes on unlocked, as it did before).
+    ``wait`` is called every :data:`LOCK_POLL_S` seconds while another process holds the lock
+    (raise from it, e.g. ``token.check``, to stop waiting). POSIX uses ``fcntl.flock``, Windows
+    ``msvcrt.locking``; the OS drops the lock when its holder dies, so a crashed worker never
+    blocks the cache. The lock file itself is left in place (empty; removing it would race).
+    """
+    path = stem.with_name(stem.name + ".lock")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    except OSError:
+        yield False
+        return
+    try:
+        while not _try_lock(fd):
+            if wait is not None:
+                wait()
+            time.sleep(LOCK_POLL_S)
+        try:
+            yield True
+        finally:
+            _unlock(fd)
+    finally:
+        os.close(fd)
+
+
+def _try_lock(fd: int) -> bool:
+    if sys.platform == "win32":
+        import msvcrt
+
+        try:
+            msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+            return True
+        except OSError:
+            return False
+    import fcntl
+
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except BlockingIOError:
+        return False
+
+
+def _unlock(fd: int) -> None:
+    if sys.platform == "win32":
+        import msvcrt
+
+        with contextlib.suppress(OSError):
+            os.lseek(fd, 0, os.SEEK_SET)
+            msvcrt.locking(fd, msvcrt.LK_UNLCK, 1)
+        return
+    import fcntl
+
+    fcntl.flock(fd, fcntl.LOCK_UN)

@@ -1,4 +1,4 @@
-"""Command line: ``python -m engine demo | train | unlearn | inspect | methods | bench | report | ensemble``.
+"""Command line: ``python -m engine demo | train | unlearn | inspect | methods | bench | report | ensemble | sweep``.
 
 ``--plugin file.py`` (before or after the command, repeatable) runs a file that registers models.
 
@@ -260,6 +260,10 @@ def cmd_figure(args: argparse.Namespace) -> int:
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
+    if args.suite == "executors":
+        from engine.cli.bench_executors import run_bench_executors
+
+        return run_bench_executors(args)
     from engine.cli.bench import run_bench
 
     return run_bench(args)
@@ -378,8 +382,8 @@ def build_parser() -> argparse.ArgumentParser:
     common(p)
     p.set_defaults(func=cmd_figure)
 
-    p = sub.add_parser("bench", help="measured ratios: pour, features, methods, ensemble")
-    p.add_argument("suite", choices=["pour", "features", "methods", "ensemble", "all"],
+    p = sub.add_parser("bench", help="measured ratios: pour, features, methods, ensemble, executors")
+    p.add_argument("suite", choices=["pour", "features", "methods", "ensemble", "executors", "all"],
                    help="all: every suite on --dataset/--model, then on ../shared/data's subsets when present")
     p.add_argument("--dataset", default="digits")
     p.add_argument("--model", default="cnn_small")
@@ -393,6 +397,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--repeats", type=int, default=2, help="ensemble suite: interleaved timed runs of each way")
     p.add_argument("--vmap-threads", type=int, help="ensemble suite: also time vmap on this many torch threads")
     p.add_argument("--out", help="also write the results as JSON here")
+    p.add_argument("--workers", type=int, default=2, help="executors suite: parallel workers (default 2)")
+    p.add_argument("--trials", type=int, default=8, help="executors suite: jobs timed each way (default 8)")
+    p.add_argument("--executor", choices=["local", "ray", "inline"], default="local", help="executors suite: which executor")
     common(p)
     p.set_defaults(func=cmd_bench)
 
@@ -409,6 +416,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="train the shadows together with vmap (auto: on accelerators) or one by one")
     common(p)
     p.set_defaults(func=cmd_ensemble)
+
+    from engine.cli.sweep import add_parser as add_sweep
+
+    add_sweep(sub)
     return parser
 
 

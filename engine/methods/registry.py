@@ -1,11 +1,24 @@
-"""The method registry: ``@register`` a generator by name, ``get`` it, list ``available`` ones."""
+"""The method registry: ``@register`` a generator by name, ``get`` it, list ``available`` ones.
+
+Presets: each method registers its named presets in code; a person (or ``python -m engine sweep
+--save-preset NAME``) adds *user presets* as JSON files ``<presets dir>/NAME.json`` =
+``{"name": NAME, "methods": {METHOD: {PARAM: VALUE, ...}, ...}}``, where the presets dir is
+``LETHE_PRESETS_DIR`` or ``<cache dir>/presets``. :func:`get` and :func:`preset_names` include
+them, so a JobSpec's ``preset=NAME`` resolves; a built-in preset of the same name wins, and a file
+or a method entry that does not validate is ignored.
+"""
 from __future__ import annotations
 
 import dataclasses
+import json
+import os
+from pathlib import Path
 from dataclasses import dataclass, field
 from typing import Any
 from collections.abc import Callable
 
+from engine._core.cache import cache_dir
+from engine._core.errors import BadSpec
 from engine.data.forget import ForgetSplit
 from engine._core.errors import UnknownName, UnsupportedForgetSet
 from engine.methods.base import MethodContext, UnlearnFn, params_from_json
@@ -126,11 +139,16 @@ def register(
 
 
 def get(name: str) -> MethodInfo:
+    """The method registered as ``name``, its presets including the user presets for it."""
     _load_builtin()
     try:
-        return _REGISTRY[name]
+        info = _REGISTRY[name]
     except KeyError:
         raise UnknownName(f"unknown method {name!r}; available: {', '.join(available())}") from None
+    user = user_presets().get(name)
+    if not user:
+        return info
+    return dataclasses.replace(info, presets={**user, **info.presets})
 
 
 def available() -> list[str]:
@@ -142,7 +160,52 @@ def preset_names() -> list[str]:
     """Every preset name a job may ask for: "paper" and each name some registered method defines."""
     _load_builtin()
     names = {k for info in _REGISTRY.values() for k in info.presets}
+    names |= {k for presets in user_presets().values() for k in presets}
     return [PAPER, *sorted(names)]
+
+
+def user_presets_dir() -> Path:
+    """Where user presets live: ``LETHE_PRESETS_DIR``, else ``<cache dir>/presets``."""
+    override = os.environ.get("LETHE_PRESETS_DIR")
+    return Path(override) if override else cache_dir() / "presets"
+
+
+_USER_CACHE: dict[str, Any] = {"key": None, "value": {}}
+
+
+def user_presets() -> dict[str, dict[str, dict[str, Any]]]:
+    """method -> preset name -> params, read from :func:`user_presets_dir` (re-read when it changes).
+
+    Entries whose method is unknown or whose params fail validation are skipped."""
+    folder = user_presets_dir()
+    try:
+        key = (str(folder), folder.stat().st_mtime_ns)
+    except OSError:
+        return {}
+    if _USER_CACHE["key"] == key:
+        return dict(_USER_CACHE["value"])
+    found: dict[str, dict[str, dict[str, Any]]] = {}
+    _load_builtin()
+    for path in sorted(folder.glob("*.json")):
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError):
+            continue
+        name = data.get("name") if isinstance(data, dict) else None
+        methods = data.get("methods") if isinstance(data, dict) else None
+        if not isinstance(name, str) or name == PAPER or not isinstance(methods, dict):
+            continue
+        for method, params in methods.items():
+            info = _REGISTRY.get(method)
+            if info is None or not isinstance(params, dict):
+                continue
+            try:
+                params_from_json(info.params, params)
+            except BadSpec:
+                continue
+            found.setdefault(method, {})[name] = dict(params)
+    _USER_CACHE["key"], _USER_CACHE["value"] = key, found
+    return dict(found)
 
 
 def _load_builtin() -> None:

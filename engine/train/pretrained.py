@@ -3,8 +3,10 @@
 Both are generators (training reports progress and can be cancelled); a cache hit yields one Log.
 A half-trained model is never cached: the checkpoint is written only after training finishes, and
 only when every weight and buffer is finite (a NaN model is a :class:`Diverged` failure, never a
-cache entry). A cache that cannot be written (full, read-only, no permission) costs a warning in
-the Log and the run goes on uncached; a cached checkpoint that cannot be read is trained again.
+cache entry). Workers sharing the cache take a per-entry lock
+(:func:`engine._core.cache.entry_lock`): one trains, the others wait, then load. A cache that
+cannot be written (full, read-only, no permission) costs a warning in the Log and the run goes on
+uncached; a cached checkpoint that cannot be read is trained again.
 """
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from engine._core.cache import model_key, model_path
+from engine._core.cache import entry_lock, model_key, model_path
 from engine._core.cancel import NEVER, CancelToken
 from engine.models.checkpoints import check_finite, load_checkpoint, save_checkpoint
 from engine.data.bundle import DatasetBundle
@@ -97,10 +99,29 @@ def _train_cached(
     epoch_hook: Callable[[LetheModel, int], Event | None] | None = None,
 ) -> Generator[Event, None, LetheModel]:
     stem = _stem(kind, bundle, arch, recipe, seed, split)
-    if use_cache:
+    if not use_cache:
+        return (yield from _train_fresh(kind, bundle, arch, recipe, seed, split, device, token, False, epoch_hook, stem))
+    # Parallel workers (engine.executors) share the cache: one trains an entry, the others wait and load it.
+    with entry_lock(stem, wait=token.check):
         cached = yield from _load_cached(kind, stem, bundle)
         if cached is not None:
             return cached
+        return (yield from _train_fresh(kind, bundle, arch, recipe, seed, split, device, token, True, epoch_hook, stem))
+
+
+def _train_fresh(
+    kind: str,
+    bundle: DatasetBundle,
+    arch: str,
+    recipe: Recipe,
+    seed: int,
+    split: ForgetSplit | None,
+    device: torch.device,
+    token: CancelToken,
+    use_cache: bool,
+    epoch_hook: Callable[[LetheModel, int], Event | None] | None,
+    stem: Path,
+) -> Generator[Event, None, LetheModel]:
     model = fresh_model(arch, bundle, seed)
     idx = split.retain_idx if split is not None else slice(None)
     x, y = bundle.x_train[idx], bundle.y_train[idx]

@@ -1,0 +1,196 @@
+"""Executors (issue 14): local process pool, in-process, Ray; the cache lock; cancel."""
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+import torch
+
+from engine._core.cache import entry_lock
+from engine._core.errors import Cancelled, LetheError
+from engine._core.events import Finished, Progress
+from engine.executors import InProcessExecutor, LocalExecutor, make_executor, worker_threads
+from engine.runs.spec import JobSpec
+
+TINY = dict(method="finetune", model={"arch": "mlp", "recipe": {"epochs": 2}}, params={"epochs": 1},
+            evaluate=False, geometry=False, audit=False)
+LONG = dict(method="finetune", model={"arch": "mlp", "recipe": {"epochs": 2}}, params={"epochs": 200, "batch_size": 8},
+            evaluate=False, geometry=False, audit=False)
+
+
+def _same_record(a, b) -> None:  # noqa: ANN001
+    def metrics(r):  # noqa: ANN001, ANN202 - the CPU peak-RSS growth depends on what the process ran before
+        return {k: v for k, v in r.metrics.items() if k != "peak_memory_mb"}
+
+    assert metrics(a) == metrics(b)
+    assert a.params == b.params
+    sa, sb = a.model.state_dict(), b.model.state_dict()
+    assert sa.keys() == sb.keys()
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+def test_worker_threads_split_the_cores(monkeypatch) -> None:  # noqa: ANN001
+    monkeypatch.delenv("LETHE_THREADS", raising=False)
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    assert worker_threads(2) == 1 and worker_threads(1) == 1
+    monkeypatch.setattr("os.cpu_count", lambda: 16)
+    assert worker_threads(4) == 4 and worker_threads(1) == 15  # one core left to the caller
+    monkeypatch.setenv("LETHE_THREADS", "3")
+    assert worker_threads(4) == 3
+
+
+def test_make_executor_refuses_unknown_names() -> None:
+    from engine._core.errors import BadSpec
+
+    with pytest.raises(BadSpec, match="executor"):
+        make_executor("slurm")
+    with pytest.raises(BadSpec, match="--address"):
+        make_executor("local", address="ray://x:1")
+
+
+@pytest.mark.slow  # two spawned worker processes
+def test_local_executor_runs_two_jobs_in_two_processes_like_the_runner(runner) -> None:  # noqa: ANN001
+    specs = [JobSpec(**TINY, seed=s) for s in (0, 1)]
+    events: list = []
+    lock = threading.Lock()
+
+    def collect(ev) -> None:  # noqa: ANN001
+        with lock:
+            events.append(ev)
+
+    with LocalExecutor(2, threads=1) as ex:
+        futures = [ex.submit(s, on_event=collect, job_id=f"job{i}") for i, s in enumerate(specs)]
+        records = [f.result(timeout=110) for f in futures]
+        pids = {slot.proc.pid for slot in ex._slots if slot.proc is not None}
+    assert len(pids) == 2  # each job ran in its own process
+    for spec, rec in zip(specs, records, strict=True):
+        _same_record(rec, runner.run_to_record(spec))
+    assert {e.job_id for e in events} == {"job0", "job1"}
+    assert sum(isinstance(e, Finished) for e in events) == 2
+    assert any(isinstance(e, Progress) for e in events)
+
+
+@pytest.mark.slow  # a spawned worker process
+def test_cancel_stops_a_running_job_within_a_second_and_a_queued_one_never_starts() -> None:
+    started = threading.Event()
+
+    def on_event(ev) -> None:  # noqa: ANN001
+        if isinstance(ev, Progress) and ev.stage == "unlearn":
+            started.set()
+
+    with LocalExecutor(1, threads=1) as ex:
+        running = ex.submit(JobSpec(**LONG), on_event=on_event)
+        queued = ex.submit(JobSpec(**TINY))
+        assert started.wait(100)
+        ex.cancel(queued)
+        t0 = time.monotonic()
+        ex.cancel(running)
+        with pytest.raises(Cancelled):
+            running.result(timeout=10)
+        assert time.monotonic() - t0 < 1.5
+        assert queued.cancelled()
+        # the worker survives (or is replaced): the next job runs
+        assert ex.submit(JobSpec(**TINY)).result(timeout=110).metrics["retain_acc"] > 0.5
+
+
+def test_in_process_executor_and_a_failing_job(runner) -> None:  # noqa: ANN001
+    with InProcessExecutor(runner=runner) as ex:
+        rec = ex.submit(JobSpec(**TINY)).result(timeout=60)
+        bad = ex.submit(JobSpec(**TINY, forget={"classes": [42]}))  # valid JSON, no such class: fails in the run
+        with pytest.raises(LetheError):
+            bad.result(timeout=60)
+    _same_record(rec, runner.run_to_record(JobSpec(**TINY)))
+
+
+def test_in_process_executor_cancels_a_running_job(runner) -> None:  # noqa: ANN001
+    started = threading.Event()
+    with InProcessExecutor(runner=runner) as ex:
+        f = ex.submit(JobSpec(**LONG), on_event=lambda ev: started.set() if getattr(ev, "stage", "") == "unlearn" else None)
+        assert started.wait(60)
+        ex.cancel()
+        with pytest.raises(Cancelled):
+            f.result(timeout=5)
+
+
+def test_the_cache_entry_lock_makes_a_second_holder_wait(tmp_path) -> None:  # noqa: ANN001
+    stem = tmp_path / "models" / "original-abc"
+    order: list[str] = []
+    first_in = threading.Event()
+
+    def second() -> None:
+        first_in.wait(5)
+        with entry_lock(stem):
+            order.append("second")
+
+    t = threading.Thread(target=second)
+    t.start()
+    with entry_lock(stem) as locked:
+        assert locked
+        first_in.set()
+        time.sleep(0.3)  # the second holder polls every 0.1 s meanwhile
+        order.append("first")
+    t.join(5)
+    assert order == ["first", "second"]
+
+
+def test_a_waiter_on_the_cache_lock_can_be_cancelled(tmp_path) -> None:  # noqa: ANN001
+    from engine._core.cancel import CancelToken
+
+    stem = tmp_path / "retrain-x"
+    token = CancelToken()
+    token.cancel()
+    with entry_lock(stem), pytest.raises(Cancelled), entry_lock(stem, wait=token.check):
+        pass  # pragma: no cover - never entered
+
+
+@pytest.mark.slow  # starts a local Ray (several seconds)
+def test_ray_executor_runs_a_job_like_the_runner_and_cancels(runner) -> None:  # noqa: ANN001
+    ray = pytest.importorskip("ray")
+    from engine.executors.ray_executor import RayExecutor
+
+    assert not ray.is_initialized()
+    ex = RayExecutor(2, num_cpus=2)
+    try:
+        events: list = []
+        rec = ex.submit(JobSpec(**TINY), on_event=events.append).result(timeout=110)
+        _same_record(rec, runner.run_to_record(JobSpec(**TINY)))
+        assert any(isinstance(e, Progress) for e in events)
+        started = threading.Event()
+        f = ex.submit(JobSpec(**LONG), on_event=lambda ev: started.set() if getattr(ev, "stage", "") == "unlearn" else None)
+        assert started.wait(100)
+        t0 = time.monotonic()
+        ex.cancel(f)
+        with pytest.raises(Cancelled):
+            f.result(timeout=10)
+        assert time.monotonic() - t0 < 2.0
+    finally:
+        ex.shutdown(cancel=True)
+    assert not ray.is_initialized()
+
+
+def test_two_workers_needing_the_same_original_train_it_once(tmp_path, monkeypatch) -> None:  # noqa: ANN001
+    """Two runners (as two workers would) start together on an empty cache: one trains the original
+    and the retrain reference under the entry locks, the other waits and loads both from the cache."""
+    from engine._core.events import Log
+    from engine.runs.runner import Runner
+
+    monkeypatch.setenv("LETHE_CACHE_DIR", str(tmp_path))
+    spec = JobSpec(**TINY)
+    logs: list[list[str]] = [[], []]
+    go = threading.Barrier(2)
+
+    def work(i: int) -> None:
+        go.wait(10)
+        for ev in Runner(threads=1).run(spec):
+            if isinstance(ev, Log):
+                logs[i].append(ev.message)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(100)
+    loaded = [sum("loaded from cache" in m for m in msgs) for msgs in logs]
+    assert sorted(loaded) == [0, 2]  # one trained both models, the other loaded both
+    assert sorted(p.name for p in (tmp_path / "models").glob("*.safetensors")).__len__() == 2
