@@ -35,6 +35,7 @@ from engine._core.errors import (
 )
 from engine._core.events import Event, Failed, Finished, Geometry, Log, Metrics, Progress, drain
 from engine._core.fileio import atomic_write_text, sha256_file
+from engine._core.progress import format_eta, format_seconds
 from engine.data import DatasetBundle, ForgetSpec, ForgetSplit, load_dataset
 from engine.models import available_models, model_families
 from engine.models.checkpoints import CHECKPOINT_SUFFIXES
@@ -93,6 +94,8 @@ __all__ = [
     "cpu_thread_budget",
     "describe_exit",
     "drain",
+    "format_eta",
+    "format_seconds",
     "inspect_checkpoint",
     "is_end",
     "job_events",
