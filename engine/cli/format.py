@@ -89,7 +89,7 @@ def progress_line(stage: str, fraction: float, message: str, eta_s: float | None
     parts = [f"[{int(100 * max(0.0, min(1.0, fraction))):3d}%] {stage}"]
     if message:
         parts.append(message)
-    eta = format_eta(eta_s)
+    eta = format_eta(eta_s) if eta_s is not None and eta_s >= 0.5 and fraction < 1.0 else ""
     if eta:
         parts.append(eta)
     return " · ".join(parts)

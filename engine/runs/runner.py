@@ -375,7 +375,7 @@ class Runner:
         if key not in self._originals:
             model = yield from obtain_original(bundle, arch, recipe, seed=spec.seed, device=device, token=token, use_cache=self.use_cache)
             self._originals[key] = model.eval()
-        yield Progress("original", 1.0, "original ready")
+        yield Progress("original", 1.0, "ready")
         return self._originals[key].to(device), arch, recipe, "the original's recipe"
 
     @staticmethod
@@ -410,7 +410,7 @@ class Runner:
         if key not in self._retrains:
             model = yield from obtain_retrain(bundle, split, arch, recipe, seed=seed, device=device, token=token, use_cache=self.use_cache)
             self._retrains[key] = model.eval()
-        yield Progress("reference", 1.0, "retrain reference ready")
+        yield Progress("reference", 1.0, "ready")
         return self._retrains[key].to(device)
 
 
