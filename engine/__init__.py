@@ -36,7 +36,7 @@ from engine._core.errors import (
 from engine._core.events import Event, Failed, Finished, Geometry, Log, Metrics, Progress, drain
 from engine._core.fileio import atomic_write_text, sha256_file
 from engine._core.progress import format_eta, format_seconds
-from engine.data import DatasetBundle, ForgetSpec, ForgetSplit, load_dataset
+from engine.data import DatasetBundle, ForgetSpec, ForgetSplit, default_data_root, load_dataset
 from engine.models import available_models, model_families
 from engine.models.checkpoints import CHECKPOINT_SUFFIXES
 from engine.models.inspection import Inspection, inspect_checkpoint
@@ -92,6 +92,7 @@ __all__ = [
     "atomic_write_text",
     "available_models",
     "cpu_thread_budget",
+    "default_data_root",
     "describe_exit",
     "drain",
     "format_eta",

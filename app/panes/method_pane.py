@@ -57,10 +57,17 @@ class MethodPane(QWidget):
         scroll.setWidgetResizable(True)
         scroll.setWidget(self.form)
         scroll.setMinimumHeight(120)
-        self.reset_button = QPushButton("Reset to paper defaults")
+        # Which values the form holds, in words, and a two-way switch between the two presets.
+        self.preset_label = QLabel("")
+        self.preset_label.setObjectName("presetLabel")
+        self.preset_label.setWordWrap(True)
+        self.reset_button = QPushButton("Paper defaults")
         self.reset_button.setObjectName("resetButton")
+        self.reset_button.setCheckable(True)
+        self.reset_button.setToolTip("The hyperparameters published with the method (tuned for full-size data, e.g. CIFAR-10 on a GPU)")
         self.preset_button = QPushButton("Small-data preset")
         self.preset_button.setObjectName("smallPresetButton")
+        self.preset_button.setCheckable(True)
         self.device_box = QComboBox()
         for d in DEVICES:
             self.device_box.addItem(d, d)
@@ -101,6 +108,7 @@ class MethodPane(QWidget):
         lay.addWidget(self.method_list, 2)
         lay.addWidget(self.reason_label)
         lay.addWidget(QLabel("<b>Hyperparameters</b> (hover for help)"))
+        lay.addWidget(self.preset_label)
         lay.addWidget(scroll, 2)
         defaults_row = QHBoxLayout()
         defaults_row.addWidget(self.reset_button)
@@ -116,13 +124,17 @@ class MethodPane(QWidget):
         self.busy = False
         self.method_list.currentItemChanged.connect(self._on_method_list_current_changed)
         self.reset_button.clicked.connect(self.form.reset)
+        self.reset_button.clicked.connect(self._update_preset_label)  # a click on the checked one keeps it checked
         self.preset_button.clicked.connect(self.apply_small_preset)
+        self.preset_button.clicked.connect(self._update_preset_label)
+        self.form.sig_changed.connect(self._update_preset_label)
         self.run_button.clicked.connect(self.sig_run_requested)
         self.cancel_button.clicked.connect(self.sig_cancel_requested)
         first = next((i for i in range(self.method_list.count())
                       if self.method_list.item(i).data(Qt.ItemDataRole.UserRole) == "pour_p"), 0)
         self.method_list.setCurrentRow(first)
         self._update_preset_button(methods.get(self.method()))
+        self._update_preset_label()
 
     # ------------------------------------------------------------------ method
     def method(self) -> str:
@@ -154,6 +166,7 @@ class MethodPane(QWidget):
             # Small data loaded (the digits demo): start from values that forget at this scale;
             # "Reset to paper defaults" is one click away.
             self.apply_small_preset()
+        self._update_preset_label()
         self.sig_method_changed.emit(info.name)
         self._refresh()
 
@@ -167,6 +180,33 @@ class MethodPane(QWidget):
                 f"(digits cnn_small, the CIFAR subset with convnet): {listed}")
         else:
             self.preset_button.setToolTip(f"{info.label or info.name} has no small-data preset: its paper defaults work at small scale")
+
+    def preset_state(self) -> str:
+        """"paper" (the form holds the paper defaults), "small" (the small-data preset) or "custom"."""
+        values = self.form.values()
+        defaults = methods.get(self.method()).default_params()
+        paper = {k: getattr(defaults, k) for k in values}
+        if values == paper:
+            return "paper"
+        small = methods.get(self.method()).presets.get(SMALL_PRESET)
+        if small and values == {**paper, **small}:
+            return "small"
+        return "custom"
+
+    @Slot()
+    def _update_preset_label(self) -> None:
+        state = self.preset_state()
+        has_small = bool(methods.get(self.method()).presets.get(SMALL_PRESET))
+        text = {
+            "paper": "Holding: <b>Paper defaults</b> (published values, tuned for full-size data)",
+            "small": "Holding: <b>Preset: small (digits-scale)</b> — values that forget on small models and data",
+            "custom": "Holding: <b>your own values</b> (edited; pick a preset below to start again)",
+        }[state]
+        if state == "paper" and not has_small:
+            text += "; this method needs no small-data preset"
+        self.preset_label.setText(text)
+        self.reset_button.setChecked(state == "paper")
+        self.preset_button.setChecked(state == "small")
 
     def set_prefer_small_preset(self, prefer: bool) -> None:
         """Whether selecting a method fills in its small-data preset (set when a small dataset loads)."""
