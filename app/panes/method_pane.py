@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.forms import ParamsForm
-from engine import DEVICES, methods
+from engine import DEVICES, format_eta, methods
 
 SMALL_PRESET = methods.SMALL
 
@@ -268,9 +268,13 @@ class MethodPane(QWidget):
             self.reason_label.setText("")
         self.run_button.setEnabled(not self.busy and reason is None and self.has_selection)
 
-    def set_progress(self, fraction: float, stage: str, message: str) -> None:
+    def set_progress(self, fraction: float, stage: str, message: str, eta_s: float | None = None) -> None:
+        """The bar reads "unlearn · 42% · ETA 0:12" (no ETA while the stage is too young to tell);
+        the line under it says what the stage is doing ("epoch 3/15 · batch 12/40", "4/6 audit ...")."""
         self.progress.setValue(int(1000 * fraction))
         text = f"{stage} · {100 * fraction:.0f}%"
+        if eta_s is not None and eta_s >= 0.5 and fraction < 1.0:
+            text += f" · {format_eta(eta_s)}"
         if self.progress.format() != text:
             self.progress.setFormat(text)
         if self.stage_label.text() != message:
