@@ -164,7 +164,7 @@ class MethodPane(QWidget):
         self._update_preset_button(info)
         if self.prefer_small_preset and info.presets.get(SMALL_PRESET):
             # Small data loaded (the digits demo): start from values that forget at this scale;
-            # "Reset to paper defaults" is one click away.
+            # "Paper defaults" is one click away.
             self.apply_small_preset()
         self._update_preset_label()
         self.sig_method_changed.emit(info.name)
