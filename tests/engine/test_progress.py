@@ -95,3 +95,25 @@ def test_the_printer_redraws_one_line_on_a_terminal_at_most_ten_times_a_second()
     text = stream.getvalue()
     assert 35 <= text.count("\r") <= 45 and "\n" not in text.rstrip("\n")  # ~10 a second, one line
     assert "ETA" in text
+
+
+def test_a_methods_time_leaves_out_what_its_reader_does_between_events() -> None:
+    import time
+
+    from engine.runs.runner import OwnTime
+
+    def method():  # noqa: ANN202 - a generator of events that returns a value, as a method does
+        yield Progress("unlearn", 0.5, "half")
+        yield Progress("unlearn", 1.0, "done")
+        return "model"
+
+    own = OwnTime(method())
+    got = []
+    while True:
+        try:
+            got.append(next(own))
+        except StopIteration as stop:
+            assert stop.value == "model"
+            break
+        time.sleep(0.2)  # the studio drawing a frame, a terminal printing: not the method's time
+    assert len(got) == 2 and own.seconds < 0.1
