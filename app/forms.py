@@ -1,6 +1,7 @@
 """Hyperparameter forms generated from a method's frozen Params dataclass.
 
-int -> QSpinBox, float -> QDoubleSpinBox (decimals and step from the default's magnitude), bool ->
+int -> QSpinBox, float -> :class:`SignificantSpinBox` (shown with 4 significant digits, "1e-5" or
+"0.0005" rather than "0.00050000"; typed scientific notation accepted), bool ->
 QCheckBox, a field with ``choices`` -> QComboBox, other str -> QLineEdit. Bounds come from the
 field's ``min`` / ``max`` metadata, tooltips from its ``help``.
 """
@@ -8,8 +9,11 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 from typing import Any
 
+from PySide6.QtCore import Signal
+from PySide6.QtGui import QValidator
 from PySide6.QtWidgets import (
     QAbstractSpinBox,
     QCheckBox,
@@ -23,6 +27,50 @@ from PySide6.QtWidgets import (
 )
 
 INT_LIMIT = 2_000_000_000
+SIGNIFICANT = 4  # digits a float field shows
+_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+_PARTIAL = re.compile(r"[+-]?(\d*\.?\d*)([eE][+-]?)?")
+
+
+def significant(value: float, digits: int = SIGNIFICANT) -> str:
+    """``value`` with at most ``digits`` significant digits: 0.01, 0.0005, 1e-5, 0.013, 100, 1e6."""
+    if value == 0:
+        return "0"
+    text = f"{value:.{digits}g}"
+    if "e" in text:
+        mantissa, exp = text.split("e")
+        text = f"{mantissa}e{int(exp)}"
+    return text
+
+
+class SignificantSpinBox(QDoubleSpinBox):
+    """A float spin box that shows significant digits instead of a fixed number of decimals.
+
+    Keeps 12 decimals internally (a bound of 1e-8 stays 1e-8); shows "1e-5", "0.0005", "0.9";
+    accepts what a person types, scientific notation included ("3e-4")."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setDecimals(12)
+
+    def textFromValue(self, value: float) -> str:
+        return significant(value)
+
+    def valueFromText(self, text: str) -> float:
+        try:
+            return float(text.strip())
+        except ValueError:
+            return self.value()
+
+    def validate(self, text: str, pos: int) -> object:
+        t = text.strip()
+        if _NUMBER.fullmatch(t):
+            v = float(t)
+            ok = self.minimum() <= v <= self.maximum()
+            return (QValidator.State.Acceptable if ok else QValidator.State.Intermediate), text, pos
+        if _PARTIAL.fullmatch(t):
+            return QValidator.State.Intermediate, text, pos
+        return QValidator.State.Invalid, text, pos
 
 
 def _decimals_and_step(default: float, lo: float | None) -> tuple[int, float]:
@@ -35,7 +83,11 @@ def _decimals_and_step(default: float, lo: float | None) -> tuple[int, float]:
 
 
 class ParamsForm(QWidget):
-    """A form for one Params dataclass; :meth:`values` returns only the JSON-able field values."""
+    """A form for one Params dataclass; :meth:`values` returns only the JSON-able field values.
+
+    ``sig_changed`` fires after any value changes (typed, stepped, reset or set from a preset)."""
+
+    sig_changed = Signal()
 
     def __init__(self, params_cls: type | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -65,6 +117,7 @@ class ParamsForm(QWidget):
             editor.setToolTip(f"<b>{f.name}</b><br>{tip}{bounds}<br>default: {f.default!r}")
             label.setToolTip(editor.toolTip())
             editor.setObjectName(f"param_{f.name}")
+            self._connect(editor)
             self._layout.addRow(label, editor)
             self.editors[f.name] = editor
             self._defaults[f.name] = f.default
@@ -96,15 +149,24 @@ class ParamsForm(QWidget):
             spin.setAccelerated(True)
             return spin
         if isinstance(default, float):
-            dspin = QDoubleSpinBox()
-            decimals, step = _decimals_and_step(default, lo)
-            dspin.setDecimals(decimals)
+            dspin = SignificantSpinBox()
+            _decimals, step = _decimals_and_step(default, lo)
             dspin.setRange(float(lo) if lo is not None else -1e9, float(hi) if hi is not None else 1e9)
             dspin.setSingleStep(step)
             # Adaptive steps scale with the value: log-ish stepping for learning rates.
             dspin.setStepType(QAbstractSpinBox.StepType.AdaptiveDecimalStepType)
             return dspin
         return QLineEdit()
+
+    def _connect(self, editor: QWidget) -> None:
+        if isinstance(editor, QComboBox):
+            editor.currentIndexChanged.connect(self.sig_changed)
+        elif isinstance(editor, QCheckBox):
+            editor.toggled.connect(self.sig_changed)
+        elif isinstance(editor, (QSpinBox, QDoubleSpinBox)):
+            editor.valueChanged.connect(self.sig_changed)
+        elif isinstance(editor, QLineEdit):
+            editor.textChanged.connect(self.sig_changed)
 
     # ------------------------------------------------------------------ values
     def values(self) -> dict[str, Any]:

@@ -78,6 +78,7 @@ class MainWindow(QMainWindow):
         self._job_kind: str | None = None
         self._run_outcome: str | None = None  # "cancelled" / "failed" of the current run, shown when it ends
         self._job_title = ""
+        self._method_label = ""  # the running method's name, for the status line
         self._verdicts_sized = False
 
         self.live_view = LiveView()
@@ -217,6 +218,7 @@ class MainWindow(QMainWindow):
             self._error("The run cannot start", messages.error_body(exc))
             return None
         info = methods.get(spec.method)
+        self._method_label = info.label or info.name
         job = self.controller.start(spec)
         self._job_kind = "run"
         self._run_outcome = None
@@ -289,9 +291,12 @@ class MainWindow(QMainWindow):
         self.status_progress.setValue(int(1000 * ev.fraction))
         self.status_progress.setFormat(f"{ev.stage} {100 * ev.fraction:.0f}%")
         if self._job_kind == "run":
-            self.method_pane.set_progress(ev.fraction, ev.stage, ev.message)
-        if ev.message and self.status_label.text() != f"{ev.stage}: {ev.message}":
-            self.status_label.setText(f"{ev.stage}: {ev.message}")
+            self.method_pane.set_progress(ev.fraction, ev.stage, ev.message, ev.eta_s)
+        text = messages.progress_text(ev, self._method_label)
+        if self.status_label.text() != text:
+            self.status_label.setText(text)
+        if self._job_kind == "prepare":
+            self.forget_pane.set_waiting_text(messages.waiting_text(ev))
 
     @Slot(object)
     def _on_controller_log(self, ev: Log) -> None:
@@ -333,12 +338,12 @@ class MainWindow(QMainWindow):
         if not self._verdicts_sized and self.verdict_dock.height() < VERDICT_DOCK_HEIGHT:
             self._verdicts_sized = True  # once: after that the person's own dock size stands
             self.resizeDocks([self.verdict_dock], [VERDICT_DOCK_HEIGHT], Qt.Orientation.Vertical)
-        m = record.metrics
-        self.show_status(f"{record.label} finished in {record.seconds.get('method', 0):.2f} s: forget accuracy "
-                         f"{100 * m.get('forget_acc', float('nan')):.1f} %, test accuracy {100 * m.get('test_acc', float('nan')):.1f} %")
+        self._last_progress = None  # a progress tick still throttled must not overwrite the summary
+        self.show_status(messages.run_summary(record.label or record.method, record.seconds.get("method"), record.metrics))
 
     @Slot(object)
     def _on_controller_failed(self, ev: Failed) -> None:
+        self._last_progress = None  # a progress tick still throttled must not overwrite the outcome
         self.show_status(messages.status_text(ev))
         if self._job_kind == "run":
             self.live_view.finish(None)

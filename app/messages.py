@@ -7,7 +7,7 @@ from __future__ import annotations
 import traceback
 from types import TracebackType
 
-from engine import Failed, LetheError
+from engine import Failed, LetheError, Progress, format_eta, format_seconds
 
 BUG_TITLE = "Something went wrong inside Lethe"
 BUG_HINT = "this is a bug in Lethe; please report it with the details below"
@@ -86,3 +86,51 @@ def exception_texts(exc_type: type[BaseException], exc: BaseException,
     line = f"{exc_type.__name__}: {exc}" if str(exc) else exc_type.__name__
     details = "".join(traceback.format_exception(exc_type, exc, tb))
     return BUG_TITLE, f"{line}\n\nWhat to do: {BUG_HINT}.", details
+
+
+# What each stage of a job is doing, in words (the status bar and the Forget pane while it waits).
+STAGE_WORDS = {
+    "data": "Loading the data",
+    "original": "Preparing the original model",
+    "reference": "Retraining without the forget set (the reference)",
+    "evaluate": "Measuring the result",
+}
+
+
+def stage_words(ev: Progress, method_label: str = "") -> str:
+    """The stage of ``ev`` in words: "Training the original model" while its epochs run."""
+    if ev.stage == "original" and ev.message.startswith("epoch"):
+        return "Training the original model"
+    if ev.stage == "unlearn":
+        return f"Running {method_label}" if method_label else "Unlearning"
+    return STAGE_WORDS.get(ev.stage, ev.stage)
+
+
+def progress_text(ev: Progress, method_label: str = "") -> str:
+    """One status line: "Training the original model · epoch 3/15 · batch 12/40 · ETA 1:05"
+    (no message that only repeats the stage, no ETA while there is none)."""
+    parts = [stage_words(ev, method_label)]
+    if ev.message and ev.message not in ("ready", "done"):
+        parts.append(ev.message)
+    eta = format_eta(ev.eta_s) if ev.eta_s is not None and ev.eta_s >= 0.5 and ev.fraction < 1.0 else ""
+    if eta:
+        parts.append(eta)
+    return " · ".join(parts)
+
+
+def waiting_text(ev: Progress) -> str:
+    """What the Forget pane says while the dataset and the original are prepared:
+    "Training the original model… (epoch 3/15 · batch 12/40 · ETA 1:05)"."""
+    line = progress_text(ev)
+    words, _, rest = line.partition(" · ")
+    return f"{words}…" + (f" ({rest})" if rest else "")
+
+
+def run_summary(label: str, seconds: float | None, metrics: dict[str, float]) -> str:
+    """What a finished run did: "POUR-P finished in 0.0028 s: forget 0.0 %, test 98.9 %"."""
+    def pct(key: str) -> str:
+        v = metrics.get(key)
+        return "–" if v is None or v != v else f"{100 * v:.1f} %"
+
+    return (f"{label} finished in {format_seconds(seconds)} (the method alone): forget {pct('forget_acc')}, "
+            f"test {pct('test_acc')}. Its verdicts are in the Verdicts pane.")

@@ -50,6 +50,8 @@ from engine.metrics.catalog import metric as metric_info
 from engine.evaluation.ensembles import ensemble_preview, klom_job, ulira_job
 from engine.executors import EXECUTORS, Executor, InProcessExecutor, LocalExecutor, make_executor
 from engine.executors.sweep import SweepConfig, SweepFinished, TrialDone, run_sweep, save_preset
+from engine._core.progress import format_eta, format_seconds
+from engine.data import default_data_root
 from engine.models import available_models, model_families
 from engine.models.checkpoints import CHECKPOINT_SUFFIXES
 from engine.models.inspection import Inspection, inspect_checkpoint
@@ -121,9 +123,12 @@ __all__ = [
     "atomic_write_text",
     "available_models",
     "cpu_thread_budget",
+    "default_data_root",
     "describe_exit",
     "drain",
     "ensemble_preview",
+    "format_eta",
+    "format_seconds",
     "inspect_checkpoint",
     "is_end",
     "job_events",

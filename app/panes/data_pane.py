@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 
 from app.images import strip
 from app.panes.import_dialog import ImportDialog
+from app.panes.model_guide import arch_text, resolved_location, source_shape, suggest_arch
 from engine import CHECKPOINT_SUFFIXES, available_models, inspect_checkpoint
 
 # (label, scheme, what the path is: None | "dir" | "file")
@@ -76,7 +77,18 @@ class DataPane(QWidget):
         self.arch_box.setObjectName("archBox")
         for a in available_models():
             self.arch_box.addItem(a, a)
+            self.arch_box.setItemData(self.arch_box.count() - 1, arch_text(a), Qt.ItemDataRole.ToolTipRole)
         self.arch_box.setCurrentIndex(max(0, self.arch_box.findData("cnn_small")))
+        self.arch_note = QLabel("")  # what the chosen architecture is, and why it was suggested
+        self.arch_note.setObjectName("archNote")
+        self.arch_note.setWordWrap(True)
+        self.arch_note.setStyleSheet("color: #555;")
+        self.path_note = QLabel("")  # the absolute path a typed Location means
+        self.path_note.setObjectName("pathNote")
+        self.path_note.setWordWrap(True)
+        self.path_note.setTextFormat(Qt.TextFormat.PlainText)  # paths may hold markup characters
+        self.path_note.setStyleSheet("color: #555;")
+        self._suggestion = ""  # the architecture and reason last suggested for the dataset choice
         self.epochs_spin = QSpinBox()
         self.epochs_spin.setRange(0, 500)
         self.epochs_spin.setSpecialValueText("recipe default")
@@ -105,6 +117,7 @@ class DataPane(QWidget):
         path_row.addWidget(self.browse_button)
         self.path_label = QLabel("Location:")
         form.addRow(self.path_label, path_row)
+        form.addRow("", self.path_note)
         med_row = QHBoxLayout()
         med_row.addWidget(self.flag_edit, 1)
         self.size_label = QLabel("size")
@@ -117,6 +130,7 @@ class DataPane(QWidget):
         model_row.addWidget(QLabel("epochs"))
         model_row.addWidget(self.epochs_spin)
         form.addRow("Model:", model_row)
+        form.addRow("", self.arch_note)
         buttons = QHBoxLayout()
         buttons.addWidget(self.load_button, 1)
         buttons.addWidget(self.checkpoint_button)
@@ -127,6 +141,9 @@ class DataPane(QWidget):
         lay.addWidget(self.class_table, 1)
 
         self.source_box.currentIndexChanged.connect(self._on_source_box_changed)
+        self.path_edit.textChanged.connect(self._on_path_edit_text_changed)
+        self.size_box.currentIndexChanged.connect(self._on_size_box_changed)
+        self.arch_box.currentIndexChanged.connect(self._on_arch_box_changed)
         self.browse_button.clicked.connect(self._on_browse_clicked)
         self.load_button.clicked.connect(self._on_load_clicked)
         self.checkpoint_button.clicked.connect(self._on_checkpoint_clicked)
@@ -174,6 +191,46 @@ class DataPane(QWidget):
             self.path_edit.setPlaceholderText("file.npz with x_train, y_train, x_test, y_test")
         else:
             self.path_edit.setPlaceholderText("folder with one sub-folder per class")
+        self._dataset_choice_changed()
+
+    @Slot(str)
+    def _on_path_edit_text_changed(self, _text: str) -> None:
+        self._dataset_choice_changed()
+
+    @Slot(int)
+    def _on_size_box_changed(self, _i: int) -> None:
+        self._dataset_choice_changed()
+
+    @Slot(int)
+    def _on_arch_box_changed(self, _i: int) -> None:
+        self._show_arch_note()
+
+    def _dataset_choice_changed(self) -> None:
+        """Show where the Location points and suggest an architecture for the chosen images."""
+        scheme = self.source_box.currentData()
+        kind = next(k for _, s, k in SOURCES if s == scheme)
+        _path, note = resolved_location(self.path_edit.text(), scheme) if kind is not None else (None, "")
+        self.path_note.setText(note)
+        self.path_note.setVisible(bool(note))
+        shape = source_shape(scheme, self.path_edit.text(), int(self.size_box.currentData()))
+        if shape is None:
+            self._suggestion = ""
+        else:
+            arch, why = suggest_arch(*shape)
+            i = self.arch_box.findData(arch)
+            if i >= 0:
+                self._suggestion = f"{arch}|{why}"
+                self.arch_box.setCurrentIndex(i)
+        self._show_arch_note()
+
+    def _show_arch_note(self) -> None:
+        arch = str(self.arch_box.currentData())
+        text = arch_text(arch)
+        suggested, _, why = self._suggestion.partition("|")
+        if suggested == arch and why:
+            text = f"Suggested for {why}. " + text
+        self.arch_note.setText(text)
+        self.arch_box.setToolTip(text)
 
     @Slot()
     def _on_browse_clicked(self) -> None:
@@ -222,6 +279,9 @@ class DataPane(QWidget):
     # ------------------------------------------------------------------ display
     def show_bundle(self, bundle: Any, model: dict[str, Any], arch: str) -> None:
         self._classes = list(bundle.classes)
+        i = self.arch_box.findData(arch)
+        if i >= 0 and "checkpoint" not in model:  # the box names the model that is loaded
+            self.arch_box.setCurrentIndex(i)
         counts_tr = bundle.class_counts("train")
         counts_te = bundle.class_counts("test")
         what = f"checkpoint {Path(model['checkpoint']).name}" if "checkpoint" in model else f"{arch} (trained here, cached)"

@@ -5,6 +5,7 @@ forget / retain sizes with warnings. A selection saves to / loads from a JSON id
 """
 from __future__ import annotations
 
+import html
 import json
 from pathlib import Path
 from typing import Any
@@ -175,6 +176,7 @@ class ForgetPane(QWidget):
         self.tabs.addTab(fraction_tab, "Random")
 
         self.counter_label = QLabel("")
+        self.waiting_text = ""  # what the preparation is doing while no dataset is loaded
         self.counter_label.setObjectName("forgetCounter")
         self.counter_label.setWordWrap(True)
         self.warning_label = QLabel("")
@@ -372,6 +374,13 @@ class ForgetPane(QWidget):
             return
         self.state.set_forget(self.current_spec())
 
+    def set_waiting_text(self, text: str) -> None:
+        """What to say while no dataset is loaded yet (the window passes the preparation's progress:
+        "Training the original model… (epoch 3/15 · ETA 1:05)")."""
+        self.waiting_text = text
+        if self.state.bundle is None:
+            self.counter_label.setText(html.escape(text))
+
     def set_method_kinds(self, kinds: tuple[str, ...], label: str) -> None:
         self.method_kinds, self.method_label = tuple(kinds), label
         self._on_state_forget_changed()
@@ -381,7 +390,7 @@ class ForgetPane(QWidget):
         st = self.state
         warnings: list[str] = []
         if st.bundle is None:
-            self.counter_label.setText("Loading the dataset…")
+            self.counter_label.setText(html.escape(self.waiting_text or "Loading the dataset…"))
             self.warning_label.setText("")
             return
         n = len(st.bundle.y_train)

@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.forms import ParamsForm
-from engine import DEVICES, methods
+from engine import DEVICES, format_eta, methods
 
 SMALL_PRESET = methods.SMALL
 
@@ -58,10 +58,17 @@ class MethodPane(QWidget):
         scroll.setWidgetResizable(True)
         scroll.setWidget(self.form)
         scroll.setMinimumHeight(120)
-        self.reset_button = QPushButton("Reset to paper defaults")
+        # Which values the form holds, in words, and a two-way switch between the two presets.
+        self.preset_label = QLabel("")
+        self.preset_label.setObjectName("presetLabel")
+        self.preset_label.setWordWrap(True)
+        self.reset_button = QPushButton("Paper defaults")
         self.reset_button.setObjectName("resetButton")
+        self.reset_button.setCheckable(True)
+        self.reset_button.setToolTip("The hyperparameters published with the method (tuned for full-size data, e.g. CIFAR-10 on a GPU)")
         self.preset_button = QPushButton("Small-data preset")
         self.preset_button.setObjectName("smallPresetButton")
+        self.preset_button.setCheckable(True)
         self.device_box = QComboBox()
         for d in DEVICES:
             self.device_box.addItem(d, d)
@@ -107,6 +114,7 @@ class MethodPane(QWidget):
         lay.addWidget(self.method_list, 2)
         lay.addWidget(self.reason_label)
         lay.addWidget(QLabel("<b>Hyperparameters</b> (hover for help)"))
+        lay.addWidget(self.preset_label)
         lay.addWidget(scroll, 2)
         defaults_row = QHBoxLayout()
         defaults_row.addWidget(self.reset_button)
@@ -130,7 +138,10 @@ class MethodPane(QWidget):
         self.sweeping = False  # a sweep runs (one at a time; a Run may run beside it)
         self.method_list.currentItemChanged.connect(self._on_method_list_current_changed)
         self.reset_button.clicked.connect(self.form.reset)
+        self.reset_button.clicked.connect(self._update_preset_label)  # a click on the checked one keeps it checked
         self.preset_button.clicked.connect(self.apply_small_preset)
+        self.preset_button.clicked.connect(self._update_preset_label)
+        self.form.sig_changed.connect(self._update_preset_label)
         self.run_button.clicked.connect(self.sig_run_requested)
         self.cancel_button.clicked.connect(self.sig_cancel_requested)
         self.sweep_button.clicked.connect(self.sig_sweep_requested)
@@ -138,6 +149,7 @@ class MethodPane(QWidget):
                       if self.method_list.item(i).data(Qt.ItemDataRole.UserRole) == "pour_p"), 0)
         self.method_list.setCurrentRow(first)
         self._update_preset_button(methods.get(self.method()))
+        self._update_preset_label()
 
     # ------------------------------------------------------------------ method
     def method(self) -> str:
@@ -167,8 +179,9 @@ class MethodPane(QWidget):
         self._update_preset_button(info)
         if self.prefer_small_preset and info.presets.get(SMALL_PRESET):
             # Small data loaded (the digits demo): start from values that forget at this scale;
-            # "Reset to paper defaults" is one click away.
+            # "Paper defaults" is one click away.
             self.apply_small_preset()
+        self._update_preset_label()
         self.sig_method_changed.emit(info.name)
         self._refresh()
 
@@ -182,6 +195,33 @@ class MethodPane(QWidget):
                 f"(digits cnn_small, the CIFAR subset with convnet): {listed}")
         else:
             self.preset_button.setToolTip(f"{info.label or info.name} has no small-data preset: its paper defaults work at small scale")
+
+    def preset_state(self) -> str:
+        """"paper" (the form holds the paper defaults), "small" (the small-data preset) or "custom"."""
+        values = self.form.values()
+        defaults = methods.get(self.method()).default_params()
+        paper = {k: getattr(defaults, k) for k in values}
+        if values == paper:
+            return "paper"
+        small = methods.get(self.method()).presets.get(SMALL_PRESET)
+        if small and values == {**paper, **small}:
+            return "small"
+        return "custom"
+
+    @Slot()
+    def _update_preset_label(self) -> None:
+        state = self.preset_state()
+        has_small = bool(methods.get(self.method()).presets.get(SMALL_PRESET))
+        text = {
+            "paper": "Holding: <b>Paper defaults</b> (published values, tuned for full-size data)",
+            "small": "Holding: <b>Preset: small (digits-scale)</b> — values that forget on small models and data",
+            "custom": "Holding: <b>your own values</b> (edited; pick a preset below to start again)",
+        }[state]
+        if state == "paper" and not has_small:
+            text += "; this method needs no small-data preset"
+        self.preset_label.setText(text)
+        self.reset_button.setChecked(state == "paper")
+        self.preset_button.setChecked(state == "small")
 
     def set_prefer_small_preset(self, prefer: bool) -> None:
         """Whether selecting a method fills in its small-data preset (set when a small dataset loads)."""
@@ -257,9 +297,13 @@ class MethodPane(QWidget):
         self.sweeping = sweeping
         self._refresh()
 
-    def set_progress(self, fraction: float, stage: str, message: str) -> None:
+    def set_progress(self, fraction: float, stage: str, message: str, eta_s: float | None = None) -> None:
+        """The bar reads "unlearn · 42% · ETA 0:12" (no ETA while the stage is too young to tell);
+        the line under it says what the stage is doing ("epoch 3/15 · batch 12/40", "4/6 audit ...")."""
         self.progress.setValue(int(1000 * fraction))
         text = f"{stage} · {100 * fraction:.0f}%"
+        if eta_s is not None and eta_s >= 0.5 and fraction < 1.0:
+            text += f" · {format_eta(eta_s)}"
         if self.progress.format() != text:
             self.progress.setFormat(text)
         if self.stage_label.text() != message:

@@ -20,11 +20,16 @@ class Event:
 
 @dataclass(frozen=True)
 class Progress(Event):
-    """``fraction`` in [0, 1] of the current ``stage`` (the runner rescales it to the whole job)."""
+    """``fraction`` in [0, 1] of the current ``stage`` (the runner rescales it to the whole job).
+
+    ``message``: what is happening, e.g. "epoch 3/15 · batch 12/40". ``eta_s``: seconds left in the
+    stage, stamped by the runner once the stage has run 2 s (:mod:`engine._core.progress`), else None.
+    """
 
     stage: str
     fraction: float
     message: str = ""
+    eta_s: float | None = field(default=None, kw_only=True)
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ import sys
 import time
 from pathlib import Path
 from typing import Any
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 
 import numpy as np
 import torch
@@ -27,8 +27,8 @@ import torch
 from engine._core.cancel import NEVER
 from engine.data import ForgetSpec, load_dataset
 from engine._core.device import cpu_thread_budget, resolve_device, seed_everything
-from engine.cli.format import COLUMNS, PERCENT_COLUMNS
-from engine._core.events import drain
+from engine.cli.format import COLUMNS, PERCENT_COLUMNS, ProgressPrinter
+from engine._core.events import Event, Log, Progress, drain
 from engine.train.features import extract
 from engine._core.fileio import atomic_write_json
 from engine._core.errors import BadSpec, LetheError
@@ -70,26 +70,78 @@ def machine_info(device: torch.device) -> dict[str, Any]:
     }
 
 
+class Steps:
+    """Progress of a bench on stderr: step k of n and what it does ("bench pour · 3/5 POUR-P ×6 · ETA 0:41").
+
+    :meth:`begin` announces the next step; :meth:`follow` drives an untimed event generator (an
+    original's training) with its progress shown inside the step. Timed work is never followed,
+    so printing never enters a measured time."""
+
+    def __init__(self, stage: str, total: int, printer: Callable[[Event], None] | None) -> None:
+        self.stage, self.total, self.printer = stage, max(1, total), printer
+        self.k = -1
+        self.what = ""
+
+    def begin(self, what: str) -> None:
+        self.k += 1
+        self.what = what
+        self._emit(0.0, "")
+
+    def follow(self, gen: Generator[Event, None, Any]) -> Any:
+        while True:
+            try:
+                ev = next(gen)
+            except StopIteration as stop:
+                return stop.value
+            if isinstance(ev, Progress):
+                self._emit(ev.fraction, ev.message)
+            elif self.printer is not None and isinstance(ev, Log):
+                self.printer(ev)
+
+    def done(self) -> None:
+        self.k = self.total - 1
+        self._emit(1.0, "done")
+
+    def _emit(self, fraction: float, detail: str) -> None:
+        if self.printer is None:
+            return
+        k = min(self.k, self.total - 1)
+        f = (k + max(0.0, min(1.0, fraction))) / self.total
+        text = "done" if detail == "done" else f"{k + 1}/{self.total} {self.what}" + (f": {detail}" if detail else "")
+        self.printer(Progress(self.stage, f, text))
+
+
+def _steps(args: argparse.Namespace, stage: str, total: int) -> Steps:
+    return Steps(stage, total, getattr(args, "progress", None))
+
+
 def bench_pour(args: argparse.Namespace) -> dict[str, Any]:
+    steps = _steps(args, "bench pour", 5)
     device = resolve_device(args.device)
+    steps.begin("load the data and the original (trained once, then cached)")
     bundle = load_dataset(args.dataset)
     split = ForgetSpec(classes=(args.forget_class,)).resolve(bundle)
     recipe = default_recipe(args.model, bundle.image_size, bundle.channels)
-    original = drain(obtain_original(bundle, args.model, recipe, seed=args.seed, device=device)).to(device).eval()
+    original = steps.follow(obtain_original(bundle, args.model, recipe, seed=args.seed, device=device)).to(device).eval()
     original.requires_grad_(False)
     ctx = MethodContext(original=original, bundle=bundle, split=split, device=device, recipe=recipe, seed=args.seed)
     x_forget = bundle.x_train[split.forget_idx]
 
+    steps.begin("time one feature pass over the forget set (median of 5)")
     t_feat, _ = timed(lambda: extract(original, x_forget, bundle.mean, bundle.std, device=device), device, repeats=5, warmup=1)
     pour_p = get_method("pour_p")
+    steps.begin("time POUR-P (median of 5)")
     t_p, _ = timed(lambda: drain(pour_p.fn(ctx, pour_p.params())), device, repeats=5, warmup=1)
     seed_everything(args.seed)
+    steps.begin("time Retrain (one training without the forget set)")
     t_r, _ = timed(
         lambda: drain(obtain_retrain(bundle, split, args.model, recipe, seed=args.seed, device=device, token=NEVER, use_cache=False)),
         device,
     )
     pour_d = get_method("pour_d")
+    steps.begin("time POUR-D")
     t_d, _ = timed(lambda: drain(pour_d.fn(ctx, pour_d.params())), device)
+    steps.done()
     rows = [
         ("POUR-P ÷ one feature pass over the forget set", t_p / t_feat, f"{t_p:.4f} s ÷ {t_feat:.4f} s"),
         ("Retrain ÷ POUR-P", t_r / t_p, f"{t_r:.2f} s ÷ {t_p:.4f} s"),
@@ -105,7 +157,9 @@ def bench_pour(args: argparse.Namespace) -> dict[str, Any]:
         "seconds": {"feature_pass_forget": t_feat, "pour_p": t_p, "retrain": t_r, "pour_d": t_d},
         "ratios": {name: ratio for name, ratio, _ in rows},
         "table": _table(["ratio", "value", "measured"], [(n, f"{r:.3g}", m) for n, r, m in rows]),
-        "note": "single seed; POUR-P and the feature pass are medians of 5 timed runs, Retrain and POUR-D one run each",
+        "note": ("single seed; POUR-P and the feature pass are medians of 5 timed runs, Retrain and POUR-D one run each. "
+                 "Times are the method's function alone: no geometry frames (no probe), no evaluation, no audit, "
+                 "the original already in memory."),
     }
 
 
@@ -155,10 +209,13 @@ class PeakMemory:
 
 
 def bench_features(args: argparse.Namespace) -> dict[str, Any]:
+    steps = _steps(args, "bench features", 2)
     device = resolve_device(args.device)
+    steps.begin("load the data and the original (trained once, then cached)")
     bundle = load_dataset(args.dataset)
     recipe = default_recipe(args.model, bundle.image_size, bundle.channels)
-    model = drain(obtain_original(bundle, args.model, recipe, seed=args.seed, device=device)).to(device).eval()
+    model = steps.follow(obtain_original(bundle, args.model, recipe, seed=args.seed, device=device)).to(device).eval()
+    steps.begin("time the bare loop and ours, 5 times each")
     x = bundle.x_train
     batch = 512
 
@@ -186,6 +243,7 @@ def bench_features(args: argparse.Namespace) -> dict[str, Any]:
     same = bool(np.allclose(a, b, atol=1e-4))
     with PeakMemory(device) as peak:
         result = ours()
+    steps.done()
     out_mb = (result.nbytes + len(x) * model.feature_dim * 4) / 2**20
     rows = [("bare inference_mode loop ÷ our feature pass (higher is better, aim ≥ 0.9)", t_bare / t_ours,
              f"{t_bare:.3f} s ÷ {t_ours:.3f} s")]
@@ -221,15 +279,17 @@ def parse_forget(text: str) -> ForgetSpec:
 METHOD_COLUMNS = [key for key, _ in COLUMNS]  # the demo's columns, in the same order
 
 
-def _one_seed_methods(args: argparse.Namespace, seed: int, names: list[str]) -> dict[str, dict[str, float]]:
+def _one_seed_methods(args: argparse.Namespace, seed: int, names: list[str], steps: Steps) -> dict[str, dict[str, float]]:
     """Every method on one original and one forget set; metrics plus time ÷ Retrain time."""
     device = resolve_device(args.device)
+    steps.begin(f"seed {seed}: load the data and the original (trained once, then cached)")
     bundle = load_dataset(args.dataset)
     split = parse_forget(args.forget).resolve(bundle)
     recipe = default_recipe(args.model, bundle.image_size, bundle.channels)
-    original = drain(obtain_original(bundle, args.model, recipe, seed=seed, device=device)).to(device).eval()
+    original = steps.follow(obtain_original(bundle, args.model, recipe, seed=seed, device=device)).to(device).eval()
     original.requires_grad_(False)
     seed_everything(seed)
+    steps.begin(f"seed {seed}: Retrain (timed) and the references' metrics")
     t_retrain, retrain = timed(
         lambda: drain(obtain_retrain(bundle, split, args.model, recipe, seed=seed, device=device, use_cache=False)), device
     )
@@ -245,6 +305,7 @@ def _one_seed_methods(args: argparse.Namespace, seed: int, names: list[str]) -> 
         if name == "retrain":
             continue
         info = get_method(name)
+        steps.begin(f"seed {seed}: {info.label or name} (timed) and its metrics")
         if info.unsupported_reason(split):
             rows[name] = {"skipped": 1.0}
             continue
@@ -270,7 +331,9 @@ def bench_methods(args: argparse.Namespace) -> dict[str, Any]:
         raise BadSpec(f"--preset: {preset!r} is not a known preset (known: {', '.join(preset_names())})")
     with_preset = [n for n in names if preset in get_method(n).presets]
     seeds = [args.seed + i for i in range(args.seeds)]
-    per_seed = [_one_seed_methods(args, s, names) for s in seeds]
+    steps = _steps(args, "bench methods", len(seeds) * (2 + len([n for n in names if n != "retrain"])))
+    per_seed = [_one_seed_methods(args, s, names, steps) for s in seeds]
+    steps.done()
     device = resolve_device(args.device)
     methods = list(per_seed[0])
     header = ["method"] + [_COLUMN_TITLES[c] for c in METHOD_COLUMNS] + ["time ÷ Retrain"]
@@ -459,17 +522,28 @@ def _print_result(suite: str, result: dict[str, Any]) -> None:
 
 def run_bench(args: argparse.Namespace) -> int:
     torch.set_num_threads(cpu_thread_budget())
+    printer = ProgressPrinter(quiet=args.quiet)
+    args = argparse.Namespace(**{**vars(args), "progress": printer})
+    try:
+        return _run_bench(args)
+    finally:
+        printer.close()
+
+
+def _run_bench(args: argparse.Namespace) -> int:
     if args.suite == "all":
         results = []
         for dataset, model in all_targets(args):
             for suite in ("pour", "features", "methods"):
                 sub = argparse.Namespace(**{**vars(args), "dataset": dataset, "model": model, "suite": suite})
                 result = SUITES[suite](sub)
+                args.progress.close()  # end the progress line before the table
                 _print_result(suite, result)
                 results.append({k: v for k, v in result.items() if k != "table"})
         payload: Any = {"suite": "all", "results": results}
     else:
         result = SUITES[args.suite](args)
+        args.progress.close()  # end the progress line before the table
         _print_result(args.suite, result)
         payload = {k: v for k, v in result.items() if k != "table"}
     if args.out:

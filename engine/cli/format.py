@@ -1,26 +1,42 @@
 """Plain-text output for the CLI: a stderr progress bar and markdown tables on stdout."""
 from __future__ import annotations
 
+import math
 import sys
 import time
 from typing import Any, TextIO
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from engine._core.events import Event, Failed, Log, Metrics, Progress
 from engine.metrics.catalog import MISSING_TEXT, NA_TEXT, RUN_TABLE_KEYS, is_value, metric
+from engine._core.progress import StageEta, Throttle, format_eta, format_seconds
 from engine.runs.record import RunRecord
 
 
 class ProgressPrinter:
-    """Renders Progress events as one bar on a terminal, or a line every 10 % in a log file."""
+    """Progress on stderr: one line rewritten in place (``\\r``) on a terminal, plain lines in a log.
 
-    def __init__(self, stream: TextIO = sys.stderr, quiet: bool = False) -> None:
+    Each line reads "[ 42%] stage · what (k/n) · ETA m:ss": the ETA is the event's own (the
+    runner's) or, for jobs that do not stamp one (train, ensemble, bench), measured here the same
+    way (:class:`engine._core.progress.StageEta`). A terminal line is redrawn at most 10 times a
+    second; a plain line is written when the stage changes, every 10 %, or every ``every_s``
+    seconds of a long stage. ``clock`` (seconds) is injectable for tests.
+    """
+
+    def __init__(self, stream: TextIO = sys.stderr, quiet: bool = False, *,
+                 clock: Callable[[], float] = time.monotonic, every_s: float = 10.0) -> None:
         self.stream = stream
         self.quiet = quiet
         self.tty = stream.isatty()
+        self.clock = clock
+        self.every_s = every_s
         self.last_decile = -1
         self.last_stage = ""
-        self.start = time.perf_counter()
+        self.last_line = -math.inf
+        self.eta = StageEta(clock)
+        self.throttle = Throttle(clock)
+        self.start = clock()
+        self._dirty = False
 
     def __call__(self, event: Event) -> None:
         if self.quiet:  # quiet hides progress, never a warning (e.g. "not cached: the disk is full")
@@ -28,14 +44,7 @@ class ProgressPrinter:
                 self.stream.write(f"{event.level}: {event.message}\n")
             return
         if isinstance(event, Progress):
-            pct = int(event.fraction * 100)
-            if self.tty:
-                bar = "#" * (pct // 4) + "." * (25 - pct // 4)
-                self.stream.write(f"\r[{bar}] {pct:3d}% {event.stage:<9} {event.message[:40]:<40}")
-                self.stream.flush()
-            elif pct // 10 != self.last_decile or event.stage != self.last_stage:
-                self.last_decile, self.last_stage = pct // 10, event.stage
-                self.stream.write(f"[{pct:3d}%] {event.stage}: {event.message}\n")
+            self._progress(event)
         elif isinstance(event, Log):
             self._newline()
             self.stream.write(f"{event.level}: {event.message}\n")
@@ -44,13 +53,47 @@ class ProgressPrinter:
             v = event.values
             self.stream.write(f"  {event.stage} epoch {int(v['epoch'])}: loss {v['loss']:.4f}, train acc {v['train_acc']:.3f}\n")
 
-    def _newline(self) -> None:
+    def _progress(self, event: Progress) -> None:
+        own = self.eta.eta(event.stage, event.fraction)
+        # A runner's event (job_id set) carries its stage's ETA (its fraction is the whole job's);
+        # other jobs' fractions are their own, timed here.
+        eta = event.eta_s if event.job_id else own
+        pct = int(event.fraction * 100)
+        new_stage = event.stage != self.last_stage
+        text = progress_line(event.stage, event.fraction, event.message, eta)
         if self.tty:
-            self.stream.write("\r" + " " * 90 + "\r")
+            if self.throttle.ready(force=new_stage or event.fraction >= 1.0):
+                self.last_stage = event.stage
+                self.stream.write("\r" + text[:110].ljust(110))
+                self.stream.flush()
+                self._dirty = True
+            return
+        now = self.clock()
+        if new_stage or pct // 10 != self.last_decile or now - self.last_line >= self.every_s:
+            self.last_decile, self.last_stage, self.last_line = pct // 10, event.stage, now
+            self.stream.write(text + "\n")
+            self.stream.flush()
+
+    def _newline(self) -> None:
+        if self.tty and self._dirty:
+            self.stream.write("\r" + " " * 110 + "\r")
+            self._dirty = False
 
     def close(self) -> None:
-        if self.tty and not self.quiet:
+        if self.tty and not self.quiet and self._dirty:
             self.stream.write("\n")
+            self._dirty = False
+
+
+def progress_line(stage: str, fraction: float, message: str, eta_s: float | None) -> str:
+    """``"[ 42%] original · epoch 3/15 · batch 12/40 · ETA 1:05"`` (no ETA part when there is none)."""
+    parts = [f"[{int(100 * max(0.0, min(1.0, fraction))):3d}%] {stage}"]
+    if message:
+        parts.append(message)
+    eta = format_eta(eta_s) if eta_s is not None and eta_s >= 0.5 and fraction < 1.0 else ""
+    if eta:
+        parts.append(eta)
+    return " · ".join(parts)
 
 
 # The metric columns (key, header) shared with the studio's runs table: labels and glyphs from the catalog.
@@ -84,7 +127,7 @@ def format_table(records: Iterable[RunRecord]) -> str:
     for r in records:
         cells = [r.label or r.method] + [metric_cell(r, key, notes) for key, _ in cols]
         secs = r.seconds.get("method", r.seconds.get("train"))
-        cells.append(f"{secs:.2f}" if is_value(secs) else MISSING_TEXT)
+        cells.append(format_seconds(secs).removesuffix(" s") if is_value(secs) else MISSING_TEXT)
         lines.append("| " + " | ".join(cells) + " |")
     lines += [f"[{i}] {reason}" for i, reason in enumerate(notes, 1)]
     return "\n".join(lines)

@@ -301,119 +301,169 @@ def cmd_ensemble(args: argparse.Namespace) -> int:
     gen = job(bundle, split, args.model, recipe, args.method, params, k=args.k, seed=args.seed, device=device,
               token=token, batched=args.batched)
     result = drive(gen, printer, token)
-    print(dumps_json(result, indent=2))
+    if args.json:
+        print(dumps_json(result, indent=2))
+        return 0
+    from engine.cli.ensemble_text import format_klom, format_ulira
+
+    who = "no unlearning (the originals)" if args.method == ensembles.NO_OP else get(args.method).label or args.method
+    title = (f"{'KLoM' if args.kind == 'klom' else 'U-LiRA'} of {who} on {bundle.name} ({args.model}), "
+             f"forgetting class {bundle.classes[args.forget_class]} ({split.n_forget} training images)")
+    fmt = format_klom if args.kind == "klom" else format_ulira
+    print(fmt(result, title, cost["paper_k"]))
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="lethe-engine", description="Lethe engine: machine unlearning from the command line.")
+    parser = argparse.ArgumentParser(
+        prog="python -m engine",
+        description=("Lethe from the command line: train a model, make it forget part of its training data "
+                     "(\"unlearning\"), and check how well it forgot. Progress goes to the terminal's error "
+                     "stream (stderr), results to its output (stdout)."),
+        epilog=("Start with: python -m engine demo   (about a minute on a laptop). "
+                "Each command has its own help: python -m engine COMMAND --help"),
+    )
     parser.add_argument("--plugin", action="append", default=[], dest="plugins", metavar="FILE.py",
-                        help="a Python file that registers models (engine.models.register_module); repeatable")
+                        help="a Python file that adds your own model architectures (may be given several times)")
     sub = parser.add_subparsers(dest="command", required=True)
 
     def common(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
-        p.add_argument("--seed", type=int, default=0)
-        p.add_argument("--quiet", action="store_true", help="no progress on stderr")
+        p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"],
+                       help="where to compute: auto picks the graphics card when there is one")
+        p.add_argument("--seed", type=int, default=0, help="the random seed (same seed, same result)")
+        p.add_argument("--quiet", action="store_true", help="do not show progress")
 
-    p = sub.add_parser("demo", help="forget one class of digits with a method; compare with Original and Retrain")
-    p.add_argument("--method", default="pour_p")
-    p.add_argument("--forget-class", type=int, default=3)
-    p.add_argument("--dataset", default="digits")
-    p.add_argument("--model", default="cnn_small")
-    p.add_argument("--json", action="store_true", help="print the run records as JSON")
+    p = sub.add_parser("demo", help="try it: make a small model forget one digit, and compare",
+                       description=("Train a small model on handwritten digits (built in), make it forget one digit "
+                                    "with a method, and print a table comparing it with the original model and "
+                                    "with a model retrained from scratch without that digit (the ideal)."))
+    p.add_argument("--method", default="pour_p", help="the unlearning method (see: python -m engine methods)")
+    p.add_argument("--forget-class", type=int, default=3, help="the class (digit) to forget, by number")
+    p.add_argument("--dataset", default="digits", help="the dataset (default: the built-in digits)")
+    p.add_argument("--model", default="cnn_small", help="the model architecture")
+    p.add_argument("--json", action="store_true", help="print the full results as JSON instead of a table")
     common(p)
     p.set_defaults(func=cmd_demo)
 
-    p = sub.add_parser("train", help="train an original model and save it as a checkpoint")
-    p.add_argument("--dataset", required=True)
-    p.add_argument("--model", required=True)
-    p.add_argument("--epochs", type=int)
-    p.add_argument("--out", required=True, help="folder for model.safetensors + model.json")
-    p.add_argument("--overwrite", action="store_true", help="allow an --out that already holds Lethe files")
-    p.add_argument("--yes", action="store_true", help="run even when the training is estimated to take hours")
+    p = sub.add_parser("train", help="train a model on a dataset and save it",
+                       description="Train a model on a dataset and save its weights (model.safetensors) and "
+                                   "a description (model.json) in a folder.")
+    p.add_argument("--dataset", required=True, help="the dataset, e.g. digits or npz:path/to/file.npz")
+    p.add_argument("--model", required=True, help="the architecture, e.g. cnn_small, convnet, mlp")
+    p.add_argument("--epochs", type=int, help="passes over the training data (default: the architecture's tested recipe)")
+    p.add_argument("--out", required=True, help="the folder to save the model in")
+    p.add_argument("--overwrite", action="store_true", help="allow an --out folder that already holds Lethe files")
+    p.add_argument("--yes", action="store_true", help="go ahead even when the training is estimated to take hours")
     common(p)
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("unlearn", help="run a JobSpec JSON; write record.json and the unlearned weights")
-    p.add_argument("spec")
-    p.add_argument("--out", required=True, help="folder for record.json + unlearned.safetensors + unlearned.json")
+    p = sub.add_parser("unlearn", help="run one unlearning job described in a JSON file and save the result",
+                       description=("Run one unlearning job described in a JSON file (the studio's Copy as command "
+                                    "writes one): load the data and the model, make it forget, measure it, and "
+                                    "save the results (record.json) and the new model's weights in a folder."))
+    p.add_argument("spec", help="the job file (JSON)")
+    p.add_argument("--out", required=True, help="the folder for the results and the unlearned model")
     p.add_argument("--overwrite", action="store_true",
-                   help="allow an --out that already holds Lethe files (the run's own inputs are never replaced)")
+                   help="allow an --out folder that already holds Lethe files (the job's own input files are never replaced)")
     p.add_argument("--yes", action="store_true",
-                   help='run even when the trainings are estimated to take hours (as "confirm_cost": true)')
-    p.add_argument("--quiet", action="store_true")
+                   help="go ahead even when the trainings are estimated to take hours")
+    p.add_argument("--quiet", action="store_true", help="do not show progress")
     p.set_defaults(func=cmd_unlearn)
 
-    p = sub.add_parser("inspect", help="what Lethe sees in a checkpoint: format, wrapper, mapping, architecture, "
-                                       "classes, input normalisation, first mismatch")
-    p.add_argument("path", help="a checkpoint file (.pt .pth .pth.tar .tar .ckpt .bin .safetensors)")
-    p.add_argument("--arch", help="the architecture (a Lethe model, torchvision:<builder>, timm:<name>, a plugin's)")
-    p.add_argument("--dataset", help="check it against this dataset (class count, channels, image size)")
-    p.add_argument("--json", action="store_true")
+    p = sub.add_parser("inspect", help="check whether a saved model file can be used, and why not",
+                       description=("Read a saved model file and say what Lethe finds in it: its format, its "
+                                    "architecture, its classes, how its inputs are scaled, and the first thing that "
+                                    "does not fit. Exit status 0 when it can be used as is."))
+    p.add_argument("path", help="a saved model file (.pt .pth .pth.tar .tar .ckpt .bin .safetensors)")
+    p.add_argument("--arch", help="the architecture, when the file does not say (a Lethe model, torchvision:NAME, "
+                                  "timm:NAME, or one added with --plugin)")
+    p.add_argument("--dataset", help="also check that it fits this dataset (number of classes, colour, image size)")
+    p.add_argument("--json", action="store_true", help="print the findings as JSON")
     p.set_defaults(func=cmd_inspect)
 
-    p = sub.add_parser("export", help="write a checkpoint as a plain .pt state dict (optionally under the architecture's "
-                                      "own names) with its logit mask, normalisation and classes beside it")
-    p.add_argument("checkpoint", help="a Lethe checkpoint, e.g. out/unlearned.safetensors")
-    p.add_argument("--out", required=True, help="the .pt file to write (FILE.json is written beside it)")
+    p = sub.add_parser("export", help="save a model as a plain PyTorch file for use outside Lethe",
+                       description=("Save a Lethe model as a plain PyTorch weights file (.pt) that other programs can "
+                                    "load, with a .json file beside it listing its classes, its input scaling and "
+                                    "the classes it must never predict (the forgotten ones)."))
+    p.add_argument("checkpoint", help="a model saved by Lethe, e.g. out/unlearned.safetensors")
+    p.add_argument("--out", required=True, help="the .pt file to write (a .json file is written beside it)")
     p.add_argument("--names", choices=["native", "lethe"], default="native",
-                   help="native: torchvision / timm / plugin names (fc, classifier.3, ...); lethe: head")
-    p.add_argument("--overwrite", action="store_true")
+                   help="layer names: native, as the original library names them (torchvision, timm); or lethe's own")
+    p.add_argument("--overwrite", action="store_true", help="replace the files if they exist")
     p.set_defaults(func=cmd_export)
 
-    p = sub.add_parser("methods", help="list the registered methods and their hyperparameters")
-    p.add_argument("--json", action="store_true")
+    p = sub.add_parser("methods", help="list the unlearning methods and their settings",
+                       description="List every unlearning method with what it does and the settings it takes.")
+    p.add_argument("--json", action="store_true", help="print the list as JSON")
     p.set_defaults(func=cmd_methods)
 
-    p = sub.add_parser("report", help="write a self-contained HTML audit report of a record.json")
-    p.add_argument("record", help="record.json written by 'unlearn' (or the studio)")
+    p = sub.add_parser("report", help="write a web page (HTML) that explains a result",
+                       description=("Write one HTML file, readable in any browser, that explains a result: what was "
+                                    "forgotten, the measurements, and the verdicts, with example images."))
+    p.add_argument("record", help="the record.json saved by 'unlearn' or by the studio")
     p.add_argument("--out", required=True, help="the .html file to write")
     p.add_argument("--overwrite", action="store_true", help="replace --out if it exists (never the record itself)")
-    p.add_argument("--no-thumbnails", action="store_true", help="do not load the dataset for image thumbnails")
+    p.add_argument("--no-thumbnails", action="store_true", help="leave out the example images (the dataset is not needed)")
     p.set_defaults(func=cmd_report)
 
-    p = sub.add_parser("figure", help="PNG of the probe embedding before and after a method (README figure)")
-    p.add_argument("--method", default="pour_d")
-    p.add_argument("--forget-class", type=int, default=3)
-    p.add_argument("--dataset", default="digits")
-    p.add_argument("--model", default="cnn_small")
-    p.add_argument("--out", required=True)
+    p = sub.add_parser("figure", help="draw a picture of the model's view of the data before and after forgetting",
+                       description=("Run a method and save a PNG picture: each image of a sample as a point, placed by "
+                                    "how the model sees it, before and after the method (the README's figure)."))
+    p.add_argument("--method", default="pour_d", help="the unlearning method")
+    p.add_argument("--forget-class", type=int, default=3, help="the class to forget, by number")
+    p.add_argument("--dataset", default="digits", help="the dataset")
+    p.add_argument("--model", default="cnn_small", help="the model architecture")
+    p.add_argument("--out", required=True, help="the .png file to write")
     common(p)
     p.set_defaults(func=cmd_figure)
 
-    p = sub.add_parser("bench", help="measured ratios: pour, features, methods, ensemble, executors")
+    p = sub.add_parser("bench", help="measure speed: how long methods take compared with retraining",
+                       description=("Time the methods on this machine and print the ratios. pour: POUR-P and POUR-D "
+                                    "against one pass over the forget images and against retraining. features: "
+                                    "Lethe's way of running a model over many images against the plainest loop. "
+                                    "methods: every method's results and its time divided by retraining's. "
+                                    "ensemble: shadow models trained together (vmap) against one by one. executors: W parallel workers "
+                                    "against one. Times are each method's own work: no pictures, no measurements, no audit."))
     p.add_argument("suite", choices=["pour", "features", "methods", "ensemble", "executors", "all"],
-                   help="all: every suite on --dataset/--model, then on ../shared/data's subsets when present")
-    p.add_argument("--dataset", default="digits")
-    p.add_argument("--model", default="cnn_small")
+                   help="what to measure; all: every suite on --dataset/--model, then on ../shared/data's subsets when present")
+    p.add_argument("--dataset", default="digits", help="the dataset")
+    p.add_argument("--model", default="cnn_small", help="the model architecture")
     p.add_argument("--forget-class", type=int, default=3, help="pour suite: the class to forget")
     p.add_argument("--forget", default="class:3", help="methods suite: class:K[,K2] or fraction:F")
     p.add_argument("--only", help="methods suite: comma-separated method names (default: all)")
-    p.add_argument("--seeds", type=int, default=1, help="methods suite: repeat with N seeds, report mean ± std")
-    p.add_argument("--preset", default="paper", help="methods suite: hyperparameter preset (paper, small)")
+    p.add_argument("--seeds", type=int, default=1, help="methods suite: repeat with N seeds, report mean ± spread")
+    p.add_argument("--preset", default="paper",
+                   help="methods suite: settings to use: paper (the published ones) or small (tuned for small data)")
+    p.add_argument("--out", help="also save the results as JSON in this file")
     p.add_argument("--k", type=int, default=16, help="ensemble suite: shadow models trained together")
     p.add_argument("--epochs", type=int, default=2, help="ensemble suite: epochs of each model")
     p.add_argument("--repeats", type=int, default=2, help="ensemble suite: interleaved timed runs of each way")
     p.add_argument("--vmap-threads", type=int, help="ensemble suite: also time vmap on this many torch threads")
-    p.add_argument("--out", help="also write the results as JSON here")
     p.add_argument("--workers", type=int, default=2, help="executors suite: parallel workers (default 2)")
     p.add_argument("--trials", type=int, default=8, help="executors suite: jobs timed each way (default 8)")
     p.add_argument("--executor", choices=["local", "ray", "inline"], default="local", help="executors suite: which executor")
     common(p)
     p.set_defaults(func=cmd_bench)
 
-    p = sub.add_parser("ensemble", help="shadow-ensemble privacy metrics: KLoM (B7) or U-LiRA (B5) over K seeds")
-    p.add_argument("kind", choices=["klom", "ulira"])
-    p.add_argument("--method", required=True, help="a registered method, or 'original' for no unlearning")
-    p.add_argument("--k", type=int, default=4, help="shadow pairs (K originals + K retrains are trained, cached)")
-    p.add_argument("--dataset", default="digits")
-    p.add_argument("--model", default="mlp")
-    p.add_argument("--forget-class", type=int, default=3)
-    p.add_argument("--preset", default="paper", help="the method's hyperparameter preset (paper, small)")
-    p.add_argument("--epochs", type=int, help="override the training recipe's epochs (all shadows)")
+    p = sub.add_parser("ensemble", help="a stricter privacy test: compare the method with retraining over many models",
+                       description=("Train K models and make each forget with the method, train K models from scratch "
+                                    "without the forget set, and measure how well the two groups can be told apart. "
+                                    "klom: how differently each image is scored by the two groups (0 is ideal). "
+                                    "ulira: how well an attacker tells an unlearned model from a retrained one on the "
+                                    "forget images (0.5 is ideal). Slow: 2K trainings (kept for reuse). Prints a "
+                                    "table with what the numbers mean; --json prints the raw numbers."))
+    p.add_argument("kind", choices=["klom", "ulira"], help="which test (see above)")
+    p.add_argument("--method", required=True, help="the unlearning method, or 'original' for no unlearning")
+    p.add_argument("--k", type=int, default=4, help="models per group (more: slower and more reliable)")
+    p.add_argument("--dataset", default="digits", help="the dataset")
+    p.add_argument("--model", default="mlp", help="the model architecture")
+    p.add_argument("--forget-class", type=int, default=3, help="the class to forget, by number")
+    p.add_argument("--preset", default="paper",
+                   help="the method's settings: paper (the published ones) or small (tuned for small data)")
+    p.add_argument("--epochs", type=int, help="passes over the training data for every model (default: the recipe's)")
+    p.add_argument("--json", action="store_true", help="print the raw numbers as JSON instead of the table")
     p.add_argument("--batched", default="auto", choices=["auto", "vmap", "sequential"],
-                   help="train the shadows together with vmap (auto: on accelerators) or one by one")
+                   help="train the models together with vmap (auto: on a GPU) or one by one")
     common(p)
     p.set_defaults(func=cmd_ensemble)
 

@@ -17,6 +17,7 @@ from engine._core.cancel import CancelToken
 from engine.data import load_dataset
 from engine._core.device import resolve_device
 from engine._core.events import Event, Log, Progress, forward
+from engine._core.progress import StageEta, Throttle
 from engine.train.features import extract
 from engine.live.geometry import FixedBasis, select_probe
 from engine.runs.normalisation import bundle_for_model
@@ -57,7 +58,15 @@ def prepare(runner: Runner, spec: JobSpec, token: CancelToken) -> Iterator[Event
     device = resolve_device(spec.device)
     # The runner keeps originals in memory, so the first run after prepare starts at once.
     gen = runner.load_original(spec, bundle, device, token)
-    model, arch, _recipe = yield from forward(gen, lambda ev: Progress("original", 0.05 + 0.9 * ev.fraction, ev.message))
+    eta, throttle = StageEta(runner.clock), Throttle(runner.clock)
+
+    def training(ev: Progress) -> Progress | None:
+        left = eta.eta("original", ev.fraction)  # the training's own fraction: its ETA
+        if not throttle.ready(ev.fraction >= 1.0):
+            return None
+        return Progress("original", 0.05 + 0.9 * ev.fraction, ev.message, eta_s=left)
+
+    model, arch, _recipe = yield from forward(gen, training)
     token.check()
     bundle, norm_note = bundle_for_model(bundle, model, imported="checkpoint" in spec.model)
     if norm_note:

@@ -11,7 +11,7 @@ import uuid
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
 
 import torch
 
@@ -29,6 +29,7 @@ from engine._core.device import cpu_thread_budget, resolve_device, seed_everythi
 from engine._core.errors import BadCheckpoint, BadSpec, Cancelled, LetheError
 from engine.evaluation.evaluator import Evaluator
 from engine._core.events import Event, Failed, Finished, Geometry, Log, Progress, failed_event, forward
+from engine._core.progress import StageEta, Throttle
 from engine.train.features import FeatureCache
 from engine.methods import MethodContext, get as get_method
 from engine.methods.base import params_from_json, params_to_json
@@ -52,9 +53,10 @@ STAGE_WEIGHTS = {"data": 0.03, "original": 0.3, "reference": 0.3, "unlearn": 0.3
 
 
 class _ProgressMeter:
-    """Rescales stage progress to the whole job and drops invisible updates (<0.5 % and <100 ms)."""
+    """Rescales stage progress to the whole job, stamps each stage's ETA and shows at most
+    10 updates a second (every first update of a stage and the end always)."""
 
-    def __init__(self, stages: list[str]) -> None:
+    def __init__(self, stages: list[str], clock: Callable[[], float] = time.monotonic) -> None:
         total = sum(STAGE_WEIGHTS[s] for s in stages)
         self.offsets: dict[str, float] = {}
         acc = 0.0
@@ -62,30 +64,38 @@ class _ProgressMeter:
             self.offsets[s] = acc / total
             acc += STAGE_WEIGHTS[s]
         self.weights = {s: STAGE_WEIGHTS[s] / total for s in stages}
-        self.last_value = -1.0
-        self.last_time = 0.0
         self.high = 0.0
+        self.stage = ""
+        self.eta = StageEta(clock)
+        self.throttle = Throttle(clock)
 
     def overall(self, stage: str, fraction: float) -> float:
         """Job fraction; never goes backwards (stages may report 1.0 twice, and rounding differs)."""
         value = min(1.0, self.offsets[stage] + self.weights[stage] * max(0.0, min(1.0, fraction)))
+        if value > 1.0 - 1e-9:  # the sum of the stage weights may round to 0.99999...
+            value = 1.0
         self.high = max(self.high, value)
         return self.high
 
-    def visible(self, value: float) -> bool:
-        now = time.monotonic()
-        if value >= 1.0 or value - self.last_value >= 0.005 or now - self.last_time >= 0.1:
-            self.last_value, self.last_time = value, now
-            return True
-        return False
+    def progress(self, stage: str, fraction: float, message: str, force: bool = False) -> Progress | None:
+        """The job-level Progress of ``stage`` at its own ``fraction``, or None when throttled."""
+        value = self.overall(stage, fraction)
+        eta = self.eta.eta(stage, fraction)
+        new_stage = stage != self.stage
+        self.stage = stage
+        if not self.throttle.ready(force or new_stage or fraction >= 1.0):
+            return None
+        return Progress(stage, value, message, eta_s=eta)
 
 
 class Runner:
     """Runs JobSpecs. Keeps datasets, originals and features in memory between runs of one session."""
 
-    def __init__(self, *, use_cache: bool = True, threads: int | None = None) -> None:
+    def __init__(self, *, use_cache: bool = True, threads: int | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.use_cache = use_cache
         self.threads = threads
+        self.clock = clock  # seconds; the progress ETAs' clock (tests pass a fake one)
         warm_up()  # uncancellable first-use imports, off the job's path
         self.feature_cache = FeatureCache()
         self._originals: dict[tuple[str, str], LetheModel] = {}
@@ -169,19 +179,21 @@ class Runner:
             torch.set_num_threads(cpu_thread_budget())
         wants_reference = spec.reference == "retrain" and not info.is_reference
         stages = ["data", "original"] + (["reference"] if wants_reference else []) + ["unlearn", "evaluate"]
-        meter = _ProgressMeter(stages)
+        meter = _ProgressMeter(stages, self.clock)
 
         def staged(events: Iterator[Event], stage: str) -> Generator[Event, None, Any]:
             """Forward a stage's events with progress rescaled to the job; return its result."""
-            def rescale(ev: Progress) -> Progress | None:
-                value = meter.overall(stage, ev.fraction)
-                return Progress(stage, value, ev.message) if meter.visible(value) else None
+            return (yield from forward(events, lambda ev: meter.progress(stage, ev.fraction, ev.message)))
 
-            return (yield from forward(events, rescale))
+        def at(stage: str, fraction: float, message: str) -> Iterator[Progress]:
+            """One progress event of the runner's own (always shown)."""
+            ev = meter.progress(stage, fraction, message, force=True)
+            if ev is not None:
+                yield ev
 
         # data
         t0 = time.perf_counter()
-        yield Progress("data", meter.overall("data", 0.0), f"loading {spec.dataset}")
+        yield from at("data", 0.0, f"loading {spec.dataset}")
         bundle, split = self.load_inputs(spec)
         token.check()
         info.check_supports(split)
@@ -247,17 +259,21 @@ class Runner:
             if retrain is not None:  # where the gold standard puts each probe image: the plot's "ghosts"
                 yield probe.frame(retrain, "retrain", 0, 1.0)
         t0 = time.perf_counter()
-        yield Progress("unlearn", meter.overall("unlearn", 0.0), f"running {info.label or info.name}")
+        yield from at("unlearn", 0.0, f"running {info.label or info.name}")
+        own = OwnTime(iter(info.fn(ctx, params)))
         with CostMeter(original, len(bundle.x_train), device) as cost_meter:
-            method_events: Iterator[Event] = iter(info.fn(ctx, params))
+            method_events: Iterator[Event] = own
             if watch is not None:
-                method_events = _watched(method_events, watch)
+                method_events = _watched(own, watch)
             unlearned = yield from staged(method_events, "unlearn")
             if device.type == "cuda":
                 torch.cuda.synchronize()
-        # The method alone: the live geometry frames it streamed are timed apart (seconds["geometry"]).
+        # The method alone: the time spent inside the method (never the time its events spend with
+        # whoever reads them: printing, sending frames to the studio) less the live geometry frames
+        # it built (seconds["geometry"]). `bench pour` times the same work without a probe.
         seconds["geometry"] = ctx.geometry_seconds
-        seconds["method"] = time.perf_counter() - t0 - ctx.geometry_seconds
+        seconds["method"] = max(0.0, own.seconds - ctx.geometry_seconds)
+        seconds["unlearn_wall"] = time.perf_counter() - t0
         cost_meter.detach(unlearned)
         check_finite(unlearned, f"{info.label or info.name}: the unlearned model")
         if unlearned.input_norm is None:  # the export records what the model was used with
@@ -268,29 +284,43 @@ class Runner:
         unlearned = unlearned.eval()
         token.check()
 
-        # evaluate
+        # evaluate: accuracies and features of each model, then (audit) its attacks and probes.
+        # Steps: one per model evaluated plus one per model audited; the audit's parts subdivide
+        # its step, so a long audit still moves ("evaluate · 5/6 · relearning attack ...").
         t0 = time.perf_counter()
-        yield Progress("evaluate", meter.overall("evaluate", 0.0), "evaluating")
+        names = ["original"] + (["retrain"] if retrain is not None else []) + [spec.method]
+        titles = {"original": "the original", "retrain": "the retrained reference", spec.method: info.label or info.name}
+        n_steps = len(names) * (2 if spec.audit else 1)
         evaluator = Evaluator(bundle, split, device, token=token, cache=self.feature_cache, seed=spec.seed)
         references: list[RunRecord] = []
         base: dict[str, Any] = dict(spec=spec.to_json(), forget=_forget_info(split, bundle), dataset=_dataset_info(bundle, original),
                     device=str(device))
-        m, per_class = evaluator.evaluate(original.to(device), original, retrain, representation=spec.evaluate)
+        models = {"original": original.to(device), "retrain": retrain, spec.method: unlearned}
+        results: dict[str, tuple[dict[str, float], list[float]]] = {}
+        for k, name in enumerate(names):
+            yield from at("evaluate", k / n_steps, f"{k + 1}/{n_steps} accuracy and features of {titles[name]}")
+            results[name] = evaluator.evaluate(models[name], original, retrain, representation=spec.evaluate)
+        m, per_class = results["original"]
         references.append(RunRecord("original", metrics=m, per_class_acc=per_class, label="Original",
                                     seconds={"train": seconds["original"]}, model=original, **base))
         if retrain is not None:
-            m, per_class = evaluator.evaluate(retrain, original, retrain, representation=spec.evaluate)
+            m, per_class = results["retrain"]
             references.append(RunRecord("retrain", metrics=m, per_class_acc=per_class, label="Retrain",
                                         seconds={"method": seconds["reference"]}, model=retrain, **base))
-        m, per_class = evaluator.evaluate(unlearned, original, retrain, representation=spec.evaluate)
+        m, per_class = results[spec.method]
         m.update({"fb_passes": cost["fb_passes"], "peak_memory_mb": cost["peak_memory_mb"]})
         audit_info: dict[str, Any] = {}
         if spec.audit:
-            yield Progress("evaluate", meter.overall("evaluate", 0.5), "auditing: attacks, probes, relearning")
-            audit_info = _audit(bundle, split, evaluator, original, retrain, unlearned, references, m, cost,
-                                device=device, seed=spec.seed, token=token, is_retrain=info.is_reference)
+            def audit_progress(k: int, title: str) -> Callable[[Progress], Progress | None]:
+                first = len(names) + k
+                return lambda ev: meter.progress("evaluate", (first + ev.fraction) / n_steps,
+                                                 f"{first + 1}/{n_steps} audit of {title}: {ev.message}")
+
+            audit_info = yield from _audit(bundle, split, evaluator, original, retrain, unlearned, references, m, cost,
+                                           device=device, seed=spec.seed, token=token, is_retrain=info.is_reference,
+                                           progress=lambda k, name: audit_progress(k, titles.get(name, info.label or info.name)))
         seconds["evaluate"] = time.perf_counter() - t0
-        yield Progress("evaluate", 1.0, "done")
+        yield from at("evaluate", 1.0, "done")
         seconds["total"] = time.perf_counter() - t_start
         record = RunRecord(
             spec.method,
@@ -355,7 +385,7 @@ class Runner:
         if key not in self._originals:
             model = yield from obtain_original(bundle, arch, recipe, seed=spec.seed, device=device, token=token, use_cache=self.use_cache)
             self._originals[key] = model.eval()
-        yield Progress("original", 1.0, "original ready")
+        yield Progress("original", 1.0, "ready")
         return self._originals[key].to(device), arch, recipe, "the original's recipe"
 
     @staticmethod
@@ -390,7 +420,7 @@ class Runner:
         if key not in self._retrains:
             model = yield from obtain_retrain(bundle, split, arch, recipe, seed=seed, device=device, token=token, use_cache=self.use_cache)
             self._retrains[key] = model.eval()
-        yield Progress("reference", 1.0, "retrain reference ready")
+        yield Progress("reference", 1.0, "ready")
         return self._retrains[key].to(device)
 
 
@@ -409,6 +439,25 @@ def _watched(events: Iterator[Event], watch: MovementWatch) -> Generator[Event, 
             warning = watch.verdict(ev)
             if warning:
                 yield Log(warning, level="warning")
+
+
+class OwnTime:
+    """An event iterator that times only its own work: the seconds spent inside ``next()``, not
+    those its consumer spends between events (a GUI drawing frames, a terminal printing)."""
+
+    def __init__(self, events: Iterator[Event]) -> None:
+        self.events = events
+        self.seconds = 0.0
+
+    def __iter__(self) -> OwnTime:
+        return self
+
+    def __next__(self) -> Event:
+        t0 = time.perf_counter()
+        try:
+            return next(self.events)
+        finally:
+            self.seconds += time.perf_counter() - t0
 
 
 def _check_targets(folder: OutputFolder | None) -> None:
@@ -433,16 +482,25 @@ def _audit(
     seed: int,
     token: CancelToken,
     is_retrain: bool,
-) -> dict[str, Any]:
+    progress: Callable[[int, str], Callable[[Progress], Progress | None]] | None = None,
+) -> Generator[Event, None, dict[str, Any]]:
     """Audit the references and the unlearned model (engine.evaluation.audit); fill their metrics in place and
-    return the unlearned record's audit block (verdicts against the retrain when there is one)."""
+    return the unlearned record's audit block (verdicts against the retrain when there is one).
+
+    ``progress(k, method)`` maps the k-th audited model's part-progress (``Progress("audit", f, what)``)
+    to the job's; without it the parts' progress is dropped."""
     auditor = Auditor(bundle, split, evaluator, original, retrain, device=device, seed=seed, token=token)
+
+    def measure(k: int, name: str, model: LetheModel) -> Generator[Event, None, tuple[dict[str, float], dict[str, Any]]]:
+        relay = progress(k, name) if progress is not None else (lambda ev: None)
+        return (yield from forward(auditor.measure_steps(model), relay))
+
     measured: dict[str, tuple[dict[str, float], dict[str, Any]]] = {}
-    for ref in references:
-        mm, dd = auditor.measure(ref.model)
+    for k, ref in enumerate(references):
+        mm, dd = yield from measure(k, ref.method, ref.model)
         ref.metrics.update(mm)
         measured[ref.method] = (ref.metrics, dd)
-    mm, dd = auditor.measure(unlearned)
+    mm, dd = yield from measure(len(references), "unlearned", unlearned)
     metrics.update(mm)
     ref_r = measured.get("retrain")
     for ref in references:

@@ -515,7 +515,8 @@ def train(
                 yield extra
 
     def epoch_message(step: int, total: int) -> str:
-        return f"epoch {(step - 1) // per_epoch + 1}/{recipe.epochs}"
+        epoch, batch = divmod(step - 1, per_epoch)
+        return f"epoch {epoch + 1}/{recipe.epochs} · batch {batch + 1}/{per_epoch}"
 
     yield from run_phases(
         model, [phase], token=token, stage=stage, each_step=end_of_epoch,

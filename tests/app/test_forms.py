@@ -50,3 +50,24 @@ def test_every_registered_method_gets_a_form_whose_values_the_engine_accepts(qtb
     form = ParamsForm(info.params)
     qtbot.addWidget(form)
     assert params_from_json(info.params, form.values()) == info.default_params()
+
+
+def test_float_fields_show_significant_digits_and_accept_scientific_notation(qtbot) -> None:
+    from PySide6.QtGui import QValidator
+
+    from app.forms import significant
+
+    assert [significant(v) for v in (0.01, 0.0005, 1e-5, 0.013, 100.0, 1e6, 0.0)] == \
+        ["0.01", "0.0005", "1e-5", "0.013", "100", "1e6", "0"]
+    form = ParamsForm(ToyParams)
+    qtbot.addWidget(form)
+    lr = form.editors["lr"]
+    assert lr.text() == "0.01"  # not "0.01000000"
+    lr.setValue(3e-4)
+    assert lr.text() == "0.0003" and form.values()["lr"] == pytest.approx(3e-4)
+    assert lr.validate("3e-4", 4)[0] == QValidator.State.Acceptable
+    assert lr.validate("3e-", 3)[0] == QValidator.State.Intermediate
+    assert lr.validate("abc", 3)[0] == QValidator.State.Invalid
+    assert lr.valueFromText("2.5e-3") == pytest.approx(2.5e-3)
+    lr.setValue(1e-8)  # below the field's minimum: clamped, never rounded to 0
+    assert form.values()["lr"] == pytest.approx(1e-6)

@@ -36,6 +36,9 @@ def test_ticking_a_class_and_clicking_run_adds_a_row_with_forget_accuracy_zero(q
     qtbot.waitUntil(lambda: window.live_view.redraws > 0, timeout=2000)
     assert len(window.live_view.frames) >= 2  # original + the projection animation
     assert window.method_pane.run_button.isEnabled()
+    qtbot.wait(300)  # past the progress throttle: the summary stays
+    assert window.status_label.text().startswith("POUR-P finished in "), window.status_label.text()
+    assert "forget 0.0 %" in window.status_label.text()
 
 
 def test_a_sample_level_selection_disables_pour_p_with_the_reason(qtbot, window) -> None:
@@ -179,3 +182,14 @@ def test_a_finished_pour_p_run_shows_its_verdicts(qtbot, window) -> None:
     assert not window.verdict_dock.visibleRegion().isEmpty()  # raised over the Runs tab
     window.state.remove_runs([0])
     assert pane.record is None and pane.status_texts() == []
+
+
+def test_a_progress_tick_still_throttled_never_overwrites_the_outcome(qtbot, window) -> None:
+    from engine import Failed, Progress
+
+    window._job_kind = "run"
+    window._job_title = "POUR-P"
+    window._on_controller_progress(Progress("evaluate", 1.0, "done"))  # drawn ~100 ms later unless dropped
+    window._on_controller_failed(Failed("Cancelled", "the job was cancelled", cancelled=True))
+    qtbot.wait(300)
+    assert window.status_label.text() == "Cancelled."

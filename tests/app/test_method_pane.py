@@ -64,3 +64,23 @@ def test_a_did_it_move_warning_stays_until_the_next_run(pane) -> None:  # noqa: 
     assert not pane.warning_label.isHidden()  # still readable after the run ends
     pane.set_busy(True)  # the next run starts
     assert pane.warning_label.isHidden() and pane.warning_label.text() == ""
+
+
+def test_a_label_says_which_values_the_form_holds_and_the_buttons_switch_them(qtbot, pane) -> None:  # noqa: ANN001
+    name = WITH_SMALL[0]
+    pane.select_method(name)
+    assert pane.preset_state() == "paper" and "Paper defaults" in pane.preset_label.text()
+    assert pane.reset_button.isChecked() and not pane.preset_button.isChecked()
+    qtbot.mouseClick(pane.preset_button, Qt.MouseButton.LeftButton)
+    assert pane.preset_state() == "small" and "Preset: small (digits-scale)" in pane.preset_label.text()
+    assert pane.preset_button.isChecked() and not pane.reset_button.isChecked()
+    qtbot.mouseClick(pane.preset_button, Qt.MouseButton.LeftButton)  # clicking the active one keeps it
+    assert pane.preset_button.isChecked()
+    key, value = next(iter(registry.get(name).presets["small"].items()))
+    editor = pane.form.editors[key]
+    if hasattr(editor, "setValue"):  # an edit by hand: neither preset any more
+        editor.setValue(editor.value() + 1 if isinstance(value, int) else editor.value() * 2)
+        assert pane.preset_state() == "custom" and "your own values" in pane.preset_label.text()
+        assert not pane.preset_button.isChecked() and not pane.reset_button.isChecked()
+    qtbot.mouseClick(pane.reset_button, Qt.MouseButton.LeftButton)
+    assert pane.preset_state() == "paper" and pane.reset_button.isChecked()

@@ -15,8 +15,13 @@ def test_bench_methods_prints_a_table_and_writes_json(tmp_path, capsys) -> None:
     out = tmp_path / "bench.json"
     argv = ["bench", "methods", "--model", "mlp", "--only", "pour_p,finetune", "--out", str(out), "--device", "cpu"]
     assert main(argv) == 0
-    text = capsys.readouterr().out
+    captured = capsys.readouterr()
+    text = captured.out
     assert "| POUR-P |" in text and "| Retrain |" in text and "time ÷ Retrain" in text
+    # progress on stderr (plain lines off a terminal): each step named, never on stdout
+    progress = [line for line in captured.err.splitlines() if "bench methods · " in line]
+    assert any("POUR-P" in line for line in progress) and progress[-1].startswith("[100%]")
+    assert "bench methods · " not in text
     result = json.loads(out.read_text())
     assert result["results"]["retrain"]["time_ratio"]["mean"] == 1.0
     assert 0 < result["results"]["pour_p"]["time_ratio"]["mean"] < 1

@@ -148,12 +148,27 @@ def test_bad_inputs(digits, split) -> None:  # noqa: ANN001
 def test_cli_prints_cost_then_result(capsys) -> None:  # noqa: ANN001
     from engine.cli.main import main
 
-    rc = main(["ensemble", "klom", "--method", "original", "--k", "2", "--model", "mlp", "--epochs", "1", "--quiet"])
-    assert rc == 0
+    argv = ["ensemble", "klom", "--method", "original", "--k", "2", "--model", "mlp", "--epochs", "1", "--quiet"]
+    assert main([*argv, "--json"]) == 0
     out = capsys.readouterr().out
     assert out.index("cost estimate") < out.index('"klom_mean"')
     result = json.loads(out[out.index("{"):])
     assert result["k"] == 2 and result["approximate"] is True
+    # by default a table with the numbers (the same ones) and what they mean; no JSON
+    assert main(argv) == 0  # the shadows and the result are cached now
+    text = capsys.readouterr().out
+    assert "{" not in text and "| forget images (training) |" in text
+    assert f"{result['klom_forget_mean']:.3f}" in text and "K = 2 shadow pairs" in text
+    assert "0: the method's models behave like retrains" in text
+
+
+def test_the_ulira_summary_explains_a_high_auc_beside_a_private_pass() -> None:
+    from engine.cli.ensemble_text import format_ulira
+
+    text = format_ulira({"k": 4, "approximate": True, "ulira_auc": 1.0, "ulira_accuracy": 1.0,
+                         "per_sample_variance": False, "n_forget": 146.0}, "U-LiRA of POUR-P", paper_k=8)
+    assert "| U-LiRA AUC | 1.000 | 0.5" in text and "fewer than the paper's 8" in text
+    assert "Private? PASS" in text and "fingerprint" in text and "one pooled over the images" in text
 
 
 def test_library_code_is_qt_free_and_silent() -> None:

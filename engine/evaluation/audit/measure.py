@@ -20,12 +20,14 @@ import copy
 import time
 from collections import OrderedDict
 from typing import Any, ClassVar
+from collections.abc import Generator
 
 import numpy as np
 import torch
 from threadpoolctl import threadpool_limits
 
 from engine._core.cancel import NEVER, CancelToken
+from engine._core.events import Progress, drain
 from engine.models.checkpoints import weights_fingerprint
 from engine.data.bundle import DatasetBundle
 from engine.data.forget import ForgetSplit
@@ -151,6 +153,11 @@ class Auditor:
 
     def measure(self, model: LetheModel) -> tuple[dict[str, float], dict[str, Any]]:
         """(flat metrics as floats, details for the report) of ``model``; cached."""
+        return drain(self.measure_steps(model))
+
+    def measure_steps(self, model: LetheModel) -> Generator[Progress, None, tuple[dict[str, float], dict[str, Any]]]:
+        """As :meth:`measure`, yielding ``Progress("audit", f, what)`` before each of its parts
+        (outputs and membership attacks, representation probes, relearning and quantisation)."""
         key = (weights_fingerprint(model), *self._key_ctx)
         hit = Auditor._cache.get(key)
         if hit is not None:
@@ -160,14 +167,15 @@ class Auditor:
         # Keep BLAS to the job's thread budget: an oversubscribed OpenBLAS is 10-70x slower on a
         # busy machine than one thread for these small matrices.
         with threadpool_limits(limits=max(1, torch.get_num_threads())):
-            m, d = self._measure(model)
+            m, d = yield from self._measure(model)
         m["audit_seconds"] = time.perf_counter() - t0
         Auditor._cache[key] = copy.deepcopy((m, d))
         while len(Auditor._cache) > Auditor._cache_size:
             Auditor._cache.popitem(last=False)
         return m, d
 
-    def _measure(self, model: LetheModel) -> tuple[dict[str, float], dict[str, Any]]:
+    def _measure(self, model: LetheModel) -> Generator[Progress, None, tuple[dict[str, float], dict[str, Any]]]:
+        yield Progress("audit", 0.0, "features and membership attacks")
         b, s, ev, seed = self.bundle, self.split, self.ev, self.seed
         F_ = self.forget
         tr, te = ev.features(model, "train"), ev.features(model, "test")
@@ -235,6 +243,7 @@ class Auditor:
 
         # ---- representation (B9, B11)
         self.token.check()
+        yield Progress("audit", 0.35, "representation probes (CKA, k-NN, linear probe)")
         feats = {"train": tr.features, "test": te.features}
         parts: dict[str, tuple[str, np.ndarray]] = {"forget_train": ("train", ev.cka_forget),
                                                    "retain_train": ("train", ev.cka_retain),
@@ -276,6 +285,7 @@ class Auditor:
 
         # ---- restoration (relearning, quantisation)
         self.token.check()
+        yield Progress("audit", 0.6, "relearning attack and quantisation")
         if self.relearn:
             rl = relearn_attack(model, b.x_train, b.y_train, F_, self.kind, b.mean, b.std, device=self.device,
                                 seed=seed, check=check)

@@ -13,6 +13,7 @@ uncentred mean points away from the head row (cos ≈ 0.63 on digits), which bre
 from __future__ import annotations
 
 import copy
+import time
 from dataclasses import dataclass
 from collections.abc import Generator
 
@@ -95,10 +96,17 @@ def unlearn(ctx: MethodContext, p: PourPParams) -> Generator[Event, None, LetheM
     yield Progress("unlearn", 1.0, "projection applied")
     if ctx.probe is not None:
         # Show P_t = I - t·Π for t from 0 to 1 so the forget class visibly folds away.
+        # The animation is display, not unlearning: its time goes to ctx.geometry_seconds, kept out
+        # of the method's time (so the studio, the CLI and `bench pour` time the same work).
+        t0 = time.perf_counter()
         z0 = ctx.probe.original_features.astype(np.float64)  # (N, d)
         pi = np.eye(P.shape[0]) - P.numpy()  # (d, d) projector onto the removed span
+        ctx.geometry_seconds += time.perf_counter() - t0
         for i, t in enumerate(np.linspace(0.0, 1.0, p.animation_frames)):
             ctx.token.check()
+            t0 = time.perf_counter()
             z_t = interpolate_projection(z0, pi, float(t))
-            yield ctx.probe.frame_from_features(z_t, model, "unlearn", i, float(t))
+            frame = ctx.probe.frame_from_features(z_t, model, "unlearn", i, float(t))
+            ctx.geometry_seconds += time.perf_counter() - t0
+            yield frame
     return model
