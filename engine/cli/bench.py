@@ -242,7 +242,8 @@ def _one_seed_methods(args: argparse.Namespace, seed: int, names: list[str]) -> 
     for name in names:
         if name == "retrain":
             continue
-        info = get_method(name)
+        method, _, own_preset = name.partition("@")  # "pour_d@small": that method with its own preset
+        info = get_method(method)
         if info.unsupported_reason(split):
             rows[name] = {"skipped": 1.0}
             continue
@@ -250,7 +251,7 @@ def _one_seed_methods(args: argparse.Namespace, seed: int, names: list[str]) -> 
                             reference=retrain)
         seed_everything(seed)
         try:
-            t, model = timed(lambda: drain(info.fn(ctx, info.params_for(preset))), device)  # noqa: B023 - called at once
+            t, model = timed(lambda: drain(info.fn(ctx, info.params_for(own_preset or preset))), device)  # noqa: B023 - called at once
         except LetheError as exc:
             rows[name] = {"failed": 1.0, "error": exc.one_line()}  # type: ignore[dict-item]
             continue
@@ -262,11 +263,14 @@ def _one_seed_methods(args: argparse.Namespace, seed: int, names: list[str]) -> 
 def bench_methods(args: argparse.Namespace) -> dict[str, Any]:
     names = args.only.split(",") if args.only else available_methods()
     for name in names:
-        get_method(name)  # unknown names fail before any work
+        method, _, own_preset = name.partition("@")
+        get_method(method)  # unknown names fail before any work
+        if own_preset and own_preset not in preset_names():
+            raise BadSpec(f"--only: {name!r} names an unknown preset (known: {', '.join(preset_names())})")
     preset = getattr(args, "preset", None) or PAPER
     if preset not in preset_names():
         raise BadSpec(f"--preset: {preset!r} is not a known preset (known: {', '.join(preset_names())})")
-    with_preset = [n for n in names if preset in get_method(n).presets]
+    with_preset = [n for n in names if "@" not in n and preset in get_method(n).presets]
     seeds = [args.seed + i for i in range(args.seeds)]
     per_seed = [_one_seed_methods(args, s, names) for s in seeds]
     device = resolve_device(args.device)
@@ -278,7 +282,7 @@ def bench_methods(args: argparse.Namespace) -> dict[str, Any]:
         runs = [rows[name] for rows in per_seed]
         if "skipped" in runs[0] or "failed" in runs[0]:
             why = "cannot handle this forget set" if "skipped" in runs[0] else runs[0].get("error", "failed")
-            table_rows.append((get_method(name).label if name not in ("original",) else "Original", why) + ("",) * (len(header) - 2))
+            table_rows.append((_label(name), why) + ("",) * (len(header) - 2))
             summary[name] = {"note": why}
             continue
         cells = [_label(name)]
@@ -333,7 +337,9 @@ _COLUMN_TITLES = dict(COLUMNS)
 def _label(name: str) -> str:
     if name == "original":
         return "Original"
-    return get_method(name).label or name
+    method, _, own_preset = name.partition("@")
+    label = get_method(method).label or method
+    return f"{label} ({own_preset} preset)" if own_preset else label
 
 
 SUITES = {"pour": bench_pour, "features": bench_features, "methods": bench_methods}

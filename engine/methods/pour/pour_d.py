@@ -86,7 +86,7 @@ def holdout_split(y_forget: np.ndarray, fraction: float, seed: int) -> tuple[np.
     held: list[np.ndarray] = []
     for c in np.unique(y_forget):
         rows = np.flatnonzero(y_forget == c)
-        k = min(int(round(fraction * len(rows))), len(rows) - 1)
+        k = min(round(fraction * len(rows)), len(rows) - 1)
         if k > 0:
             held.append(rng.choice(rows, size=k, replace=False))
     out = np.sort(np.concatenate(held)) if held else np.zeros(0, dtype=np.int64)
