@@ -16,9 +16,8 @@ and why (issue 12):
   it. The rule also watches the feature-space target on those images, the relative error
   e = ‖θ_s − P θ_o‖ / ‖(I − P) θ_o‖ (1 at the start, 0 on the target): it stops only once e has
   plateaued (so not in the first steps' transient, where the forget logit dips while every
-  class's features are disturbed: digits, step 5, 0 % forget but 91 % retain accuracy), and it
-  also stops once e has plateaued for 3 looks whatever the accuracy (more steps would not move
-  the features: see below). :class:`HeldOutJudge`. The test split is never read: it is for
+  class's features are disturbed: digits, step 5, 0 % forget but 91 % retain accuracy).
+  :class:`HeldOutJudge`. The test split is never read: it is for
   evaluation only. The closing log line gives the judge's accuracy and e.
 - **A step budget that scales with the forget set.** ``epochs`` passes over the trained forget
   images in batches of ``batch_size`` (defaults 30 and 32), with no floor (``min_steps`` 0). The
@@ -98,13 +97,11 @@ class HeldOutJudge:
 
     Each look measures (one feature pass) their accuracy and the relative target error
     e = ‖θ_s(x) − P θ_o(x)‖_F / ‖(I − P) θ_o(x)‖_F (1 at the start, 0 on the target). It says
-    stop once e has plateaued (improved by less than ``PLATEAU`` of itself since the last look)
-    with the accuracy at or below ``threshold`` (negative: never), or once e has plateaued for
-    ``PATIENCE`` looks in a row whatever the accuracy (more steps would not move the features).
+    stop once the accuracy is at or below ``threshold`` (negative: never) with e plateaued
+    (improved by less than ``PLATEAU`` of itself since the last look).
     """
 
     PLATEAU = 0.02
-    PATIENCE = 3
 
     def __init__(self, ctx: MethodContext, student: LetheModel, x: np.ndarray, y: np.ndarray, P: torch.Tensor, threshold: float) -> None:
         self.ctx, self.student, self.x, self.threshold = ctx, student, x, threshold
@@ -112,7 +109,7 @@ class HeldOutJudge:
         z_o = self._features(ctx.original)  # (n, d)
         self.target = z_o @ P
         self.scale = max(float(torch.linalg.norm(z_o - self.target)), 1e-12)
-        self.error, self.accuracy, self.flat = 1.0, 1.0, 0
+        self.error, self.accuracy, self.flat = 1.0, 1.0, False
 
     def _features(self, model: LetheModel) -> torch.Tensor:
         return self._pass(model)[0]
@@ -128,14 +125,12 @@ class HeldOutJudge:
         z, pred = self._pass(self.student)
         self.accuracy = float((pred == self.y).float().mean())
         error = float(torch.linalg.norm(z - self.target)) / self.scale
-        self.flat = self.flat + 1 if error > self.error * (1 - self.PLATEAU) else 0
+        self.flat = error > self.error * (1 - self.PLATEAU)
         self.error = error
 
     def done(self, _model: object) -> bool:
         self.look()
-        if self.flat == 0:
-            return False
-        return (self.threshold >= 0 and self.accuracy <= self.threshold) or self.flat >= self.PATIENCE
+        return self.flat and self.threshold >= 0 and self.accuracy <= self.threshold
 
 
 @register(
