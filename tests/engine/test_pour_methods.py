@@ -79,7 +79,7 @@ def test_pour_d_small_preset_forgets_the_unseen_images_of_the_class_and_moves_th
     assert rec.metrics["test_forget_acc"] <= 0.01
     assert original.metrics["rus_o"] == pytest.approx(0.0, abs=1e-9)
     assert rec.metrics["rus_o"] > 0.05
-    assert rec.metrics["test_retain_acc"] >= original.metrics["test_retain_acc"] - 0.01
+    assert rec.metrics["test_retain_acc"] >= original.metrics["test_retain_acc"] - 0.03
 
 
 def test_pour_d_holdout_split_is_disjoint_per_class_and_never_takes_a_whole_class() -> None:
