@@ -110,16 +110,15 @@ class HeldOutJudge:
 
     PLATEAU = 0.02
 
-    def __init__(self, ctx: MethodContext, student: LetheModel, x: np.ndarray, y: np.ndarray, P: torch.Tensor, threshold: float) -> None:
+    def __init__(
+        self, ctx: MethodContext, student: LetheModel, x: np.ndarray, y: np.ndarray, z_o: torch.Tensor, P: torch.Tensor, threshold: float
+    ) -> None:
+        """``x`` (n, C, H, W) uint8 judge images, ``y`` (n,) their labels, ``z_o`` (n, d) their original features."""
         self.ctx, self.student, self.x, self.threshold = ctx, student, x, threshold
         self.y = torch.as_tensor(y, device=ctx.device)
-        z_o = self._features(ctx.original)  # (n, d)
         self.target = z_o @ P
         self.scale = max(float(torch.linalg.norm(z_o - self.target)), 1e-12)
         self.error, self.accuracy, self.flat = 1.0, 1.0, False
-
-    def _features(self, model: LetheModel) -> torch.Tensor:
-        return self._pass(model)[0]
 
     def _pass(self, model: LetheModel) -> tuple[torch.Tensor, torch.Tensor]:
         """(features (n, d), predictions (n,)) of the judge images through ``model`` (eval mode, cancellable)."""
@@ -154,8 +153,9 @@ def unlearn(ctx: MethodContext, p: PourDParams) -> Generator[Event, None, LetheM
     P = projector(ctx, classes, p.direction, False).to(ctx.device, torch.float32)  # (d, d)
     trained, held = holdout_split(np.asarray(ctx.y_forget), p.holdout, ctx.seed)
     x_f = ctx.x_forget[trained]  # (N_t, C, H, W): the only forget images the student trains on
-    z_o = extract(ctx.original, x_f, ctx.bundle.mean, ctx.bundle.std, device=ctx.device, token=ctx.token).features
-    targets = torch.as_tensor(z_o, device=ctx.device) @ P  # (N_t, d): teacher P θ_o(x)
+    feats = extract(ctx.original, ctx.x_forget, ctx.bundle.mean, ctx.bundle.std, device=ctx.device, token=ctx.token).features
+    z_o = torch.as_tensor(feats, device=ctx.device, dtype=torch.float32)  # (N_f, d): θ_o of the whole forget set, one pass
+    targets = z_o[trained] @ P  # (N_t, d): teacher P θ_o(x)
 
     student = ctx.copy_original()
     with torch.no_grad():  # the head is frozen and the loss never reads it: folding now = folding after
@@ -181,7 +181,7 @@ def unlearn(ctx: MethodContext, p: PourDParams) -> Generator[Event, None, LetheM
     # the judge: held-out forget images (never trained on), or the training ones when none are held out
     x_judge, y_judge = (ctx.x_forget[held], ctx.y_forget[held]) if len(held) else (x_f, ctx.y_forget[trained])
     which = f"{len(held)} held-out forget images (not trained on)" if len(held) else "the training forget images"
-    judge = HeldOutJudge(ctx, student, x_judge, y_judge, P, p.early_stop_acc)
+    judge = HeldOutJudge(ctx, student, x_judge, y_judge, z_o[held] if len(held) else z_o[trained], P, p.early_stop_acc)
     stop = EarlyStop(judge.done, JUDGE_EVERY, "POUR-D", f"judged on {which}")
     forget_batches = IndexBatches(len(x_f), p.batch_size, ctx.seed)
     retain_batches = IndexBatches(len(x_r), p.batch_size, ctx.seed + 1) if p.retain_weight > 0 else [None]
