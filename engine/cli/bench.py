@@ -304,7 +304,8 @@ def _one_seed_methods(args: argparse.Namespace, seed: int, names: list[str], ste
     for name in names:
         if name == "retrain":
             continue
-        info = get_method(name)
+        method, _, own_preset = name.partition("@")  # "pour_d@small": that method with its own preset
+        info = get_method(method)
         steps.begin(f"seed {seed}: {info.label or name} (timed) and its metrics")
         if info.unsupported_reason(split):
             rows[name] = {"skipped": 1.0}
@@ -313,7 +314,7 @@ def _one_seed_methods(args: argparse.Namespace, seed: int, names: list[str], ste
                             reference=retrain)
         seed_everything(seed)
         try:
-            t, model = timed(lambda: drain(info.fn(ctx, info.params_for(preset))), device)  # noqa: B023 - called at once
+            t, model = timed(lambda: drain(info.fn(ctx, info.params_for(own_preset or preset))), device)  # noqa: B023 - called at once
         except LetheError as exc:
             rows[name] = {"failed": 1.0, "error": exc.one_line()}  # type: ignore[dict-item]
             continue
@@ -325,11 +326,14 @@ def _one_seed_methods(args: argparse.Namespace, seed: int, names: list[str], ste
 def bench_methods(args: argparse.Namespace) -> dict[str, Any]:
     names = args.only.split(",") if args.only else available_methods()
     for name in names:
-        get_method(name)  # unknown names fail before any work
+        method, _, own_preset = name.partition("@")
+        get_method(method)  # unknown names fail before any work
+        if own_preset and own_preset not in preset_names():
+            raise BadSpec(f"--only: {name!r} names an unknown preset (known: {', '.join(preset_names())})")
     preset = getattr(args, "preset", None) or PAPER
     if preset not in preset_names():
         raise BadSpec(f"--preset: {preset!r} is not a known preset (known: {', '.join(preset_names())})")
-    with_preset = [n for n in names if preset in get_method(n).presets]
+    with_preset = [n for n in names if "@" not in n and preset in get_method(n).presets]
     seeds = [args.seed + i for i in range(args.seeds)]
     steps = _steps(args, "bench methods", len(seeds) * (2 + len([n for n in names if n != "retrain"])))
     per_seed = [_one_seed_methods(args, s, names, steps) for s in seeds]
@@ -343,7 +347,7 @@ def bench_methods(args: argparse.Namespace) -> dict[str, Any]:
         runs = [rows[name] for rows in per_seed]
         if "skipped" in runs[0] or "failed" in runs[0]:
             why = "cannot handle this forget set" if "skipped" in runs[0] else runs[0].get("error", "failed")
-            table_rows.append((get_method(name).label if name not in ("original",) else "Original", why) + ("",) * (len(header) - 2))
+            table_rows.append((_label(name), why) + ("",) * (len(header) - 2))
             summary[name] = {"note": why}
             continue
         cells = [_label(name)]
@@ -398,7 +402,9 @@ _COLUMN_TITLES = dict(COLUMNS)
 def _label(name: str) -> str:
     if name == "original":
         return "Original"
-    return get_method(name).label or name
+    method, _, own_preset = name.partition("@")
+    label = get_method(method).label or method
+    return f"{label} ({own_preset} preset)" if own_preset else label
 
 
 def bench_ensemble(args: argparse.Namespace) -> dict[str, Any]:

@@ -430,7 +430,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default="cnn_small", help="the model architecture")
     p.add_argument("--forget-class", type=int, default=3, help="pour suite: the class to forget")
     p.add_argument("--forget", default="class:3", help="methods suite: class:K[,K2] or fraction:F")
-    p.add_argument("--only", help="methods suite: comma-separated method names (default: all)")
+    p.add_argument("--only", help="methods suite: comma-separated method names; NAME@PRESET for one method with its own preset (default: all)")
     p.add_argument("--seeds", type=int, default=1, help="methods suite: repeat with N seeds, report mean ± spread")
     p.add_argument("--preset", default="paper",
                    help="methods suite: settings to use: paper (the published ones) or small (tuned for small data)")

@@ -48,8 +48,8 @@ def test_on_small_data_selecting_a_method_starts_from_its_small_preset(pane) -> 
     pane.select_method("random_label")
     info = registry.get("random_label")
     assert params_from_json(info.params, pane.form.values()) == info.params_for("small")
-    pane.select_method("pour_d")  # no preset: paper defaults
-    assert params_from_json(registry.get("pour_d").params, pane.form.values()) == registry.get("pour_d").default_params()
+    pane.select_method("finetune")  # no preset: paper defaults
+    assert params_from_json(registry.get("finetune").params, pane.form.values()) == registry.get("finetune").default_params()
     pane.set_prefer_small_preset(False)
     pane.select_method("random_label")
     assert params_from_json(info.params, pane.form.values()) == info.default_params()

@@ -53,6 +53,16 @@ def test_bench_methods_runs_a_preset_and_says_which(tmp_path, capsys) -> None:  
     assert "--preset: 'huge'" in capsys.readouterr().err
 
 
+def test_bench_methods_runs_one_method_with_its_own_preset_beside_the_defaults(tmp_path, capsys) -> None:  # noqa: ANN001
+    out = tmp_path / "bench.json"
+    argv = ["bench", "methods", "--model", "mlp", "--only", "pour_d@small", "--out", str(out), "--device", "cpu"]
+    assert main(argv) == 0
+    assert "| POUR-D (small preset) |" in capsys.readouterr().out
+    assert json.loads(out.read_text())["per_seed"][0]["pour_d@small"]["time_ratio"] > 0
+    assert main(["bench", "methods", "--model", "mlp", "--only", "pour_d@huge", "--device", "cpu"]) == 2
+    assert "'pour_d@huge' names an unknown preset" in capsys.readouterr().err
+
+
 def test_bench_all_runs_every_suite_on_each_available_dataset(tmp_path, capsys, monkeypatch) -> None:  # noqa: ANN001
     import engine.cli.bench as bench
 
