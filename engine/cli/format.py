@@ -23,8 +23,9 @@ class ProgressPrinter:
     seconds of a long stage. ``clock`` (seconds) is injectable for tests.
     """
 
-    def __init__(self, stream: TextIO = sys.stderr, quiet: bool = False, *,
+    def __init__(self, stream: TextIO | None = None, quiet: bool = False, *,
                  clock: Callable[[], float] = time.monotonic, every_s: float = 10.0) -> None:
+        stream = sys.stderr if stream is None else stream  # looked up now: tests and callers may replace it
         self.stream = stream
         self.quiet = quiet
         self.tty = stream.isatty()
