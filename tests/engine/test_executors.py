@@ -85,6 +85,7 @@ def test_local_executor_runs_jobs_in_two_processes_like_the_runner_and_cancels(r
         assert time.monotonic() - t0 < 1.5
         assert queued.cancelled()
         assert ex.submit(JobSpec(**TINY)).result(timeout=110).metrics["retain_acc"] > 0.5
+        assert ex.submit_call(divmod, 7, 2).result(timeout=100) == (3, 1)  # any importable function
 
 
 def test_in_process_executor_and_a_failing_job(runner) -> None:  # noqa: ANN001
