@@ -139,7 +139,7 @@ def test_a_waiter_on_the_cache_lock_can_be_cancelled(tmp_path) -> None:  # noqa:
 
 
 @pytest.mark.slow  # starts a local Ray (several seconds)
-def test_ray_executor_runs_a_job_like_the_runner_and_cancels(runner) -> None:  # noqa: ANN001
+def test_ray_executor_runs_a_job_like_the_runner_cancels_and_sweeps(runner, tmp_path) -> None:  # noqa: ANN001
     ray = pytest.importorskip("ray")
     from engine.executors.ray_executor import RayExecutor
 
@@ -158,6 +158,12 @@ def test_ray_executor_runs_a_job_like_the_runner_and_cancels(runner) -> None:  #
         with pytest.raises(Cancelled):
             f.result(timeout=10)
         assert time.monotonic() - t0 < 2.0
+        # a sweep runs unchanged on Ray
+        from engine.executors.sweep import SweepConfig, run_sweep
+
+        config = SweepConfig(JobSpec(**{**TINY, "audit": True}), trials=2, sampler="random", only=("lr",))
+        summary = list(run_sweep(config, ex, tmp_path / "sweep"))[-1].summary
+        assert [t["state"] for t in summary["trials"]] == ["complete", "complete"] and summary["pareto"]
     finally:
         ex.shutdown(cancel=True)
     assert not ray.is_initialized()
