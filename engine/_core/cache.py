@@ -52,7 +52,7 @@ LOCK_POLL_S = 0.1
 
 @contextlib.contextmanager
 def entry_lock(stem: Path, *, wait: Callable[[], None] | None = None) -> Iterator[bool]:
-    """Hold an exclusive, cross-process lock on one cache entry (``stem`` + ``.lock``) while it is made.
+    """Hold an exclusive, cross-process lock on one cache entry (checkpoint ``stem``) while it is made.
 
     Two workers (local processes or Ray tasks sharing the cache folder) that need the same
     original or retrain would otherwise both train it and both write it; with the lock the second
@@ -61,9 +61,10 @@ def entry_lock(stem: Path, *, wait: Callable[[], None] | None = None) -> Iterato
     ``wait`` is called every :data:`LOCK_POLL_S` seconds while another process holds the lock
     (raise from it, e.g. ``token.check``, to stop waiting). POSIX uses ``fcntl.flock``, Windows
     ``msvcrt.locking``; the OS drops the lock when its holder dies, so a crashed worker never
-    blocks the cache. The lock file itself is left in place (empty; removing it would race).
+    blocks the cache. The lock file, ``<cache>/locks/<folder>-<name>.lock`` (beside the entries'
+    folder, so that folder holds only checkpoints), is left in place (empty; removing it would race).
     """
-    path = stem.with_name(stem.name + ".lock")
+    path = stem.parent.parent / "locks" / f"{stem.parent.name}-{stem.name}.lock"
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)

@@ -31,6 +31,9 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--only", help="comma-separated hyperparameters to search (default: every bounded one)")
     p.add_argument("--bounds", action="append", default=[], metavar="NAME=LO:HI",
                    help="narrow one hyperparameter's range (repeatable), e.g. lr=1e-4:0.1")
+    p.add_argument("--span", type=float, default=10.0,
+                   help="numeric fields stay within [default / SPAN, default x SPAN] of their Params bounds "
+                        "(default 10; 0 = the full bounds)")
     p.add_argument("--out", required=True, help="the sweep folder (journal + sweep.json); run again to resume")
     p.add_argument("--save-preset", metavar="NAME", help="save the best trial as the user preset NAME")
     p.add_argument("--quiet", action="store_true", help="no per-trial lines on stderr")
@@ -55,7 +58,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     spec = JobSpec.load(args.spec)
     only = tuple(s.strip() for s in args.only.split(",") if s.strip()) if args.only else None
     config = SweepConfig(spec, trials=args.trials, seeds=args.seeds, sampler=args.sampler,
-                         sampler_seed=args.sampler_seed, only=only, bounds=_bounds(args.bounds))
+                         sampler_seed=args.sampler_seed, only=only, bounds=_bounds(args.bounds),
+                         span=args.span)
     config.check()
     workers = args.workers if args.workers is not None else default_workers()
     token = CancelToken()

@@ -1,10 +1,12 @@
 """Hyperparameter sweeps: Optuna searches a method's hyperparameters, jobs run on an executor.
 
 **Search space**: every field of the method's Params dataclass with finite bounds (``min`` /
-``max`` of :func:`engine.methods.base.param`: ints and floats, log-scaled when the bounds span
-100× or more and the lower one is positive) or ``choices`` (and booleans); fields the base spec
-fixes in ``params`` are not searched, ``only`` narrows the search to the named fields and
-``bounds`` narrows a field's range (within its Params bounds).
+``max`` of :func:`engine.methods.base.param`: ints and floats, log-scaled when the range spans
+100× or more and its lower end is positive) or ``choices`` (and booleans); fields the base spec
+fixes in ``params`` are not searched, ``only`` narrows the search to the named fields, ``bounds``
+sets a field's range (within its Params bounds), and ``span`` (default 10) keeps every other
+numeric field with a positive paper default within ``[default / span, default × span]`` of its
+bounds, so trials cost about what the method usually costs (``span`` 0: the full bounds).
 
 **Objective** (minimised): the distance to the retrained model. For each seed the unlearned model
 is compared with the Retrain reference of the same seed (the spec's ``reference`` must be
@@ -108,8 +110,12 @@ def _optuna() -> Any:
 
 
 def search_space(method: str, *, fixed: Sequence[str] = (), only: Sequence[str] | None = None,
-                 bounds: Mapping[str, tuple[float, float]] | None = None) -> dict[str, Any]:
+                 bounds: Mapping[str, tuple[float, float]] | None = None, span: float = 0.0) -> dict[str, Any]:
     """Optuna distributions of the method's searchable hyperparameters (see the module doc).
+
+    ``span`` > 1 keeps a numeric field with a positive paper default ``d`` within
+    ``[d / span, d × span]`` (inside its Params bounds; ``bounds`` given for it win), so a sweep
+    stays near the method's usual cost; 0 searches the full Params bounds.
 
     Raises :class:`BadSpec` for a name in ``only`` / ``bounds`` that is no field, a bound outside the
     field's own, or a space left empty."""
@@ -132,6 +138,9 @@ def search_space(method: str, *, fixed: Sequence[str] = (), only: Sequence[str] 
             space[name] = dist.CategoricalDistribution(list(meta["choices"]))
         elif kind in (int, float) and meta.get("min") is not None and meta.get("max") is not None:
             lo, hi = float(meta["min"]), float(meta["max"])
+            default = f.default
+            if span > 1 and isinstance(default, (int, float)) and default > 0 and not (bounds and name in bounds):
+                lo, hi = max(lo, default / span), min(hi, default * span)
             if bounds and name in bounds:
                 blo, bhi = bounds[name]
                 if not (lo <= blo <= bhi <= hi):
@@ -141,6 +150,8 @@ def search_space(method: str, *, fixed: Sequence[str] = (), only: Sequence[str] 
                 continue
             log = lo > 0 and hi / lo >= 100
             if kind is int:
+                if math.ceil(lo) >= math.floor(hi):
+                    continue
                 space[name] = dist.IntDistribution(math.ceil(lo), math.floor(hi), log=log)
             else:
                 space[name] = dist.FloatDistribution(lo, hi, log=log)
@@ -233,7 +244,8 @@ def pareto_indices(points: Sequence[Sequence[float] | None]) -> list[int]:
 class SweepConfig:
     """What to search: the base ``spec`` (method, data, model, forget set), ``trials`` in total
     (earlier runs in the folder count), ``seeds`` per trial (spec.seed, spec.seed+1, ...), the Optuna
-    ``sampler`` (tpe or random) and its seed, ``only`` / ``bounds`` to narrow the space."""
+    ``sampler`` (tpe or random) and its seed, ``only`` / ``bounds`` / ``span`` to narrow the space
+    (see :func:`search_space`; by default numeric fields stay within 10× of their paper default)."""
 
     spec: JobSpec
     trials: int
@@ -242,12 +254,15 @@ class SweepConfig:
     sampler_seed: int = 0
     only: tuple[str, ...] | None = None
     bounds: tuple[tuple[str, float, float], ...] = ()
+    span: float = 10.0
 
     def check(self) -> None:
         if self.trials < 1:
             raise BadSpec(f"sweep: --trials must be at least 1, got {self.trials}")
         if self.seeds < 1:
             raise BadSpec(f"sweep: --seeds must be at least 1, got {self.seeds}")
+        if not (self.span == 0 or self.span > 1) or not math.isfinite(self.span):
+            raise BadSpec(f"sweep: --span must be 0 (full Params bounds) or above 1, got {self.span}")
         if self.sampler not in SAMPLERS:
             raise BadSpec(f"sweep: sampler {self.sampler!r} is not one of {', '.join(SAMPLERS)}")
         if self.spec.reference != "retrain" or get_method(self.spec.method).is_reference:
@@ -258,7 +273,7 @@ class SweepConfig:
         """What must match for a folder's earlier trials to count (everything but ``trials``)."""
         return {"spec": self.spec.to_json(), "seeds": self.seeds, "sampler": self.sampler,
                 "sampler_seed": self.sampler_seed, "only": list(self.only) if self.only else None,
-                "bounds": [list(b) for b in self.bounds]}
+                "bounds": [list(b) for b in self.bounds], "span": self.span}
 
 
 def _open_study(config: SweepConfig, folder: Path, space: Mapping[str, Any]) -> Any:
@@ -351,7 +366,7 @@ def run_sweep(config: SweepConfig, executor: Executor, out: str | Path, *, token
     folder = Path(out)
     spec = config.spec.validated()
     bounds = {name: (lo, hi) for name, lo, hi in config.bounds}
-    space = search_space(spec.method, fixed=tuple(spec.params), only=config.only, bounds=bounds)
+    space = search_space(spec.method, fixed=tuple(spec.params), only=config.only, bounds=bounds, span=config.span)
     study = _open_study(config, folder, space)
     recovered = _recover(study)
     if recovered:

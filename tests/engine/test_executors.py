@@ -50,7 +50,7 @@ def test_make_executor_refuses_unknown_names() -> None:
 
 
 @pytest.mark.slow  # two spawned worker processes
-def test_local_executor_runs_two_jobs_in_two_processes_like_the_runner(runner) -> None:  # noqa: ANN001
+def test_local_executor_runs_jobs_in_two_processes_like_the_runner_and_cancels(runner) -> None:  # noqa: ANN001
     specs = [JobSpec(**TINY, seed=s) for s in (0, 1)]
     events: list = []
     lock = threading.Lock()
@@ -63,35 +63,29 @@ def test_local_executor_runs_two_jobs_in_two_processes_like_the_runner(runner) -
         futures = [ex.submit(s, on_event=collect, job_id=f"job{i}") for i, s in enumerate(specs)]
         records = [f.result(timeout=110) for f in futures]
         pids = {slot.proc.pid for slot in ex._slots if slot.proc is not None}
-    assert len(pids) == 2  # each job ran in its own process
-    for spec, rec in zip(specs, records, strict=True):
-        _same_record(rec, runner.run_to_record(spec))
-    assert {e.job_id for e in events} == {"job0", "job1"}
-    assert sum(isinstance(e, Finished) for e in events) == 2
-    assert any(isinstance(e, Progress) for e in events)
+        assert len(pids) == 2  # each job ran in its own process
+        for spec, rec in zip(specs, records, strict=True):
+            _same_record(rec, runner.run_to_record(spec))
+        assert {e.job_id for e in events} == {"job0", "job1"}
+        assert sum(isinstance(e, Finished) for e in events) == 2
+        assert any(isinstance(e, Progress) for e in events)
 
-
-@pytest.mark.slow  # a spawned worker process
-def test_cancel_stops_a_running_job_within_a_second_and_a_queued_one_never_starts() -> None:
-    started = threading.Event()
-
-    def on_event(ev) -> None:  # noqa: ANN001
-        if isinstance(ev, Progress) and ev.stage == "unlearn":
-            started.set()
-
-    with LocalExecutor(1, threads=1) as ex:
-        running = ex.submit(JobSpec(**LONG), on_event=on_event)
+        # cancel: a running job stops within a second, queued ones never start, the pool goes on
+        started = threading.Event()
+        running = [ex.submit(JobSpec(**LONG), on_event=lambda ev: started.set()
+                             if isinstance(ev, Progress) and ev.stage == "unlearn" else None) for _ in range(2)]
         queued = ex.submit(JobSpec(**TINY))
         assert started.wait(100)
         ex.cancel(queued)
         t0 = time.monotonic()
-        ex.cancel(running)
-        with pytest.raises(Cancelled):
-            running.result(timeout=10)
+        ex.cancel()
+        for f in running:
+            with pytest.raises(Cancelled):
+                f.result(timeout=10)
         assert time.monotonic() - t0 < 1.5
         assert queued.cancelled()
-        # the worker survives (or is replaced): the next job runs
         assert ex.submit(JobSpec(**TINY)).result(timeout=110).metrics["retain_acc"] > 0.5
+        assert ex.submit_call(divmod, 7, 2).result(timeout=100) == (3, 1)  # any importable function
 
 
 def test_in_process_executor_and_a_failing_job(runner) -> None:  # noqa: ANN001
@@ -145,7 +139,7 @@ def test_a_waiter_on_the_cache_lock_can_be_cancelled(tmp_path) -> None:  # noqa:
 
 
 @pytest.mark.slow  # starts a local Ray (several seconds)
-def test_ray_executor_runs_a_job_like_the_runner_and_cancels(runner) -> None:  # noqa: ANN001
+def test_ray_executor_runs_a_job_like_the_runner_cancels_and_sweeps(runner, tmp_path) -> None:  # noqa: ANN001
     ray = pytest.importorskip("ray")
     from engine.executors.ray_executor import RayExecutor
 
@@ -164,11 +158,18 @@ def test_ray_executor_runs_a_job_like_the_runner_and_cancels(runner) -> None:  #
         with pytest.raises(Cancelled):
             f.result(timeout=10)
         assert time.monotonic() - t0 < 2.0
+        # a sweep runs unchanged on Ray
+        from engine.executors.sweep import SweepConfig, run_sweep
+
+        config = SweepConfig(JobSpec(**{**TINY, "audit": True}), trials=2, sampler="random", only=("lr",))
+        summary = list(run_sweep(config, ex, tmp_path / "sweep"))[-1].summary
+        assert [t["state"] for t in summary["trials"]] == ["complete", "complete"] and summary["pareto"]
     finally:
         ex.shutdown(cancel=True)
     assert not ray.is_initialized()
 
 
+@pytest.mark.slow  # trains the tiny original and retrain (once)
 def test_two_workers_needing_the_same_original_train_it_once(tmp_path, monkeypatch) -> None:  # noqa: ANN001
     """Two runners (as two workers would) start together on an empty cache: one trains the original
     and the retrain reference under the entry locks, the other waits and loads both from the cache."""

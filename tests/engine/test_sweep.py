@@ -37,6 +37,11 @@ def test_the_search_space_comes_from_the_params_bounds() -> None:
     assert set(space["schedule"].choices) >= {"none"}
     fixed = search_space("finetune", fixed=("lr",), only=("lr", "epochs"), bounds={"epochs": (1, 3)})
     assert set(fixed) == {"epochs"} and (fixed["epochs"].low, fixed["epochs"].high) == (1, 3)
+    near = search_space("finetune", span=10)  # a decade either side of the paper default, within the bounds
+    d = get_method("finetune").params()
+    assert math.isclose(near["lr"].low, d.lr / 10) and math.isclose(near["lr"].high, d.lr * 10) and near["lr"].log
+    assert (near["epochs"].low, near["epochs"].high) == (1, d.epochs * 10)
+    assert near["momentum"].high == 0.999
     with pytest.raises(BadSpec, match="within"):
         search_space("finetune", bounds={"lr": (0.0, 5.0)})
     with pytest.raises(BadSpec, match="no hyperparameter"):
