@@ -17,7 +17,8 @@ class PerClassBars(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.plot = pg.PlotWidget(title="per-class test accuracy")
+        self.plot = pg.PlotWidget(title="per-class test accuracy", axisItems=style.tick_axes("left"))
+        self._title_size = f"{style.PLOT_FONT_PT + 1}pt"
         self.plot.setMenuEnabled(False)
         self.plot.hideButtons()
         self.plot.setYRange(0, 1.05, padding=0)
@@ -43,7 +44,7 @@ class PerClassBars(QWidget):
             self.plot.addItem(item)
             self.items.append(item)
         key = " ".join(f"<span style='color:{c}'>■</span> {html.escape(lab)}" for lab, c, _ in series)
-        self.plot.setTitle(f"per-class test accuracy &nbsp; {key}")
+        self.plot.setTitle(f"per-class test accuracy &nbsp; {key}", size=self._title_size)
         step = max(1, len(names) // 20)
         self.plot.getAxis("bottom").setTicks([[(i, str(names[i])) for i in range(0, len(names), step)]])
         self.plot.setXRange(-0.6, len(names) - 0.4, padding=0)
@@ -63,4 +64,9 @@ class PerClassBars(QWidget):
     def clear(self, note: str = "no run shown") -> None:
         """No bars, no legend: the title says why (``note``, e.g. "running…")."""
         self.set_series([], [])
-        self.plot.setTitle(f"per-class test accuracy &nbsp; <i>{html.escape(note)}</i>")
+        self.plot.setTitle(f"per-class test accuracy &nbsp; <i>{html.escape(note)}</i>", size=self._title_size)
+
+    def set_font_size(self, pt: float) -> None:
+        """Ticks and the title in ``pt`` points (presenter mode)."""
+        self._title_size = f"{pt + 1:g}pt"
+        style.set_plot_font(self.plot.getPlotItem(), pt)

@@ -25,12 +25,19 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.plots import style
 from app.plots.bars import PerClassBars
 from app.plots.curves import CurvesPlot
 from app.plots.embedding import EmbeddingPlot
 from app.plots.geometry_view import GramView
 from app.plots.throttle import Throttle
 from engine import Geometry, Metrics
+
+def is_interpolation(ev: Geometry) -> bool:
+    """A frame of a closed-form method's interpolation (POUR-P): an unlearning frame whose t is
+    not its step (t runs 0..1 over the frames while the step counts them)."""
+    return ev.stage == "unlearn" and abs(float(ev.t) - float(ev.step)) > 1e-9
+
 
 CURVES_LAG_MS = 40  # the curves repaint this long after the embedding (two short GUI stalls, not one)
 
@@ -126,6 +133,7 @@ class LiveView(QWidget):
     def set_classes(self, names: Sequence[str]) -> None:
         self.class_names = list(names)
         self.embedding.set_classes(self.class_names)
+        self.gram.set_classes(self.class_names)
 
     def begin_job(self, job_id: str, title: str) -> None:
         """A new run: clear curves and frames; axes refit on its first frame."""
@@ -163,6 +171,11 @@ class LiveView(QWidget):
             self._draw_ghosts()
             return
         self.frames.append(ev)
+        if not self.curves.closed_form and is_interpolation(ev):
+            self.curves.set_closed_form(True)  # x becomes t; frames already drawn move to their t
+            self.curves.clear_nc()
+            for f in self.frames[:-1]:
+                self.curves.add_nc(self._x_of(f), f.nc)
         self.curves.add_nc(self._x_of(ev), ev.nc)
         self.slider.blockSignals(True)
         self.slider.setRange(0, len(self.frames) - 1)
@@ -173,8 +186,8 @@ class LiveView(QWidget):
         self._throttle.request()
 
     def _x_of(self, ev: Geometry) -> float:
-        # The original frame sits at step 0; POUR-P's interpolation frames spread t over its step axis.
-        return float(ev.step)
+        """The frame's x: its interpolation t for a closed-form method (0..1), else its step."""
+        return float(ev.t) if self.curves.closed_form else float(ev.step)
 
     @Slot(object)
     def add_metrics(self, ev: Metrics) -> None:
@@ -186,6 +199,7 @@ class LiveView(QWidget):
     def finish(self, record: Any | None) -> None:
         """The job ended: draw the last frame now, show the per-class bars."""
         self.flush()
+        self.curves.fit()
         if record is not None:
             self.bars.show_record(record, self.class_names)
 
@@ -214,7 +228,8 @@ class LiveView(QWidget):
         ev = self.frames[i]
         if len(self.class_names) != ev.gram.shape[0]:
             self.set_classes([str(c) for c in range(ev.gram.shape[0])])
-        self.embedding.set_points(ev.coords, ev.labels, ev.is_forget, means2d=ev.means2d)
+        self.embedding.set_points(ev.coords, ev.labels, ev.is_forget, ids=ev.indices, means2d=ev.means2d,
+                                  pred=ev.pred, conf=ev.conf)
         self.gram.set_frame(ev.gram, ev.labels, ev.is_forget, ev.nc)
         self._shown = i
         what = "original" if ev.stage == "original" else f"{ev.stage} step {ev.step}"
@@ -247,10 +262,22 @@ class LiveView(QWidget):
         if ghost is not None:
             self.add_geometry(ghost)
         self.flush()
+        self.curves.fit()
 
-    def set_large(self, large: bool) -> None:
-        """Presenter mode: bigger points and titles."""
+    def set_images(self, source: Any, invert_gray: bool = False) -> None:
+        """Where the hover tip finds a training image: ``source(index) -> (C, H, W) uint8`` or None."""
+        self.embedding.image_source = source
+        self.embedding.invert_gray = invert_gray
+
+    def set_large(self, large: bool, font_pt: float | None = None) -> None:
+        """Presenter mode: bigger points and titles; every plot's ticks, labels and titles in
+        ``font_pt`` points (default: 13 when large, else the normal plot font)."""
         self.embedding.point_size = 9.0 if large else 6.0
         for item in self.embedding.class_items:
             item.setSize(self.embedding.point_size)
         self.title.setStyleSheet("font-size: 20pt;" if large else "")
+        pt = font_pt if font_pt is not None else (13.0 if large else float(style.PLOT_FONT_PT))
+        self.curves.set_font_size(pt)
+        self.gram.set_font_size(pt)
+        self.bars.set_font_size(pt)
+        self.embedding.set_font_size(pt)
