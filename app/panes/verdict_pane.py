@@ -154,8 +154,10 @@ class VerdictPane(QWidget):
         self.thumbs_list.setStyleSheet("QListWidget { background: transparent; }")
         self.thumbs_label.setWordWrap(True)
         self.thumbs_label.setFixedWidth(side)
+        self._thumbs_side = side
 
         body = QWidget()
+        self._body = body
         left = QVBoxLayout()
         left.setSpacing(3)
         left.addWidget(self.header_label)
@@ -180,6 +182,12 @@ class VerdictPane(QWidget):
         self.show_record(None, None)
 
     # ------------------------------------------------------------------ public
+    def preferred_height(self, width: int) -> int:
+        """Pixels the pane needs to show its rows unscrolled at ``width`` pixels wide."""
+        lay = self._body.layout()
+        h = lay.heightForWidth(width) if lay.hasHeightForWidth() else -1
+        return (h if h > 0 else self._body.sizeHint().height()) + 6
+
     def verdicts(self) -> list[dict[str, Any]]:
         """The shown record's verdicts in the questions' order (empty without an audit)."""
         if self.record is None:
@@ -234,9 +242,12 @@ class VerdictPane(QWidget):
             return
         self.thumbs_label.setVisible(True)
         if not indices:
-            self.thumbs_label.setText("No forget image is still recognised.")
+            text = "No forget image is still recognised."
+            self.thumbs_label.setText(text)  # a short line: give the verdicts the width the images would take
+            self.thumbs_label.setFixedWidth(min(self._thumbs_side, self.thumbs_label.fontMetrics().horizontalAdvance(text) + 12))
             self.thumbs_list.setVisible(False)
             return
+        self.thumbs_label.setFixedWidth(self._thumbs_side)
         total = max(len(indices), int((self.record.audit.get("details") or {}).get("still_recognised_count", 0) or 0))
         more = f", {len(shown)} shown" if total > len(shown) else ""
         assert self.record is not None

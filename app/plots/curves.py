@@ -15,18 +15,23 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QGraphicsItem, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QGraphicsItem, QLabel, QVBoxLayout, QWidget
 
 from app.plots import style
 
 MAX_SYMBOL_POINTS = 60  # beyond this many points a curve is drawn without its symbols
 X_HEADROOM = 1.5  # a growing x range jumps to 1.5x the data's extent
 Y_PAD = 0.08
-X_PAD = 0.03  # of the x extent, each side, once fitted
+X_PAD = 0.05  # of the x extent, each side, once fitted (room for the end tick labels)
 MIN_X_SPAN = 1.0  # steps: one frame at step 0 still gets an axis 0..1, never a degenerate one
 MIN_Y_SPAN = 0.02  # a flat loss gets +-0.01, not a range of 1e-9
 STEP_LABEL = "optimiser step"
-INTERP_LABEL = "interpolation t (0 = original, 1 = result; closed-form method)"
+INTERP_LABEL = "interpolation t: 0 original → 1 result"
+LEGEND_HTML = ("<span style='color:#e15759'>━&nbsp;loss</span> &nbsp; <span style='color:#e15759'>●&nbsp;forget&nbsp;acc</span> "
+               "&nbsp; <span style='color:#59a14f'>■&nbsp;retain&nbsp;acc</span>&nbsp;<span style='color:#5f6368'>(probe&nbsp;images)</span>"
+               " &nbsp; <span style='color:#4e79a7'>■&nbsp;NC1</span> &nbsp; "
+               "<span style='color:#f28e2b'>▲&nbsp;angle&nbsp;/&nbsp;ideal</span>&nbsp;<span style='color:#5f6368'>(-&nbsp;-&nbsp;ideal&nbsp;1)</span>")
+ORIGINAL_X = -0.1  # a closed-form method's original frame sits left of t = 0 (its output mask acts at t = 0)
 
 
 def _bounds(*arrays: np.ndarray) -> tuple[float, float] | None:
@@ -75,15 +80,19 @@ class CurvesPlot(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        # One legend line over the three plots (titles would cost each plot a text row); each
+        # plot's left axis names it.
+        self.legend = QLabel(LEGEND_HTML)
+        self.legend.setObjectName("curvesLegend")
+        self.legend.setWordWrap(True)
+        self.legend.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.glw = pg.GraphicsLayoutWidget()
-        self.glw.setMinimumHeight(300)  # three plots of >= 70 px each, with titles
-        self.loss_plot = self.glw.addPlot(row=0, col=0, title="loss", axisItems=style.tick_axes("left", "bottom"))
-        self.acc_plot = self.glw.addPlot(row=1, col=0, title="<span style='color:#e15759'>● forget acc</span> &nbsp; "
-                                         "<span style='color:#59a14f'>■ retain acc</span> (probe images)",
-                                         axisItems=style.tick_axes("left", "bottom"))
-        self.nc_plot = self.glw.addPlot(row=2, col=0, title="<span style='color:#4e79a7'>■ NC1</span> &nbsp; "
-                                        "<span style='color:#f28e2b'>▲ angle / ideal</span>",
-                                        axisItems=style.tick_axes("left", "bottom"))
+        self.glw.setMinimumHeight(240)  # three plots of >= 60 px each and the step axis
+        self.loss_plot = self.glw.addPlot(row=0, col=0, axisItems=style.tick_axes("left", "bottom"))
+        self.acc_plot = self.glw.addPlot(row=1, col=0, axisItems=style.tick_axes("left", "bottom"))
+        self.nc_plot = self.glw.addPlot(row=2, col=0, axisItems=style.tick_axes("left", "bottom"))
+        for p, name in ((self.loss_plot, "loss"), (self.acc_plot, "accuracy"), (self.nc_plot, "NC")):
+            p.setLabel("left", name)
         self.closed_form = False
         for p in (self.loss_plot, self.acc_plot, self.nc_plot):
             p.setMenuEnabled(False)
@@ -99,8 +108,7 @@ class CurvesPlot(QWidget):
             p.getAxis("bottom").setStyle(showValues=False)
         self.acc_plot.setXLink(self.loss_plot)
         self.nc_plot.setXLink(self.loss_plot)
-        self.acc_plot.getAxis("left").setTicks([[(0.0, "0"), (0.5, "0.5"), (1.0, "1")]])
-        self.acc_plot.setYRange(0.0, 1.0, padding=0.05)
+        self.acc_plot.setYRange(-0.1, 1.1, padding=0)
         self.forget_acc_curve = self.acc_plot.plot(pen=style.pen("#e15759", 1.5), symbol="o", symbolSize=4,
                                                    symbolBrush="#e15759", symbolPen=None)
         self.retain_acc_curve = self.acc_plot.plot(pen=style.pen("#59a14f", 1.5), symbol="s", symbolSize=4,
@@ -114,10 +122,16 @@ class CurvesPlot(QWidget):
         self.nc_plot.addItem(self.ideal_line)
         self.no_loss_text = pg.TextItem("no optimisation steps\n(closed-form method)", color="#888", anchor=(0.5, 0.5))
         self.loss_plot.addItem(self.no_loss_text)
+        self.original_text = pg.TextItem("original", color="#5f6368", anchor=(0.0, 0.5))
+        self.original_text.setPos(ORIGINAL_X, 0.5)
+        self.original_text.setVisible(False)
+        self.acc_plot.addItem(self.original_text)
         self.no_loss_text.setPos(0.5, 0.5)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
-        lay.addWidget(self.glw)
+        lay.setSpacing(0)
+        lay.addWidget(self.legend)
+        lay.addWidget(self.glw, 1)
         self.clear()
 
     def clear(self) -> None:
@@ -148,7 +162,7 @@ class CurvesPlot(QWidget):
         self.nc_plot.setLabel("bottom", INTERP_LABEL if closed_form else STEP_LABEL)
         if closed_form:  # the whole interpolation is known in advance: the axis is 0..1 from the start
             self._x_range = _GrowingRange(pad=X_PAD, min_span=1.0)
-            self._x_range.range = padded(0.0, 1.0, X_PAD, 1.0)
+            self._x_range.range = padded(ORIGINAL_X, 1.0, X_PAD, 1.0)
             self.loss_plot.setXRange(*self._x_range.range, padding=0)
         else:
             self._x_range = _GrowingRange(headroom=X_HEADROOM - 1.0, pad=X_PAD, min_span=MIN_X_SPAN)
@@ -157,7 +171,7 @@ class CurvesPlot(QWidget):
         """Fit every axis to the data now (a finished run, a replay): no head-room left over."""
         loss_x, loss_y = np.asarray(self._loss_x), np.asarray(self._loss_y)
         x = np.asarray(self._nc_x)
-        xb = (0.0, 1.0) if self.closed_form else _bounds(loss_x, x)
+        xb = (ORIGINAL_X, 1.0) if self.closed_form else _bounds(loss_x, x)
         if xb is not None:
             self.loss_plot.setXRange(*padded(*xb, X_PAD, 1.0 if self.closed_form else MIN_X_SPAN), padding=0)
         yb = _bounds(loss_y)
@@ -182,9 +196,10 @@ class CurvesPlot(QWidget):
         """Ticks, axis labels and titles in ``pt`` points (presenter mode)."""
         for p in (self.loss_plot, self.acc_plot, self.nc_plot):
             style.set_plot_font(p, pt)
-        font = self.no_loss_text.textItem.font()
-        font.setPointSizeF(pt)
-        self.no_loss_text.setFont(font)
+        for item in (self.no_loss_text, self.original_text):
+            font = item.textItem.font()
+            font.setPointSizeF(pt)
+            item.setFont(font)
 
     def _set_symbols(self, on: bool) -> None:
         if on == self._symbols:
@@ -223,6 +238,10 @@ class CurvesPlot(QWidget):
         self._set_symbols(len(x) <= MAX_SYMBOL_POINTS)
         self.loss_curve.setData(loss_x, loss_y)
         self.no_loss_text.setVisible(not self._loss_x and (self.closed_form or len(self._nc_x) > 1))
+        has_loss = bool(self._loss_x)
+        if self.loss_plot.getAxis("left").style["showValues"] != has_loss:
+            self.loss_plot.getAxis("left").setStyle(showValues=has_loss)  # no numbers on an empty axis
+        self.original_text.setVisible(self.closed_form and bool(self._nc_x))
         self.nc1_curve.setData(x, nc1, connect="finite")
         self.angle_curve.setData(x, angle, connect="finite")
         self.forget_acc_curve.setData(x, np.asarray(self._forget_acc), connect="finite")

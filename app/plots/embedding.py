@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QPoint, QPointF, Qt, Signal
+from PySide6.QtCore import QPoint, QPointF, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QCursor
 from PySide6.QtWidgets import QFrame, QLabel, QVBoxLayout, QWidget
 
@@ -259,8 +259,14 @@ class EmbeddingPlot(pg.PlotWidget):
         self.tip = PointTip(self)
         self.setMouseTracking(True)
         self.scene().sigMouseMoved.connect(self._on_scene_mouse_moved)
-        self._vb.sigRangeChanged.connect(self._place_labels)
-        self._vb.sigResized.connect(self._place_labels)
+        # A range or size change can be signalled in the middle of a paint: moving items then is
+        # unsafe (Qt crashes in QPainter::restore), so the labels are re-placed on the next turn.
+        self._label_timer = QTimer(self)
+        self._label_timer.setSingleShot(True)
+        self._label_timer.setInterval(0)
+        self._label_timer.timeout.connect(self._place_labels)
+        self._vb.sigRangeChanged.connect(lambda *_: self._label_timer.start())
+        self._vb.sigResized.connect(lambda *_: self._label_timer.start())
         self._coords = np.zeros((0, 2), dtype=np.float32)
         self._ids = np.zeros(0, dtype=np.int64)
         self._labels: np.ndarray | None = None  # the labels the class rows were computed for
@@ -364,7 +370,7 @@ class EmbeddingPlot(pg.PlotWidget):
         self._vb.disableAutoRange()
         self._range_fixed = True
 
-    def _place_labels(self, *_args: object) -> None:
+    def _place_labels(self) -> None:
         """Class-mean labels at their means, pushed apart on screen, each with a leader to its mean."""
         means = self._means
         if means is None or not self.mean_labels:

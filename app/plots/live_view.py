@@ -27,7 +27,7 @@ from PySide6.QtWidgets import (
 
 from app.plots import style
 from app.plots.bars import PerClassBars
-from app.plots.curves import CurvesPlot
+from app.plots.curves import ORIGINAL_X, CurvesPlot
 from app.plots.embedding import EmbeddingPlot
 from app.plots.geometry_view import GramView
 from app.plots.throttle import Throttle
@@ -49,8 +49,8 @@ class LiveView(QWidget):
         super().__init__(parent)
         self.embedding = EmbeddingPlot()
         self.embedding.setObjectName("liveEmbedding")
-        self.embedding.setMinimumWidth(360)
-        self.embedding.setMinimumHeight(300)
+        self.embedding.setMinimumWidth(300)
+        self.embedding.setMinimumHeight(260)
         self.gram = GramView()
         self.curves = CurvesPlot()
         self.bars = PerClassBars()
@@ -66,25 +66,29 @@ class LiveView(QWidget):
         self.ghost_box.setChecked(True)
         self.ghost_box.setToolTip("Faint diamonds: where the model retrained without the forget set puts each probe image")
 
+        # Two columns: the embedding over the per-class bars | the Gram over the curves. Each column
+        # has the live view's full height, so neither pair squeezes the other when the window is short.
+        left = QSplitter(Qt.Orientation.Vertical)
+        left.addWidget(self.embedding)
+        left.addWidget(self.bars)
+        left.setStretchFactor(0, 3)
+        left.setStretchFactor(1, 1)
         right = QSplitter(Qt.Orientation.Vertical)
         right.addWidget(self.gram)
         right.addWidget(self.curves)
-        right.setStretchFactor(0, 1)
-        right.setStretchFactor(1, 2)
-        top = QSplitter(Qt.Orientation.Horizontal)
-        top.addWidget(self.embedding)
-        top.addWidget(right)
-        top.setStretchFactor(0, 3)
-        top.setStretchFactor(1, 2)
-        main = QSplitter(Qt.Orientation.Vertical)
-        main.addWidget(top)
-        main.addWidget(self.bars)
-        main.setStretchFactor(0, 4)
-        main.setStretchFactor(1, 1)
-        top.setSizes([540, 500])
-        right.setSizes([200, 380])  # the three stacked curves need the height more than the Gram images
-        main.setSizes([680, 170])
-        self.bars.setMinimumHeight(150)
+        right.setStretchFactor(0, 2)
+        right.setStretchFactor(1, 3)
+        main = QSplitter(Qt.Orientation.Horizontal)
+        main.addWidget(left)
+        main.addWidget(right)
+        main.setStretchFactor(0, 3)
+        main.setStretchFactor(1, 2)
+        for sp in (left, right, main):
+            sp.setChildrenCollapsible(False)  # a dragged splitter stops at a plot's minimum size
+        left.setSizes([520, 180])
+        right.setSizes([280, 420])
+        main.setSizes([540, 480])
+        self.bars.setMinimumHeight(110)
         scrub = QHBoxLayout()
         scrub.addWidget(QLabel("replay:"))
         scrub.addWidget(self.slider, 1)
@@ -186,8 +190,11 @@ class LiveView(QWidget):
         self._throttle.request()
 
     def _x_of(self, ev: Geometry) -> float:
-        """The frame's x: its interpolation t for a closed-form method (0..1), else its step."""
-        return float(ev.t) if self.curves.closed_form else float(ev.step)
+        """The frame's x: its interpolation t for a closed-form method (0..1; the original just left
+        of 0, so that the instant drop of the masked outputs reads as a step), else its step."""
+        if not self.curves.closed_form:
+            return float(ev.step)
+        return ORIGINAL_X if ev.stage == "original" else float(ev.t)
 
     @Slot(object)
     def add_metrics(self, ev: Metrics) -> None:

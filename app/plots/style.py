@@ -68,19 +68,42 @@ class TickAxis(pg.AxisItem):
     label, a horizontal one the width of a wide label; one level of ticks, every tick numbered.
     """
 
-    LABEL_GAP = 1.8
+    LABEL_GAP = 1.5
 
     def tickSpacing(self, minVal: float, maxVal: float, size: float) -> list[tuple[float, float]]:
-        span = abs(maxVal - minVal)
+        lo, hi = sorted((float(minVal), float(maxVal)))
+        span = hi - lo
         if span <= 0 or size <= 0 or not np.isfinite(span):
             return []
         fm = QFontMetrics(self.style.get("tickFont") or self.font())
         if self.orientation in ("left", "right"):
-            per_label = fm.height() * self.LABEL_GAP
+            per_label, half_text = fm.height() * self.LABEL_GAP, fm.height() / 2
         else:
-            per_label = fm.horizontalAdvance("-0.000") + 14
+            per_label, half_text = fm.horizontalAdvance("-0.000") + 14, fm.horizontalAdvance("0.00") / 2
         max_ticks = max(1, int(size // per_label))
-        return [(nice_step(span / max_ticks), 0.0)]
+        step = nice_step(span / max_ticks)
+        # pyqtgraph hides a label that would stick out of the axis: count only ticks half a label
+        # in from the ends, and want two of them where there is room for four labels, else one.
+        margin = half_text / size * span
+        need = 2 if size >= 4 * per_label else 1
+        while ticks_inside(lo + margin, hi - margin, step) < need and step > span * 1e-6:
+            step = smaller_nice_step(step)
+        return [(step, 0.0)]
+
+
+def ticks_inside(lo: float, hi: float, step: float) -> int:
+    """How many multiples of ``step`` lie inside (lo, hi), a hair in from each edge."""
+    if hi <= lo:
+        return 0
+    eps = 1e-6 * (hi - lo)
+    return max(0, int(np.floor((hi - eps) / step) - np.ceil((lo + eps) / step) + 1))
+
+
+def smaller_nice_step(step: float) -> float:
+    """The next 1-2-5 step below ``step`` (1 -> 0.5 -> 0.2 -> 0.1)."""
+    mag = 10.0 ** np.floor(np.log10(step) + 1e-9)
+    m = round(step / mag)
+    return float(mag * {1: 0.5, 2: 1.0, 5: 2.0}.get(m, 0.5))
 
 
 def tick_axes(*names: str) -> dict[str, TickAxis]:
@@ -100,4 +123,5 @@ def set_plot_font(plot: pg.PlotItem, pt: float) -> None:
         ax.picture = None
         ax.update()
     title = plot.titleLabel
-    title.setText(title.text, size=f"{pt + 1:g}pt")
+    if title.text:
+        title.setText(title.text, size=f"{pt + 1:g}pt")
