@@ -143,11 +143,17 @@ def main(argv: list[str] | None = None) -> int:
         driver = ScriptDriver(window, methods, args.forget_class, args.screenshot, args.demo)
     window.show()
     # Once shown, the window manager's frame is known: fit again so the frame fits too.
+    window.fit_to_screen(int(w), int(h))
     QTimer.singleShot(0, lambda: window.fit_to_screen(int(w), int(h)))
-    if args.demo:
-        window.arrange_docks(360, 420, 200)
-    else:
-        window.arrange_docks()
+    def arrange() -> None:
+        wide = window.width()  # side docks in proportion to the window the screen allowed
+        if args.demo:
+            window.arrange_docks(int(0.22 * wide), int(0.27 * wide), 200)
+        else:
+            window.arrange_docks(min(400, int(0.25 * wide)), min(360, int(0.23 * wide)))
+
+    arrange()
+    QTimer.singleShot(0, arrange)  # again once fitted to the screen
     code = app.exec()
     del driver
     router.uninstall()

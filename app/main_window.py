@@ -15,11 +15,13 @@ from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import (
     QDockWidget,
     QFileDialog,
+    QFrame,
     QLabel,
     QMainWindow,
     QMessageBox,
     QProgressBar,
     QPushButton,
+    QScrollArea,
     QSizePolicy,
     QWidget,
 )
@@ -53,7 +55,8 @@ from engine import (
 )
 
 SMALL_DATA_IMAGES = 20_000  # at or below: the studio pre-fills methods' "small" presets
-VERDICT_DOCK_MAX_SHARE = 0.42  # the Verdicts dock grows to fit its five rows, up to this share of the window
+VERDICT_DOCK_MAX_SHARE = 0.46  # the Verdicts dock grows to fit its five rows, up to this share of the window
+DOCK_MIN_WIDTH = 260  # px: the side docks scroll below this rather than widen the window
 METHOD_LIST_LINES = 9  # the Method list always shows three entries (name + two lines of description)
 
 
@@ -86,11 +89,11 @@ class MainWindow(QMainWindow):
         self.runs_pane = RunsPane(self.state)
         self.verdict_pane = VerdictPane()
         self.setDockNestingEnabled(True)
-        self.data_dock = self._dock("Data and model", self.data_pane, Qt.DockWidgetArea.LeftDockWidgetArea, "dataDock")
-        self.forget_dock = self._dock("Forget", self.forget_pane, Qt.DockWidgetArea.LeftDockWidgetArea, "forgetDock")
+        self.data_dock = self._dock("Data and model", self.data_pane, Qt.DockWidgetArea.LeftDockWidgetArea, "dataDock", scroll=True)
+        self.forget_dock = self._dock("Forget", self.forget_pane, Qt.DockWidgetArea.LeftDockWidgetArea, "forgetDock", scroll=True)
         self.tabifyDockWidget(self.data_dock, self.forget_dock)
         self.forget_dock.raise_()
-        self.method_dock = self._dock("Method", self.method_pane, Qt.DockWidgetArea.RightDockWidgetArea, "methodDock")
+        self.method_dock = self._dock("Method", self.method_pane, Qt.DockWidgetArea.RightDockWidgetArea, "methodDock", scroll=True)
         self.runs_dock = self._dock("Runs", self.runs_pane, Qt.DockWidgetArea.BottomDockWidgetArea, "runsDock")
         self.verdict_dock = self._dock("Verdicts", self.verdict_pane, Qt.DockWidgetArea.BottomDockWidgetArea, "verdictDock")
         self.tabifyDockWidget(self.runs_dock, self.verdict_dock)
@@ -146,10 +149,20 @@ class MainWindow(QMainWindow):
         if autoload:
             self.prepare(DEFAULT_SOURCE, dict(DEFAULT_MODEL))
 
-    def _dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea, name: str) -> QDockWidget:
+    def _dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea, name: str,
+              scroll: bool = False) -> QDockWidget:
         dock = QDockWidget(title, self)
         dock.setObjectName(name)
-        dock.setWidget(widget)
+        if scroll:  # the pane's own minimum size never pushes the window off a small screen: it scrolls
+            area_widget = QScrollArea()
+            area_widget.setObjectName(name + "Scroll")
+            area_widget.setWidgetResizable(True)
+            area_widget.setFrameShape(QFrame.Shape.NoFrame)
+            area_widget.setWidget(widget)
+            area_widget.setMinimumWidth(DOCK_MIN_WIDTH)
+            dock.setWidget(area_widget)
+        else:
+            dock.setWidget(widget)
         dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable | QDockWidget.DockWidgetFeature.DockWidgetFloatable)
         self.addDockWidget(area, dock)
         return dock
@@ -172,7 +185,7 @@ class MainWindow(QMainWindow):
         """Pixels the Verdicts dock needs for its five rows at its current width (capped to
         ``VERDICT_DOCK_MAX_SHARE`` of the window height; the pane scrolls beyond)."""
         fm = self.verdict_pane.fontMetrics()
-        chrome = 2 * fm.height() + 24  # the dock's title bar and the Runs / Verdicts tab bar
+        chrome = 3 * fm.height() + 24  # the dock title bar, the Runs / Verdicts tab bar, slack
         width = max(200, self.verdict_dock.width() or self.width())
         need = self.verdict_pane.preferred_height(width) + chrome
         return int(min(need, VERDICT_DOCK_MAX_SHARE * self.height()))

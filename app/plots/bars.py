@@ -6,10 +6,23 @@ from collections.abc import Sequence
 
 import numpy as np
 import pyqtgraph as pg
+from PySide6.QtGui import QFontMetrics
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 from app.plots import style
 from engine import RunRecord
+
+
+def fit_text(text: str, room: float, fm: QFontMetrics, min_chars: int = 3) -> str:
+    """``text``, or its first letters and "…", in at most ``room`` px; "" when not even
+    ``min_chars`` letters fit (a text shorter than that is never cut)."""
+    if fm.horizontalAdvance(text) <= room:
+        return text
+    for k in range(len(text) - 1, min_chars - 1, -1):
+        t = text[:k] + "…"
+        if fm.horizontalAdvance(t) <= room:
+            return t
+    return ""
 
 
 class PerClassBars(QWidget):
@@ -45,9 +58,32 @@ class PerClassBars(QWidget):
             self.items.append(item)
         key = " ".join(f"<span style='color:{c}'>■</span> {html.escape(lab)}" for lab, c, _ in series)
         self.plot.setTitle(f"per-class test accuracy &nbsp; {key}", size=self._title_size)
-        step = max(1, len(names) // 20)
-        self.plot.getAxis("bottom").setTicks([[(i, str(names[i])) for i in range(0, len(names), step)]])
+        self._names = [str(n) for n in names]
+        self._tick_names()
         self.plot.setXRange(-0.6, len(names) - 0.4, padding=0)
+
+    def _tick_names(self) -> None:
+        """Class names under the groups, cut (``automob…``) or thinned to every k-th class so that
+        no two overlap at the plot's current width."""
+        names = getattr(self, "_names", [])
+        axis = self.plot.getAxis("bottom")
+        if not names:
+            axis.setTicks([[]])
+            return
+        fm = QFontMetrics(axis.style.get("tickFont") or axis.font())
+        width = max(1.0, self.plot.getPlotItem().getViewBox().width() or self.plot.width() - 60)
+        per_class = width / len(names)
+        room = per_class - fm.horizontalAdvance("  ")
+        cut = [fit_text(n, room, fm) for n in names]
+        step = 1
+        if any(not c for c in cut):  # not even a few letters fit: number every k-th class instead
+            step = int(np.ceil(fm.horizontalAdvance("0000 ") / per_class))
+            cut = [fit_text(n, step * per_class - fm.horizontalAdvance("  "), fm) for n in names]
+        axis.setTicks([[(i, cut[i]) for i in range(0, len(names), step)]])
+
+    def resizeEvent(self, ev) -> None:
+        super().resizeEvent(ev)
+        self._tick_names()
 
     def show_record(self, record: RunRecord, names: Sequence[str], colour: str = style.CURRENT_COLOUR) -> None:
         """Original, Retrain and ``record`` per class; ``names`` must be the run's own class names."""
@@ -70,3 +106,4 @@ class PerClassBars(QWidget):
         """Ticks and the title in ``pt`` points (presenter mode)."""
         self._title_size = f"{pt + 1:g}pt"
         style.set_plot_font(self.plot.getPlotItem(), pt)
+        self._tick_names()

@@ -26,7 +26,7 @@ X_PAD = 0.05  # of the x extent, each side, once fitted (room for the end tick l
 MIN_X_SPAN = 1.0  # steps: one frame at step 0 still gets an axis 0..1, never a degenerate one
 MIN_Y_SPAN = 0.02  # a flat loss gets +-0.01, not a range of 1e-9
 STEP_LABEL = "optimiser step"
-INTERP_LABEL = "interpolation t: 0 original → 1 result"
+INTERP_LABEL = "interpolation t, 0 → 1 (first point: the original)"
 LEGEND_HTML = ("<span style='color:#e15759'>━&nbsp;loss</span> &nbsp; <span style='color:#e15759'>●&nbsp;forget&nbsp;acc</span> "
                "&nbsp; <span style='color:#59a14f'>■&nbsp;retain&nbsp;acc</span>&nbsp;<span style='color:#5f6368'>(probe&nbsp;images)</span>"
                " &nbsp; <span style='color:#4e79a7'>■&nbsp;NC1</span> &nbsp; "
@@ -93,6 +93,7 @@ class CurvesPlot(QWidget):
         self.nc_plot = self.glw.addPlot(row=2, col=0, axisItems=style.tick_axes("left", "bottom"))
         for p, name in ((self.loss_plot, "loss"), (self.acc_plot, "accuracy"), (self.nc_plot, "NC")):
             p.setLabel("left", name)
+            p.getAxis("left").enableAutoSIPrefix(False)  # never "loss (x0.001)": the numbers say it
         self.closed_form = False
         for p in (self.loss_plot, self.acc_plot, self.nc_plot):
             p.setMenuEnabled(False)
@@ -122,10 +123,6 @@ class CurvesPlot(QWidget):
         self.nc_plot.addItem(self.ideal_line)
         self.no_loss_text = pg.TextItem("no optimisation steps\n(closed-form method)", color="#888", anchor=(0.5, 0.5))
         self.loss_plot.addItem(self.no_loss_text)
-        self.original_text = pg.TextItem("original", color="#5f6368", anchor=(0.0, 0.5))
-        self.original_text.setPos(ORIGINAL_X, 0.5)
-        self.original_text.setVisible(False)
-        self.acc_plot.addItem(self.original_text)
         self.no_loss_text.setPos(0.5, 0.5)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
@@ -196,7 +193,7 @@ class CurvesPlot(QWidget):
         """Ticks, axis labels and titles in ``pt`` points (presenter mode)."""
         for p in (self.loss_plot, self.acc_plot, self.nc_plot):
             style.set_plot_font(p, pt)
-        for item in (self.no_loss_text, self.original_text):
+        for item in (self.no_loss_text,):
             font = item.textItem.font()
             font.setPointSizeF(pt)
             item.setFont(font)
@@ -241,7 +238,6 @@ class CurvesPlot(QWidget):
         has_loss = bool(self._loss_x)
         if self.loss_plot.getAxis("left").style["showValues"] != has_loss:
             self.loss_plot.getAxis("left").setStyle(showValues=has_loss)  # no numbers on an empty axis
-        self.original_text.setVisible(self.closed_form and bool(self._nc_x))
         self.nc1_curve.setData(x, nc1, connect="finite")
         self.angle_curve.setData(x, angle, connect="finite")
         self.forget_acc_curve.setData(x, np.asarray(self._forget_acc), connect="finite")

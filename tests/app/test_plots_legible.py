@@ -198,3 +198,22 @@ def test_the_window_fits_the_screen_it_opens_on(qtbot, controller) -> None:  # n
     assert w.width() <= max(avail.width(), smallest.width()) and w.height() <= max(avail.height(), smallest.height())
     assert avail.contains(w.frameGeometry().topLeft())
     assert w.method_pane.method_list.horizontalScrollBarPolicy().name == "ScrollBarAlwaysOff"
+
+
+def test_long_class_names_under_the_bars_are_cut_not_overprinted(qtbot) -> None:  # noqa: ANN001
+    from app.plots.bars import PerClassBars
+
+    style.configure()
+    b = PerClassBars()
+    qtbot.addWidget(b)
+    b.resize(420, 160)
+    b.show()
+    qtbot.waitExposed(b)
+    b.set_series(CIFAR, [("original", "#888888", [0.5] * 10)])
+    b.resize(420, 161)  # a resize re-fits the names
+    qtbot.wait(20)
+    b.grab()
+    rects = _drawn_text_rects(b.plot.getAxis("bottom"))
+    assert rects
+    for r1, r2 in itertools.combinations(rects, 2):
+        assert not r1.intersects(r2)
