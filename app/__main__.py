@@ -146,11 +146,15 @@ def main(argv: list[str] | None = None) -> int:
     window.fit_to_screen(int(w), int(h))
     QTimer.singleShot(0, lambda: window.fit_to_screen(int(w), int(h)))
     def arrange() -> None:
-        wide = window.width()  # side docks in proportion to the window the screen allowed
+        # Side docks as wide as their panes ask, within a share of the window the screen allowed
+        # (beyond it they scroll); the live view takes the rest.
+        wide = window.width()
+        want_left = window.forget_pane.minimumSizeHint().width() + 24
+        want_right = window.method_pane.minimumSizeHint().width() + 24
         if args.demo:
-            window.arrange_docks(int(0.22 * wide), int(0.27 * wide), 200)
+            window.arrange_docks(min(want_left, int(0.22 * wide)), min(want_right, int(0.30 * wide)), 200)
         else:
-            window.arrange_docks(min(400, int(0.25 * wide)), min(360, int(0.23 * wide)))
+            window.arrange_docks(min(max(400, want_left), int(0.27 * wide)), min(max(360, want_right), int(0.25 * wide)))
 
     arrange()
     QTimer.singleShot(0, arrange)  # again once fitted to the screen

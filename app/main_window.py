@@ -55,7 +55,7 @@ from engine import (
 )
 
 SMALL_DATA_IMAGES = 20_000  # at or below: the studio pre-fills methods' "small" presets
-VERDICT_DOCK_MAX_SHARE = 0.46  # the Verdicts dock grows to fit its five rows, up to this share of the window
+VERDICT_DOCK_MAX_SHARE = 0.5  # the Verdicts dock grows to fit its five rows, up to this share of the window
 DOCK_MIN_WIDTH = 260  # px: the side docks scroll below this rather than widen the window
 METHOD_LIST_LINES = 9  # the Method list always shows three entries (name + two lines of description)
 
@@ -185,7 +185,7 @@ class MainWindow(QMainWindow):
         """Pixels the Verdicts dock needs for its five rows at its current width (capped to
         ``VERDICT_DOCK_MAX_SHARE`` of the window height; the pane scrolls beyond)."""
         fm = self.verdict_pane.fontMetrics()
-        chrome = 3 * fm.height() + 24  # the dock title bar, the Runs / Verdicts tab bar, slack
+        chrome = 4 * fm.height() + 24  # the dock title bar, the Runs / Verdicts tab bar, slack
         width = max(200, self.verdict_dock.width() or self.width())
         need = self.verdict_pane.preferred_height(width) + chrome
         return int(min(need, VERDICT_DOCK_MAX_SHARE * self.height()))

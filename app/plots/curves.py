@@ -91,7 +91,7 @@ class CurvesPlot(QWidget):
         self.loss_plot = self.glw.addPlot(row=0, col=0, axisItems=style.tick_axes("left", "bottom"))
         self.acc_plot = self.glw.addPlot(row=1, col=0, axisItems=style.tick_axes("left", "bottom"))
         self.nc_plot = self.glw.addPlot(row=2, col=0, axisItems=style.tick_axes("left", "bottom"))
-        for p, name in ((self.loss_plot, "loss"), (self.acc_plot, "accuracy"), (self.nc_plot, "NC")):
+        for p, name in ((self.loss_plot, "loss"), (self.acc_plot, "acc"), (self.nc_plot, "NC")):  # short: a rotated label sets the row's minimum height
             p.setLabel("left", name)
             p.getAxis("left").enableAutoSIPrefix(False)  # never "loss (x0.001)": the numbers say it
         self.closed_form = False
