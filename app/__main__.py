@@ -154,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.demo:
             window.arrange_docks(min(want_left, int(0.22 * wide)), min(want_right, int(0.30 * wide)), 200)
         else:
-            window.arrange_docks(min(max(400, want_left), int(0.27 * wide)), min(max(360, want_right), int(0.25 * wide)))
+            window.arrange_docks(min(max(400, want_left), int(0.27 * wide)), min(max(360, want_right), int(0.27 * wide)))
 
     arrange()
     QTimer.singleShot(0, arrange)  # again once fitted to the screen

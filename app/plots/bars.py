@@ -58,6 +58,7 @@ class PerClassBars(QWidget):
             self.items.append(item)
         key = " ".join(f"<span style='color:{c}'>■</span> {html.escape(lab)}" for lab, c, _ in series)
         self.plot.setTitle(f"per-class test accuracy &nbsp; {key}", size=self._title_size)
+        self._title_may_clip()
         self._names = [str(n) for n in names]
         self._tick_names()
         self.plot.setXRange(-0.6, len(names) - 0.4, padding=0)
@@ -70,16 +71,20 @@ class PerClassBars(QWidget):
         if not names:
             axis.setTicks([[]])
             return
+        width = self.plot.getPlotItem().getViewBox().width()
+        if not self.isVisible() or width < 50:  # not laid out yet: every name; the first resize fits them
+            axis.setTicks([[(i, n) for i, n in enumerate(names)]])
+            return
         fm = QFontMetrics(axis.style.get("tickFont") or axis.font())
-        width = max(1.0, self.plot.getPlotItem().getViewBox().width() or self.plot.width() - 60)
         per_class = width / len(names)
-        room = per_class - fm.horizontalAdvance("  ")
-        cut = [fit_text(n, room, fm) for n in names]
-        step = 1
-        if any(not c for c in cut):  # not even a few letters fit: number every k-th class instead
-            step = int(np.ceil(fm.horizontalAdvance("0000 ") / per_class))
-            cut = [fit_text(n, step * per_class - fm.horizontalAdvance("  "), fm) for n in names]
-        axis.setTicks([[(i, cut[i]) for i in range(0, len(names), step)]])
+        pad = fm.horizontalAdvance("  ")
+        step, cut = 1, [""]
+        while step <= len(names):  # every class if a few letters of each fit, else every 2nd, 3rd...
+            cut = [fit_text(names[i], step * per_class - pad, fm) for i in range(0, len(names), step)]
+            if all(cut):
+                break
+            step += 1
+        axis.setTicks([[(i, c) for i, c in zip(range(0, len(names), step), cut, strict=False) if c]])
 
     def resizeEvent(self, ev) -> None:
         super().resizeEvent(ev)
@@ -101,6 +106,12 @@ class PerClassBars(QWidget):
         """No bars, no legend: the title says why (``note``, e.g. "running…")."""
         self.set_series([], [])
         self.plot.setTitle(f"per-class test accuracy &nbsp; <i>{html.escape(note)}</i>", size=self._title_size)
+        self._title_may_clip()
+
+    def _title_may_clip(self) -> None:
+        """A long title (key of three runs) is cut at the plot's edge, never widens the plot beyond
+        its widget (which would cut off the last classes' bars instead)."""
+        self.plot.getPlotItem().titleLabel.setMinimumWidth(0)
 
     def set_font_size(self, pt: float) -> None:
         """Ticks and the title in ``pt`` points (presenter mode)."""
