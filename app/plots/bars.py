@@ -38,6 +38,8 @@ class PerClassBars(QWidget):
         self.plot.setMouseEnabled(False, False)
         self.plot.showGrid(y=True, alpha=0.2)
         self.items: list[pg.BarGraphItem] = []
+        # the first / last class name may reach a little past the axis ends (into the margin)
+        self.plot.getAxis("bottom").setStyle(hideOverlappingLabels=24)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addWidget(self.plot)
