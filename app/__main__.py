@@ -108,7 +108,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--run", metavar="METHOD", action="append", default=[], help="run METHOD once ready (repeatable)")
     parser.add_argument("--forget-class", type=int, default=3, help="class to forget in --demo / --run (default 3)")
     parser.add_argument("--screenshot", metavar="PATH", help="save a PNG of the window when idle, then quit")
-    parser.add_argument("--size", default=None, help="window size WxH (default 1600x1000; 1920x1080 with --demo)")
+    parser.add_argument("--size", default=None, help="window size WxH, at most the screen's available size "
+                        "(default 1600x1000; 1920x1080 with --demo)")
     args = parser.parse_args(argv)
 
     # The worker thread holds the GIL between torch calls; a shorter switch interval lets the GUI
@@ -131,20 +132,32 @@ def main(argv: list[str] | None = None) -> int:
     window = MainWindow()
     router.window = window
     w, _, h = (args.size or ("1920x1080" if args.demo else "1600x1000")).partition("x")
-    window.resize(int(w), int(h))
+    window.fit_to_screen(int(w), int(h))  # never larger than the screen it opens on
     methods = list(args.run)
     if args.demo and not methods:
         methods = ["pour_p", "pour_d"]
     if args.demo:
-        window.live_view.set_large(True)
+        window.live_view.set_large(True, font_pt=font.pointSizeF() - 1)
     driver = None
     if methods or args.screenshot:
         driver = ScriptDriver(window, methods, args.forget_class, args.screenshot, args.demo)
     window.show()
-    if args.demo:
-        window.arrange_docks(360, 420, 200)
-    else:
-        window.arrange_docks()
+    # Once shown, the window manager's frame is known: fit again so the frame fits too.
+    window.fit_to_screen(int(w), int(h))
+    QTimer.singleShot(0, lambda: window.fit_to_screen(int(w), int(h)))
+    def arrange() -> None:
+        # Side docks as wide as their panes ask, within a share of the window the screen allowed
+        # (beyond it they scroll); the live view takes the rest.
+        wide = window.width()
+        want_left = window.forget_pane.minimumSizeHint().width() + 24
+        want_right = window.method_pane.minimumSizeHint().width() + 24
+        if args.demo:
+            window.arrange_docks(min(want_left, int(0.22 * wide)), min(want_right, int(0.30 * wide)), 200)
+        else:
+            window.arrange_docks(min(max(400, want_left), int(0.27 * wide)), min(max(360, want_right), int(0.27 * wide)))
+
+    arrange()
+    QTimer.singleShot(0, arrange)  # again once fitted to the screen
     code = app.exec()
     del driver
     router.uninstall()

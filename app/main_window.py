@@ -10,16 +10,18 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PySide6.QtCore import Qt, Signal, Slot
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtCore import QRect, Qt, Signal, Slot
+from PySide6.QtGui import QAction, QCloseEvent, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import (
     QDockWidget,
     QFileDialog,
+    QFrame,
     QLabel,
     QMainWindow,
     QMessageBox,
     QProgressBar,
     QPushButton,
+    QScrollArea,
     QSizePolicy,
     QWidget,
 )
@@ -56,7 +58,9 @@ from engine import (
 
 SMALL_DATA_IMAGES = 20_000  # at or below: the studio pre-fills methods' "small" presets
 SWEEP_DOCK_HEIGHT = 420  # px: the Pareto plot and its explanation
-VERDICT_DOCK_HEIGHT = 264  # px: five verdicts of two lines each fit without scrolling at 1600 px wide
+VERDICT_DOCK_MAX_SHARE = 0.5  # the Verdicts dock grows to fit its five rows, up to this share of the window
+DOCK_MIN_WIDTH = 260  # px: the side docks scroll below this rather than widen the window
+METHOD_LIST_LINES = 9  # the Method list always shows three entries (name + two lines of description)
 
 
 class MainWindow(QMainWindow):
@@ -89,11 +93,11 @@ class MainWindow(QMainWindow):
         self.runs_pane = RunsPane(self.state)
         self.verdict_pane = VerdictPane()
         self.setDockNestingEnabled(True)
-        self.data_dock = self._dock("Data and model", self.data_pane, Qt.DockWidgetArea.LeftDockWidgetArea, "dataDock")
-        self.forget_dock = self._dock("Forget", self.forget_pane, Qt.DockWidgetArea.LeftDockWidgetArea, "forgetDock")
+        self.data_dock = self._dock("Data and model", self.data_pane, Qt.DockWidgetArea.LeftDockWidgetArea, "dataDock", scroll=True)
+        self.forget_dock = self._dock("Forget", self.forget_pane, Qt.DockWidgetArea.LeftDockWidgetArea, "forgetDock", scroll=True)
         self.tabifyDockWidget(self.data_dock, self.forget_dock)
         self.forget_dock.raise_()
-        self.method_dock = self._dock("Method", self.method_pane, Qt.DockWidgetArea.RightDockWidgetArea, "methodDock")
+        self.method_dock = self._dock("Method", self.method_pane, Qt.DockWidgetArea.RightDockWidgetArea, "methodDock", scroll=True)
         self.runs_dock = self._dock("Runs", self.runs_pane, Qt.DockWidgetArea.BottomDockWidgetArea, "runsDock")
         self.verdict_dock = self._dock("Verdicts", self.verdict_pane, Qt.DockWidgetArea.BottomDockWidgetArea, "verdictDock")
         # The sweep's Pareto plot sits beside the runs table (a click there selects a run here; split
@@ -104,6 +108,12 @@ class MainWindow(QMainWindow):
         self.sweep_dock.hide()
         self.tabifyDockWidget(self.runs_dock, self.verdict_dock)
         self.runs_dock.raise_()
+        # The Method pane keeps the window's full height (the bottom docks stop at it): opening
+        # the Verdicts never squeezes the method list or pushes Run out of reach.
+        self.setCorner(Qt.Corner.BottomRightCorner, Qt.DockWidgetArea.RightDockWidgetArea)
+        ml = self.method_pane.method_list
+        ml.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)  # descriptions wrap
+        ml.setMinimumHeight(METHOD_LIST_LINES * ml.fontMetrics().lineSpacing() + 4 * ml.frameWidth() + 8)
         self.arrange_docks()
 
         self.status_label = QLabel("Starting…")
@@ -154,13 +164,46 @@ class MainWindow(QMainWindow):
         if autoload:
             self.prepare(DEFAULT_SOURCE, dict(DEFAULT_MODEL))
 
-    def _dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea, name: str) -> QDockWidget:
+    def _dock(self, title: str, widget: QWidget, area: Qt.DockWidgetArea, name: str,
+              scroll: bool = False) -> QDockWidget:
         dock = QDockWidget(title, self)
         dock.setObjectName(name)
-        dock.setWidget(widget)
+        if scroll:  # the pane's own minimum size never pushes the window off a small screen: it scrolls
+            area_widget = QScrollArea()
+            area_widget.setObjectName(name + "Scroll")
+            area_widget.setWidgetResizable(True)
+            area_widget.setFrameShape(QFrame.Shape.NoFrame)
+            area_widget.setWidget(widget)
+            area_widget.setMinimumWidth(DOCK_MIN_WIDTH)
+            dock.setWidget(area_widget)
+        else:
+            dock.setWidget(widget)
         dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable | QDockWidget.DockWidgetFeature.DockWidgetFloatable)
         self.addDockWidget(area, dock)
         return dock
+
+    def fit_to_screen(self, width: int, height: int) -> tuple[int, int]:
+        """Resize to ``width`` x ``height`` but never beyond the screen's available geometry (task
+        bars and the window frame left out), and move the window inside it. Returns the size set."""
+        screen = self.screen() or QGuiApplication.primaryScreen()
+        avail = screen.availableGeometry() if screen is not None else QRect(0, 0, width, height)
+        frame_w = max(0, self.frameGeometry().width() - self.geometry().width())
+        frame_h = max(0, self.frameGeometry().height() - self.geometry().height())
+        w = max(640, min(width, avail.width() - frame_w))
+        h = max(480, min(height, avail.height() - frame_h))
+        self.resize(w, h)
+        self.move(avail.left() + max(0, (avail.width() - w - frame_w) // 2),
+                  avail.top() + max(0, (avail.height() - h - frame_h) // 2))
+        return w, h
+
+    def verdicts_height(self) -> int:
+        """Pixels the Verdicts dock needs for its five rows at its current width (capped to
+        ``VERDICT_DOCK_MAX_SHARE`` of the window height; the pane scrolls beyond)."""
+        fm = self.verdict_pane.fontMetrics()
+        chrome = 4 * fm.height() + 24  # the dock title bar, the Runs / Verdicts tab bar, slack
+        width = max(200, self.verdict_dock.width() or self.width())
+        need = self.verdict_pane.preferred_height(width) + chrome
+        return int(min(need, VERDICT_DOCK_MAX_SHARE * self.height()))
 
     def arrange_docks(self, left: int = 400, right: int = 360, bottom: int = 160) -> None:
         """Dock sizes in pixels (the live view takes the rest)."""
@@ -226,6 +269,7 @@ class MainWindow(QMainWindow):
         what = f"class {', '.join(f['forget_classes'])}" if f.get("forget_classes") else f"{f.get('forget', '?')} samples"
         self._job_title = f"<b>{html.escape(info.label or info.name)}</b> forgetting {html.escape(what)}"
         self.live_view.begin_job(job, self._job_title + " — running…")
+        self._use_images(self.state.bundle)
         self.live_view.bars.clear("running…")  # never the previous run's bars under this run's title
         self.runs_pane.deselect_quietly()
         self.verdict_pane.show_message(f"<b>{html.escape(info.label or info.name)}</b> is running… its verdicts "
@@ -323,6 +367,7 @@ class MainWindow(QMainWindow):
         self.method_pane.set_prefer_small_preset(small)
         if small:
             self.method_pane.apply_small_preset()
+        self._use_images(ev.bundle)
         self.show_status(f"Ready: {ev.bundle.name} with {ev.arch}. Pick what to forget, then press Run.")
 
     @Slot(object)
@@ -335,9 +380,10 @@ class MainWindow(QMainWindow):
         self.live_view.bars.show_record(record, self.state.class_names_for(record), self.state.run_colour(record))
         self.verdict_pane.show_record(record, self.state.bundle_for(record))
         self.verdict_dock.raise_()  # the first question after a run: did it really forget?
-        if not self._verdicts_sized and self.verdict_dock.height() < VERDICT_DOCK_HEIGHT:
+        need = self.verdicts_height()
+        if not self._verdicts_sized and self.verdict_dock.height() < need:
             self._verdicts_sized = True  # once: after that the person's own dock size stands
-            self.resizeDocks([self.verdict_dock], [VERDICT_DOCK_HEIGHT], Qt.Orientation.Vertical)
+            self.resizeDocks([self.verdict_dock], [need], Qt.Orientation.Vertical)
         self._last_progress = None  # a progress tick still throttled must not overwrite the summary
         self.show_status(messages.run_summary(record.label or record.method, record.seconds.get("method"), record.metrics))
 
@@ -400,6 +446,7 @@ class MainWindow(QMainWindow):
         self.live_view.clear(f"Live view — {html.escape(str(b.name))} loaded: pick a forget set and press Run",
                              "no run yet on this dataset")
         self.live_view.set_classes(list(b.classes))
+        self._use_images(b)
         self.live_view.embedding.reset_range()
         shown = self.verdict_pane.record
         if shown is not None:  # its own class names; its images only if it ran on this dataset
@@ -407,6 +454,19 @@ class MainWindow(QMainWindow):
         self.runs_pane.refresh()  # the dataset column marks runs of another dataset
         self.runs_pane.deselect_quietly()  # the centre shows no run now
         self._show_preview()
+
+    def _use_images(self, bundle: Any) -> None:
+        """The hover tips of both embeddings show ``bundle``'s training images (None: no images)."""
+        source = None
+        if bundle is not None:
+            x = bundle.x_train
+
+            def source(i: int) -> np.ndarray | None:
+                return x[i] if 0 <= i < len(x) else None
+        invert = bundle is not None and getattr(bundle, "channels", 0) == 1 and getattr(bundle, "name", "") == "digits"
+        self.live_view.set_images(source, invert_gray=invert)
+        self.forget_pane.pick_plot.image_source = source
+        self.forget_pane.pick_plot.invert_gray = invert
 
     def _show_preview(self) -> None:
         """Before a run: the original embedding with the current forget set ringed."""
@@ -418,7 +478,7 @@ class MainWindow(QMainWindow):
         means = np.full((st.bundle.num_classes, 2), np.nan)
         for c in np.unique(labels):
             means[c] = st.embed_coords[labels == c].mean(axis=0)
-        self.live_view.embedding.set_points(st.embed_coords, labels, is_f, means2d=means)
+        self.live_view.embedding.set_points(st.embed_coords, labels, is_f, ids=st.embed_idx, means2d=means)
 
     @Slot(int)
     def _on_runs_pane_run_selected(self, row: int) -> None:
@@ -434,6 +494,7 @@ class MainWindow(QMainWindow):
         title = f"<b>{html.escape(str(record.label))}</b> (run {st.run_number(record)}"
         if not st.is_loaded_dataset(record):
             title += f", on {html.escape(st.dataset_label(record))}"
+        self._use_images(st.bundle_for(record))  # never another dataset's image under this run's index
         if frames:
             self.live_view.set_classes(names)
             self.live_view.show_frames(frames, ghost, title + ") — replay", loss)

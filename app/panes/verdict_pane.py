@@ -32,6 +32,7 @@ MAX_THUMBS = 12
 THUMB_PX = 32
 THUMB_COLUMNS = 6  # 12 thumbnails: two rows beside the verdicts
 THUMB_CELL = THUMB_PX + 24
+THUMB_SHARE = 0.3  # of the pane's width, at most, for the thumbnails
 
 # status -> (badge text, background, text colour): the text carries the meaning, the colour helps.
 BADGES: dict[str, tuple[str, str, str]] = {
@@ -146,6 +147,7 @@ class VerdictPane(QWidget):
         self.thumbs_list.setGridSize(QSize(cell, THUMB_PX + fm.height() + 6))
         self.thumbs_list.setWrapping(True)
         self.thumbs_list.setResizeMode(QListView.ResizeMode.Adjust)
+        self._thumb_cell = cell
         side = THUMB_COLUMNS * cell + 18  # + room for a scroll bar
         self.thumbs_list.setFixedWidth(side)
         self.thumbs_list.setMinimumHeight(THUMB_PX + 24)
@@ -154,8 +156,10 @@ class VerdictPane(QWidget):
         self.thumbs_list.setStyleSheet("QListWidget { background: transparent; }")
         self.thumbs_label.setWordWrap(True)
         self.thumbs_label.setFixedWidth(side)
+        self._thumbs_side = side
 
         body = QWidget()
+        self._body = body
         left = QVBoxLayout()
         left.setSpacing(3)
         left.addWidget(self.header_label)
@@ -179,7 +183,27 @@ class VerdictPane(QWidget):
         outer.addWidget(scroll)
         self.show_record(None, None)
 
+    def thumb_columns(self, width: int) -> int:
+        """Thumbnail columns for a pane ``width`` px wide: the images take at most
+        ``THUMB_SHARE`` of it (the verdicts' text needs the rest), 2 to ``THUMB_COLUMNS``."""
+        return max(2, min(THUMB_COLUMNS, int((THUMB_SHARE * width - 18) // self._thumb_cell)))
+
+    def resizeEvent(self, ev) -> None:
+        side = self.thumb_columns(ev.size().width()) * self._thumb_cell + 18
+        if side != self._thumbs_side:
+            self._thumbs_side = side
+            self.thumbs_list.setFixedWidth(side)
+            if self.thumbs_list.isVisible() or self.thumbs_label.width() > side:
+                self.thumbs_label.setFixedWidth(side)
+        super().resizeEvent(ev)
+
     # ------------------------------------------------------------------ public
+    def preferred_height(self, width: int) -> int:
+        """Pixels the pane needs to show its rows unscrolled at ``width`` pixels wide."""
+        lay = self._body.layout()
+        h = lay.heightForWidth(width) if lay.hasHeightForWidth() else -1
+        return (h if h > 0 else self._body.sizeHint().height()) + 6
+
     def verdicts(self) -> list[dict[str, Any]]:
         """The shown record's verdicts in the questions' order (empty without an audit)."""
         if self.record is None:
@@ -234,9 +258,12 @@ class VerdictPane(QWidget):
             return
         self.thumbs_label.setVisible(True)
         if not indices:
-            self.thumbs_label.setText("No forget image is still recognised.")
+            text = "No forget image is still recognised."
+            self.thumbs_label.setText(text)  # a short line: give the verdicts the width the images would take
+            self.thumbs_label.setFixedWidth(min(self._thumbs_side, self.thumbs_label.fontMetrics().horizontalAdvance(text) + 12))
             self.thumbs_list.setVisible(False)
             return
+        self.thumbs_label.setFixedWidth(self._thumbs_side)
         total = max(len(indices), int((self.record.audit.get("details") or {}).get("still_recognised_count", 0) or 0))
         more = f", {len(shown)} shown" if total > len(shown) else ""
         assert self.record is not None

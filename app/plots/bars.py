@@ -6,10 +6,23 @@ from collections.abc import Sequence
 
 import numpy as np
 import pyqtgraph as pg
+from PySide6.QtGui import QFontMetrics
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 from app.plots import style
 from engine import RunRecord
+
+
+def fit_text(text: str, room: float, fm: QFontMetrics, min_chars: int = 3) -> str:
+    """``text``, or its first letters and "…", in at most ``room`` px; "" when not even
+    ``min_chars`` letters fit (a text shorter than that is never cut)."""
+    if fm.horizontalAdvance(text) <= room:
+        return text
+    for k in range(len(text) - 1, min_chars - 1, -1):
+        t = text[:k] + "…"
+        if fm.horizontalAdvance(t) <= room:
+            return t
+    return ""
 
 
 class PerClassBars(QWidget):
@@ -17,13 +30,16 @@ class PerClassBars(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.plot = pg.PlotWidget(title="per-class test accuracy")
+        self.plot = pg.PlotWidget(title="per-class test accuracy", axisItems=style.tick_axes("left"))
+        self._title_size = f"{style.PLOT_FONT_PT + 1}pt"
         self.plot.setMenuEnabled(False)
         self.plot.hideButtons()
         self.plot.setYRange(0, 1.05, padding=0)
         self.plot.setMouseEnabled(False, False)
         self.plot.showGrid(y=True, alpha=0.2)
         self.items: list[pg.BarGraphItem] = []
+        # the first / last class name may reach a little past the axis ends (into the margin)
+        self.plot.getAxis("bottom").setStyle(hideOverlappingLabels=24)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addWidget(self.plot)
@@ -43,10 +59,38 @@ class PerClassBars(QWidget):
             self.plot.addItem(item)
             self.items.append(item)
         key = " ".join(f"<span style='color:{c}'>■</span> {html.escape(lab)}" for lab, c, _ in series)
-        self.plot.setTitle(f"per-class test accuracy &nbsp; {key}")
-        step = max(1, len(names) // 20)
-        self.plot.getAxis("bottom").setTicks([[(i, str(names[i])) for i in range(0, len(names), step)]])
+        self.plot.setTitle(f"per-class test accuracy &nbsp; {key}", size=self._title_size)
+        self._title_may_clip()
+        self._names = [str(n) for n in names]
+        self._tick_names()
         self.plot.setXRange(-0.6, len(names) - 0.4, padding=0)
+
+    def _tick_names(self) -> None:
+        """Class names under the groups, cut (``automob…``) or thinned to every k-th class so that
+        no two overlap at the plot's current width."""
+        names = getattr(self, "_names", [])
+        axis = self.plot.getAxis("bottom")
+        if not names:
+            axis.setTicks([[]])
+            return
+        width = self.plot.getPlotItem().getViewBox().width()
+        if not self.isVisible() or width < 50:  # not laid out yet: every name; the first resize fits them
+            axis.setTicks([[(i, n) for i, n in enumerate(names)]])
+            return
+        fm = QFontMetrics(axis.style.get("tickFont") or axis.font())
+        per_class = width / len(names)
+        pad = fm.horizontalAdvance("  ")
+        step, cut = 1, [""]
+        while step <= len(names):  # every class if a few letters of each fit, else every 2nd, 3rd...
+            cut = [fit_text(names[i], step * per_class - pad, fm) for i in range(0, len(names), step)]
+            if all(cut):
+                break
+            step += 1
+        axis.setTicks([[(i, c) for i, c in zip(range(0, len(names), step), cut, strict=False) if c]])
+
+    def resizeEvent(self, ev) -> None:
+        super().resizeEvent(ev)
+        self._tick_names()
 
     def show_record(self, record: RunRecord, names: Sequence[str], colour: str = style.CURRENT_COLOUR) -> None:
         """Original, Retrain and ``record`` per class; ``names`` must be the run's own class names."""
@@ -63,4 +107,16 @@ class PerClassBars(QWidget):
     def clear(self, note: str = "no run shown") -> None:
         """No bars, no legend: the title says why (``note``, e.g. "running…")."""
         self.set_series([], [])
-        self.plot.setTitle(f"per-class test accuracy &nbsp; <i>{html.escape(note)}</i>")
+        self.plot.setTitle(f"per-class test accuracy &nbsp; <i>{html.escape(note)}</i>", size=self._title_size)
+        self._title_may_clip()
+
+    def _title_may_clip(self) -> None:
+        """A long title (key of three runs) is cut at the plot's edge, never widens the plot beyond
+        its widget (which would cut off the last classes' bars instead)."""
+        self.plot.getPlotItem().titleLabel.setMinimumWidth(0)
+
+    def set_font_size(self, pt: float) -> None:
+        """Ticks and the title in ``pt`` points (presenter mode)."""
+        self._title_size = f"{pt + 1:g}pt"
+        style.set_plot_font(self.plot.getPlotItem(), pt)
+        self._tick_names()

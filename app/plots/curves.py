@@ -1,22 +1,37 @@
 """CurvesPlot: loss over optimiser steps, and the neural-collapse numbers over geometry frames.
 
-Redraws are cheap on purpose (they run ~10 times a second during a job): the axes ranges only
-grow, in steps with head-room, so the axes (whose tick text is the costliest thing to paint) are
-regenerated a few times per run rather than on every frame; symbols are drawn while a curve has
-few points (then the line alone says it); and each axis paints from a pixel cache.
+Redraws are cheap on purpose (they run ~10 times a second during a job): while a job runs the axes
+ranges only grow, in steps with head-room, so the axes (whose tick text is the costliest thing to
+paint) are regenerated a few times per run rather than on every frame; :meth:`CurvesPlot.fit`
+(a finished run, a replay) then fits them to the data. Symbols mark every frame while a curve has
+few points (then the line alone says it); each axis paints from a pixel cache and numbers only as
+many ticks as it has room for (:class:`app.plots.style.TickAxis`).
+
+A closed-form method (POUR-P) has no optimiser steps: its frames interpolate from the original
+(t = 0) to the result (t = 1), and the x axis is that interpolation, 0 to 1, so labelled.
 """
 from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QGraphicsItem, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QGraphicsItem, QLabel, QVBoxLayout, QWidget
 
 from app.plots import style
 
 MAX_SYMBOL_POINTS = 60  # beyond this many points a curve is drawn without its symbols
 X_HEADROOM = 1.5  # a growing x range jumps to 1.5x the data's extent
 Y_PAD = 0.08
+X_PAD = 0.05  # of the x extent, each side, once fitted (room for the end tick labels)
+MIN_X_SPAN = 1.0  # steps: one frame at step 0 still gets an axis 0..1, never a degenerate one
+MIN_Y_SPAN = 0.02  # a flat loss gets +-0.01, not a range of 1e-9
+STEP_LABEL = "optimiser step"
+INTERP_LABEL = "interpolation t, 0 → 1 (first point: the original)"
+LEGEND_HTML = ("<span style='color:#e15759'>━&nbsp;loss</span> &nbsp; <span style='color:#e15759'>●&nbsp;forget&nbsp;acc</span> "
+               "&nbsp; <span style='color:#59a14f'>■&nbsp;retain&nbsp;acc</span>&nbsp;<span style='color:#5f6368'>(probe&nbsp;images)</span>"
+               " &nbsp; <span style='color:#4e79a7'>■&nbsp;NC1</span> &nbsp; "
+               "<span style='color:#f28e2b'>▲&nbsp;angle&nbsp;/&nbsp;ideal</span>&nbsp;<span style='color:#5f6368'>(-&nbsp;-&nbsp;ideal&nbsp;1)</span>")
+ORIGINAL_X = -0.1  # a closed-form method's original frame sits left of t = 0 (its output mask acts at t = 0)
 
 
 def _bounds(*arrays: np.ndarray) -> tuple[float, float] | None:
@@ -31,8 +46,8 @@ def _bounds(*arrays: np.ndarray) -> tuple[float, float] | None:
 class _GrowingRange:
     """One axis range that only grows, in jumps, to cover the data (None: nothing fitted yet)."""
 
-    def __init__(self, headroom: float = 0.0, pad: float = 0.0) -> None:
-        self.headroom, self.pad = headroom, pad
+    def __init__(self, headroom: float = 0.0, pad: float = 0.0, min_span: float = 1e-6) -> None:
+        self.headroom, self.pad, self.min_span = headroom, pad, min_span
         self.range: tuple[float, float] | None = None
 
     def update(self, bounds: tuple[float, float] | None) -> tuple[float, float] | None:
@@ -44,10 +59,19 @@ class _GrowingRange:
             return None
         if self.range is not None:
             lo, hi = min(lo, self.range[0]), max(hi, self.range[1])
-        span = max(hi - lo, 1e-9 if hi == lo == 0 else abs(hi) * 1e-3 + 1e-9)
-        new = (lo - self.pad * span, hi + self.pad * span + self.headroom * span)
+        new = padded(lo, hi, self.pad, self.min_span, self.headroom)
         self.range = new
         return new
+
+
+def padded(lo: float, hi: float, pad: float, min_span: float, headroom: float = 0.0) -> tuple[float, float]:
+    """``(lo, hi)`` widened to at least ``min_span`` (about its centre), plus ``pad`` of the span each
+    side and ``headroom`` of the span on the right."""
+    if hi - lo < min_span:
+        mid, half = (lo + hi) / 2, min_span / 2
+        lo, hi = (lo, lo + min_span) if lo >= 0 > mid - half else (mid - half, mid + half)
+    span = hi - lo
+    return lo - pad * span, hi + pad * span + headroom * span
 
 
 class CurvesPlot(QWidget):
@@ -56,12 +80,21 @@ class CurvesPlot(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        # One legend line over the three plots (titles would cost each plot a text row); each
+        # plot's left axis names it.
+        self.legend = QLabel(LEGEND_HTML)
+        self.legend.setObjectName("curvesLegend")
+        self.legend.setWordWrap(True)
+        self.legend.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.glw = pg.GraphicsLayoutWidget()
-        self.loss_plot = self.glw.addPlot(row=0, col=0, title="loss")
-        self.acc_plot = self.glw.addPlot(row=1, col=0, title="<span style='color:#e15759'>● forget acc</span> &nbsp; "
-                                         "<span style='color:#59a14f'>■ retain acc</span> (probe images)")
-        self.nc_plot = self.glw.addPlot(row=2, col=0, title="<span style='color:#4e79a7'>■ NC1</span> &nbsp; "
-                                        "<span style='color:#f28e2b'>▲ angle / ideal</span>")
+        self.glw.setMinimumHeight(240)  # three plots of >= 60 px each and the step axis
+        self.loss_plot = self.glw.addPlot(row=0, col=0, axisItems=style.tick_axes("left", "bottom"))
+        self.acc_plot = self.glw.addPlot(row=1, col=0, axisItems=style.tick_axes("left", "bottom"))
+        self.nc_plot = self.glw.addPlot(row=2, col=0, axisItems=style.tick_axes("left", "bottom"))
+        for p, name in ((self.loss_plot, "loss"), (self.acc_plot, "acc"), (self.nc_plot, "NC")):  # short: a rotated label sets the row's minimum height
+            p.setLabel("left", name)
+            p.getAxis("left").enableAutoSIPrefix(False)  # never "loss (x0.001)": the numbers say it
+        self.closed_form = False
         for p in (self.loss_plot, self.acc_plot, self.nc_plot):
             p.setMenuEnabled(False)
             p.hideButtons()
@@ -71,13 +104,12 @@ class CurvesPlot(QWidget):
             p.disableAutoRange()  # ranges: _GrowingRange, on redraw
             for name in ("left", "bottom"):
                 p.getAxis(name).setCacheMode(QGraphicsItem.CacheMode.DeviceCoordinateCache)
-        self.nc_plot.setLabel("bottom", "step")  # only the lowest plot names its axis: the three share it
+        self.nc_plot.setLabel("bottom", STEP_LABEL)  # only the lowest plot names its axis: the three share it
         for p in (self.loss_plot, self.acc_plot):  # ... and numbers it (x-linked: the same ticks thrice)
             p.getAxis("bottom").setStyle(showValues=False)
         self.acc_plot.setXLink(self.loss_plot)
         self.nc_plot.setXLink(self.loss_plot)
-        self.acc_plot.getAxis("left").setTicks([[(0.0, "0"), (0.5, "0.5"), (1.0, "1")]])
-        self.acc_plot.setYRange(0.0, 1.0, padding=0.05)
+        self.acc_plot.setYRange(-0.1, 1.1, padding=0)
         self.forget_acc_curve = self.acc_plot.plot(pen=style.pen("#e15759", 1.5), symbol="o", symbolSize=4,
                                                    symbolBrush="#e15759", symbolPen=None)
         self.retain_acc_curve = self.acc_plot.plot(pen=style.pen("#59a14f", 1.5), symbol="s", symbolSize=4,
@@ -89,12 +121,14 @@ class CurvesPlot(QWidget):
                                              symbolBrush="#f28e2b", symbolPen=None)
         self.ideal_line = pg.InfiniteLine(pos=1.0, angle=0, pen=pg.mkPen("#f28e2b", style=Qt.PenStyle.DashLine))
         self.nc_plot.addItem(self.ideal_line)
-        self.no_loss_text = pg.TextItem("no optimisation steps (closed-form method)", color="#888", anchor=(0.5, 0.5))
+        self.no_loss_text = pg.TextItem("no optimisation steps\n(closed-form method)", color="#888", anchor=(0.5, 0.5))
         self.loss_plot.addItem(self.no_loss_text)
         self.no_loss_text.setPos(0.5, 0.5)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
-        lay.addWidget(self.glw)
+        lay.setSpacing(0)
+        lay.addWidget(self.legend)
+        lay.addWidget(self.glw, 1)
         self.clear()
 
     def clear(self) -> None:
@@ -113,11 +147,56 @@ class CurvesPlot(QWidget):
         self.no_loss_text.setVisible(False)
         self.loss_plot.setRange(xRange=(0.0, 1.0), yRange=(0.0, 1.0), padding=0)  # no stale ranges of the last run
         self.nc_plot.setYRange(0.0, 1.1, padding=0)
-        self._x_range = _GrowingRange(headroom=X_HEADROOM - 1.0)
-        self._loss_range = _GrowingRange(pad=Y_PAD)
-        self._nc_range = _GrowingRange(pad=Y_PAD)
+        self.set_closed_form(False)
+        self._loss_range = _GrowingRange(pad=Y_PAD, min_span=MIN_Y_SPAN)
+        self._nc_range = _GrowingRange(pad=Y_PAD, min_span=MIN_Y_SPAN)
         self._symbols: bool | None = None
         self._set_symbols(True)
+
+    def set_closed_form(self, closed_form: bool) -> None:
+        """x is the interpolation t in [0, 1] (a closed-form method) or the optimiser step."""
+        self.closed_form = closed_form
+        self.nc_plot.setLabel("bottom", INTERP_LABEL if closed_form else STEP_LABEL)
+        if closed_form:  # the whole interpolation is known in advance: the axis is 0..1 from the start
+            self._x_range = _GrowingRange(pad=X_PAD, min_span=1.0)
+            self._x_range.range = padded(ORIGINAL_X, 1.0, X_PAD, 1.0)
+            self.loss_plot.setXRange(*self._x_range.range, padding=0)
+        else:
+            self._x_range = _GrowingRange(headroom=X_HEADROOM - 1.0, pad=X_PAD, min_span=MIN_X_SPAN)
+
+    def fit(self) -> None:
+        """Fit every axis to the data now (a finished run, a replay): no head-room left over."""
+        loss_x, loss_y = np.asarray(self._loss_x), np.asarray(self._loss_y)
+        x = np.asarray(self._nc_x)
+        xb = (ORIGINAL_X, 1.0) if self.closed_form else _bounds(loss_x, x)
+        if xb is not None:
+            self.loss_plot.setXRange(*padded(*xb, X_PAD, 1.0 if self.closed_form else MIN_X_SPAN), padding=0)
+        yb = _bounds(loss_y)
+        if yb is not None:
+            self.loss_plot.setYRange(*padded(*yb, Y_PAD, MIN_Y_SPAN), padding=0)
+        yb = _bounds(np.asarray(self._nc1), np.asarray(self._angle), np.ones(1))
+        if yb is not None:
+            self.nc_plot.setYRange(*padded(*yb, Y_PAD, MIN_Y_SPAN), padding=0)
+        self._place_no_loss_text()
+
+    def x_range(self) -> tuple[float, float]:
+        """The shared x range shown (data units)."""
+        (x0, x1), _ = self.loss_plot.getViewBox().viewRange()
+        return float(x0), float(x1)
+
+    def _place_no_loss_text(self) -> None:
+        if self.no_loss_text.isVisible():  # in the middle of whatever the (shared) x range became
+            (x0, x1), (y0, y1) = self.loss_plot.getViewBox().viewRange()
+            self.no_loss_text.setPos((x0 + x1) / 2, (y0 + y1) / 2)
+
+    def set_font_size(self, pt: float) -> None:
+        """Ticks, axis labels and titles in ``pt`` points (presenter mode)."""
+        for p in (self.loss_plot, self.acc_plot, self.nc_plot):
+            style.set_plot_font(p, pt)
+        for item in (self.no_loss_text,):
+            font = item.textItem.font()
+            font.setPointSizeF(pt)
+            item.setFont(font)
 
     def _set_symbols(self, on: bool) -> None:
         if on == self._symbols:
@@ -138,6 +217,10 @@ class CurvesPlot(QWidget):
         self._loss_x.append(float(step))
         self._loss_y.append(float(loss))
 
+    def clear_nc(self) -> None:
+        """Forget the recorded geometry numbers (the x of every frame is about to change)."""
+        self._nc_x, self._nc1, self._angle, self._forget_acc, self._retain_acc = [], [], [], [], []
+
     def add_nc(self, step: float, nc: dict[str, float]) -> None:
         self._nc_x.append(float(step))
         self._nc1.append(float(nc.get("nc1", np.nan)))
@@ -151,7 +234,10 @@ class CurvesPlot(QWidget):
         x, nc1, angle = np.asarray(self._nc_x), np.asarray(self._nc1), np.asarray(self._angle)
         self._set_symbols(len(x) <= MAX_SYMBOL_POINTS)
         self.loss_curve.setData(loss_x, loss_y)
-        self.no_loss_text.setVisible(not self._loss_x and len(self._nc_x) > 1)
+        self.no_loss_text.setVisible(not self._loss_x and (self.closed_form or len(self._nc_x) > 1))
+        has_loss = bool(self._loss_x)
+        if self.loss_plot.getAxis("left").style["showValues"] != has_loss:
+            self.loss_plot.getAxis("left").setStyle(showValues=has_loss)  # no numbers on an empty axis
         self.nc1_curve.setData(x, nc1, connect="finite")
         self.angle_curve.setData(x, angle, connect="finite")
         self.forget_acc_curve.setData(x, np.asarray(self._forget_acc), connect="finite")
@@ -165,6 +251,4 @@ class CurvesPlot(QWidget):
         yr = self._nc_range.update(_bounds(nc1, angle, np.ones(1)))  # the ideal line (1.0) stays in view
         if yr is not None:
             self.nc_plot.setYRange(*yr, padding=0)
-        if self.no_loss_text.isVisible():  # in the middle of whatever the (shared) x range became
-            (x0, x1), (y0, y1) = self.loss_plot.getViewBox().viewRange()
-            self.no_loss_text.setPos((x0 + x1) / 2, (y0 + y1) / 2)
+        self._place_no_loss_text()

@@ -5,17 +5,93 @@ moved (:func:`move_points`, NumPy copies, no per-point Python). The forget set, 
 retrained model, the current selection and class-mean labels are separate overlay items. With
 ``selectable=True`` a drag draws a lasso and a click picks the nearest point (numpy, once on release);
 ``sig_selected`` gives the chosen row ids.
+
+Legibility: class-mean labels are pushed apart on screen (:func:`repel_labels`) with a thin leader
+to their mean; the forget set is a faint ring drawn *under* the class points (it never hides
+them); the selection is a white ring in a black halo, unlike any class colour; hovering a point
+shows its image, training-set index, class and prediction (:class:`PointTip`).
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QPointF, Qt, Signal
-from PySide6.QtGui import QColor
+from PySide6.QtCore import QPoint, QPointF, Qt, QTimer, Signal
+from PySide6.QtGui import QColor, QCursor
+from PySide6.QtWidgets import QFrame, QLabel, QVBoxLayout, QWidget
 
+from app.images import thumbnail
 from app.plots import style
+
+HOVER_PX = 8  # a point within this many pixels of the cursor is "hovered"
+TIP_IMAGE_PX = 112  # the hovered image, scaled up (digits are 8 px, CIFAR 32 px)
+LABEL_GAP_PX = 3.0
+
+
+def repel_labels(centres: np.ndarray, sizes: np.ndarray, gap: float = LABEL_GAP_PX) -> np.ndarray:
+    """Label centres (K, 2) in pixels, moved as little as possible so that no two label rectangles
+    (sizes (K, 2): width, height in pixels) overlap or come closer than ``gap``.
+
+    Greedy, in order: each label takes the nearest free spot on a grid of offsets (half a label
+    height vertically, half a width sideways). Rows with a non-finite centre are left as they are.
+    """
+    centres = np.asarray(centres, dtype=np.float64)
+    sizes = np.asarray(sizes, dtype=np.float64)
+    out = centres.copy()
+    k = len(centres)
+    placed: list[int] = []
+    for i in range(k):
+        if not np.all(np.isfinite(centres[i])):
+            continue
+        w, h = sizes[i]
+        sy, sx = (h + gap) / 2, (w + gap) / 2
+        rings = max(4, 2 * k)
+        cand = np.array([(dx * sx, dy * sy) for dx in range(-2, 3) for dy in range(-rings, rings + 1)])
+        cand = cand[np.argsort(np.hypot(cand[:, 0], cand[:, 1] * 1.5), kind="stable")]  # prefer vertical moves
+        for dx, dy in cand:
+            c = centres[i] + (dx, dy)
+            if all(abs(c[0] - out[j, 0]) >= (w + sizes[j, 0]) / 2 + gap
+                   or abs(c[1] - out[j, 1]) >= (h + sizes[j, 1]) / 2 + gap for j in placed):
+                out[i] = c
+                break
+        placed.append(i)
+    return out
+
+
+@dataclass
+class PointInfo:
+    """What the hover tip shows of one point."""
+
+    index: int  # training-set index (or row id)
+    label: int
+    pred: int | None = None
+    conf: float | None = None
+    is_forget: bool = False
+
+
+class PointTip(QFrame):
+    """A small tool-tip window: the hovered point's image (scaled up) over its numbers."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent, Qt.WindowType.ToolTip)
+        self.setObjectName("pointTip")
+        self.setFrameShape(QFrame.Shape.Box)
+        self.setStyleSheet("#pointTip { background: #ffffe8; border: 1px solid #777; }")
+        self.image_label = QLabel()
+        self.image_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.text_label = QLabel()
+        self.text_label.setTextFormat(Qt.TextFormat.RichText)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(6, 6, 6, 6)
+        lay.setSpacing(4)
+        lay.addWidget(self.image_label)
+        lay.addWidget(self.text_label)
+        self.index: int | None = None
+
+    def text(self) -> str:
+        return self.text_label.text()
 
 
 def points_in_polygon(xy: np.ndarray, poly: np.ndarray) -> np.ndarray:
@@ -151,16 +227,46 @@ class EmbeddingPlot(pg.PlotWidget):
         self.ghost_items: list[pg.ScatterPlotItem] = []
         self.mean_labels: list[pg.TextItem] = []
         self.class_names: list[str] = []
-        self.forget_item = pg.ScatterPlotItem(size=point_size + 5, pen=pg.mkPen(style.FORGET_COLOUR, width=1.2),
+        # The forget set: a faint ring *under* the class points (z 1.5 < 2), so a dense forget class
+        # is a halo around its points, never a black mass over the other classes.
+        forget_pen = QColor(style.FORGET_COLOUR)
+        forget_pen.setAlpha(150)
+        self.forget_item = pg.ScatterPlotItem(size=point_size + 4, pen=pg.mkPen(forget_pen, width=1.0),
                                               brush=None, symbol="o", hoverable=False)
-        self.forget_item.setZValue(5)
-        self.selection_item = pg.ScatterPlotItem(size=point_size + 7, pen=pg.mkPen("#d62728", width=2),
-                                                 brush=None, symbol="s", hoverable=False)
-        self.selection_item.setZValue(6)
-        self.lasso_curve = pg.PlotCurveItem(pen=pg.mkPen("#d62728", width=1.5, style=Qt.PenStyle.DashLine))
+        self.forget_item.setZValue(1.5)
+        # The selection: a white ring in a black halo (two items), over everything, no fill.
+        self.selection_halo = pg.ScatterPlotItem(size=point_size + 6, pen=pg.mkPen(style.SELECTION_HALO, width=3.5),
+                                                 brush=None, symbol="o", hoverable=False)
+        self.selection_halo.setZValue(6)
+        self.selection_item = pg.ScatterPlotItem(size=point_size + 6, pen=pg.mkPen(style.SELECTION_RING, width=1.5),
+                                                 brush=None, symbol="o", hoverable=False)
+        self.selection_item.setZValue(6.5)
+        self.lasso_curve = pg.PlotCurveItem(pen=pg.mkPen(style.LASSO_COLOUR, width=1.5, style=Qt.PenStyle.DashLine))
         self.lasso_curve.setZValue(10)
-        for it in (self.forget_item, self.selection_item, self.lasso_curve):
+        self.leader_curve = pg.PlotCurveItem(pen=pg.mkPen("#30384199", width=1.0), connect="pairs")
+        self.leader_curve.setZValue(7)
+        for it in (self.forget_item, self.selection_halo, self.selection_item, self.lasso_curve, self.leader_curve):
             self.addItem(it)
+        self._means: np.ndarray | None = None
+        self._label_font_pt: float | None = None
+        # hover: per point info for the tip, and where images come from (a training-set index -> (C, H, W) uint8)
+        self.image_source: Callable[[int], np.ndarray | None] | None = None
+        self.invert_gray = False
+        self._pred: np.ndarray | None = None
+        self._conf: np.ndarray | None = None
+        self._point_labels = np.zeros(0, dtype=np.int64)
+        self._is_forget = np.zeros(0, dtype=bool)
+        self.tip = PointTip(self)
+        self.setMouseTracking(True)
+        self.scene().sigMouseMoved.connect(self._on_scene_mouse_moved)
+        # A range or size change can be signalled in the middle of a paint: moving items then is
+        # unsafe (Qt crashes in QPainter::restore), so the labels are re-placed on the next turn.
+        self._label_timer = QTimer(self)
+        self._label_timer.setSingleShot(True)
+        self._label_timer.setInterval(0)
+        self._label_timer.timeout.connect(self._place_labels)
+        self._vb.sigRangeChanged.connect(lambda *_: self._label_timer.start())
+        self._vb.sigResized.connect(lambda *_: self._label_timer.start())
         self._coords = np.zeros((0, 2), dtype=np.float32)
         self._ids = np.zeros(0, dtype=np.int64)
         self._labels: np.ndarray | None = None  # the labels the class rows were computed for
@@ -193,17 +299,22 @@ class EmbeddingPlot(pg.PlotWidget):
             if k <= 20:
                 col = QColor(style.class_colour(c, k)).darker(150)
                 label = pg.TextItem(names[c], color=col, anchor=(0.5, 0.5), border=pg.mkPen(col), fill=pg.mkBrush(255, 255, 255, 200))
+                if self._label_font_pt is not None:
+                    f = label.textItem.font()
+                    f.setPointSizeF(self._label_font_pt)
+                    label.setFont(f)
                 label.setZValue(8)
                 label.setVisible(False)
                 self.addItem(label)
                 self.mean_labels.append(label)
         self._labels = None
+        self._means = None
         self._range_fixed = False
         self.prime()
 
     def prime(self) -> None:
         """Pay each item's one-off style set-up now (start-up, a new class list), not on a live frame."""
-        for item in self.class_items + self.ghost_items + [self.forget_item, self.selection_item]:
+        for item in self.class_items + self.ghost_items + [self.forget_item, self.selection_item, self.selection_halo]:
             prime_item(item)
 
     def _same_labels(self, labels: np.ndarray) -> bool:
@@ -217,8 +328,11 @@ class EmbeddingPlot(pg.PlotWidget):
 
     # ------------------------------------------------------------------ data
     def set_points(self, coords: np.ndarray, labels: np.ndarray, is_forget: np.ndarray | None = None,
-                   ids: np.ndarray | None = None, means2d: np.ndarray | None = None) -> None:
-        """Move the points: ``coords`` (N, 2), ``labels`` (N,), ``is_forget`` (N,) bool, ``ids`` (N,)."""
+                   ids: np.ndarray | None = None, means2d: np.ndarray | None = None,
+                   pred: np.ndarray | None = None, conf: np.ndarray | None = None) -> None:
+        """Move the points: ``coords`` (N, 2), ``labels`` (N,), ``is_forget`` (N,) bool, ``ids`` (N,)
+        (training-set indices: the hover tip shows them and their image); ``pred`` / ``conf`` (N,):
+        the model's predicted class and its probability, for the hover tip."""
         coords = np.asarray(coords, dtype=np.float32)
         labels = np.asarray(labels)
         if not self._same_labels(labels):  # class rows change only when the probe does
@@ -236,16 +350,16 @@ class EmbeddingPlot(pg.PlotWidget):
             move_points(self.forget_item, coords[:0, 0], coords[:0, 1])
         self._coords = coords
         self._ids = np.arange(len(coords), dtype=np.int64) if ids is None else np.asarray(ids, dtype=np.int64)
-        if means2d is not None and self.mean_labels:
-            for c, label in enumerate(self.mean_labels):
-                m = means2d[c] if c < len(means2d) else (np.nan, np.nan)
-                ok = bool(np.all(np.isfinite(m)))
-                label.setVisible(ok)
-                if ok:
-                    label.setPos(float(m[0]), float(m[1]))
+        self._point_labels = labels
+        self._is_forget = np.zeros(len(coords), bool) if is_forget is None else np.asarray(is_forget, dtype=bool)
+        self._pred = None if pred is None else np.asarray(pred)
+        self._conf = None if conf is None else np.asarray(conf)
         self._refresh_selection()
         if not self._range_fixed and len(coords):
             self._fit(coords)
+        if means2d is not None and self.mean_labels:
+            self._means = np.asarray(means2d, dtype=np.float64)
+            self._place_labels()
 
     def _fit(self, coords: np.ndarray) -> None:
         c = np.asarray(coords, dtype=np.float64)
@@ -255,6 +369,112 @@ class EmbeddingPlot(pg.PlotWidget):
                           yRange=(float(lo[1] - pad[1]), float(hi[1] + pad[1])), padding=0)
         self._vb.disableAutoRange()
         self._range_fixed = True
+
+    def _place_labels(self) -> None:
+        """Class-mean labels at their means, pushed apart on screen, each with a leader to its mean."""
+        means = self._means
+        if means is None or not self.mean_labels:
+            return
+        k = len(self.mean_labels)
+        centres = np.full((k, 2), np.nan)
+        sizes = np.zeros((k, 2))
+        for c, label in enumerate(self.mean_labels):
+            m = means[c] if c < len(means) else (np.nan, np.nan)
+            ok = bool(np.all(np.isfinite(m)))
+            label.setVisible(ok)
+            if ok:
+                p = self._vb.mapViewToScene(QPointF(float(m[0]), float(m[1])))
+                centres[c] = (p.x(), p.y())
+                r = label.boundingRect()
+                sizes[c] = (r.width(), r.height())
+        moved = repel_labels(centres, sizes)
+        xs: list[float] = []
+        ys: list[float] = []
+        for c, label in enumerate(self.mean_labels):
+            if not np.all(np.isfinite(moved[c])):
+                continue
+            q = self._vb.mapSceneToView(QPointF(float(moved[c, 0]), float(moved[c, 1])))
+            label.setPos(q.x(), q.y())
+            if np.hypot(*(moved[c] - centres[c])) > 1.0:
+                xs += [float(means[c, 0]), q.x()]
+                ys += [float(means[c, 1]), q.y()]
+        self.leader_curve.setData(xs, ys)
+
+    def label_scene_rects(self) -> list:
+        """The scene rectangles of the visible class-mean labels (for tests and screenshots)."""
+        return [lab.sceneBoundingRect() for lab in self.mean_labels if lab.isVisible()]
+
+    def set_font_size(self, pt: float) -> None:
+        """Class-mean labels in ``pt`` points (presenter mode)."""
+        self._label_font_pt = pt
+        for label in self.mean_labels:
+            f = label.textItem.font()
+            f.setPointSizeF(pt)
+            label.setFont(f)
+        self._place_labels()
+
+    # ------------------------------------------------------------------ hover
+    def point_at(self, x: float, y: float, max_px: float = HOVER_PX) -> int | None:
+        """Row of the point nearest to view position (x, y) within ``max_px`` screen pixels, or None."""
+        if not len(self._coords):
+            return None
+        px = self._vb.viewPixelSize()
+        d = (((self._coords[:, 0] - x) / max(px[0], 1e-12)) ** 2
+             + ((self._coords[:, 1] - y) / max(px[1], 1e-12)) ** 2)
+        i = int(np.nanargmin(d)) if np.isfinite(d).any() else -1
+        return i if i >= 0 and d[i] <= max_px**2 else None
+
+    def point_info(self, row: int) -> PointInfo:
+        pred = None if self._pred is None or row >= len(self._pred) else int(self._pred[row])
+        conf = None if self._conf is None or row >= len(self._conf) else float(self._conf[row])
+        label = int(self._point_labels[row]) if row < len(self._point_labels) else -1
+        forget = bool(self._is_forget[row]) if row < len(self._is_forget) else False
+        return PointInfo(int(self._ids[row]), label, pred, conf, forget)
+
+    def _class_name(self, c: int | None) -> str:
+        if c is None or c < 0:
+            return "?"
+        return self.class_names[c] if c < len(self.class_names) else str(c)
+
+    def show_tip(self, row: int, global_pos: QPoint) -> None:
+        """Show the hover tip of point ``row`` near ``global_pos``."""
+        info = self.point_info(row)
+        img = self.image_source(info.index) if self.image_source is not None else None
+        if img is not None:
+            self.tip.image_label.setPixmap(thumbnail(img, TIP_IMAGE_PX, invert_gray=self.invert_gray))
+            self.tip.image_label.setVisible(True)
+        else:
+            self.tip.image_label.setVisible(False)
+        lines = [f"<b>#{info.index}</b> · class <b>{self._class_name(info.label)}</b>"
+                 + (" · <i>forget set</i>" if info.is_forget else "")]
+        if info.pred is not None:
+            ok = "✓" if info.pred == info.label else "✗"
+            conf = f" ({100 * info.conf:.1f} %)" if info.conf is not None else ""
+            lines.append(f"predicted <b>{self._class_name(info.pred)}</b>{conf} {ok}")
+        self.tip.text_label.setText("<br>".join(lines))
+        self.tip.index = info.index
+        self.tip.adjustSize()
+        self.tip.move(global_pos + QPoint(14, 14))
+        self.tip.show()
+
+    def hide_tip(self) -> None:
+        self.tip.hide()
+        self.tip.index = None
+
+    def _on_scene_mouse_moved(self, scene_pos: QPointF) -> None:
+        if not self._vb.sceneBoundingRect().contains(scene_pos):
+            self.hide_tip()
+            return
+        p = self._vb.mapSceneToView(scene_pos)
+        row = self.point_at(p.x(), p.y())
+        if row is None:
+            self.hide_tip()
+        else:
+            self.show_tip(row, QCursor.pos() if self.underMouse() else self.mapToGlobal(self.mapFromScene(scene_pos)))
+
+    def leaveEvent(self, ev) -> None:
+        self.hide_tip()
+        super().leaveEvent(ev)
 
     def set_ghosts(self, coords: np.ndarray | None, labels: np.ndarray | None) -> None:
         """Faint markers at the retrained model's positions (None clears them)."""
@@ -271,6 +491,9 @@ class EmbeddingPlot(pg.PlotWidget):
             move_points(item, empty, empty)
         for label in self.mean_labels:
             label.setVisible(False)
+        self._means = None
+        self.leader_curve.setData([], [])
+        self.hide_tip()
         self._coords = np.zeros((0, 2), dtype=np.float32)
         self._ids = np.zeros(0, dtype=np.int64)
         self._refresh_selection()
@@ -284,9 +507,10 @@ class EmbeddingPlot(pg.PlotWidget):
         if len(self.selected_ids) and len(self._ids):
             mask = np.isin(self._ids, self.selected_ids)
             s = self._coords[mask]
-            move_points(self.selection_item, s[:, 0], s[:, 1])
         else:
-            move_points(self.selection_item, self._coords[:0, 0], self._coords[:0, 1])
+            s = self._coords[:0]
+        for item in (self.selection_halo, self.selection_item):
+            move_points(item, s[:, 0], s[:, 1])
 
     def select_polygon(self, poly: np.ndarray, additive: bool = False) -> np.ndarray:
         hit = self._ids[points_in_polygon(self._coords.astype(np.float64), poly)]

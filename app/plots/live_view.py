@@ -25,12 +25,19 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from app.plots import style
 from app.plots.bars import PerClassBars
-from app.plots.curves import CurvesPlot
+from app.plots.curves import ORIGINAL_X, CurvesPlot
 from app.plots.embedding import EmbeddingPlot
 from app.plots.geometry_view import GramView
 from app.plots.throttle import Throttle
 from engine import Geometry, Metrics
+
+def is_interpolation(ev: Geometry) -> bool:
+    """A frame of a closed-form method's interpolation (POUR-P): an unlearning frame whose t is
+    not its step (t runs 0..1 over the frames while the step counts them)."""
+    return ev.stage == "unlearn" and abs(float(ev.t) - float(ev.step)) > 1e-9
+
 
 CURVES_LAG_MS = 40  # the curves repaint this long after the embedding (two short GUI stalls, not one)
 
@@ -42,8 +49,8 @@ class LiveView(QWidget):
         super().__init__(parent)
         self.embedding = EmbeddingPlot()
         self.embedding.setObjectName("liveEmbedding")
-        self.embedding.setMinimumWidth(360)
-        self.embedding.setMinimumHeight(300)
+        self.embedding.setMinimumWidth(300)
+        self.embedding.setMinimumHeight(260)
         self.gram = GramView()
         self.curves = CurvesPlot()
         self.bars = PerClassBars()
@@ -59,25 +66,29 @@ class LiveView(QWidget):
         self.ghost_box.setChecked(True)
         self.ghost_box.setToolTip("Faint diamonds: where the model retrained without the forget set puts each probe image")
 
+        # Two columns: the embedding over the per-class bars | the Gram over the curves. Each column
+        # has the live view's full height, so neither pair squeezes the other when the window is short.
+        left = QSplitter(Qt.Orientation.Vertical)
+        left.addWidget(self.embedding)
+        left.addWidget(self.bars)
+        left.setStretchFactor(0, 3)
+        left.setStretchFactor(1, 1)
         right = QSplitter(Qt.Orientation.Vertical)
         right.addWidget(self.gram)
         right.addWidget(self.curves)
-        right.setStretchFactor(0, 1)
-        right.setStretchFactor(1, 2)
-        top = QSplitter(Qt.Orientation.Horizontal)
-        top.addWidget(self.embedding)
-        top.addWidget(right)
-        top.setStretchFactor(0, 3)
-        top.setStretchFactor(1, 2)
-        main = QSplitter(Qt.Orientation.Vertical)
-        main.addWidget(top)
-        main.addWidget(self.bars)
-        main.setStretchFactor(0, 4)
-        main.setStretchFactor(1, 1)
-        top.setSizes([540, 500])
-        right.setSizes([200, 380])  # the three stacked curves need the height more than the Gram images
-        main.setSizes([680, 170])
-        self.bars.setMinimumHeight(150)
+        right.setStretchFactor(0, 2)
+        right.setStretchFactor(1, 3)
+        main = QSplitter(Qt.Orientation.Horizontal)
+        main.addWidget(left)
+        main.addWidget(right)
+        main.setStretchFactor(0, 3)
+        main.setStretchFactor(1, 2)
+        for sp in (left, right, main):
+            sp.setChildrenCollapsible(False)  # a dragged splitter stops at a plot's minimum size
+        left.setSizes([520, 180])
+        right.setSizes([280, 420])
+        main.setSizes([540, 480])
+        self.bars.setMinimumHeight(110)
         scrub = QHBoxLayout()
         scrub.addWidget(QLabel("replay:"))
         scrub.addWidget(self.slider, 1)
@@ -126,6 +137,7 @@ class LiveView(QWidget):
     def set_classes(self, names: Sequence[str]) -> None:
         self.class_names = list(names)
         self.embedding.set_classes(self.class_names)
+        self.gram.set_classes(self.class_names)
 
     def begin_job(self, job_id: str, title: str) -> None:
         """A new run: clear curves and frames; axes refit on its first frame."""
@@ -163,6 +175,11 @@ class LiveView(QWidget):
             self._draw_ghosts()
             return
         self.frames.append(ev)
+        if not self.curves.closed_form and is_interpolation(ev):
+            self.curves.set_closed_form(True)  # x becomes t; frames already drawn move to their t
+            self.curves.clear_nc()
+            for f in self.frames[:-1]:
+                self.curves.add_nc(self._x_of(f), f.nc)
         self.curves.add_nc(self._x_of(ev), ev.nc)
         self.slider.blockSignals(True)
         self.slider.setRange(0, len(self.frames) - 1)
@@ -173,8 +190,11 @@ class LiveView(QWidget):
         self._throttle.request()
 
     def _x_of(self, ev: Geometry) -> float:
-        # The original frame sits at step 0; POUR-P's interpolation frames spread t over its step axis.
-        return float(ev.step)
+        """The frame's x: its interpolation t for a closed-form method (0..1; the original just left
+        of 0, so that the instant drop of the masked outputs reads as a step), else its step."""
+        if not self.curves.closed_form:
+            return float(ev.step)
+        return ORIGINAL_X if ev.stage == "original" else float(ev.t)
 
     @Slot(object)
     def add_metrics(self, ev: Metrics) -> None:
@@ -186,6 +206,7 @@ class LiveView(QWidget):
     def finish(self, record: Any | None) -> None:
         """The job ended: draw the last frame now, show the per-class bars."""
         self.flush()
+        self.curves.fit()
         if record is not None:
             self.bars.show_record(record, self.class_names)
 
@@ -214,7 +235,8 @@ class LiveView(QWidget):
         ev = self.frames[i]
         if len(self.class_names) != ev.gram.shape[0]:
             self.set_classes([str(c) for c in range(ev.gram.shape[0])])
-        self.embedding.set_points(ev.coords, ev.labels, ev.is_forget, means2d=ev.means2d)
+        self.embedding.set_points(ev.coords, ev.labels, ev.is_forget, ids=ev.indices, means2d=ev.means2d,
+                                  pred=ev.pred, conf=ev.conf)
         self.gram.set_frame(ev.gram, ev.labels, ev.is_forget, ev.nc)
         self._shown = i
         what = "original" if ev.stage == "original" else f"{ev.stage} step {ev.step}"
@@ -247,10 +269,22 @@ class LiveView(QWidget):
         if ghost is not None:
             self.add_geometry(ghost)
         self.flush()
+        self.curves.fit()
 
-    def set_large(self, large: bool) -> None:
-        """Presenter mode: bigger points and titles."""
+    def set_images(self, source: Any, invert_gray: bool = False) -> None:
+        """Where the hover tip finds a training image: ``source(index) -> (C, H, W) uint8`` or None."""
+        self.embedding.image_source = source
+        self.embedding.invert_gray = invert_gray
+
+    def set_large(self, large: bool, font_pt: float | None = None) -> None:
+        """Presenter mode: bigger points and titles; every plot's ticks, labels and titles in
+        ``font_pt`` points (default: 13 when large, else the normal plot font)."""
         self.embedding.point_size = 9.0 if large else 6.0
         for item in self.embedding.class_items:
             item.setSize(self.embedding.point_size)
         self.title.setStyleSheet("font-size: 20pt;" if large else "")
+        pt = font_pt if font_pt is not None else (13.0 if large else float(style.PLOT_FONT_PT))
+        self.curves.set_font_size(pt)
+        self.gram.set_font_size(pt)
+        self.bars.set_font_size(pt)
+        self.embedding.set_font_size(pt)

@@ -54,6 +54,8 @@ class Geometry(Event):
     coords: (N, 2) probe points; labels: (N,) class of each point; is_forget: (N,) bool;
     means2d: (C, 2) class means; gram: (C, C) Gram matrix of centred normalised class means;
     nc: neural-collapse numbers and the mean pairwise angle. ``t`` orders frames (step or 0..1).
+    Optional per point (N,): ``indices`` into the training set, ``pred`` the predicted class and
+    ``conf`` its softmax probability (None when the producer does not know them).
     """
 
     stage: str
@@ -65,6 +67,9 @@ class Geometry(Event):
     means2d: np.ndarray
     gram: np.ndarray
     nc: dict[str, float]
+    indices: np.ndarray | None = None
+    pred: np.ndarray | None = None
+    conf: np.ndarray | None = None
 
 
 @dataclass(frozen=True)

@@ -198,10 +198,15 @@ def make_geometry_event(
     frame: dict[str, Any],
     labels: Any = None,
     is_forget: Any = None,
+    *,
+    indices: Any = None,
+    pred: Any = None,
+    conf: Any = None,
 ) -> Geometry:
     """An :class:`engine._core.events.Geometry` from a :func:`geometry_frame` (arrays copied).
 
-    ``labels`` / ``is_forget`` default to the frame's own copies.
+    ``labels`` / ``is_forget`` default to the frame's own copies; ``indices`` (training-set index),
+    ``pred`` (predicted class) and ``conf`` (its probability), each (N,), are optional.
     """
     lab = frame["labels"] if labels is None else labels
     forget = frame["is_forget"] if is_forget is None else is_forget
@@ -215,6 +220,9 @@ def make_geometry_event(
         means2d=np.array(frame["means2d"], copy=True),
         gram=np.array(frame["gram"], copy=True),
         nc={k: float(v) for k, v in frame["nc"].items()},
+        indices=None if indices is None else np.array(as_numpy(indices), dtype=np.int64, copy=True),
+        pred=None if pred is None else np.array(as_numpy(pred), dtype=np.int64, copy=True),
+        conf=None if conf is None else np.array(as_numpy(conf), dtype=np.float32, copy=True),
     )
 
 

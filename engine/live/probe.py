@@ -66,11 +66,17 @@ class GeometryProbe:
         logits = z.astype(np.float64) @ w.T + (b if b is not None else 0.0)  # (N, K)
         if model.logit_mask:
             logits[:, model.logit_mask] = -np.inf
-        correct = logits.argmax(1) == self.labels
+        pred = logits.argmax(1)
+        correct = pred == self.labels
+        shifted = logits - logits.max(1, keepdims=True)
+        with np.errstate(invalid="ignore"):
+            prob = np.exp(shifted)
+        conf = np.nan_to_num(prob.max(1) / prob.sum(1), nan=0.0)  # softmax probability of ``pred``
         frame["nc"] = dict(frame["nc"])
         frame["nc"]["probe_forget_acc"] = float(correct[self.is_forget].mean()) if self.is_forget.any() else float("nan")
         frame["nc"]["probe_retain_acc"] = float(correct[~self.is_forget].mean()) if (~self.is_forget).any() else float("nan")
-        return make_geometry_event(stage, step, t, frame, self.labels, self.is_forget)
+        return make_geometry_event(stage, step, t, frame, self.labels, self.is_forget,
+                                   indices=self.indices, pred=pred, conf=conf)
 
     def frame(self, model: LetheModel, stage: str, step: int, t: float) -> Geometry:
         return self.frame_from_features(self.features(model), model, stage, step, t)
