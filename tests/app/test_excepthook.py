@@ -10,7 +10,7 @@ import threading
 from collections.abc import Iterator
 
 import pytest
-from PySide6.QtCore import QObject, Qt
+from PySide6.QtCore import QObject, QSize, Qt
 from PySide6.QtWidgets import QPushButton
 
 from app import messages
@@ -156,6 +156,15 @@ def test_the_studio_installs_the_router(qtbot, monkeypatch) -> None:  # noqa: AN
         def resize(self, *_a: object) -> None: ...
         def show(self) -> None: ...
         def arrange_docks(self, *_a: object) -> None: ...
+        def fit_to_screen(self, *_a: object) -> None: ...
+        def width(self) -> int:
+            return 1600
+
+    class FakePane:
+        def minimumSizeHint(self) -> QSize:  # noqa: N802 - Qt's name
+            return QSize(300, 300)
+
+    FakeWindow.forget_pane = FakeWindow.method_pane = FakePane()  # type: ignore[attr-defined]
 
     monkeypatch.setattr(sys, "excepthook", sys.excepthook)
     monkeypatch.setattr(main_module, "install_excepthook", spy)
