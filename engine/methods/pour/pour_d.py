@@ -51,7 +51,7 @@ class PourDParams(SGDParams):
 )
 def unlearn(ctx: MethodContext, p: PourDParams) -> Generator[Event, None, LetheModel]:
     classes = require_class_forgetting(ctx, "POUR-D")
-    P = projector(ctx, classes, p.direction, False).to(ctx.device, torch.float32)  # (d, d)
+    P = projector(ctx, classes, p.direction, True).to(ctx.device, torch.float32)  # (d, d); class_mean centred, as POUR-P
     x_f = ctx.x_forget
     z_o = extract(ctx.original, x_f, ctx.bundle.mean, ctx.bundle.std, device=ctx.device, token=ctx.token).features
     targets = torch.as_tensor(z_o, device=ctx.device) @ P  # (N_f, d): teacher P θ_o(x)
