@@ -4,6 +4,11 @@ pour.md "POUR-D").
 The student (a copy of the original, head frozen, BatchNorm statistics frozen) is trained on the
 forget set only so that θ_s(x) ≈ P θ_o(x): loss = mean ‖θ_s(x) − P θ_o(x)‖² over elements. SGD with
 Nesterov momentum and cosine annealing, as in the authors' port.
+
+Departures: with ``direction = class_mean`` the direction is centred by the global mean, as POUR-P's default.
+Epochs, learning rate, the step floor and the early stop are Lethe's choices (the paper does not give them;
+see pour.md). A batch of a single image passes BatchNorm with the layer's running statistics
+(``engine.train.loop.batchnorm_single_row``; the reference code raises there).
 """
 from __future__ import annotations
 
