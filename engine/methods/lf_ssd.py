@@ -12,8 +12,9 @@ test): α = 10 class_sorted 0 (the model unchanged), shuffled 2,917 / 0.00 / 0.8
 α = 4 (the ``small`` preset) class_sorted 2,309 / 0.00 / 0.994, per_sample 2,741 / 0.00 / 0.994,
 shuffled 23,996 / 0.00 / 0.20. α = 3 keeps 0.963 of the retained classes, α = 6 leaves 0.89 of class 3.
 
-Departures: as SSD (:mod:`engine.methods.ssd`). The public code ships no LF-SSD script; the rule
-(‖f_θ(x)‖₂² in place of CE, |grad| in place of grad²) is the README's, applied to SSD's loaders.
+Departures: as SSD (:mod:`engine.methods.ssd`). The rule (‖f_θ(x)‖₂² in place of CE, |grad| in
+place of grad²) is taken from the reference README's description (methods.md A8) and applied to
+SSD's loaders; Lethe did not check it against an LF-SSD script.
 """
 from __future__ import annotations
 
