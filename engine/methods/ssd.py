@@ -59,7 +59,8 @@ from engine.methods.registry import register
 from engine.models.base import LetheModel
 
 IMPORTANCE_BATCHES = ("class_sorted", "shuffled", "per_sample")
-PER_SAMPLE_CHUNK = 32  # rows per vmap call of the per-sample Fisher (memory: chunk × #parameters floats)
+PER_SAMPLE_CHUNK = 32  # at most this many rows per vmap call of the per-sample Fisher
+PER_SAMPLE_FLOATS = 50_000_000  # and at most this many per-sample gradient floats at once (200 MB; ResNet-18: 4 rows)
 
 
 def importance_batches_field() -> Any:
@@ -123,6 +124,7 @@ def importance(
     imp = {n: torch.zeros_like(q) for n, q in params.items()}
     y_t = torch.as_tensor(y, dtype=torch.long)
     starts = list(range(0, len(x), batch_size))
+    every = max(1, len(starts) // 200)  # at most ~200 Progress events (batches of one row are many)
     model.eval()
     for b, s in enumerate(starts):
         ctx.token.check()
@@ -135,7 +137,8 @@ def importance(
         for n, g in zip(params, grads, strict=False):
             if g is not None:
                 imp[n] += g.detach().abs() if label_free else g.detach().pow(2)
-        yield Progress("unlearn", lo + (hi - lo) * (b + 1) / len(starts), f"importance {b + 1}/{len(starts)}")
+        if (b + 1) % every == 0 or b + 1 == len(starts):
+            yield Progress("unlearn", lo + (hi - lo) * (b + 1) / len(starts), f"importance {b + 1}/{len(starts)}")
     return {n: v / max(1, len(starts)) for n, v in imp.items()}
 
 
@@ -148,18 +151,27 @@ def importance_per_sample(
     label_free: bool,
     lo: float,
     hi: float,
-    chunk: int = PER_SAMPLE_CHUNK,
+    chunk: int = 0,
+    vectorised: bool | None = None,
 ) -> Generator[Event, None, dict[str, torch.Tensor]]:
     """The paper's diagonal Fisher: I[j] = mean_x (∂ CE(x) / ∂θ_j)² over single rows (SSD), or
     mean_x |∂ ‖f_θ(x)‖₂² / ∂θ_j| (LF-SSD). Model in eval mode (BatchNorm uses its running
     statistics, so a row's gradient does not depend on the others); per-sample gradients come
-    from ``torch.func.vmap`` over ``chunk`` rows at a time. Progress from ``lo`` to ``hi``.
+    from ``torch.func.vmap`` over ``chunk`` rows at a time (0: as many as keep the per-sample
+    gradients under :data:`PER_SAMPLE_FLOATS` floats, at most :data:`PER_SAMPLE_CHUNK`), or from
+    batches of one row. ``vectorised`` None = vmap on an accelerator, batches of one on the CPU
+    (measured on 2 CPU cores: 1,437 digits rows through cnn_small 6.4 s looped vs 8.1 s vmapped;
+    40 rows through resnet18_cifar 4.1 s vs 21 s). Progress from ``lo`` to ``hi``.
     """
+    if not (vectorised if vectorised is not None else ctx.device.type != "cpu"):
+        return (yield from importance(ctx, model, x, y, 1, label_free=label_free, lo=lo, hi=hi))
     model.eval()
     params = {n: q.detach() for n, q in model.named_parameters() if q.requires_grad}
     frozen = {n: q.detach() for n, q in model.named_parameters() if not q.requires_grad}
     buffers = {n: b for n, b in model.named_buffers()}
     imp = {n: torch.zeros_like(q) for n, q in params.items()}
+    n_params = sum(q.numel() for q in params.values())
+    chunk = chunk or max(1, min(PER_SAMPLE_CHUNK, PER_SAMPLE_FLOATS // max(1, n_params)))
 
     def loss_one(p: dict[str, torch.Tensor], xi: torch.Tensor, yi: torch.Tensor) -> torch.Tensor:
         out = functional_call(model, ({**p, **frozen}, buffers), (xi.unsqueeze(0),))  # (1, C)
