@@ -12,9 +12,9 @@ Digits scale (cnn_small; the ``small`` preset, ~530 images = 3 steps an epoch): 
 
 Departures: none in the loss (``F.kl_div`` 'mean' as the reference, pitfall D5). The 30 % retain subset is a
 seeded draw; the incompetent teacher a seeded fresh model of the same architecture. Batches are augmented with
-the original's recipe (the SSD repo's unlearning loaders do not augment). A batch of a single image passes
-BatchNorm with the layer's running statistics (``engine.train.loop.batchnorm_single_row``; the reference code
-raises there).
+the original's recipe (the SSD repo's unlearning loaders do not augment). A batch of a single image passes BatchNorm with the layer's running statistics
+(``engine.train.loop.batchnorm_single_row``) where the reference would normalise it by its own statistics, or
+raise when that leaves one value per channel.
 """
 from __future__ import annotations
 

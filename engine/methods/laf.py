@@ -19,8 +19,7 @@ nothing and 1e-3 collapses the features.
 
 Departures: embeddings are Lethe's penultimate ``features(x)`` (the reference adds a 256-d fc1 layer);
 BatchNorm statistics stay frozen (forget-only batches would shift them); LAF+R (fine-tuning the head) is not
-offered. A batch of a single image passes BatchNorm with the layer's running statistics
-(``engine.train.loop.batchnorm_single_row``; the reference code raises there).
+offered.
 """
 from __future__ import annotations
 

@@ -12,8 +12,9 @@ Digits scale (cnn_small; the ``small`` preset): lr 3e-3 (lr 0.01 overshoots the 
 accuracy 0.876 after 2 epochs vs 0.975 at 3e-3).
 
 Departures: Oracle Matching, not DMM (datamodels need many trained models); the optimiser and schedule are
-Lethe's choice (SGD 0.01, 5 epochs; not in the paper's text). A batch of a single image passes BatchNorm with
-the layer's running statistics (``engine.train.loop.batchnorm_single_row``; the reference code raises there).
+Lethe's choice (SGD 0.01, 5 epochs; not in the paper's text). A batch of a single image passes BatchNorm with the layer's running statistics
+(``engine.train.loop.batchnorm_single_row``) where the reference would normalise it by its own statistics, or
+raise when that leaves one value per channel.
 """
 from __future__ import annotations
 

@@ -15,7 +15,8 @@ CIFAR; forget batch 32 or lr 0.05 lets the unbounded max-step collapse the model
 Departures: none by default. Selectable: ``augment`` (default False, as the reference's
 ``train_distill`` loaders, which use the un-augmented unlearning sets) applies the original's
 training augmentation to every batch; earlier Lethe versions always augmented. A batch of a single image passes BatchNorm with the layer's running statistics
-(``engine.train.loop.batchnorm_single_row``; the reference code raises there).
+(``engine.train.loop.batchnorm_single_row``) where the reference would normalise it by its own statistics, or
+raise when that leaves one value per channel.
 """
 from __future__ import annotations
 

@@ -13,9 +13,7 @@ term would leave the null space) and batch 64 are Lethe's choices (not stated in
 Digits scale (cnn_small): the defaults work as they are.
 
 Departures: momentum 0.9, no weight decay and batch 64 are Lethe's (the notebook's values are not stated); the
-retain basis comes from one seeded retain batch of ``retain_batch`` images. A batch of a single image passes
-BatchNorm with the layer's running statistics (``engine.train.loop.batchnorm_single_row``; the reference code
-raises there).
+retain basis comes from one seeded retain batch of ``retain_batch`` images.
 """
 from __future__ import annotations
 

@@ -7,8 +7,7 @@ Nesterov momentum and cosine annealing, as in the authors' port.
 
 Departures: with ``direction = class_mean`` the direction is centred by the global mean, as POUR-P's default.
 Epochs, learning rate, the step floor and the early stop are Lethe's choices (the paper does not give them;
-see pour.md). A batch of a single image passes BatchNorm with the layer's running statistics
-(``engine.train.loop.batchnorm_single_row``; the reference code raises there).
+see pour.md).
 """
 from __future__ import annotations
 
