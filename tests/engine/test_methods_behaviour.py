@@ -33,7 +33,7 @@ CASES: list[tuple[str, dict[str, Any], float, float]] = [
     ("neggrad_plus", {}, 0.000, 0.981),
     ("l1_sparse", {}, 0.000, 0.929),
     ("scrub", {}, 0.000, 0.991),
-    ("ssd", {}, 0.000, 0.985),
+    ("ssd", {}, 0.000, 0.994),
     ("lf_ssd", {}, 0.000, 0.994),
     ("bad_teacher", {}, 0.000, 0.994),
     ("boundary_shrink", {}, 0.000, 0.963),
