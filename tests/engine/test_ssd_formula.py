@@ -178,8 +178,8 @@ def test_importance_batching_is_a_recorded_parameter(runner) -> None:  # noqa: A
 
     assert get("ssd").default_params().importance_batches == "class_sorted"
     assert get("lf_ssd").default_params().importance_batches == "class_sorted"
-    spec = JobSpec(method="ssd", params={"importance_batches": "per_sample", "alpha": 5.0}, reference=None,
+    assert get("ssd").presets["small"]["importance_batches"] == "per_sample"  # forgetting checked in test_methods_behaviour
+    spec = JobSpec(method="lf_ssd", params={"importance_batches": "shuffled"}, reference=None,
                    evaluate=False, geometry=False, audit=False)
     record = runner.run_to_record(spec)
-    assert record.params["importance_batches"] == "per_sample"
-    assert record.metrics["forget_acc"] < 0.2  # per-sample Fisher forgets class 3 at α = 5 (measured 0.00)
+    assert record.params["importance_batches"] == "shuffled" and record.params["alpha"] == 10.0
