@@ -12,6 +12,12 @@ Bad", arXiv 2503.00917; methods.md A12; ``Ali-E/AMUN/build_advdataset.py``, ``pg
    (StepLR(1, 0.1) of ``hyperparam_tune.py``). AMUN + the SalUn mask is ``mask = salun``.
 
 Digits scale (cnn_small): the defaults work as they are.
+
+Departures: ``max_rounds`` (8) caps the radius doublings (the reference loops until every image is
+misclassified; survivors keep their last point). ε is on [0, 1] pixels and the attack runs through the
+dataset's normalisation (pitfall D9), so it is the reference's radius whatever the normalisation. A batch of a single image passes BatchNorm with the layer's running statistics
+(``engine.train.loop.batchnorm_single_row``) where the reference would normalise it by its own statistics, or
+raise when that leaves one value per channel.
 """
 from __future__ import annotations
 

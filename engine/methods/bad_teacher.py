@@ -9,6 +9,12 @@ reference code does; pitfall D5). Data: all of D_f mixed with a random 30 % of D
 Defaults: T = 1, Adam lr 1e-4, 1 epoch, batch 256.
 
 Digits scale (cnn_small; the ``small`` preset, ~530 images = 3 steps an epoch): Adam lr 1e-3, 10 epochs, batch 64.
+
+Departures: none in the loss (``F.kl_div`` 'mean' as the reference, pitfall D5). The 30 % retain subset is a
+seeded draw; the incompetent teacher a seeded fresh model of the same architecture. Batches are augmented with
+the original's recipe (the SSD repo's unlearning loaders do not augment). A batch of a single image passes BatchNorm with the layer's running statistics
+(``engine.train.loop.batchnorm_single_row``) where the reference would normalise it by its own statistics, or
+raise when that leaves one value per channel.
 """
 from __future__ import annotations
 

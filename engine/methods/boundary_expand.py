@@ -8,6 +8,11 @@ model has the original C outputs (SalUn's version never prunes; pitfall D3).
 Defaults: SGD lr 1e-5 (authors) or 5e-6 (scripts), momentum 0.9, 10 epochs, forget set only.
 
 Digits scale (cnn_small; the ``small`` preset): lr 1e-3, batch 32, 10 epochs (lr 1e-2 collapses the BatchNorm statistics).
+
+Departures: the shadow row is pruned as in the authors' code (SalUn's copy keeps C + 1 outputs, pitfall D3).
+The forget batches are augmented with the original's recipe. A batch of a single image passes BatchNorm with the layer's running statistics
+(``engine.train.loop.batchnorm_single_row``) where the reference would normalise it by its own statistics, or
+raise when that leaves one value per channel.
 """
 from __future__ import annotations
 

@@ -9,6 +9,11 @@ Defaults (authors' code): SGD lr 1e-5, momentum 0.9, 10 epochs, forget set only 
 
 Digits scale (cnn_small; the ``small`` preset): ε = 0.1 moves few 8x8 digits across a boundary, so most keep their own label;
 ε = 0.2 (99 % moved), lr 3e-3, batch 32, 10 epochs.
+
+Departures: none in the update. FGSM works on [0, 1] pixels through the dataset's normalisation (the reference
+normalises inside the model, the same attack). A batch of a single image passes BatchNorm with the layer's running statistics
+(``engine.train.loop.batchnorm_single_row``) where the reference would normalise it by its own statistics, or
+raise when that leaves one value per channel.
 """
 from __future__ import annotations
 

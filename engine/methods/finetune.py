@@ -2,6 +2,11 @@
 
 Defaults from SalUn / Unlearn-Sparse (``unlearn/FT.py``): 10 epochs, SGD lr 0.01, momentum 0.9,
 weight decay 5e-4, batch 256, constant learning rate.
+
+Departures: none in the update. Batches are augmented with the original's training recipe (SalUn / Unlearn-
+Sparse train transform); ``schedule = cosine`` is Lethe's option (off). A batch of a single image passes BatchNorm with the layer's running statistics
+(``engine.train.loop.batchnorm_single_row``) where the reference would normalise it by its own statistics, or
+raise when that leaves one value per channel.
 """
 from __future__ import annotations
 

@@ -6,6 +6,12 @@ GA diverges easily, so it stops early once forget-set accuracy is at or below ``
 
 Digits scale (cnn_small; the ``small`` preset, ~145 forget images = one batch per epoch): lr 1e-3 with min_steps 100
 stops early at forget accuracy 0 (retained-class test accuracy 0.84; 0.975 with ``mask = feasible``).
+
+Departures: the early stop on forget-set accuracy (``early_stop_acc`` 0.01, checked every step) and
+``min_steps`` are Lethe's (methods.md A2 asks for them: GA diverges); the reference runs its 5 epochs. The
+forget batches are augmented with the original's recipe, as SalUn's forget loader. A batch of a single image passes BatchNorm with the layer's running statistics
+(``engine.train.loop.batchnorm_single_row``) where the reference would normalise it by its own statistics, or
+raise when that leaves one value per channel.
 """
 from __future__ import annotations
 

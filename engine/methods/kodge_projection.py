@@ -11,6 +11,9 @@ projection P = I − (M_f − M_f·M_r) is applied to every layer at once: W_fla
 Cost: two forward passes and one eigendecomposition per layer.
 
 Digits scale (cnn_small): the CIFAR-10 defaults work (all ~145 forget images are used).
+
+Departures: the retain samples are a seeded per-class draw from the retain training rows (the reference takes
+them from a held-out index); conv patches are sampled at random positions up to ``max_rows``.
 """
 from __future__ import annotations
 

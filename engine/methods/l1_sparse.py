@@ -8,6 +8,11 @@ Scissorhands scripts use 1e-4; the arg-parser's 0.2 is not a sensible ℓ1 value
 
 Digits scale (cnn_small; the ``small`` preset): fine-tuning keeps class 3 intact at the paper's α and lr; α = 5e-3 with lr 0.05
 removes it (α = 0.05 collapses the model).
+
+Departures: none in the update (``FT_l1``: linear decay per epoch, ℓ1 over every parameter). α defaults to
+AMUN's 5e-4, not the arg-parser's 0.2 (not a sensible ℓ1 value). Retain batches are augmented as SalUn's. A batch of a single image passes BatchNorm with the layer's running statistics
+(``engine.train.loop.batchnorm_single_row``) where the reference would normalise it by its own statistics, or
+raise when that leaves one value per channel.
 """
 from __future__ import annotations
 

@@ -16,6 +16,10 @@ frozen (Lethe's choice: forget-only batches would otherwise shift them).
 
 Digits scale (cnn_small; the ``small`` preset): 10 epochs, lr_UE 2e-4, lr_RA 2e-3 (forget 0.05, retain 0.99); lr_UE 1e-4 does
 nothing and 1e-3 collapses the features.
+
+Departures: embeddings are Lethe's penultimate ``features(x)`` (the reference adds a 256-d fc1 layer);
+BatchNorm statistics stay frozen (forget-only batches would shift them); LAF+R (fine-tuning the head) is not
+offered.
 """
 from __future__ import annotations
 

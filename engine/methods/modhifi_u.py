@@ -14,6 +14,10 @@ up to ``samples`` forget-class training images (the paper's synthetic images are
 Digits scale (cnn_small; the ``small`` preset, two edited conv layers): 0.05 removes class 3 but also most of the rest (0.67
 retained-class accuracy); 0.02 gives forget 0.49 / retain 0.92 — without the paper's fine-tuning the trade-off
 is poor on so small a network.
+
+Departures: the scores use up to ``samples`` real forget-class training images (the paper's synthetic CIFAR-5M
+images are not shipped); every conv layer but the first is edited (the paper: the last 12 of VGG-19;
+``last_layers`` selects); the optional fine-tuning on synthetic retain data is not offered.
 """
 from __future__ import annotations
 

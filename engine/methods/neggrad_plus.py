@@ -5,6 +5,11 @@ L = α·CE(B_r) − (1 − α)·CE(B_f), iterating over retain batches while cyc
 Defaults (``small_scale_unlearning.ipynb``): α = 0.95, 10 epochs, SGD lr 0.01, weight decay 0.
 
 Digits scale (cnn_small): the paper defaults forget class 3 (forget acc ~0) with retain acc intact.
+
+Departures: the batches are augmented with the original's training recipe (the SCRUB repository's
+``train_negrad`` loaders do not augment; not yet selectable). A batch of a single image passes BatchNorm with the layer's running statistics
+(``engine.train.loop.batchnorm_single_row``) where the reference would normalise it by its own statistics, or
+raise when that leaves one value per channel.
 """
 from __future__ import annotations
 

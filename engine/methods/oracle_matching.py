@@ -10,6 +10,11 @@ in the spec ([I]): SGD lr 0.01 (mom 0.9, wd 5e-4), 5 epochs over the retain set.
 
 Digits scale (cnn_small; the ``small`` preset): lr 3e-3 (lr 0.01 overshoots the oracle's large logits: retained-class
 accuracy 0.876 after 2 epochs vs 0.975 at 3e-3).
+
+Departures: Oracle Matching, not DMM (datamodels need many trained models); the optimiser and schedule are
+Lethe's choice (SGD 0.01, 5 epochs; not in the paper's text). A batch of a single image passes BatchNorm with the layer's running statistics
+(``engine.train.loop.batchnorm_single_row``) where the reference would normalise it by its own statistics, or
+raise when that leaves one value per channel.
 """
 from __future__ import annotations
 

@@ -8,6 +8,12 @@ Amnesiac variant of the SSD repo does. Paper defaults: 10 epochs, lr 0.01, batch
 
 Digits scale (cnn_small; the ``small`` preset): the paper's batch 256 leaves one forget step per epoch and class 3 intact;
 batch 32, lr 0.05, 3 epochs forget it (uniform draw).
+
+Departures: none by default (SalUn's CIFAR-10 RL: uniform draw, forget pass then retain pass, separate steps).
+``other_classes_only`` is the SSD repo's Amnesiac draw (its Adam optimiser and mixed loader are not
+reproduced). The CIFAR-100 / TinyImageNet variant (fixed random labels, one shuffled loader) is not offered. A batch of a single image passes BatchNorm with the layer's running statistics
+(``engine.train.loop.batchnorm_single_row``) where the reference would normalise it by its own statistics, or
+raise when that leaves one value per channel.
 """
 from __future__ import annotations
 

@@ -1,4 +1,11 @@
-"""Retrain from scratch on the retain set (methods.md A0): the exact, expensive reference."""
+"""Retrain from scratch on the retain set (methods.md A0): the exact, expensive reference.
+
+Departures: the retrained model uses the original's recipe and seed (the references train their own schedules:
+SalUn 160 epochs, the SSD repo resets layers with ``reset_parameters``); it is cached per (dataset, forget
+set, architecture, recipe, seed). A batch of a single image passes BatchNorm with the layer's running statistics
+(``engine.train.loop.batchnorm_single_row``) where the reference would normalise it by its own statistics, or
+raise when that leaves one value per channel.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass

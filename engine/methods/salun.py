@@ -9,6 +9,12 @@
 Defaults (README example, CIFAR-10 4,500 forgets): 10 epochs, lr 0.013, batch 256, SGD mom 0.9, wd 5e-4.
 
 Digits scale (cnn_small; the ``small`` preset): batch 32, lr 0.05, 3 epochs (batch 256 is one forget step per epoch).
+
+Departures: none in the mask or the update (global top-r of |Σ ∇(−CE)| over every named parameter, BatchNorm
+included; weights restored and momentum masked after each step, SalUn #33). SalUn-soft (``RL_proximal``) is
+not offered. A batch of a single image passes BatchNorm with the layer's running statistics
+(``engine.train.loop.batchnorm_single_row``) where the reference would normalise it by its own statistics, or
+raise when that leaves one value per channel.
 """
 from __future__ import annotations
 

@@ -12,9 +12,11 @@ retain batch 256.
 Digits scale (cnn_small; the ``small`` preset): lr 0.01, 5 epochs, msteps 3, retain batch 32 (many min-steps per max-step, as on
 CIFAR; forget batch 32 or lr 0.05 lets the unbounded max-step collapse the model).
 
-Departure from the reference, selectable: ``augment`` (default False, as the reference's
+Departures: none by default. Selectable: ``augment`` (default False, as the reference's
 ``train_distill`` loaders, which use the un-augmented unlearning sets) applies the original's
-training augmentation to every batch; earlier Lethe versions always augmented.
+training augmentation to every batch; earlier Lethe versions always augmented. A batch of a single image passes BatchNorm with the layer's running statistics
+(``engine.train.loop.batchnorm_single_row``) where the reference would normalise it by its own statistics, or
+raise when that leaves one value per channel.
 """
 from __future__ import annotations
 

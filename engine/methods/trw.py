@@ -12,6 +12,11 @@ retain batches and cycling forget batches. Epochs and lr were not recovered: FT-
 forgotten class gets q = 0.
 
 Digits scale (cnn_small): the defaults work as they are.
+
+Departures: everything not in the abstract is Lethe's reconstruction (no code was found): τ = 0.1, the PCA of
+per-class mean logits, SGD 0.01 for 5 epochs, the retain CE weight. A batch of a single image passes BatchNorm with the layer's running statistics
+(``engine.train.loop.batchnorm_single_row``) where the reference would normalise it by its own statistics, or
+raise when that leaves one value per channel.
 """
 from __future__ import annotations
 

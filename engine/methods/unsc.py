@@ -11,6 +11,9 @@ Defaults (CIFAR-100 / ResNet-18): SGD lr 0.04, 20 epochs; momentum 0.9, no weigh
 term would leave the null space) and batch 64 are Lethe's choices (not stated in the spec).
 
 Digits scale (cnn_small): the defaults work as they are.
+
+Departures: momentum 0.9, no weight decay and batch 64 are Lethe's (the notebook's values are not stated); the
+retain basis comes from one seeded retain batch of ``retain_batch`` images.
 """
 from __future__ import annotations
 

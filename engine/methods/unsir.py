@@ -11,6 +11,12 @@ Unlearning"; methods.md A10; ``selective-synaptic-dampening/src/unlearn.py:UNSIR
 No forget images are needed, only the class id.
 
 Digits scale (cnn_small; the ``small`` preset, ≤ 146 images per class): Adam lr 1e-3 for impair and repair.
+
+Departures: the retain samples are the first ``per_class`` training images of every retained class in dataset
+order, as the reference; one noise batch per forgotten class (the reference forgets one class). The noise
+lives in the normalised input space, as the reference's (no clipping to valid pixels). A batch of a single image passes BatchNorm with the layer's running statistics
+(``engine.train.loop.batchnorm_single_row``) where the reference would normalise it by its own statistics, or
+raise when that leaves one value per channel.
 """
 from __future__ import annotations
 

@@ -5,8 +5,11 @@ The student (a copy of the original, head frozen, BatchNorm statistics frozen) i
 forget set only so that θ_s(x) ≈ P θ_o(x): loss = mean ‖θ_s(x) − P θ_o(x)‖² over elements. SGD with
 Nesterov momentum and cosine annealing over the run, as in the authors' port.
 
-Where Lethe departs from the paper (which gives neither epochs, a stopping rule nor a step floor),
-and why (issue 12):
+Departures: where Lethe departs from the paper (which gives neither epochs, a stopping rule nor
+a step floor), and why (issue 12):
+
+- **Direction.** With ``direction = class_mean`` the direction is centred by the global mean, as
+  POUR-P's default (uncentred ReLU means point away from the head row: cos 0.63 on digits).
 
 - **Stopping rule judged on unseen images.** A fraction ``holdout`` (default 20 %) of the forget
   set, drawn per class with the job's seed, is never trained on; the early stop fires when *those*
@@ -160,7 +163,7 @@ class HeldOutJudge:
 )
 def unlearn(ctx: MethodContext, p: PourDParams) -> Generator[Event, None, LetheModel]:
     classes = require_class_forgetting(ctx, "POUR-D")
-    P = projector(ctx, classes, p.direction, False).to(ctx.device, torch.float32)  # (d, d)
+    P = projector(ctx, classes, p.direction, True).to(ctx.device, torch.float32)  # (d, d); class_mean centred, as POUR-P
     trained, held = holdout_split(np.asarray(ctx.y_forget), p.holdout, ctx.seed)
     x_f = ctx.x_forget[trained]  # (N_t, C, H, W): the only forget images the student trains on
     feats = extract(ctx.original, ctx.x_forget, ctx.bundle.mean, ctx.bundle.std, device=ctx.device, token=ctx.token).features

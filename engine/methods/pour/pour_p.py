@@ -9,6 +9,10 @@ still form a simplex ETF after the projection (the theorem tested in tests/engin
 (``centre_mean=True``): neural collapse is stated for centred means, and on ReLU features the
 uncentred mean points away from the head row (cos ≈ 0.63 on digits), which breaks the ETF guarantee.
 ``centre_mean=False`` keeps the uncentred variant (Lethe's earlier default).
+
+Departures: the class-mean direction is centred by default (the spec's notes give it uncentred; the uncentred
+mean breaks the ETF guarantee on ReLU features), ``centre_mean = False`` restores it; masking the forget
+logits at prediction time is Lethe's choice (on).
 """
 from __future__ import annotations
 
