@@ -34,11 +34,12 @@ def test_bench_methods_marks_methods_that_cannot_run_on_a_sample_forget_set(tmp_
     assert "cannot handle this forget set" in capsys.readouterr().out
 
 
-def test_bench_pour_reports_its_three_ratios(tmp_path) -> None:  # noqa: ANN001
+def test_bench_pour_reports_its_four_ratios(tmp_path) -> None:  # noqa: ANN001
     out = tmp_path / "pour.json"
     assert main(["bench", "pour", "--model", "mlp", "--out", str(out), "--device", "cpu"]) == 0
     ratios = json.loads(out.read_text())["ratios"]
-    assert len(ratios) == 3 and all(math.isfinite(v) and v > 0 for v in ratios.values())
+    assert len(ratios) == 4 and all(math.isfinite(v) and v > 0 for v in ratios.values())
+    assert "POUR-D (small preset) ÷ Retrain" in ratios
 
 
 def test_bench_methods_runs_a_preset_and_says_which(tmp_path, capsys) -> None:  # noqa: ANN001
