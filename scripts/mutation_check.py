@@ -124,7 +124,7 @@ def run_tests(tree: Path, tests: tuple[str, ...], cache_dir: Path, timeout: floa
     """(pytest exit code, seconds, output tail); exit code -1 on a timeout."""
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "PYTHONPATH": str(tree), "PYTHONDONTWRITEBYTECODE": "1",
            "LETHE_CACHE_DIR": str(cache_dir)}
-    cmd = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *tests]
+    cmd = [sys.executable, "-m", "pytest", "-x", "-q", "-n", "0", "-p", "no:cacheprovider", *tests]  # one process each
     t0 = time.perf_counter()
     try:
         proc = subprocess.run(cmd, check=False, cwd=tree, env=env, capture_output=True, text=True, timeout=timeout)

@@ -12,7 +12,9 @@ from pathlib import Path
 # ends (pytest_unconfigure): the model cache, so the digits original trains once and nothing lands
 # in the user's ~/.cache/lethe, and matplotlib's font cache (else ~/.cache/matplotlib). An outer
 # LETHE_CACHE_DIR (CI, or a developer reusing trained originals between runs) is used as it is
-# and kept. Set here, before any fixture can train a model.
+# and kept. Set here, before any fixture can train a model. Under pytest-xdist the workers inherit
+# the controller's environment, so both share its cache (the cache's entry lock keeps one training
+# per entry) and the controller removes it.
 _SESSION_DIR = tempfile.mkdtemp(prefix="lethe-tests-")
 if not os.environ.get("LETHE_CACHE_DIR"):
     os.environ["LETHE_CACHE_DIR"] = os.path.join(_SESSION_DIR, "cache")
