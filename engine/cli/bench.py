@@ -326,6 +326,30 @@ def _one_seed_methods(args: argparse.Namespace, seed: int, names: list[str], ste
     return rows
 
 
+def one_seed_methods_job(options: dict[str, Any], seed: int, names: list[str]) -> dict[str, dict[str, float]]:
+    """:func:`_one_seed_methods` in a worker process (``executor.submit_call``): ``options`` are the
+    bench's picklable arguments (no progress printer); the worker uses its own torch threads."""
+    args = argparse.Namespace(**options)
+    return _one_seed_methods(args, seed, names, Steps("bench methods", 1, None))
+
+
+def _seeds_in_parallel(args: argparse.Namespace, seeds: list[int], names: list[str], workers: int,
+                       steps: Steps) -> list[dict[str, dict[str, float]]]:
+    """One seed per worker of a local executor (each seed's original, Retrain and methods in one
+    process, so each ratio is measured inside one worker); results in seed order."""
+    from engine.executors import make_executor
+
+    options = {k: v for k, v in vars(args).items() if k != "progress"}
+    steps.begin(f"{len(seeds)} seeds on {workers} parallel workers (each: original, Retrain, methods)")
+    with make_executor("local", workers) as ex:
+        futures = [ex.submit_call(one_seed_methods_job, options, s, names) for s in seeds]
+        try:
+            return [f.result() for f in futures]
+        except BaseException:
+            ex.cancel()
+            raise
+
+
 def bench_methods(args: argparse.Namespace) -> dict[str, Any]:
     names = args.only.split(",") if args.only else available_methods()
     for name in names:
@@ -339,7 +363,14 @@ def bench_methods(args: argparse.Namespace) -> dict[str, Any]:
     with_preset = [n for n in names if "@" not in n and preset in get_method(n).presets]
     seeds = [args.seed + i for i in range(args.seeds)]
     steps = _steps(args, "bench methods", len(seeds) * (2 + len([n for n in names if n != "retrain"])))
-    per_seed = [_one_seed_methods(args, s, names, steps) for s in seeds]
+    workers = int(getattr(args, "workers", None) or 1)
+    if workers < 1:
+        raise BadSpec(f"--workers must be at least 1, got {workers}")
+    workers = min(workers, len(seeds))
+    if workers == 1:
+        per_seed = [_one_seed_methods(args, s, names, steps) for s in seeds]
+    else:
+        per_seed = _seeds_in_parallel(args, seeds, names, workers, steps)
     steps.done()
     device = resolve_device(args.device)
     methods = list(per_seed[0])
@@ -379,13 +410,16 @@ def bench_methods(args: argparse.Namespace) -> dict[str, Any]:
         "model": args.model,
         "forget": split_desc,
         "seeds": seeds,
+        "workers": workers,
         "machine": machine_info(device),
         "results": summary,
         "per_seed": per_seed,
         "table": _table(header, table_rows),
         "preset": preset,
         "note": ("accuracies and rMIA in %; " + (f"mean ± std over {len(seeds)} seeds" if len(seeds) > 1 else "single seed")
-                 + "; time ÷ Retrain: the method alone (no evaluation) over Retrain trained in the same run; "
+                 + "; time ÷ Retrain: the method alone (no evaluation) over Retrain trained in the same run"
+                 + (f" (the same worker: {workers} seeds ran in parallel, so seconds include their contention; "
+                    "the ratios stay within one worker)" if workers > 1 else "") + "; "
                  + _preset_text(preset, with_preset)),
     }
 

@@ -65,7 +65,7 @@ def _autogroup() -> bool:
 
 def run_bench_executors(args: argparse.Namespace) -> int:
     jobs = bench_jobs(args)
-    workers = max(1, args.workers)
+    workers = max(1, args.workers if args.workers is not None else 2)
     print(f"bench executors: {len(jobs)} jobs of {jobs[0].method} on {jobs[0].dataset} / {jobs[0].model['arch']}, "
           f"{args.executor} executor, {os.cpu_count()} cores; load average before: {_load()}", file=sys.stderr)
     Runner().run_to_record(jobs[0])  # the original and the retrain reference into the cache

@@ -191,12 +191,55 @@ def cmd_unlearn(args: argparse.Namespace) -> int:
     if args.yes:
         spec = spec.with_changes(confirm_cost=True)
     out = Path(args.out)
+    if args.seeds != 1 or args.workers is not None:
+        return _unlearn_seeds(args, spec, out)
     # The spec file is an input too; the Runner protects the checkpoint and dataset files.
     with protect_inputs([args.spec]), OutputFolder.claim(out, overwrite=args.overwrite) as folder:
         record = run_job(Runner(), spec, ProgressPrinter(quiet=args.quiet), out_dir=folder)
     print(format_table([*record.references, record]))
     print(f"\nwrote {out / 'record.json'} and {record.weights}")
     return 0
+
+
+def _unlearn_seeds(args: argparse.Namespace, spec: JobSpec, out: Path) -> int:
+    """``unlearn --seeds N [--workers W] [--executor E]``: the spec with seeds seed .. seed+N-1 on an
+    executor; each run saved in ``OUT/seed-S/``, the mean ± std of every metric in ``OUT/seeds.json``."""
+    from engine._core.fileio import atomic_write_json
+    from engine.executors import make_executor
+    from engine._core.validate import require_int
+    from engine.executors.seeds import SEEDS_NAME, run_seeds, summarise_seeds
+    from engine.runs.record import save_run
+
+    require_int(args.seeds, "--seeds", lo=1, hi=1000)
+    workers = args.workers if args.workers is not None else min(args.seeds, 2)
+    require_int(workers, "--workers", lo=1, hi=256)
+    printer = ProgressPrinter(quiet=args.quiet)
+    with protect_inputs([args.spec]), OutputFolder.claim(out, overwrite=args.overwrite) as folder:
+        with make_executor(args.executor, workers) as ex:
+            print(f"unlearn: {args.seeds} seed(s) of {spec.method} on {ex.name} with {ex.workers} worker(s)",
+                  file=sys.stderr)
+            try:
+                records, summary = run_seeds(spec, args.seeds, ex, on_event=printer)
+            finally:
+                printer.close()
+        for rec in records:
+            if rec.model is not None:
+                save_run(rec, folder.path / f"seed-{rec.spec.get('seed')}", overwrite=args.overwrite)
+        summary = summarise_seeds(spec, records)  # again: with the saved weights' paths
+        path = folder.target(SEEDS_NAME)
+        atomic_write_json(path, summary)
+    print(format_table([*records[0].references, *records]))
+    print(format_seeds(summary))
+    print(f"\nwrote {path} and seed-*/record.json")
+    return 0
+
+
+def format_seeds(summary: dict[str, Any]) -> str:
+    """The mean ± std lines of a seeds.json summary (accuracies in %)."""
+    lines = [f"mean ± std over seeds {summary['seeds']}:"]
+    for key, v in summary["metrics"].items():
+        lines.append(f"  {key:<22} {v['mean']:.4g} ± {v['std']:.2g}  (n={v['n']})")
+    return "\n".join(lines)
 
 
 def cmd_inspect(args: argparse.Namespace) -> int:
@@ -368,6 +411,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--yes", action="store_true",
                    help="go ahead even when the trainings are estimated to take hours")
     p.add_argument("--quiet", action="store_true", help="do not show progress")
+    p.add_argument("--seeds", type=int, default=1,
+                   help="run the job with N seeds (the spec's seed, +1, ...) on an executor; each run in OUT/seed-S/, "
+                        "mean ± std of every metric in OUT/seeds.json")
+    p.add_argument("--workers", type=int, help="with --seeds: seeds run in parallel (default: min(N, 2))")
+    p.add_argument("--executor", choices=["local", "ray", "inline"], default="local",
+                   help="with --seeds: where the seeds run (local: worker processes)")
     p.set_defaults(func=cmd_unlearn)
 
     p = sub.add_parser("inspect", help="check whether a saved model file can be used, and why not",
@@ -439,7 +488,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, default=2, help="ensemble suite: epochs of each model")
     p.add_argument("--repeats", type=int, default=2, help="ensemble suite: interleaved timed runs of each way")
     p.add_argument("--vmap-threads", type=int, help="ensemble suite: also time vmap on this many torch threads")
-    p.add_argument("--workers", type=int, default=2, help="executors suite: parallel workers (default 2)")
+    p.add_argument("--workers", type=int,
+                   help="executors suite: parallel workers (default 2); methods suite: seeds run in parallel, one per "
+                        "worker, each seed's ratios measured inside its worker (default 1: one after the other)")
     p.add_argument("--trials", type=int, default=8, help="executors suite: jobs timed each way (default 8)")
     p.add_argument("--executor", choices=["local", "ray", "inline"], default="local", help="executors suite: which executor")
     common(p)
