@@ -341,9 +341,17 @@ def cmd_ensemble(args: argparse.Namespace) -> int:
     job = ensembles.klom_job if args.kind == "klom" else ensembles.ulira_job
     printer = ProgressPrinter(quiet=args.quiet)
     token = CancelToken()
-    gen = job(bundle, split, args.model, recipe, args.method, params, k=args.k, seed=args.seed, device=device,
-              token=token, batched=args.batched)
-    result = drive(gen, printer, token)
+    import contextlib
+
+    with contextlib.ExitStack() as stack:
+        submit = None
+        if args.workers is not None and args.workers > 1:
+            from engine.executors import make_executor
+
+            submit = stack.enter_context(make_executor("local", args.workers)).submit_call
+        gen = job(bundle, split, args.model, recipe, args.method, params, k=args.k, seed=args.seed, device=device,
+                  token=token, batched=args.batched, submit=submit)
+        result = drive(gen, printer, token)
     if args.json:
         print(dumps_json(result, indent=2))
         return 0
@@ -515,6 +523,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the raw numbers as JSON instead of the table")
     p.add_argument("--batched", default="auto", choices=["auto", "vmap", "sequential"],
                    help="train the models together with vmap (auto: on a GPU) or one by one")
+    p.add_argument("--workers", type=int,
+                   help="train the shadow models that are not vmapped in this many parallel worker processes "
+                        "(default: one by one in this process)")
     common(p)
     p.set_defaults(func=cmd_ensemble)
 

@@ -15,7 +15,8 @@ fingerprint, forget hash, method, params, arch, recipe, seed, K). The 2K shadows
 up to :data:`MAX_STACK` at a time together with vmap (:func:`engine.train.pretrained.obtain_many`)
 when :func:`engine.train.pretrained.batch_reason` allows it (``batched="vmap"``, or ``"auto"`` on an
 accelerator, and an architecture that vmaps); otherwise each is trained as it is needed, one by one,
-the Log saying why. Both jobs are event generators:
+the Log saying why, or, given ``submit`` (an executor's ``submit_call``), in parallel worker processes
+(:func:`train_shadow`) that share the model cache. Both jobs are event generators:
 Progress over the 3K steps (retrain, original, unlearn per shadow), Logs, cancellation through the
 token (checked every training / unlearning batch and every feature batch).
 
@@ -29,9 +30,10 @@ import hashlib
 import json
 import math
 import time
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from pathlib import Path
 from typing import Any
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 
 import numpy as np
 import torch
@@ -42,7 +44,7 @@ from engine.data.bundle import DatasetBundle
 from engine.data.forget import ForgetSplit
 from engine._core.device import seed_everything
 from engine._core.errors import BadSpec, LetheError
-from engine._core.events import Event, Log, Progress, forward
+from engine._core.events import Event, Log, Progress, drain, forward
 from engine.train.features import extract
 from engine._core.fileio import atomic_write_json
 from engine.methods import MethodContext, get as get_method
@@ -58,6 +60,23 @@ from engine.metrics.shadow import MIN_K, PAPER_K, klom_bins, klom_scores, margin
 
 ENSEMBLE_VERSION = 1
 KINDS = ("klom", "ulira")
+Submit = Callable[..., "Future[Any]"]  # an executor's submit_call: submit(fn, *args) -> Future
+
+
+def train_shadow(kind: str, bundle: DatasetBundle, split: ForgetSplit | None, arch: str, recipe: Recipe, seed: int,
+                 device: str) -> str:
+    """Train one shadow model (``kind`` "retrain": without the forget set; "original": on all of
+    the data) into the shared model cache, or find it there; returns ``kind``. Run in a worker
+    through ``submit`` (the bundle and split are pickled to it); the cache's entry lock makes a
+    second worker wanting the same model wait and load it."""
+    dev = torch.device(device)
+    if kind == "retrain":
+        if split is None:
+            raise BadSpec("train_shadow: a retrain needs the forget split")
+        drain(obtain_retrain(bundle, split, arch, recipe, seed=seed, device=dev))
+    else:
+        drain(obtain_original(bundle, arch, recipe, seed=seed, device=dev))
+    return kind
 NO_OP = "original"  # pseudo-method: no unlearning at all (the originals themselves)
 MAX_ROWS = 2000  # retain / test rows scored by KLoM (a fixed random subset beyond this)
 
@@ -245,8 +264,12 @@ def _shadow_margins(
     device: torch.device,
     token: CancelToken,
     batched: str = "auto",
+    submit: Submit | None = None,
 ) -> Generator[Event, None, tuple[dict[str, np.ndarray], dict[str, np.ndarray]]]:
-    """Margins (K, N) per row set under the K oracles and the K unlearned shadows."""
+    """Margins (K, N) per row set under the K oracles and the K unlearned shadows.
+
+    ``submit`` (an executor's ``submit_call``): when the shadows are not vmapped, the missing ones
+    are trained first in parallel workers (:func:`train_shadow`) and loaded from the cache below."""
     info = None if method == NO_OP else get_method(method)
     if info is not None:
         info.check_supports(split)
@@ -275,6 +298,12 @@ def _shadow_margins(
                 yield from relay(obtain_many(kind_, bundle, arch, recipe, chunk, split_, device=device, token=token,
                                              batched="vmap"), f"{kind_}s {lo + 1}-{lo + len(chunk)}/{k}", len(chunk))
                 unit += len(chunk)
+    elif submit is not None and cached_trainings(bundle, split, arch, recipe, seed=seed, k=k) < 2 * k:
+        yield Log(f"{stage}: shadow models trained in parallel workers ({why_not})")
+        yield from _train_in_workers(stage, submit, bundle, split, arch, recipe, oracle_seeds, original_seeds,
+                                     device, token, total)
+        unit += 2 * k
+        stacked = True  # the loop below loads them from the cache: no progress units left for them
     elif cached_trainings(bundle, split, arch, recipe, seed=seed, k=k) < 2 * k:
         yield Log(f"{stage}: shadow models trained one by one ({why_not})")
 
@@ -320,6 +349,31 @@ def _shadow_margins(
     return oracle, unlearned
 
 
+def _train_in_workers(stage: str, submit: Submit, bundle: DatasetBundle, split: ForgetSplit, arch: str, recipe: Recipe,
+                      oracle_seeds: list[int], original_seeds: list[int], device: torch.device, token: CancelToken,
+                      total: int) -> Generator[Event, None, None]:
+    """Submit the 2K shadow trainings (interleaved retrain / original); Progress as each ends; the
+    first failure raises (the rest cancelled); ``token`` cancels the queued ones."""
+    futures: list[Future[Any]] = []
+    for r_seed, o_seed in zip(oracle_seeds, original_seeds, strict=True):
+        futures.append(submit(train_shadow, "retrain", bundle, split, arch, recipe, r_seed, str(device)))
+        futures.append(submit(train_shadow, "original", bundle, None, arch, recipe, o_seed, str(device)))
+    pending = set(futures)
+    try:
+        while pending:
+            done, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
+            token.check()
+            for f in done:
+                f.result()  # a failed training raises here
+            finished = len(futures) - len(pending)
+            if done:
+                yield Progress(stage, finished / total, f"shadow trainings {finished}/{len(futures)} (parallel workers)")
+    except BaseException:
+        for f in futures:
+            f.cancel()
+        raise
+
+
 def _job(
     kind: str,
     bundle: DatasetBundle,
@@ -335,6 +389,7 @@ def _job(
     token: CancelToken,
     use_cache: bool,
     batched: str = "auto",
+    submit: Submit | None = None,
 ) -> Generator[Event, None, dict[str, Any]]:
     if k < MIN_K[kind]:
         raise BadSpec(f"{kind}: k must be >= {MIN_K[kind]}, got {k}")
@@ -352,7 +407,7 @@ def _job(
     rows = _rows(bundle, split, seed, with_retain_test=(kind == "klom"))
     oracle, unlearned = yield from _shadow_margins(
         kind, bundle, split, arch, recipe, method, p, rows, k=k, seed=seed, device=device, token=token,
-        batched=batched,
+        batched=batched, submit=submit,
     )
     result: dict[str, Any] = {"k": k, "approximate": k < PAPER_K[kind]}
     if kind == "klom":
@@ -390,6 +445,7 @@ def klom_job(
     token: CancelToken = NEVER,
     use_cache: bool = True,
     batched: str = "auto",
+    submit: Submit | None = None,
 ) -> Generator[Event, None, dict[str, Any]]:
     """KLoM (methods.md B7) of ``method`` with K oracles and K unlearned shadows.
 
@@ -398,9 +454,10 @@ def klom_job(
     catalog's ``klom_mean``), ``bins``, ``n_forget``, ``k`` and ``approximate`` (k < 100, the
     paper's N). 0 is perfect. ``params``: the method's Params, a dict of overrides, or None (defaults).
     ``batched``: how the shadows train ("auto", "vmap", "sequential"; see the module docstring).
+    ``submit``: an executor's ``submit_call``; shadows not vmapped then train in parallel workers.
     """
     return (yield from _job("klom", bundle, split, arch, recipe, method, params, k=k, seed=seed, device=device,
-                            token=token, use_cache=use_cache, batched=batched))
+                            token=token, use_cache=use_cache, batched=batched, submit=submit))
 
 
 def ulira_job(
@@ -417,6 +474,7 @@ def ulira_job(
     token: CancelToken = NEVER,
     use_cache: bool = True,
     batched: str = "auto",
+    submit: Submit | None = None,
 ) -> Generator[Event, None, dict[str, Any]]:
     """U-LiRA (methods.md B5) of ``method``: the fixed-forget-set recipe of the class-forgetting code.
 
@@ -429,7 +487,7 @@ def ulira_job(
     Not implemented: the random-forgetting U-LiRA with shadows on random halves and per-example
     in/out distributions (unaffordable here); for sample forget sets this job applies the same
     fixed-forget-set test, which asks "can the unlearned model be told from a retrain on *these*
-    samples?".
+    samples?". ``submit``: as for :func:`klom_job`.
     """
     return (yield from _job("ulira", bundle, split, arch, recipe, method, params, k=k, seed=seed, device=device,
-                            token=token, use_cache=use_cache, batched=batched))
+                            token=token, use_cache=use_cache, batched=batched, submit=submit))

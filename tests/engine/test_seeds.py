@@ -83,3 +83,40 @@ def test_bench_methods_runs_seeds_on_two_workers(tmp_path, capsys) -> None:  # n
     assert result["workers"] == 2 and result["seeds"] == [0, 1]
     assert [rows["retrain"]["time_ratio"] for rows in result["per_seed"]] == [1.0, 1.0]
     assert result["results"]["finetune"]["time_ratio"]["n"] == 2
+
+
+def test_klom_shadows_trained_through_submit_match_one_by_one(digits, tmp_path, monkeypatch) -> None:  # noqa: ANN001
+    """``submit`` (an executor's submit_call; here a 2-thread pool): the 2K shadows train in parallel
+    into the cache first, then the job loads them; same numbers as one by one on a fresh cache."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import engine.evaluation.ensembles as ens
+    from engine._core.events import Log, Progress, drain
+    from engine.data import ForgetSpec
+    from engine.train.recipe import Recipe
+
+    split = ForgetSpec(classes=(3,)).resolve(digits)
+    recipe = Recipe(epochs=1, lr=0.05, batch_size=128)
+    monkeypatch.setenv("LETHE_CACHE_DIR", str(tmp_path / "pool"))
+    calls: list[tuple] = []
+    with ThreadPoolExecutor(2) as pool:
+        def submit(fn, *args):  # noqa: ANN001, ANN002, ANN202
+            calls.append((args[0], args[5]))
+            return pool.submit(fn, *args)
+
+        events: list = []
+        gen = ens.klom_job(digits, split, "mlp", recipe, "retrain", k=2, seed=0, batched="sequential",
+                           use_cache=False, submit=submit)
+        try:
+            while True:
+                events.append(next(gen))
+        except StopIteration as stop:
+            pooled = stop.value
+    assert sorted(calls) == [("original", 2), ("original", 3), ("retrain", 0), ("retrain", 1)]
+    assert any(isinstance(e, Log) and "parallel workers" in e.message for e in events)
+    fractions = [e.fraction for e in events if isinstance(e, Progress)]
+    assert fractions == sorted(fractions) and fractions[-1] == pytest.approx(1.0)
+    monkeypatch.setenv("LETHE_CACHE_DIR", str(tmp_path / "seq"))
+    sequential = drain(ens.klom_job(digits, split, "mlp", recipe, "retrain", k=2, seed=0, batched="sequential",
+                                    use_cache=False))
+    assert pooled["klom_mean"] == pytest.approx(sequential["klom_mean"], abs=1e-3)
