@@ -86,8 +86,10 @@ def test_bench_methods_runs_seeds_on_two_workers(tmp_path, capsys) -> None:  # n
 
 
 def test_klom_shadows_trained_through_submit_match_one_by_one(digits, tmp_path, monkeypatch) -> None:  # noqa: ANN001
-    """``submit`` (an executor's submit_call; here a 2-thread pool): the 2K shadows train in parallel
-    into the cache first, then the job loads them; same numbers as one by one on a fresh cache."""
+    """``submit`` (an executor's submit_call; here a 1-thread pool: threads share torch's global RNG,
+    so two would not be reproducible; worker processes are, see the slow test below): the 2K shadows
+    train off the job's thread into the cache first, then the job loads them; same numbers as one by
+    one on a fresh cache."""
     from concurrent.futures import ThreadPoolExecutor
 
     import engine.evaluation.ensembles as ens
@@ -99,7 +101,7 @@ def test_klom_shadows_trained_through_submit_match_one_by_one(digits, tmp_path, 
     recipe = Recipe(epochs=1, lr=0.05, batch_size=128)
     monkeypatch.setenv("LETHE_CACHE_DIR", str(tmp_path / "pool"))
     calls: list[tuple] = []
-    with ThreadPoolExecutor(2) as pool:
+    with ThreadPoolExecutor(1) as pool:
         def submit(fn, *args):  # noqa: ANN001, ANN002, ANN202
             calls.append((args[0], args[5]))
             return pool.submit(fn, *args)
@@ -116,6 +118,27 @@ def test_klom_shadows_trained_through_submit_match_one_by_one(digits, tmp_path, 
     assert any(isinstance(e, Log) and "parallel workers" in e.message for e in events)
     fractions = [e.fraction for e in events if isinstance(e, Progress)]
     assert fractions == sorted(fractions) and fractions[-1] == pytest.approx(1.0)
+    monkeypatch.setenv("LETHE_CACHE_DIR", str(tmp_path / "seq"))
+    sequential = drain(ens.klom_job(digits, split, "mlp", recipe, "retrain", k=2, seed=0, batched="sequential",
+                                    use_cache=False))
+    assert pooled["klom_mean"] == pytest.approx(sequential["klom_mean"], abs=1e-3)
+
+
+@pytest.mark.slow
+def test_klom_shadows_in_two_worker_processes_match_one_by_one(digits, tmp_path, monkeypatch) -> None:  # noqa: ANN001
+    import engine.evaluation.ensembles as ens
+    from engine._core.events import drain
+    from engine.data import ForgetSpec
+    from engine.executors import LocalExecutor
+    from engine.train.recipe import Recipe
+
+    split = ForgetSpec(classes=(3,)).resolve(digits)
+    recipe = Recipe(epochs=1, lr=0.05, batch_size=128)
+    monkeypatch.setenv("LETHE_CACHE_DIR", str(tmp_path / "pool"))
+    with LocalExecutor(2) as ex:
+        pooled = drain(ens.klom_job(digits, split, "mlp", recipe, "retrain", k=2, seed=0, batched="sequential",
+                                    use_cache=False, submit=ex.submit_call))
+    assert ens.cached_trainings(digits, split, "mlp", recipe, seed=0, k=2) == 4  # trained by the workers
     monkeypatch.setenv("LETHE_CACHE_DIR", str(tmp_path / "seq"))
     sequential = drain(ens.klom_job(digits, split, "mlp", recipe, "retrain", k=2, seed=0, batched="sequential",
                                     use_cache=False))
