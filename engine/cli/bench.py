@@ -418,8 +418,9 @@ def bench_methods(args: argparse.Namespace) -> dict[str, Any]:
         "preset": preset,
         "note": ("accuracies and rMIA in %; " + (f"mean ± std over {len(seeds)} seeds" if len(seeds) > 1 else "single seed")
                  + "; time ÷ Retrain: the method alone (no evaluation) over Retrain trained in the same run"
-                 + (f" (the same worker: {workers} seeds ran in parallel, so seconds include their contention; "
-                    "the ratios stay within one worker)" if workers > 1 else "") + "; "
+                 + (f" (the same worker: {workers} seeds ran in parallel, one per worker, so seconds include the "
+                    "other workers' contention, which can differ between a seed's phases; --workers 1 for timings)"
+                    if workers > 1 else "") + "; "
                  + _preset_text(preset, with_preset)),
     }
 
