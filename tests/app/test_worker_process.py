@@ -125,13 +125,15 @@ def test_a_hang_becomes_failed_after_the_timeout(qtbot, pcontroller) -> None:
     job = pcontroller.debug({"op": "sleep", "seconds": 600})  # native sleep: no event, no CPU
     qtbot.waitUntil(lambda: "debug" in started, timeout=60_000)
     t0 = time.perf_counter()
-    with qtbot.waitSignal(pcontroller.sig_failed, timeout=6_000) as blocker:
+    # The upper bound leaves room for a loaded machine (two test processes on two cores, where the
+    # hang watchdog's own timer can run late); the lower bound is the timeout itself.
+    with qtbot.waitSignal(pcontroller.sig_failed, timeout=15_000) as blocker:
         pass
     elapsed = time.perf_counter() - t0
     failed = blocker.args[0]
     assert failed.kind == "WorkerHung" and failed.job_id == job and not failed.cancelled
     assert "stopped responding" in failed.message and "LETHE_WORKER_HANG_S" in failed.hint
-    assert 1.5 <= elapsed < 5.0
+    assert 1.5 <= elapsed < 12.0
 
 
 def test_a_long_computation_without_events_is_not_a_hang(qtbot, pcontroller) -> None:
