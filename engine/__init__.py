@@ -57,6 +57,7 @@ from engine.models.checkpoints import CHECKPOINT_SUFFIXES
 from engine.models.inspection import Inspection, inspect_checkpoint
 from engine.report.html import write_html
 from engine.report.palette import CLASS_PALETTE, ORIGINAL_COLOUR, RETRAIN_COLOUR, RUN_COLOURS, run_colour
+from engine.runs.ensemble_audit import EnsembleAudit, ensemble_audit_for
 from engine.runs.prepare import Prepared, prepare
 from engine.runs.record import RunRecord, save_run
 from engine.runs.runner import Runner
@@ -91,6 +92,7 @@ __all__ = [
     "DatasetMissing",
     "DiskFull",
     "Diverged",
+    "EnsembleAudit",
     "Event",
     "Executor",
     "Failed",
@@ -126,6 +128,7 @@ __all__ = [
     "default_data_root",
     "describe_exit",
     "drain",
+    "ensemble_audit_for",
     "ensemble_preview",
     "format_eta",
     "format_seconds",
