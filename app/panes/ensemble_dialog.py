@@ -7,7 +7,7 @@ training steps are timed; nothing is trained): "2K trainings (c cached) + K unle
 M min", or "cached: shown at once" when the engine holds the result. The Start button is the
 confirmation; the job then runs on :class:`app.ensemble.EnsembleController` (cancellable, with
 progress), and the result is shown with the same plain-words explanation as ``python -m engine
-ensemble`` (:meth:`engine.EnsembleAudit.explain`).
+ensemble`` (:func:`engine.format_klom` / :func:`engine.format_ulira`).
 """
 from __future__ import annotations
 
@@ -31,12 +31,18 @@ from PySide6.QtWidgets import (
 
 from app.background import BackgroundCall, run_in_background
 from app.ensemble import EnsembleController
+from engine import ENSEMBLE_MIN_K, ENSEMBLE_PAPER_K, format_klom, format_ulira
 
 DEFAULT_K = 4
 MAX_K = 64
 KINDS = (("klom", "KLoM: how differently each image is treated than by retrained models"),
          ("ulira", "U-LiRA: can an attacker tell the unlearned models from retrained ones?"))
-MIN_K = {"klom": 2, "ulira": 3}  # engine.metrics.shadow.MIN_K (the engine refuses fewer)
+
+
+def explain(audit: Any, kind: str, result: dict[str, Any]) -> str:
+    """The result as a table with what it means: the CLI's text (``python -m engine ensemble``)."""
+    fmt = format_klom if kind == "klom" else format_ulira
+    return fmt(result, audit.title(kind), ENSEMBLE_PAPER_K[kind])
 
 
 def cost_text(preview: dict[str, Any]) -> str:
@@ -60,7 +66,7 @@ def cost_text(preview: dict[str, Any]) -> str:
 
 class EnsembleDialog(QDialog):
     """``audit``: an :class:`engine.EnsembleAudit` (or anything with ``preview(kind, k)``,
-    ``job(kind, k, token=)``, ``explain(kind, result)`` and ``label``: tests pass a fake)."""
+    ``job(kind, k, token=)`` and ``title(kind)``: tests pass a fake)."""
 
     def __init__(self, audit: Any, title: str, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -80,7 +86,7 @@ class EnsembleDialog(QDialog):
         for name, label in KINDS:
             self.kind_combo.addItem(label, name)
         self.k_spin = QSpinBox()
-        self.k_spin.setRange(MIN_K["klom"], MAX_K)
+        self.k_spin.setRange(ENSEMBLE_MIN_K["klom"], MAX_K)
         self.k_spin.setValue(DEFAULT_K)
         self.k_spin.setToolTip("shadow pairs: more is more reliable and costs more (the papers use 100 for KLoM, "
                                "8 for U-LiRA)")
@@ -136,7 +142,7 @@ class EnsembleDialog(QDialog):
 
     @Slot()
     def _on_settings_changed(self) -> None:
-        self.k_spin.setMinimum(MIN_K[self.kind()])
+        self.k_spin.setMinimum(ENSEMBLE_MIN_K[self.kind()])
         self._estimate()
 
     def _estimate(self) -> None:
@@ -188,7 +194,7 @@ class EnsembleDialog(QDialog):
         self.result = result
         self.progress.setValue(1000)
         self.progress.setFormat("done")
-        self.result_text.setPlainText(self.audit.explain(self._running_kind, result))
+        self.result_text.setPlainText(explain(self.audit, self._running_kind, result))
         self._estimate()  # now cached
 
     @Slot(str, bool)

@@ -2,8 +2,9 @@
 
 :mod:`engine.evaluation.ensembles` takes (bundle, split, arch, recipe, method, params, seed);
 a :class:`~engine.runs.record.RunRecord` holds them as JSON (its spec and resolved params). This
-module turns one into the other, and names the readable summaries of :mod:`engine.cli.ensemble_text`
-so that the studio shows the same explanation as ``python -m engine ensemble``.
+module turns one into the other; :meth:`EnsembleAudit.title` gives the summary's first line; the explanation itself is
+:mod:`engine.cli.ensemble_text`'s (``engine.format_klom`` / ``engine.format_ulira``), the same as
+``python -m engine ensemble`` prints.
 
 The shadows are trained from scratch with the run's architecture and recipe (the one its Retrain
 reference used); a run on an imported checkpoint uses the checkpoint's architecture (``arch``, from
@@ -68,13 +69,6 @@ class EnsembleAudit:
         return (f"{KIND_LABELS[kind]} of {self.label} on {self.bundle.name} ({self.arch}), "
                 f"forgetting {what} ({self.split.n_forget} training images)")
 
-    def explain(self, kind: str, result: dict[str, Any]) -> str:
-        """The result as a table with what it means (:mod:`engine.cli.ensemble_text`, shared with the CLI)."""
-        from engine.cli.ensemble_text import format_klom, format_ulira
-
-        fmt = format_klom if kind == "klom" else format_ulira
-        return fmt(result, self.title(kind), PAPER_K[kind])
-
 
 def ensemble_audit_for(record: RunRecord, bundle: DatasetBundle, *, arch: str | None = None) -> EnsembleAudit:
     """The ensemble inputs of ``record`` run on ``bundle`` (the loaded dataset: its fingerprint is the
@@ -87,7 +81,8 @@ def ensemble_audit_for(record: RunRecord, bundle: DatasetBundle, *, arch: str | 
     if not isinstance(forget, dict):
         raise BadSpec("this run records no forget set: it cannot be audited with shadow models")
     split = ForgetSpec.from_json(forget).resolve(bundle)
-    model = spec.get("model") if isinstance(spec.get("model"), dict) else {}
+    raw = spec.get("model")
+    model: dict[str, Any] = raw if isinstance(raw, dict) else {}
     name = model.get("arch") or arch
     if not name:
         raise BadSpec("this run names no architecture: shadow models cannot be trained for it")

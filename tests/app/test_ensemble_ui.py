@@ -40,10 +40,10 @@ class FakeAudit:
             if self.finish.is_set():
                 break
             time.sleep(0.01)
-        return {"k": k, "klom_forget_mean": 0.25}
+        return {"k": k, "approximate": True, "klom_forget_mean": 0.25}
 
-    def explain(self, kind: str, result: dict) -> str:
-        return f"{kind} K={result['k']} forget mean {result['klom_forget_mean']}"
+    def title(self, kind: str) -> str:
+        return f"{kind} of Fake"
 
 
 def test_the_cost_is_shown_in_words_before_starting() -> None:
@@ -69,7 +69,8 @@ def test_the_dialog_runs_the_job_off_the_gui_thread_with_progress_and_shows_the_
     audit.finish.set()
     qtbot.waitUntil(lambda: dlg.result is not None, timeout=5000)
     assert audit.thread == "lethe-ensemble"  # not the GUI thread
-    assert dlg.result_text.toPlainText() == "klom K=4 forget mean 0.25"
+    text = dlg.result_text.toPlainText()
+    assert text.startswith("klom of Fake\nK = 4 shadow pairs") and "| forget images (training) | 0.250 | – |" in text
     qtbot.waitUntil(lambda: not dlg.cancel_button.isEnabled(), timeout=5000)
     assert dlg.progress.format() == "done"
 
