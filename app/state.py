@@ -111,6 +111,11 @@ class SessionModel(QObject):
         """The run's metric standard deviations over seeds ({} for a one-seed run)."""
         return self._run_std.get(id(record), ({}, []))[0]
 
+    def run_per_class_std(self, record: RunRecord) -> list[float]:
+        """The run's per-class test-accuracy standard deviations over seeds, aligned with
+        ``record.per_class_acc`` ([] for a one-seed run): the bars' error bars."""
+        return list(self._run_std.get(id(record), ({}, []))[1])
+
     def run_colour(self, record: RunRecord) -> str:
         """The run's colour (hex) everywhere it is drawn: by its number, never Original's or Retrain's."""
         return run_colour(self.run_number(record))

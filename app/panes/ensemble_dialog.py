@@ -45,6 +45,10 @@ def explain(audit: Any, kind: str, result: dict[str, Any]) -> str:
     return fmt(result, audit.title(kind), ENSEMBLE_PAPER_K[kind])
 
 
+def _secs(s: float) -> str:
+    return f"{s:.1f} s" if s >= 1 else f"{s:.2g} s"
+
+
 def cost_text(preview: dict[str, Any]) -> str:
     """The estimate in words (``preview``: :meth:`engine.EnsembleAudit.preview`'s dict)."""
     if preview.get("cached") is not None:
@@ -54,7 +58,7 @@ def cost_text(preview: dict[str, Any]) -> str:
     when = f"about {minutes:.1f} min" if minutes >= 1 else f"about {max(1, round(minutes * 60))} s"
     text = (f"{c['trainings_to_run']} of {c['trainings']} shadow trainings to run ({c['cached_trainings']} cached) "
             f"+ {c['unlearning_runs']} unlearning runs: {when} "
-            f"({c['seconds_per_training']:.1f} s a training, unlearning counted as one).")
+            f"({_secs(float(c['seconds_per_training']))} a training, unlearning counted as one).")
     how = f"Shadows trained {preview.get('shadow_training', 'one by one')}"
     if preview.get("why"):
         how += f" ({preview['why']})"

@@ -206,7 +206,7 @@ class RunsPane(QWidget):
     def compare(self, records: Sequence[RunRecord]) -> QDialog:
         numbered = [(self.state.run_number(r), self.state.run_colour(r), r) for r in records]
         names = self.state.class_names_for(records[0]) if records else []
-        dlg = CompareDialog(numbered, names, self)
+        dlg = CompareDialog(numbered, names, self, stds={id(r): self.state.run_per_class_std(r) for r in records})
         self.compare_dialog = dlg
         dlg.show()
         return dlg
@@ -400,8 +400,9 @@ class CompareDialog(QDialog):
     """Runs side by side: one column per model (the first run's Original and Retrain included)."""
 
     def __init__(self, runs: Sequence[tuple[int, str, RunRecord]], class_names: list[str],
-                 parent: QWidget | None = None) -> None:
-        """``runs``: (number in the runs table, colour, record) of each compared run."""
+                 parent: QWidget | None = None, stds: dict[int, list[float]] | None = None) -> None:
+        """``runs``: (number in the runs table, colour, record) of each compared run; ``stds``:
+        {id(record): per-class standard deviations over seeds} of multi-seed runs (error bars)."""
         super().__init__(parent)
         self.setWindowTitle("Compare runs")
         self.resize(900, 600)
@@ -432,7 +433,9 @@ class CompareDialog(QDialog):
         self.bars = PerClassBars()
         series = [(name, colour, r.per_class_acc) for name, colour, r in models if r.per_class_acc]
         self.series = series
-        self.bars.set_series(class_names or [str(i) for i in range(len(series[0][2]) if series else 0)], series)
+        with_acc = [r for _, _, r in models if r.per_class_acc]
+        errors = {j: (stds or {}).get(id(r), []) for j, r in enumerate(with_acc) if (stds or {}).get(id(r))}
+        self.bars.set_series(class_names or [str(i) for i in range(len(series[0][2]) if series else 0)], series, errors)
         lay = QVBoxLayout(self)
         lay.addWidget(self.table, 1)
         lay.addWidget(self.bars, 1)

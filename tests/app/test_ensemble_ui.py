@@ -48,7 +48,7 @@ class FakeAudit:
 
 def test_the_cost_is_shown_in_words_before_starting() -> None:
     text = cost_text(PREVIEW)
-    assert "6 of 8 shadow trainings to run (2 cached) + 4 unlearning runs: about 30 s" in text
+    assert "6 of 8 shadow trainings to run (2 cached) + 4 unlearning runs: about 30 s (3.0 s a training" in text
     assert "one by one (on the CPU" in text and "fewer than the paper's 100" in text
     assert cost_text({**PREVIEW, "cached": {"k": 4}}).startswith("cached: shown at once")
 
