@@ -51,3 +51,22 @@ def test_selecting_a_multi_seed_run_in_the_window_draws_its_error_bars(qtbot, wi
     window.runs_pane.table.selectRow(len(window.state.runs) - 1)
     errors = window.live_view.bars.error_items
     assert len(errors) == 1 and list(errors[0].opts["top"]) == pytest.approx([0.03] * 10)
+
+
+def test_a_multi_seed_record_carries_its_std_to_json_and_the_report_shows_mean_plus_minus_std() -> None:
+    from engine import BadRecord
+    from engine.report.html import render_html
+
+    rec = RunRecord(method="finetune", label="Fine-tune trial 2", spec={"forget": {"classes": [3]}},
+                    metrics={"forget_acc": 0.125, "test_acc": 0.9}, metrics_std={"forget_acc": 0.025})
+    d = rec.to_json()
+    assert d["metrics_std"] == {"forget_acc": 0.025}
+    assert RunRecord.from_json(d).metrics_std == {"forget_acc": 0.025}
+    assert "metrics_std" not in RunRecord(method="x", spec={}, metrics={}).to_json()  # one seed: as before
+    with pytest.raises(BadRecord, match=r"metrics_std\.forget_acc"):
+        RunRecord.from_json({**d, "metrics_std": {"forget_acc": "wide"}})
+    page = render_html([rec])
+    cells = [c for c in page.split("<td class='num'>")[1:] if "±" in c]
+    assert len(cells) == 1 and cells[0].startswith("12.5 % ± 2.5 %"), cells[:1]
+    state = SessionModel()
+    assert state.run_std(RunRecord.from_json(d)) == {"forget_acc": 0.025}  # the runs table's ± after reopening
