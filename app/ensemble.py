@@ -72,6 +72,12 @@ class EnsembleController(QObject):
         self.wait(timeout)
 
     # ------------------------------------------------------------------ the job thread
+    def _post(self, gen: int, ev: Any) -> None:
+        try:
+            self._sig_post.emit(gen, ev)
+        except RuntimeError:  # the controller was deleted (window closed mid-job): stop quietly
+            self._token.cancel()
+
     def _work(self, gen: int, token: CancelToken, factory: JobFactory) -> None:
         try:
             job = factory(token)
@@ -79,23 +85,23 @@ class EnsembleController(QObject):
                 try:
                     ev = next(job)
                 except StopIteration as stop:
-                    self._sig_post.emit(gen, ("done", stop.value))
+                    self._post(gen, ("done", stop.value))
                     break
                 if token.cancelled:
                     raise Cancelled("cancelled")
                 if isinstance(ev, (Progress, Log)):
-                    self._sig_post.emit(gen, ev)
+                    self._post(gen, ev)
         except Cancelled:
-            self._sig_post.emit(gen, ("failed", "The ensemble audit was cancelled; shadow models already trained "
+            self._post(gen, ("failed", "The ensemble audit was cancelled; shadow models already trained "
                                       "stay cached for the next try.", True))
         except LetheError as exc:
             text = exc.message + (f" ({exc.hint})" if getattr(exc, "hint", "") else "")
-            self._sig_post.emit(gen, ("failed", text, False))
+            self._post(gen, ("failed", text, False))
         except Exception as exc:
             log.exception("the ensemble job failed")
-            self._sig_post.emit(gen, ("failed", f"{type(exc).__name__}: {exc}", False))
+            self._post(gen, ("failed", f"{type(exc).__name__}: {exc}", False))
         finally:
-            self._sig_post.emit(gen, ("ended",))
+            self._post(gen, ("ended",))
 
     @Slot(int, object)
     def _on_post(self, gen: int, ev: Any) -> None:

@@ -147,3 +147,15 @@ def test_the_runs_pane_opens_the_audit_for_the_selected_run_of_the_loaded_datase
     pane.sig_error.connect(lambda t, b: errors.append(t))
     assert pane.ensemble_audit(RunRecord(method="pour_p", metrics={}, spec={"dataset": "digits"})) is None
     assert errors == ["No ensemble audit for this run"]
+
+
+def test_closing_the_dialog_cancels_a_running_audit(qtbot) -> None:
+    audit = FakeAudit()
+    dlg = EnsembleDialog(audit, "Fake (run 1)")
+    qtbot.addWidget(dlg)
+    dlg.show()
+    qtbot.waitUntil(lambda: dlg.start_button.isEnabled(), timeout=5000)
+    dlg.start_button.click()
+    qtbot.waitUntil(lambda: dlg.progress.value() > 0, timeout=5000)
+    dlg.close()
+    assert not dlg.controller.is_running()  # no thread left training behind a closed dialog
