@@ -502,7 +502,7 @@ class MainWindow(QMainWindow):
             self.live_view.clear(title + ") — a sweep trial: sweeps record numbers, not the live geometry")
         else:
             self.live_view.clear(title + ") — no recorded frames (a run from a session keeps only its numbers)")
-        self.live_view.bars.show_record(record, names, st.run_colour(record))
+        self.live_view.bars.show_record(record, names, st.run_colour(record), st.run_per_class_std(record))
 
     @Slot()
     def _on_state_runs_changed(self) -> None:

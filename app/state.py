@@ -108,8 +108,14 @@ class SessionModel(QObject):
             self._run_std[id(record)] = (dict(metrics_std), list(per_class_std or []))
 
     def run_std(self, record: RunRecord) -> dict[str, float]:
-        """The run's metric standard deviations over seeds ({} for a one-seed run)."""
-        return self._run_std.get(id(record), ({}, []))[0]
+        """The run's metric standard deviations over seeds ({} for a one-seed run); a record that carries
+        its own (``RunRecord.metrics_std``, e.g. opened from a session) needs no :meth:`set_run_std`."""
+        return self._run_std.get(id(record), ({}, []))[0] or dict(record.metrics_std)
+
+    def run_per_class_std(self, record: RunRecord) -> list[float]:
+        """The run's per-class test-accuracy standard deviations over seeds, aligned with
+        ``record.per_class_acc`` ([] for a one-seed run): the bars' error bars."""
+        return list(self._run_std.get(id(record), ({}, []))[1])
 
     def run_colour(self, record: RunRecord) -> str:
         """The run's colour (hex) everywhere it is drawn: by its number, never Original's or Retrain's."""

@@ -57,6 +57,10 @@ from engine.models.checkpoints import CHECKPOINT_SUFFIXES
 from engine.models.inspection import Inspection, inspect_checkpoint
 from engine.report.html import write_html
 from engine.report.palette import CLASS_PALETTE, ORIGINAL_COLOUR, RETRAIN_COLOUR, RUN_COLOURS, run_colour
+from engine.runs.ensemble_audit import MIN_K as ENSEMBLE_MIN_K
+from engine.runs.ensemble_audit import PAPER_K as ENSEMBLE_PAPER_K
+from engine.runs.ensemble_audit import EnsembleAudit, ensemble_audit_for
+from engine.cli.ensemble_text import format_klom, format_ulira
 from engine.runs.prepare import Prepared, prepare
 from engine.runs.record import RunRecord, save_run
 from engine.runs.runner import Runner
@@ -74,6 +78,8 @@ __all__ = [
     "CHECKPOINT_SUFFIXES",
     "CLASS_PALETTE",
     "DEVICES",
+    "ENSEMBLE_MIN_K",
+    "ENSEMBLE_PAPER_K",
     "EXECUTORS",
     "MISSING_TEXT",
     "NA_TEXT",
@@ -91,6 +97,7 @@ __all__ = [
     "DatasetMissing",
     "DiskFull",
     "Diverged",
+    "EnsembleAudit",
     "Event",
     "Executor",
     "Failed",
@@ -126,9 +133,12 @@ __all__ = [
     "default_data_root",
     "describe_exit",
     "drain",
+    "ensemble_audit_for",
     "ensemble_preview",
     "format_eta",
+    "format_klom",
     "format_seconds",
+    "format_ulira",
     "inspect_checkpoint",
     "is_end",
     "job_events",

@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
 
 from app import messages
 from app.background import BackgroundCall, run_in_background
+from app.panes.ensemble_dialog import EnsembleDialog
 from app.plots import style
 from app.plots.bars import PerClassBars
 from app.report import METRICS, command_text, fmt_metric, header_tooltip, is_number, metric_cell, write_report
@@ -37,7 +38,7 @@ from app.safe_paths import (
     slug,
 )
 from app.state import SessionModel
-from engine import MISSING_TEXT, NA_TEXT, LetheError, MetricInfo, RunRecord, save_run
+from engine import MISSING_TEXT, NA_TEXT, LetheError, MetricInfo, RunRecord, ensemble_audit_for, save_run
 
 FIXED = ["#", "method", "dataset", "forget set", "reference"]
 
@@ -79,8 +80,12 @@ class RunsPane(QWidget):
         self.report_button = QPushButton("Export HTML report…")
         self.command_button = QPushButton("Copy as command")
         self.remove_button = QPushButton("Remove")
+        self.ensemble_button = QPushButton("Ensemble audit…")
+        self.ensemble_button.setToolTip("KLoM / U-LiRA of the selected run's method on its forget set: K retrained "
+                                        "and K unlearned shadow models (the cost is shown before anything starts)")
         buttons = QHBoxLayout()
-        for b in (self.compare_button, self.save_button, self.report_button, self.command_button, self.remove_button):
+        for b in (self.compare_button, self.save_button, self.report_button, self.command_button, self.ensemble_button,
+                  self.remove_button):
             buttons.addWidget(b)
         buttons.addStretch(1)
         lay = QVBoxLayout(self)
@@ -88,6 +93,7 @@ class RunsPane(QWidget):
         lay.addWidget(self.table, 1)
         lay.addLayout(buttons)
         self.compare_dialog: QDialog | None = None
+        self.ensemble_dialog: EnsembleDialog | None = None
 
         state.sig_runs_changed.connect(self._on_state_runs_changed)
         self.table.itemSelectionChanged.connect(self._on_table_selection_changed)
@@ -96,6 +102,7 @@ class RunsPane(QWidget):
         self.report_button.clicked.connect(self._on_report_clicked)
         self.command_button.clicked.connect(self._on_command_clicked)
         self.remove_button.clicked.connect(self._on_remove_clicked)
+        self.ensemble_button.clicked.connect(self._on_ensemble_clicked)
         self._on_table_selection_changed()
 
     # ------------------------------------------------------------------ table
@@ -189,6 +196,7 @@ class RunsPane(QWidget):
         rows = self.selected_rows()
         for b in (self.save_button, self.command_button):
             b.setEnabled(len(rows) == 1)
+        self.ensemble_button.setEnabled(len(rows) == 1 and self.state.is_loaded_dataset(self.state.runs[rows[0]]))
         self.compare_button.setEnabled(len(rows) >= 2)
         self.report_button.setEnabled(len(rows) >= 1)
         self.remove_button.setEnabled(len(rows) >= 1)
@@ -198,7 +206,7 @@ class RunsPane(QWidget):
     def compare(self, records: Sequence[RunRecord]) -> QDialog:
         numbered = [(self.state.run_number(r), self.state.run_colour(r), r) for r in records]
         names = self.state.class_names_for(records[0]) if records else []
-        dlg = CompareDialog(numbered, names, self)
+        dlg = CompareDialog(numbered, names, self, stds={id(r): self.state.run_per_class_std(r) for r in records})
         self.compare_dialog = dlg
         dlg.show()
         return dlg
@@ -363,6 +371,26 @@ class RunsPane(QWidget):
         if recs:
             self.copy_command(recs[0])
 
+    def ensemble_audit(self, record: RunRecord) -> EnsembleDialog | None:
+        """Open the shadow-ensemble audit of ``record`` (run on the loaded dataset); None when it cannot be."""
+        try:
+            audit = ensemble_audit_for(record, self.state.bundle, arch=self.state.arch)
+        except LetheError as exc:
+            self.sig_error.emit("No ensemble audit for this run", messages.error_body(exc))
+            return None
+        if self.ensemble_dialog is not None:
+            self.ensemble_dialog.close()
+        dlg = EnsembleDialog(audit, f"{record.label or record.method} (run {self.state.run_number(record)})", self)
+        self.ensemble_dialog = dlg
+        dlg.show()
+        return dlg
+
+    @Slot()
+    def _on_ensemble_clicked(self) -> None:
+        recs = self.selected_records()
+        if recs:
+            self.ensemble_audit(recs[0])
+
     @Slot()
     def _on_remove_clicked(self) -> None:
         self.state.remove_runs(self.selected_rows())
@@ -372,8 +400,9 @@ class CompareDialog(QDialog):
     """Runs side by side: one column per model (the first run's Original and Retrain included)."""
 
     def __init__(self, runs: Sequence[tuple[int, str, RunRecord]], class_names: list[str],
-                 parent: QWidget | None = None) -> None:
-        """``runs``: (number in the runs table, colour, record) of each compared run."""
+                 parent: QWidget | None = None, stds: dict[int, list[float]] | None = None) -> None:
+        """``runs``: (number in the runs table, colour, record) of each compared run; ``stds``:
+        {id(record): per-class standard deviations over seeds} of multi-seed runs (error bars)."""
         super().__init__(parent)
         self.setWindowTitle("Compare runs")
         self.resize(900, 600)
@@ -404,7 +433,9 @@ class CompareDialog(QDialog):
         self.bars = PerClassBars()
         series = [(name, colour, r.per_class_acc) for name, colour, r in models if r.per_class_acc]
         self.series = series
-        self.bars.set_series(class_names or [str(i) for i in range(len(series[0][2]) if series else 0)], series)
+        with_acc = [r for _, _, r in models if r.per_class_acc]
+        errors = {j: (stds or {}).get(id(r), []) for j, r in enumerate(with_acc) if (stds or {}).get(id(r))}
+        self.bars.set_series(class_names or [str(i) for i in range(len(series[0][2]) if series else 0)], series, errors)
         lay = QVBoxLayout(self)
         lay.addWidget(self.table, 1)
         lay.addWidget(self.bars, 1)

@@ -1,4 +1,7 @@
-"""PerClassBars: per-class accuracy of the original, the retrained reference and the current model."""
+"""PerClassBars: per-class accuracy of the original, the retrained reference and the current model.
+
+A multi-seed run (a sweep trial over several seeds: its accuracies are means) is drawn with error
+bars of ± one standard deviation over the seeds, and the key says so."""
 from __future__ import annotations
 
 import html
@@ -11,6 +14,8 @@ from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 from app.plots import style
 from engine import RunRecord
+
+ERROR_BAR_COLOUR = "#303841"  # dark: readable on every run colour and on the grey Original / green Retrain
 
 
 def fit_text(text: str, room: float, fm: QFontMetrics, min_chars: int = 3) -> str:
@@ -38,17 +43,23 @@ class PerClassBars(QWidget):
         self.plot.setMouseEnabled(False, False)
         self.plot.showGrid(y=True, alpha=0.2)
         self.items: list[pg.BarGraphItem] = []
+        self.error_items: list[pg.ErrorBarItem] = []
         # the first / last class name may reach a little past the axis ends (into the margin)
         self.plot.getAxis("bottom").setStyle(hideOverlappingLabels=24)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addWidget(self.plot)
 
-    def set_series(self, names: Sequence[str], series: list[tuple[str, str, Sequence[float]]]) -> None:
-        """``series``: (label, colour, per-class accuracies) tuples, drawn side by side."""
-        for it in self.items:
+    def set_series(self, names: Sequence[str], series: list[tuple[str, str, Sequence[float]]],
+                   errors: dict[int, Sequence[float]] | None = None) -> None:
+        """``series``: (label, colour, per-class accuracies) tuples, drawn side by side. ``errors``:
+        {series index: per-class standard deviations} drawn as ± error bars on that series' bars
+        (a multi-seed run; aligned with its accuracies, NaN or missing classes get none)."""
+        for it in self.items + self.error_items:
             self.plot.removeItem(it)
         self.items = []
+        self.error_items = []
+        errors = errors or {}
         k = max(1, len(series))
         width = 0.8 / k
         x = np.arange(len(names), dtype=float)
@@ -58,7 +69,16 @@ class PerClassBars(QWidget):
                                    brush=pg.mkBrush(colour), pen=None)
             self.plot.addItem(item)
             self.items.append(item)
-        key = " ".join(f"<span style='color:{c}'>■</span> {html.escape(lab)}" for lab, c, _ in series)
+            std = np.asarray(errors.get(j, ()), dtype=float)[: len(v)]
+            if std.size:
+                std = np.nan_to_num(std, nan=0.0)
+                bars = pg.ErrorBarItem(x=x[: len(std)] - 0.4 + width * (j + 0.5), y=v[: len(std)], top=std,
+                                       bottom=std, beam=width * 0.4, pen=pg.mkPen(ERROR_BAR_COLOUR, width=1.5))
+                self.plot.addItem(bars)
+                self.error_items.append(bars)
+        key = " ".join(f"<span style='color:{c}'>■</span> {html.escape(lab)}"
+                       + (" (mean ± std over seeds)" if j in errors and len(errors[j]) else "")
+                       for j, (lab, c, _) in enumerate(series))
         self.plot.setTitle(f"per-class test accuracy &nbsp; {key}", size=self._title_size)
         self._title_may_clip()
         self._names = [str(n) for n in names]
@@ -92,8 +112,10 @@ class PerClassBars(QWidget):
         super().resizeEvent(ev)
         self._tick_names()
 
-    def show_record(self, record: RunRecord, names: Sequence[str], colour: str = style.CURRENT_COLOUR) -> None:
-        """Original, Retrain and ``record`` per class; ``names`` must be the run's own class names."""
+    def show_record(self, record: RunRecord, names: Sequence[str], colour: str = style.CURRENT_COLOUR,
+                    per_class_std: Sequence[float] | None = None) -> None:
+        """Original, Retrain and ``record`` per class; ``names`` must be the run's own class names.
+        ``per_class_std``: the run's standard deviations over seeds (error bars; none for one seed)."""
         series: list[tuple[str, str, Sequence[float]]] = []
         orig = record.reference("original")
         retrain = record.reference("retrain")
@@ -102,7 +124,8 @@ class PerClassBars(QWidget):
         if retrain is not None and retrain.per_class_acc:
             series.append(("retrain", style.RETRAIN_COLOUR, retrain.per_class_acc))
         series.append((record.label or record.method, colour, record.per_class_acc))
-        self.set_series(names, series)
+        errors = {len(series) - 1: list(per_class_std)} if per_class_std else None
+        self.set_series(names, series, errors)
 
     def clear(self, note: str = "no run shown") -> None:
         """No bars, no legend: the title says why (``note``, e.g. "running…")."""

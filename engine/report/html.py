@@ -322,7 +322,11 @@ class _Footnotes:
         """A ``<td>``: the value, or "n/a" with a footnote mark and the reason as its title."""
         reason = _na_reason(record, key)
         if reason is None:
-            return f"<td class='num'>{esc(_fmt(key, _metrics(record).get(key)))}</td>"
+            text = _fmt(key, _metrics(record).get(key))
+            std = _d(getattr(record, "metrics_std", None)).get(key)
+            if _finite(std) and text != NA_TEXT:  # a mean over seeds: ± the standard deviation
+                text += f" ± {_fmt(key, std)}"
+            return f"<td class='num'>{esc(text)}</td>"
         if reason not in self.reasons:
             self.reasons.append(reason)
         k = self.reasons.index(reason) + 1

@@ -48,6 +48,9 @@ class RunRecord:
     references: list[RunRecord] = field(default_factory=list)
     audit: dict[str, Any] = field(default_factory=dict)  # engine.evaluation.audit: verdicts, details, cost
     metric_na: dict[str, str] = field(default_factory=dict)  # {metric: why it is null}
+    # {metric: sample standard deviation over seeds} when ``metrics`` are means over several seeds
+    # (a multi-seed sweep trial); {} for a one-seed run, and then not written to JSON at all
+    metrics_std: dict[str, float] = field(default_factory=dict)
     schema_version: int = SCHEMA_VERSION
     model: Any = field(default=None, repr=False, compare=False)  # the model itself; never serialised
 
@@ -55,6 +58,8 @@ class RunRecord:
         # Not dataclasses.asdict: it would deep-copy the model.
         d = {k: getattr(self, k) for k in self.__dataclass_fields__ if k not in ("model", "references")}
         d["references"] = [r.to_json() for r in self.references]
+        if not d["metrics_std"]:
+            del d["metrics_std"]  # a one-seed run's record reads as before
         return _clean(d)
 
     @classmethod
@@ -110,7 +115,7 @@ _FIELD_TYPES: dict[str, tuple[type, ...]] = {
     "method": (str,), "spec": (dict,), "metrics": (dict,), "seconds": (dict,), "label": (str,),
     "params": (dict,), "per_class_acc": (list,), "forget": (dict,), "dataset": (dict,), "device": (str,),
     "weights": (str,), "notes": (list,), "references": (list,), "audit": (dict,), "schema_version": (int,),
-    "metric_na": (dict,),
+    "metric_na": (dict,), "metrics_std": (dict,),
 }
 NA_UNRECORDED = "not computed (the record gives no reason)"
 
@@ -130,7 +135,7 @@ def _check_record_types(d: dict[str, Any]) -> None:
         v = d.get(key)
         if v is not None and (not isinstance(v, types) or (isinstance(v, bool) and bool not in types)):
             raise BadRecord(f"{key}: expected {' or '.join(t.__name__ for t in types)}, got {type(v).__name__}")
-    for key in ("metrics", "seconds"):
+    for key in ("metrics", "seconds", "metrics_std"):
         for name, v in (d.get(key) or {}).items():
             if not _is_number_or_null(v):
                 raise BadRecord(f"{key}.{name}: expected a number or null, got {type(v).__name__} {v!r:.40}")
