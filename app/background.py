@@ -6,6 +6,7 @@ comes back through a queued signal to a slot of a GUI-thread QObject.
 """
 from __future__ import annotations
 
+import contextlib
 import traceback
 from typing import Any
 from collections.abc import Callable
@@ -32,11 +33,18 @@ class _Runnable(QRunnable):
         try:
             result = self.fn()
         except LetheError as exc:
-            self.call.sig_failed.emit(exc.message + (f" ({exc.hint})" if exc.hint else ""))
+            self._emit(self.call.sig_failed, exc.message + (f" ({exc.hint})" if exc.hint else ""))
         except Exception as exc:  # noqa: BLE001 - report it instead of losing it in the pool
-            self.call.sig_failed.emit(f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=4)}")
+            self._emit(self.call.sig_failed, f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=4)}")
         else:
-            self.call.sig_done.emit(result)
+            self._emit(self.call.sig_done, result)
+
+    @staticmethod
+    def _emit(signal: Any, value: Any) -> None:
+        """Report to the GUI; when whoever asked is gone (a dialog closed while its estimate ran,
+        which deletes the BackgroundCall with it), the result has no reader and is dropped."""
+        with contextlib.suppress(RuntimeError):  # "Signal source has been deleted"
+            signal.emit(value)
 
 
 def run_in_background(

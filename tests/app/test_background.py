@@ -47,3 +47,23 @@ def test_a_failing_background_call_reports_the_error_message(qtbot) -> None:  # 
     qtbot.waitUntil(lambda: bool(receiver.failed), timeout=10_000)
     assert "no space left" in receiver.failed[0] and not receiver.done
     assert wait_for_background(1000)
+
+
+def test_a_result_whose_receiver_was_deleted_is_dropped_quietly(qtbot) -> None:  # noqa: ANN001
+    """A dialog closed while its background estimate runs deletes the call with it: the late result
+    must be dropped, not raise "Signal source has been deleted" on the pool thread."""
+    release = threading.Event()
+    receiver = Receiver()
+    call = run_in_background(lambda: release.wait(5) and 42, receiver, receiver.on_done, receiver.on_failed)
+    call.deleteLater()  # the parent dialog is gone
+    qtbot.waitUntil(lambda: not _alive(call), timeout=5000)
+    release.set()
+    assert wait_for_background(5000)
+    qtbot.wait(50)
+    assert receiver.done == [] and receiver.failed == []
+
+
+def _alive(obj: QObject) -> bool:
+    import shiboken6
+
+    return shiboken6.isValid(obj)
