@@ -6,6 +6,8 @@ from collections.abc import Sequence
 
 import numpy as np
 import pyqtgraph as pg
+import shiboken6
+from PySide6.QtCore import QTimer
 from PySide6.QtGui import QFont, QFontMetrics
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
@@ -35,6 +37,7 @@ class PerClassBars(QWidget):
         super().__init__(parent)
         self.plot = pg.PlotWidget(title=TITLE, axisItems=style.tick_axes("left"))
         self._title = ("", "")
+        self._title_set = ("", "")
         self.title_wrapped = False
         self._title_size = f"{style.PLOT_FONT_PT + 1}pt"
         self.plot.setMenuEnabled(False)
@@ -95,7 +98,11 @@ class PerClassBars(QWidget):
     def resizeEvent(self, ev) -> None:
         super().resizeEvent(ev)
         self._tick_names()
-        self._set_title(*self._title)
+        QTimer.singleShot(0, self._refit_title)  # not inside the resize: setTitle re-lays the plot out
+
+    def _refit_title(self) -> None:
+        if shiboken6.isValid(self):
+            self._set_title(*self._title)
 
     def show_record(self, record: RunRecord, names: Sequence[str], colour: str = style.CURRENT_COLOUR) -> None:
         """Original, Retrain and ``record`` per class; ``names`` must be the run's own class names."""
@@ -124,9 +131,12 @@ class PerClassBars(QWidget):
         width = self.plot.width()
         fits = not self.isVisible() or width < 50 or one_line + 16 <= width
         sep = " &nbsp; " if fits else "<br>"
-        self.plot.setTitle(f"{TITLE}{sep}{key_html}" if key_html else TITLE, size=self._title_size)
+        text = f"{TITLE}{sep}{key_html}" if key_html else TITLE
         self.title_wrapped = not fits
-        self._title_may_clip()
+        if (text, self._title_size) != self._title_set:  # a resize that changes nothing sets nothing
+            self._title_set = (text, self._title_size)
+            self.plot.setTitle(text, size=self._title_size)
+            self._title_may_clip()
 
     def _title_may_clip(self) -> None:
         """A long title (key of three runs) is cut at the plot's edge, never widens the plot beyond

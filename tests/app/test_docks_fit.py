@@ -31,7 +31,7 @@ def font_pt(request):  # noqa: ANN001
     app.setFont(old)
 
 
-def _window(qtbot, controller, size: tuple[int, int], presenter: bool):  # noqa: ANN001
+def _window(qtbot, controller, size: tuple[int, int], presenter: bool, request):  # noqa: ANN001
     from app.main_window import MainWindow
 
     style.configure()
@@ -50,8 +50,8 @@ def _window(qtbot, controller, size: tuple[int, int], presenter: bool):  # noqa:
 
 @pytest.mark.parametrize(("font_pt", "size", "presenter"), [(10, (1280, 800), False), (14, (1600, 1000), True)],
                          indirect=["font_pt"])
-def test_no_side_dock_scrolls_sideways(qtbot, controller, font_pt, size, presenter) -> None:  # noqa: ANN001
-    w = _window(qtbot, controller, size, presenter)
+def test_no_side_dock_scrolls_sideways(qtbot, controller, font_pt, size, presenter, request) -> None:  # noqa: ANN001
+    w = _window(qtbot, controller, size, presenter, request)
     for dock, pane in ((w.forget_dock, w.forget_pane), (w.method_dock, w.method_pane), (w.data_dock, w.data_pane)):
         dock.raise_()
         for _ in range(3):
@@ -68,8 +68,8 @@ def test_no_side_dock_scrolls_sideways(qtbot, controller, font_pt, size, present
 
 
 @pytest.mark.parametrize("font_pt", [14], indirect=True)
-def test_presenter_mode_shows_all_five_verdicts_at_1600_by_1000(qtbot, controller, font_pt) -> None:  # noqa: ANN001
-    w = _window(qtbot, controller, (1600, 1000), True)
+def test_presenter_mode_shows_all_five_verdicts_at_1600_by_1000(qtbot, controller, font_pt, request) -> None:  # noqa: ANN001
+    w = _window(qtbot, controller, (1600, 1000), True, request)
     pane = w.verdict_pane
     record = _record()
     for v in record.audit["verdicts"]:  # summaries as long as the real audit's (three lines when wrapped)
