@@ -138,6 +138,7 @@ def main(argv: list[str] | None = None) -> int:
         methods = ["pour_p", "pour_d"]
     if args.demo:
         window.live_view.set_large(True, font_pt=font.pointSizeF() - 1)
+        window.verdict_pane.set_compact(True)  # all five verdicts fit the dock at 1600 x 1000
     driver = None
     if methods or args.screenshot:
         driver = ScriptDriver(window, methods, args.forget_class, args.screenshot, args.demo)
@@ -146,15 +147,7 @@ def main(argv: list[str] | None = None) -> int:
     window.fit_to_screen(int(w), int(h))
     QTimer.singleShot(0, lambda: window.fit_to_screen(int(w), int(h)))
     def arrange() -> None:
-        # Side docks as wide as their panes ask, within a share of the window the screen allowed
-        # (beyond it they scroll); the live view takes the rest.
-        wide = window.width()
-        want_left = window.forget_pane.minimumSizeHint().width() + 24
-        want_right = window.method_pane.minimumSizeHint().width() + 24
-        if args.demo:
-            window.arrange_docks(min(want_left, int(0.22 * wide)), min(want_right, int(0.30 * wide)), 200)
-        else:
-            window.arrange_docks(min(max(400, want_left), int(0.27 * wide)), min(max(360, want_right), int(0.27 * wide)))
+        window.arrange_side_docks(presenter=args.demo)
 
     arrange()
     QTimer.singleShot(0, arrange)  # again once fitted to the screen

@@ -14,6 +14,7 @@ from typing import Any
 
 from PySide6.QtCore import Signal
 from PySide6.QtGui import QValidator
+from app.panes.shrink import narrow_spin
 from PySide6.QtWidgets import (
     QAbstractSpinBox,
     QCheckBox,
@@ -94,6 +95,7 @@ class ParamsForm(QWidget):
         self._layout = QFormLayout(self)
         self._layout.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
         self._layout.setContentsMargins(0, 0, 0, 0)
+        self._layout.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)  # a narrow pane: labels above
         self.params_cls: type | None = None
         self.editors: dict[str, QWidget] = {}
         self._defaults: dict[str, Any] = {}
@@ -137,6 +139,8 @@ class ParamsForm(QWidget):
         lo, hi = meta.get("min"), meta.get("max")
         if meta.get("choices"):
             box = QComboBox()
+            box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            box.setMinimumContentsLength(6)
             for c in meta["choices"]:
                 box.addItem(str(c), c)
             return box
@@ -147,7 +151,7 @@ class ParamsForm(QWidget):
             spin.setRange(int(lo) if lo is not None else -INT_LIMIT, int(hi) if hi is not None else INT_LIMIT)
             spin.setStepType(QAbstractSpinBox.StepType.AdaptiveDecimalStepType)
             spin.setAccelerated(True)
-            return spin
+            return narrow_spin(spin)
         if isinstance(default, float):
             dspin = SignificantSpinBox()
             _decimals, step = _decimals_and_step(default, lo)
@@ -155,7 +159,7 @@ class ParamsForm(QWidget):
             dspin.setSingleStep(step)
             # Adaptive steps scale with the value: log-ish stepping for learning rates.
             dspin.setStepType(QAbstractSpinBox.StepType.AdaptiveDecimalStepType)
-            return dspin
+            return narrow_spin(dspin)
         return QLineEdit()
 
     def _connect(self, editor: QWidget) -> None:

@@ -210,6 +210,23 @@ class MainWindow(QMainWindow):
         self.resizeDocks([self.forget_dock, self.method_dock], [left, right], Qt.Orientation.Horizontal)
         self.resizeDocks([self.runs_dock], [bottom], Qt.Orientation.Vertical)
 
+    def arrange_side_docks(self, presenter: bool = False) -> tuple[int, int]:
+        """Side docks as wide as their panes prefer, within a share of the window (22 % / 30 % in
+        presenter mode, 27 % each otherwise) and never below what the panes need (they shrink:
+        buttons wrap, labels wrap), so no side dock scrolls sideways. Returns (left, right) px."""
+        wide = self.width()
+        def want(pane: QWidget, share: float, floor: int) -> int:
+            need = max(pane.minimumSizeHint().width(), self.data_pane.minimumSizeHint().width()
+                       if pane is self.forget_pane else 0) + 24  # + a vertical scroll bar
+            return max(need, min(max(floor, pane.sizeHint().width() + 24), int(share * wide)))
+        if presenter:
+            left, right = want(self.forget_pane, 0.22, 0), want(self.method_pane, 0.30, 0)
+            self.arrange_docks(left, right, 200)
+        else:
+            left, right = want(self.forget_pane, 0.27, 400), want(self.method_pane, 0.27, 360)
+            self.arrange_docks(left, right)
+        return left, right
+
     def _menus(self) -> None:
         file_menu = self.menuBar().addMenu("&File")
         open_action = QAction("&Open session…", self)

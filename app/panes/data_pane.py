@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 from app.images import strip
 from app.panes.import_dialog import ImportDialog
 from app.panes.model_guide import arch_text, resolved_location, source_shape, suggest_arch
+from app.panes.shrink import WrapRow
 from engine import CHECKPOINT_SUFFIXES, available_models, inspect_checkpoint
 
 # (label, scheme, what the path is: None | "dir" | "file")
@@ -63,6 +64,8 @@ class DataPane(QWidget):
         self._classes: list[str] | None = None  # the loaded dataset's class names (prefill the import dialog)
         self.source_box = QComboBox()
         self.source_box.setObjectName("sourceBox")
+        self.source_box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.source_box.setMinimumContentsLength(10)  # a narrow dock cuts the long entries' text
         for label, scheme, _ in SOURCES:
             self.source_box.addItem(label, scheme)
         self.path_edit = QLineEdit()
@@ -75,6 +78,8 @@ class DataPane(QWidget):
             self.size_box.addItem(str(s), s)
         self.arch_box = QComboBox()
         self.arch_box.setObjectName("archBox")
+        self.arch_box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.arch_box.setMinimumContentsLength(8)
         for a in available_models():
             self.arch_box.addItem(a, a)
             self.arch_box.setItemData(self.arch_box.count() - 1, arch_text(a), Qt.ItemDataRole.ToolTipRole)
@@ -92,9 +97,12 @@ class DataPane(QWidget):
         self.epochs_spin = QSpinBox()
         self.epochs_spin.setRange(0, 500)
         self.epochs_spin.setSpecialValueText("recipe default")
+        fm = self.epochs_spin.fontMetrics()  # "recipe default" or a number, not wider
+        self.epochs_spin.setMinimumWidth(fm.horizontalAdvance("recipe def…") + 2 * fm.height())
         self.epochs_spin.setToolTip("Epochs to train the original (0 = the architecture's tested recipe)")
-        self.load_button = QPushButton("Load data && train / load original")
+        self.load_button = QPushButton("Load && train original")
         self.load_button.setObjectName("loadButton")
+        self.load_button.setToolTip("Load the data and train the original model (or load it from the cache)")
         self.checkpoint_button = QPushButton("Use a checkpoint…")
         self.checkpoint_button.setToolTip("Load a .safetensors (with its .json sidecar) or a PyTorch state dict")
         self.info_label = QLabel("")
@@ -111,6 +119,7 @@ class DataPane(QWidget):
         self.class_table.setIconSize(QSize(8 * 26, 24))
 
         form = QFormLayout()
+        form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)  # a narrow dock: labels above the fields
         form.addRow("Source:", self.source_box)
         path_row = QHBoxLayout()
         path_row.addWidget(self.path_edit, 1)
@@ -125,18 +134,13 @@ class DataPane(QWidget):
         med_row.addWidget(self.size_box)
         self.med_label = QLabel("MedMNIST:")
         form.addRow(self.med_label, med_row)
-        model_row = QHBoxLayout()
-        model_row.addWidget(self.arch_box, 1)
-        model_row.addWidget(QLabel("epochs"))
-        model_row.addWidget(self.epochs_spin)
-        form.addRow("Model:", model_row)
+        form.addRow("Model:", self.arch_box)
+        form.addRow("Epochs:", self.epochs_spin)
         form.addRow("", self.arch_note)
-        buttons = QHBoxLayout()
-        buttons.addWidget(self.load_button, 1)
-        buttons.addWidget(self.checkpoint_button)
+        buttons = WrapRow([self.load_button, self.checkpoint_button], [1, 0])  # two rows in a narrow dock
         lay = QVBoxLayout(self)
         lay.addLayout(form)
-        lay.addLayout(buttons)
+        lay.addWidget(buttons)
         lay.addWidget(self.info_label)
         lay.addWidget(self.class_table, 1)
 

@@ -43,6 +43,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.images import thumbnail
+from app.panes.shrink import WrapRow, narrow_spin, wrapped_label
 from app.plots.embedding import EmbeddingPlot
 from app.state import SessionModel
 from engine import BadForgetSet, ForgetSpec, LetheError, atomic_write_text
@@ -112,14 +113,19 @@ class ForgetPane(QWidget):
         # classes tab
         self.class_list = QListWidget()
         self.class_list.setObjectName("forgetClassList")
+        self.class_list.setWordWrap(True)  # a long class name wraps in a narrow dock
+        self.class_list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         classes_tab = QWidget()
         cl = QVBoxLayout(classes_tab)
-        cl.addWidget(QLabel("Tick the classes to forget:"))
+        cl.addWidget(wrapped_label("Tick the classes to forget:"))
         cl.addWidget(self.class_list, 1)
 
         # samples tab
         self.filter_box = QComboBox()
         self.filter_box.setObjectName("classFilter")
+        # as narrow as ~6 letters of a class name, not as wide as the longest entry
+        self.filter_box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.filter_box.setMinimumContentsLength(6)
         self.grid_model = ThumbnailModel(self)
         self.grid = QListView()
         self.grid.setObjectName("thumbnailGrid")
@@ -143,9 +149,9 @@ class ForgetPane(QWidget):
         row = QHBoxLayout()
         row.addWidget(QLabel("Show class:"))
         row.addWidget(self.filter_box, 1)
-        row.addWidget(self.all_shown_button)
-        row.addWidget(self.clear_button)
         sl.addLayout(row)
+        self.pick_buttons = WrapRow([self.all_shown_button, self.clear_button], [1, 1])  # one row, or two when narrow
+        sl.addWidget(self.pick_buttons)
         split = QSplitter(Qt.Orientation.Vertical)
         split.addWidget(self.grid)
         split.addWidget(self.pick_plot)
@@ -161,16 +167,22 @@ class ForgetPane(QWidget):
         self.fraction_spin.setValue(0.1)
         self.fraction_seed = QSpinBox()
         self.fraction_seed.setRange(0, 2**31 - 1)
-        self.stratified_box = QCheckBox("the same fraction of every class")
+        narrow_spin(self.fraction_seed)
+        narrow_spin(self.fraction_spin)
+        self.stratified_box = QCheckBox("same fraction per class")
+        self.stratified_box.setToolTip("Stratified: take the same fraction of every class")
         self.stratified_box.setChecked(True)
         fraction_tab = QWidget()
         fl = QFormLayout(fraction_tab)
-        fl.addRow("Fraction of training rows:", self.fraction_spin)
+        fl.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)  # labels above their fields when narrow
+        fl.addRow(wrapped_label("Fraction of training rows:"), self.fraction_spin)
         fl.addRow("Seed:", self.fraction_seed)
         fl.addRow("", self.stratified_box)
 
         self.tabs = QTabWidget()
         self.tabs.setObjectName("forgetTabs")
+        self.tabs.setUsesScrollButtons(True)
+        self.tabs.setElideMode(Qt.TextElideMode.ElideRight)
         self.tabs.addTab(classes_tab, "Classes")
         self.tabs.addTab(samples_tab, "Samples")
         self.tabs.addTab(fraction_tab, "Random")
@@ -185,15 +197,16 @@ class ForgetPane(QWidget):
         self.warning_label.setStyleSheet("color: #b3261e;")
         self.save_button = QPushButton("Save selection…")
         self.load_button = QPushButton("Load selection…")
-        buttons = QHBoxLayout()
-        buttons.addWidget(self.save_button)
-        buttons.addWidget(self.load_button)
+        self.save_button.setToolTip("Save the forget selection (row ids and their hash) to a JSON file")
+        self.load_button.setToolTip("Load a forget selection saved from this dataset")
+        buttons = WrapRow([self.save_button, self.load_button], [1, 1])
+        buttons.setObjectName("selectionButtons")
 
         lay = QVBoxLayout(self)
         lay.addWidget(self.tabs, 1)
         lay.addWidget(self.counter_label)
         lay.addWidget(self.warning_label)
-        lay.addLayout(buttons)
+        lay.addWidget(buttons)
 
         self.class_list.itemChanged.connect(self._on_class_list_item_changed)
         self.tabs.currentChanged.connect(self._on_tabs_current_changed)

@@ -8,7 +8,6 @@ from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QFormLayout,
-    QHBoxLayout,
     QLabel,
     QListWidget,
     QListWidgetItem,
@@ -22,6 +21,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.forms import ParamsForm
+from app.panes.shrink import WrapRow, narrow_spin, wrapped_label
 from engine import DEVICES, format_eta, methods
 
 SMALL_PRESET = methods.SMALL
@@ -56,6 +56,7 @@ class MethodPane(QWidget):
         self.form.setObjectName("paramsForm")
         scroll = QScrollArea()
         scroll.setWidgetResizable(True)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)  # the form wraps instead
         scroll.setWidget(self.form)
         scroll.setMinimumHeight(120)
         # Which values the form holds, in words, and a two-way switch between the two presets.
@@ -74,11 +75,16 @@ class MethodPane(QWidget):
             self.device_box.addItem(d, d)
         self.seed_spin = QSpinBox()
         self.seed_spin.setRange(0, 2**31 - 1)
-        self.reference_box = QCheckBox("compute the retrain reference (gold standard)")
+        narrow_spin(self.seed_spin)
+        self.device_box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.device_box.setMinimumContentsLength(5)
+        self.reference_box = QCheckBox("retrain reference")
         self.reference_box.setObjectName("referenceBox")
         self.reference_box.setChecked(True)
-        self.reference_box.setToolTip("Retrain from scratch without the forget set (cached) so every metric has its target")
-        self.evaluate_box = QCheckBox("representation metrics (RUS, rMIA)")
+        self.reference_box.setToolTip("Compute the retrain reference (the gold standard): retrain from scratch "
+                                      "without the forget set (cached) so every metric has its target")
+        self.evaluate_box = QCheckBox("representation metrics")
+        self.evaluate_box.setToolTip("Representation metrics (RUS, rMIA) on the features, besides the outputs")
         self.evaluate_box.setChecked(True)
         self.run_button = QPushButton("Run")
         self.run_button.setObjectName("runButton")
@@ -101,27 +107,24 @@ class MethodPane(QWidget):
         self.stage_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
 
         opts = QFormLayout()
+        opts.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)
         opts.addRow("Device:", self.device_box)
         opts.addRow("Seed:", self.seed_spin)
         opts.addRow(self.reference_box)
         opts.addRow(self.evaluate_box)
-        buttons = QHBoxLayout()
-        buttons.addWidget(self.run_button, 2)
-        buttons.addWidget(self.sweep_button, 1)
-        buttons.addWidget(self.cancel_button, 1)
+        buttons = WrapRow([self.run_button, self.sweep_button, self.cancel_button], [2, 1, 1])
+        buttons.setObjectName("runButtons")
         lay = QVBoxLayout(self)
         lay.addWidget(QLabel("<b>Method</b>"))
         lay.addWidget(self.method_list, 2)
         lay.addWidget(self.reason_label)
-        lay.addWidget(QLabel("<b>Hyperparameters</b> (hover for help)"))
+        lay.addWidget(wrapped_label("<b>Hyperparameters</b> (hover for help)"))
         lay.addWidget(self.preset_label)
         lay.addWidget(scroll, 2)
-        defaults_row = QHBoxLayout()
-        defaults_row.addWidget(self.reset_button)
-        defaults_row.addWidget(self.preset_button)
-        lay.addLayout(defaults_row)
+        self.defaults_row = WrapRow([self.reset_button, self.preset_button])  # two rows in a narrow dock
+        lay.addWidget(self.defaults_row)
         lay.addLayout(opts)
-        lay.addLayout(buttons)
+        lay.addWidget(buttons)
         lay.addWidget(self.progress)
         lay.addWidget(self.stage_label)
         # The engine's warnings about the running method ("Did it move?"): they stay until the next run.

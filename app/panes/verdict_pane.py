@@ -8,7 +8,7 @@ import html
 from typing import Any
 
 from PySide6.QtCore import QSize, Qt
-from PySide6.QtGui import QFont, QFontMetrics, QIcon
+from PySide6.QtGui import QFont, QFontMetrics, QIcon, QPainter
 from PySide6.QtWidgets import (
     QFrame,
     QGridLayout,
@@ -65,6 +65,46 @@ def evidence_lines(evidence: Any) -> list[str]:
     return out
 
 
+class SummaryLabel(QLabel):
+    """A verdict's summary: word-wrapped, or in compact mode (presenters' large font) one line cut
+    with "…" at the label's width (``text()`` keeps the whole summary; the tooltip shows it)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.compact = False
+
+    def set_compact(self, compact: bool) -> None:
+        self.compact = compact
+        self.setWordWrap(not compact)
+        self.updateGeometry()
+        self.update()
+
+    def shown_text(self) -> str:
+        """The text as drawn: the whole summary, or one line elided to the current width."""
+        if not self.compact:
+            return self.text()
+        return self.fontMetrics().elidedText(self.text(), Qt.TextElideMode.ElideRight, max(0, self.contentsRect().width()))
+
+    def minimumSizeHint(self) -> QSize:
+        if not self.compact:
+            return super().minimumSizeHint()
+        return QSize(self.fontMetrics().horizontalAdvance("…") * 8, self.fontMetrics().height())
+
+    def sizeHint(self) -> QSize:
+        if not self.compact:
+            return super().sizeHint()
+        return QSize(self.fontMetrics().horizontalAdvance(self.text()) + 4, self.fontMetrics().height())
+
+    def paintEvent(self, ev) -> None:
+        if not self.compact:
+            super().paintEvent(ev)
+            return
+        p = QPainter(self)
+        p.setPen(self.palette().color(self.foregroundRole()))
+        p.drawText(self.contentsRect(), int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter), self.shown_text())
+        p.end()
+
+
 class VerdictRowWidgets:
     """The labels of one verdict row (kept so tests and updates can reach them)."""
 
@@ -80,7 +120,7 @@ class VerdictRowWidgets:
         self.question_label.setStyleSheet("font-weight: bold;")
         self.basis_label = QLabel()
         self.basis_label.setStyleSheet("color: #5f6368; font-size: 8pt;")
-        self.summary_label = QLabel()
+        self.summary_label = SummaryLabel()
         for label in (self.badge_label, self.question_label, self.basis_label, self.summary_label):
             label.setTextFormat(Qt.TextFormat.PlainText)  # a session's record may hold markup: show it as text
         self.summary_label.setWordWrap(True)
@@ -109,9 +149,11 @@ class VerdictRowWidgets:
         lines = evidence_lines(v.get("evidence"))
         # Qt renders a tooltip that looks like markup: escape it and force rich text, so it shows as typed.
         tip = "<qt>" + "<br>".join(html.escape(line) for line in lines) + "</qt>" if lines else "no numbers recorded"
+        if self.summary_label.compact:  # the summary is cut on screen: the tooltip holds all of it
+            tip = f"<qt><b>{html.escape(str(v.get('summary', '')))}</b><br>{tip.removeprefix('<qt>')}"
         for w in self.widgets():
             w.setToolTip(tip)
-            w.setVisible(True)
+            w.setVisible(w is not self.basis_label or not self.summary_label.compact)
 
     def hide(self) -> None:
         for w in self.widgets():
@@ -125,6 +167,8 @@ class VerdictPane(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.record: RunRecord | None = None
+        self._bundle: Any = None
+        self.compact = False
         self.header_label = QLabel(EMPTY_TEXT)
         self.header_label.setObjectName("verdictHeader")
         self.header_label.setWordWrap(True)
@@ -198,6 +242,16 @@ class VerdictPane(QWidget):
         super().resizeEvent(ev)
 
     # ------------------------------------------------------------------ public
+    def set_compact(self, compact: bool) -> None:
+        """Compact rows (presenter mode, large font): each summary on one line cut with "…" (the
+        whole text in the tooltip), no basis line under the question (the header says it), so all
+        five rows fit a short dock."""
+        self.compact = compact
+        for row in self.rows:
+            row.summary_label.set_compact(compact)
+            row.basis_label.setHidden(compact)
+        self.show_record(self.record, self._bundle)
+
     def preferred_height(self, width: int) -> int:
         """Pixels the pane needs to show its rows unscrolled at ``width`` pixels wide."""
         lay = self._body.layout()
@@ -224,7 +278,7 @@ class VerdictPane(QWidget):
     def show_record(self, record: RunRecord | None, bundle: Any) -> None:
         """Show ``record``'s verdicts (None: the empty state). ``bundle`` supplies the thumbnails and
         class names: pass it only when ``record`` was run on it (else None: images are not shown)."""
-        self.record = record
+        self.record, self._bundle = record, bundle
         if record is not None and bundle is not None and record.dataset.get("fingerprint") not in (
                 None, getattr(bundle, "fingerprint", None)):
             bundle = None  # never another dataset's images under this run's indices

@@ -9,7 +9,9 @@ from collections.abc import Sequence
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtGui import QFontMetrics
+import shiboken6
+from PySide6.QtCore import QTimer
+from PySide6.QtGui import QFont, QFontMetrics
 from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 from app.plots import style
@@ -30,12 +32,18 @@ def fit_text(text: str, room: float, fm: QFontMetrics, min_chars: int = 3) -> st
     return ""
 
 
+TITLE = "per-class test accuracy"
+
+
 class PerClassBars(QWidget):
     """Grouped bars, one group per class."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.plot = pg.PlotWidget(title="per-class test accuracy", axisItems=style.tick_axes("left"))
+        self.plot = pg.PlotWidget(title=TITLE, axisItems=style.tick_axes("left"))
+        self._title = ("", "")
+        self._title_set = ("", "")
+        self.title_wrapped = False
         self._title_size = f"{style.PLOT_FONT_PT + 1}pt"
         self.plot.setMenuEnabled(False)
         self.plot.hideButtons()
@@ -79,8 +87,9 @@ class PerClassBars(QWidget):
         key = " ".join(f"<span style='color:{c}'>■</span> {html.escape(lab)}"
                        + (" (mean ± std over seeds)" if j in errors and len(errors[j]) else "")
                        for j, (lab, c, _) in enumerate(series))
-        self.plot.setTitle(f"per-class test accuracy &nbsp; {key}", size=self._title_size)
-        self._title_may_clip()
+        plain = " ".join(f"■ {lab}" + (" (mean ± std over seeds)" if j in errors and len(errors[j]) else "")
+                         for j, (lab, _, _) in enumerate(series))
+        self._set_title(key, plain)
         self._names = [str(n) for n in names]
         self._tick_names()
         self.plot.setXRange(-0.6, len(names) - 0.4, padding=0)
@@ -111,6 +120,11 @@ class PerClassBars(QWidget):
     def resizeEvent(self, ev) -> None:
         super().resizeEvent(ev)
         self._tick_names()
+        QTimer.singleShot(0, self._refit_title)  # not inside the resize: setTitle re-lays the plot out
+
+    def _refit_title(self) -> None:
+        if shiboken6.isValid(self):
+            self._set_title(*self._title)
 
     def show_record(self, record: RunRecord, names: Sequence[str], colour: str = style.CURRENT_COLOUR,
                     per_class_std: Sequence[float] | None = None) -> None:
@@ -130,8 +144,24 @@ class PerClassBars(QWidget):
     def clear(self, note: str = "no run shown") -> None:
         """No bars, no legend: the title says why (``note``, e.g. "running…")."""
         self.set_series([], [])
-        self.plot.setTitle(f"per-class test accuracy &nbsp; <i>{html.escape(note)}</i>", size=self._title_size)
-        self._title_may_clip()
+        self._set_title(f"<i>{html.escape(note)}</i>", note)
+
+    def _set_title(self, key_html: str, key_plain: str) -> None:
+        """"per-class test accuracy" and the key on one line when it fits the plot's width, else
+        the key on a second line (a 1280 px window, the presenters' large font)."""
+        self._title = (key_html, key_plain)
+        font = QFont(self.plot.getPlotItem().titleLabel.item.font())
+        font.setPointSizeF(float(self._title_size.removesuffix("pt")))
+        one_line = QFontMetrics(font).horizontalAdvance(f"{TITLE}    {key_plain}")
+        width = self.plot.width()
+        fits = not self.isVisible() or width < 50 or one_line + 16 <= width
+        sep = " &nbsp; " if fits else "<br>"
+        text = f"{TITLE}{sep}{key_html}" if key_html else TITLE
+        self.title_wrapped = not fits
+        if (text, self._title_size) != self._title_set:  # a resize that changes nothing sets nothing
+            self._title_set = (text, self._title_size)
+            self.plot.setTitle(text, size=self._title_size)
+            self._title_may_clip()
 
     def _title_may_clip(self) -> None:
         """A long title (key of three runs) is cut at the plot's edge, never widens the plot beyond

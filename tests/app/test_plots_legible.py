@@ -217,3 +217,20 @@ def test_long_class_names_under_the_bars_are_cut_not_overprinted(qtbot) -> None:
     assert rects
     for r1, r2 in itertools.combinations(rects, 2):
         assert not r1.intersects(r2)
+
+
+def test_the_bars_title_puts_its_key_on_a_second_line_when_the_plot_is_narrow(qtbot) -> None:  # noqa: ANN001
+    from app.plots.bars import PerClassBars
+
+    style.configure()
+    b = PerClassBars()
+    qtbot.addWidget(b)
+    b.resize(1200, 300)
+    b.show()
+    qtbot.waitExposed(b)
+    series = [("original", "#888", [0.9] * 10), ("retrain", "#3a3", [0.8] * 10), ("POUR-D (run 2)", "#36c", [0.7] * 10)]
+    b.set_series(CIFAR, series)
+    assert not b.title_wrapped and "<br>" not in b.plot.plotItem.titleLabel.text
+    b.resize(330, 300)  # the centre of a 1280 px window in presenter mode
+    qtbot.waitUntil(lambda: b.title_wrapped)
+    assert "<br>" in b.plot.plotItem.titleLabel.text and "POUR-D (run 2)" in b.plot.plotItem.titleLabel.text
