@@ -49,3 +49,21 @@ def window(qtbot, controller):  # noqa: ANN001
         w.prepare("digits", {"arch": "cnn_small"})
     qtbot.waitUntil(lambda: not controller.is_busy())
     return w
+
+
+@pytest.fixture(autouse=True)
+def _delete_closed_windows(qtbot):  # noqa: ANN001, ANN202
+    """After each test, delete the top-level windows it left (qtbot closes the ones it was given)
+    inside Qt, children before their parents, instead of leaving them to Python's garbage collector:
+    a pyqtgraph view collected after its scene crashed a later test's event processing (segfault in
+    GraphicsView.paintEvent)."""
+    yield
+    from PySide6.QtCore import QCoreApplication, QEvent
+    from PySide6.QtWidgets import QApplication, QMainWindow
+
+
+    for w in QApplication.topLevelWidgets():
+        if isinstance(w, QMainWindow):
+            w.close()
+            w.deleteLater()
+    QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
