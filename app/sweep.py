@@ -20,17 +20,15 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
-import threading
-import time
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QObject, Qt, Signal, Slot
+from PySide6.QtCore import QObject, Signal, Slot
+
+from app.thread_job import Post, ThreadJob
 
 from engine import (
     CancelToken,
-    Cancelled,
-    LetheError,
     Log,
     Progress,
     RunRecord,
@@ -44,7 +42,7 @@ from engine import (
 log = logging.getLogger(__name__)
 
 
-class SweepController(QObject):
+class SweepController(ThreadJob):
     """Start one sweep at a time; its events come back on the GUI thread as signals.
 
     ``sig_trial(TrialDone)`` after each trial, ``sig_progress(Progress)``, ``sig_log(Log)``,
@@ -57,76 +55,30 @@ class SweepController(QObject):
     sig_log = Signal(object)
     sig_finished = Signal(object)
     sig_failed = Signal(str, bool)
-    sig_busy = Signal(bool)
-    _sig_post = Signal(int, object)  # generation, event (posted by the sweep thread)
+    what = "a sweep"
+    cancelled_text = "The sweep was cancelled; finished trials are kept in its folder."
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self._thread: threading.Thread | None = None
-        self._token = CancelToken()
-        self._gen = 0
         self.folder: Path | None = None
-        self.cancel_at: float | None = None
-        self.ended_at: float | None = None
-        self._sig_post.connect(self._on_post, Qt.ConnectionType.QueuedConnection)
-
-    def is_running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
 
     def start(self, config: SweepConfig, out: str | Path, *, executor: str = "local", workers: int | None = None,
               runner: Any = None) -> None:
         """Run ``config``'s missing trials in folder ``out`` on ``executor`` with ``workers``.
 
         ``runner``: an engine Runner for the ``inline`` executor (tests share one). Raises
-        RuntimeError when a sweep is still running."""
+        RuntimeError when a sweep is still running. Cancel: its running jobs stop within ~1 s."""
         if self.is_running():
             raise RuntimeError("a sweep is already running")
-        self._gen += 1
-        self._token = CancelToken()
-        self.folder = Path(out)
-        self.cancel_at = self.ended_at = None
+        folder = self.folder = Path(out)
         kw: dict[str, Any] = {"runner": runner} if executor == "inline" and runner is not None else {}
-        self._thread = threading.Thread(target=self._work, args=(self._gen, self._token, config, self.folder,
-                                                                 executor, workers, kw),
-                                        name="lethe-sweep", daemon=True)
-        self._thread.start()
-        self.sig_busy.emit(True)
 
-    def cancel(self) -> None:
-        """Stop the sweep: its running jobs within ~1 s (returns at once)."""
-        if self.is_running() and not self._token.cancelled:
-            self.cancel_at = time.monotonic()
-            self._token.cancel()
-
-    def wait(self, timeout: float | None = None) -> bool:
-        """Join the sweep thread; True when it has ended."""
-        if self._thread is not None:
-            self._thread.join(timeout)
-        return not self.is_running()
-
-    def shutdown(self, timeout: float = 10.0) -> None:
-        """Cancel and wait (closing the window)."""
-        self.cancel()
-        self.wait(timeout)
-
-    # ------------------------------------------------------------------ the sweep thread
-    def _work(self, gen: int, token: CancelToken, config: SweepConfig, folder: Path, executor: str,
-              workers: int | None, kw: dict[str, Any]) -> None:
-        try:
+        def body(token: CancelToken, post: Post) -> None:
             with make_executor(executor, workers, **kw) as ex:
                 for ev in run_sweep(config, ex, folder, token=token):
-                    self._sig_post.emit(gen, ev)
-        except Cancelled:
-            self._sig_post.emit(gen, ("failed", "The sweep was cancelled; finished trials are kept in its folder.", True))
-        except LetheError as exc:
-            text = exc.message + (f" ({exc.hint})" if getattr(exc, "hint", "") else "")
-            self._sig_post.emit(gen, ("failed", text, False))
-        except Exception as exc:
-            log.exception("the sweep failed")
-            self._sig_post.emit(gen, ("failed", f"{type(exc).__name__}: {exc}", False))
-        finally:
-            self.ended_at = time.monotonic()
-            self._sig_post.emit(gen, ("ended",))
+                    post(ev)
+
+        self._launch("lethe-sweep", body)
 
     @Slot(int, object)
     def _on_post(self, gen: int, ev: Any) -> None:
