@@ -18,7 +18,6 @@ journal (the same folder resumes them).
 from __future__ import annotations
 
 import dataclasses
-import logging
 import math
 from pathlib import Path
 from typing import Any
@@ -39,7 +38,6 @@ from engine import (
     run_sweep,
 )
 
-log = logging.getLogger(__name__)
 
 
 class SweepController(ThreadJob):
