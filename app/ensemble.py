@@ -62,4 +62,4 @@ class EnsembleController(ThreadJob):
         elif ev[0] == "failed":
             self.sig_failed.emit(ev[1], ev[2])
         elif ev[0] == "ended":
-            self.sig_busy.emit(False)
+            self._report_ended()

@@ -93,7 +93,7 @@ class SweepController(ThreadJob):
         elif isinstance(ev, tuple) and ev[0] == "failed":
             self.sig_failed.emit(ev[1], ev[2])
         elif isinstance(ev, tuple) and ev[0] == "ended":
-            self.sig_busy.emit(False)
+            self._report_ended()
 
 
 # ---------------------------------------------------------------------------------------------

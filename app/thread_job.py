@@ -98,5 +98,13 @@ class ThreadJob(QObject):
             self.ended_at = time.monotonic()
             post(("ended",))
 
+    def _report_ended(self) -> None:
+        """Called by subclasses on the GUI thread for the job's ``("ended",)`` event: the job thread
+        posted it as its last act, so it is joined (it has only to return) before ``sig_busy(False)``;
+        a slot of ``sig_busy`` therefore always sees ``is_running()`` False and may start the next job."""
+        if self._thread is not None:
+            self._thread.join(1.0)
+        self.sig_busy.emit(False)
+
     def _on_post(self, gen: int, ev: Any) -> None:  # pragma: no cover - subclasses give it
         raise NotImplementedError

@@ -158,7 +158,9 @@ def test_a_sweep_in_the_window_adds_trials_as_runs_and_a_click_selects_one(qtbot
         pane.start(spec, trials=2, executor="inline", out=tmp_path / "sweep")
         assert window.sweep_dock.isVisible() and not window.method_pane.sweep_button.isEnabled()
         assert window.tabifiedDockWidgets(window.sweep_dock) == []  # beside the runs table, not behind it
-    qtbot.waitUntil(lambda: not pane.controller.is_running(), timeout=30_000)  # room for a loaded machine
+    # the end reaches the window as a queued event after the thread has gone: wait for what the user sees
+    qtbot.waitUntil(lambda: window.method_pane.sweep_button.isEnabled(), timeout=30_000)
+    assert not pane.controller.is_running()
     assert pane.summary is not None and (tmp_path / "sweep" / "sweep.json").exists()
     complete = pane.plot.complete()
     assert len(pane.plot.scatter.points()) == len(complete) == len(pane.records) >= 1
