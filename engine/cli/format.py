@@ -54,6 +54,17 @@ class ProgressPrinter:
             v = event.values
             self.stream.write(f"  {event.stage} epoch {int(v['epoch'])}: loss {v['loss']:.4f}, train acc {v['train_acc']:.3f}\n")
 
+    def step(self, event: Progress) -> None:
+        """Show ``event`` now, also in a log between its 10 % / ``every_s`` lines: a bench's next
+        step ("2/11 seed 0: Retrain (timed)") is news even when its fraction barely moved."""
+        if self.quiet:
+            return
+        if not self.tty:
+            self.last_line = -math.inf
+        else:
+            self.last_stage = ""  # a new stage forces the redraw
+        self._progress(event)
+
     def _progress(self, event: Progress) -> None:
         own = self.eta.eta(event.stage, event.fraction)
         # A runner's event (job_id set) carries its stage's ETA (its fraction is the whole job's);

@@ -117,3 +117,42 @@ def test_a_methods_time_leaves_out_what_its_reader_does_between_events() -> None
             break
         time.sleep(0.2)  # the studio drawing a frame, a terminal printing: not the method's time
     assert len(got) == 2 and own.seconds < 0.1
+
+
+def test_each_bench_step_gets_its_own_line_in_a_log_and_timed_work_is_followed_sparingly() -> None:
+    """`bench methods` on CIFAR showed "1/11 load" for the whole 13-minute Retrain: step 2's line
+    fell inside the printer's 10 % / 10 s window and the timed Retrain printed nothing."""
+    from engine.cli.bench import Steps
+
+    stream = io.StringIO()
+    now = [0.0]
+    printer = ProgressPrinter(stream, clock=lambda: now[0])
+    steps = Steps("bench methods", 11, printer)
+    steps.begin("seed 0: load the data and the original")
+    now[0] = 0.3
+    steps.begin("seed 0: Retrain (timed) and the references' metrics")
+
+    def retrain():  # noqa: ANN202 - an event generator
+        for k in range(1000):
+            now[0] += 0.5  # the printer's clock: 500 s of training
+            yield Progress("train", k / 1000, f"epoch {k // 100 + 1}/10")
+        return "model"
+
+    assert steps.follow(retrain(), every_s=1e-9) == "model"
+    lines = stream.getvalue().splitlines()
+    assert lines[0].endswith("1/11 seed 0: load the data and the original")
+    assert lines[1].endswith("2/11 seed 0: Retrain (timed) and the references' metrics")
+    training = [line for line in lines[2:] if "Retrain" in line]
+    assert 40 <= len(training) <= 60  # a line every 10 s of a 500 s step, each with the epoch
+    assert "epoch 10/10" in training[-1] and "ETA" in training[-1]
+
+
+def test_a_followed_timed_job_reads_at_most_one_event_per_interval() -> None:
+    from engine.cli.bench import Steps
+
+    seen: list[Progress] = []
+    steps = Steps("bench", 2, seen.append)
+    steps.begin("timed")
+    events = (Progress("train", k / 10_000, "") for k in range(10_000))
+    steps.follow(events, every_s=3600.0)  # a fast generator: only the first event is shown
+    assert len(seen) == 2  # the step's own line and one event
