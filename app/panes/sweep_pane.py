@@ -141,9 +141,8 @@ class SweepPane(QWidget):
         self.plot.add_trial(ev)
         made = trial_record(ev, self.method_label)
         if made is not None:
-            record, std, per_class_std = made
+            record = made[0]  # carries its multi-seed spread (metrics_std, per_class_std)
             self.records[int(ev.trial.get("number", ev.index))] = record
-            self.state.set_run_std(record, std, per_class_std)
             self.state.add_run(record)
         self.preset_button.setEnabled(self.plot.best_index() is not None)
         t = ev.trial
