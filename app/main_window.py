@@ -668,7 +668,7 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------------ close
     def closeEvent(self, event: QCloseEvent) -> None:
         """Cancel any job and wait for the worker thread (and any export) before the window goes."""
-        self.sweep_pane.controller.shutdown()
+        self.sweep_pane.shutdown()  # and its temporary folder goes
         if self._owns_controller:
             self.controller.shutdown()
         wait_for_background()
