@@ -103,12 +103,12 @@ def test_a_multi_seed_trial_is_one_run_with_mean_and_std() -> None:
     assert record.label == "Fine-tune trial 7"
     assert record.metrics["forget_acc"] == pytest.approx(0.1) and record.metrics["test_acc"] == pytest.approx(0.85)
     assert std["forget_acc"] == pytest.approx(0.1414, abs=1e-3)  # sample std of 0 and 0.2
-    assert record.metrics_std == std  # travels with the record (session files, the HTML report)
+    assert record.metrics_std == std and record.per_class_std == per_class_std  # travel with the record (sessions, report)
     assert record.per_class_acc == pytest.approx([0.1, 0.9]) and per_class_std == pytest.approx([0.1414, 0.1414], abs=1e-3)
     assert recs[0].label == "Fine-tune"  # the seed's own record is not changed
     assert trial_record(TrialDone(5, {"number": 8, "state": "failed"}, [], 6, 20, []), "Fine-tune") is None
     one, _, _ = trial_record(TrialDone(6, {"number": 9, "state": "complete"}, [], 7, 20, recs[:1]), "Fine-tune")
-    assert one.metrics_std == {}  # one seed: no spread
+    assert one.metrics_std == {} and one.per_class_std == []  # one seed: no spread
 
 
 def test_the_dialog_shows_the_cost_before_starting(qtbot) -> None:
