@@ -554,7 +554,8 @@ class MainWindow(QMainWindow):
     def save_session(self, path: str | Path) -> Path:
         st = self.state
         return save_session(path, source=st.source, model=st.model,
-                            forget=st.forget.to_json() if st.forget is not None else None, runs=list(st.runs))
+                            forget=st.forget.to_json() if st.forget is not None else None, runs=list(st.runs),
+                            numbers=[st.run_number(r) for r in st.runs])
 
     def open_session(self, path: str | Path) -> bool:
         """Open a session file: its runs, then its dataset, model and forget selection.
@@ -576,7 +577,7 @@ class MainWindow(QMainWindow):
                 model = {**model, "checkpoint": found}  # keep "arch" / "input_norm" of a bare checkpoint
             else:
                 source = f"{source.partition(':')[0]}:{found}"
-        self.state.set_runs(list(d["runs"]))
+        self.state.set_runs(list(d["runs"]), d["numbers"])
         self._pending_forget = d["forget"]
         self.controller.sig_prepared.connect(self._on_session_prepared, Qt.ConnectionType.SingleShotConnection)
         self.prepare(source, model)
@@ -667,7 +668,7 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------------ close
     def closeEvent(self, event: QCloseEvent) -> None:
         """Cancel any job and wait for the worker thread (and any export) before the window goes."""
-        self.sweep_pane.controller.shutdown()
+        self.sweep_pane.shutdown()  # and its temporary folder goes
         if self._owns_controller:
             self.controller.shutdown()
         wait_for_background()

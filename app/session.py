@@ -1,5 +1,10 @@
 """Session files: dataset, original model, forget selection and runs as JSON (schema_version 1).
 
+Each run is its :meth:`RunRecord.to_json` (all that the views draw from: metrics with their
+``metric_na`` reasons and multi-seed ``metrics_std`` / ``per_class_std``, dataset identity and
+class names, forget set, audit) plus ``"number"``, its ``#`` in the runs table, so that a reopened
+run keeps its number and colour. Only its live frames and its model stay behind.
+
 Paths are stored relative to the session file (and absolute, as a fallback) with the SHA-256 of
 files, so a moved file can be relinked and a changed one noticed.
 
@@ -15,6 +20,7 @@ from pathlib import Path
 from typing import Any, TypeGuard
 
 from engine import (
+    BadRecord,
     BadSpec,
     ForgetSpec,
     JobSpec,
@@ -43,7 +49,9 @@ def _rel(path: str, base: Path) -> str:
 
 
 def session_json(source: str, model: dict[str, Any], forget: dict[str, Any] | None, runs: list[RunRecord],
-                 path: Path) -> dict[str, Any]:
+                 path: Path, numbers: list[int] | None = None) -> dict[str, Any]:
+    """The session as a JSON object; ``numbers``: the runs' ``#`` in the runs table (aligned with
+    ``runs``; none: not stored, a reader numbers them 1, 2, ...)."""
     base = path.parent
     files: dict[str, Any] = {}
     scheme, _, arg = source.partition(":")
@@ -59,8 +67,15 @@ def session_json(source: str, model: dict[str, Any], forget: dict[str, Any] | No
         "model": model,
         "forget": forget,
         "files": files,
-        "runs": [r.to_json() for r in runs],
+        "runs": [_run_json(r, n) for r, n in zip(runs, numbers or [None] * len(runs), strict=True)],
     }
+
+
+def _run_json(record: RunRecord, number: int | None) -> dict[str, Any]:
+    d = record.to_json()
+    if number is not None:
+        d["number"] = number
+    return d
 
 
 def save_session(path: str | Path, **kw: Any) -> Path:
@@ -73,7 +88,7 @@ def load_session(path: str | Path) -> dict[str, Any]:
     """Parse and check a session file.
 
     Returns dict(dataset (source string), model (JobSpec model dict), forget (dict or None), runs
-    (RunRecords), missing (names of linked files not found: "dataset", "checkpoint"), changed
+    (RunRecords), numbers (each run's stored ``#`` in the runs table, or None), missing (names of linked files not found: "dataset", "checkpoint"), changed
     (linked files found but whose SHA-256 differs from the one stored: "checkpoint"), files (the
     stored entries)). Raises :class:`BadSession` for anything else wrong with the file.
     """
@@ -120,6 +135,7 @@ def load_session(path: str | Path) -> dict[str, Any]:
     if not isinstance(raw_runs, list):
         raise BadSession(f"{where}: runs must be a list, got {_kind(raw_runs)}")
     runs = [_run(r, f"{where}: runs[{i}]") for i, r in enumerate(raw_runs)]
+    numbers = [_number(r, f"{where}: runs[{i}]") for i, r in enumerate(raw_runs)]
 
     base = path.parent
     missing: list[str] = []
@@ -140,7 +156,7 @@ def load_session(path: str | Path) -> dict[str, Any]:
                 changed.append("checkpoint")
         else:
             missing.append("checkpoint")
-    return {"dataset": source, "model": model, "forget": forget, "runs": runs, "missing": missing,
+    return {"dataset": source, "model": model, "forget": forget, "runs": runs, "numbers": numbers, "missing": missing,
             "changed": changed, "files": files}
 
 
@@ -203,6 +219,7 @@ _RUN_FIELDS: dict[str, tuple[type, ...]] = {
     "method": (str,), "label": (str,), "spec": (dict,), "metrics": (dict,), "seconds": (dict,), "params": (dict,),
     "per_class_acc": (list,), "forget": (dict,), "dataset": (dict,), "device": (str,), "weights": (str, type(None)),
     "notes": (list,), "references": (list,), "audit": (dict,), "schema_version": (int,),
+    "metric_na": (dict,), "metrics_std": (dict,), "per_class_std": (list,), "number": (int,),
 }
 
 
@@ -220,8 +237,9 @@ def _run(d: Any, where: str, depth: int = 0) -> RunRecord:
         for k, v in d.get(group, {}).items():
             if v is not None and not _is_number(v):
                 raise BadSession(f"{where}.{group}.{k}: expected a number, got {_show(v)}")
-    if not all(_is_number(v) for v in d.get("per_class_acc", [])):
-        raise BadSession(f"{where}.per_class_acc: expected a list of numbers")
+    for key in ("per_class_acc", "per_class_std"):  # null: a class without test images (NaN)
+        if not all(v is None or _is_number(v) for v in d.get(key, [])):
+            raise BadSession(f"{where}.{key}: expected a list of numbers")
     if not all(isinstance(n, str) for n in d.get("notes", [])):
         raise BadSession(f"{where}.notes: expected a list of texts")
     forget = d.get("forget", {})
@@ -241,8 +259,18 @@ def _run(d: Any, where: str, depth: int = 0) -> RunRecord:
         raise BadSession(f"{where}: a reference run cannot have references of its own")
     try:
         return RunRecord.from_json(d)
+    except BadRecord as exc:  # metric_na, metrics_std, ... of the wrong type
+        raise BadSession(f"{where}: {exc.message}") from None
     except (TypeError, ValueError) as exc:  # a field RunRecord does not accept
         raise BadSession(f"{where}: not a run record ({exc})") from None
+
+
+def _number(d: dict[str, Any], where: str) -> int | None:
+    """The run's stored ``#`` (None when the session has none: an older file)."""
+    n = d.get("number")
+    if n is not None and not (_is_int(n) and n > 0):
+        raise BadSession(f"{where}.number: expected a positive whole number, got {_show(n)}")
+    return n
 
 
 def _find(entry: dict[str, Any], base: Path) -> str | None:

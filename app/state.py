@@ -40,7 +40,6 @@ class SessionModel(QObject):
         # (stable: never reused, never renumbered when a run is removed) and its colour.
         self._run_numbers: dict[int, int] = {}
         self._next_number = 1
-        self._run_std: dict[int, tuple[dict[str, float], list[float]]] = {}  # id(record) -> multi-seed spread
 
     # ------------------------------------------------------------------ dataset
     def set_prepared(self, prepared: Any) -> None:
@@ -85,12 +84,21 @@ class SessionModel(QObject):
         self.runs.append(record)
         self.sig_runs_changed.emit()
 
-    def set_runs(self, runs: list[RunRecord]) -> None:
-        """Replace the runs (a session was opened); they are numbered afresh from 1."""
+    def set_runs(self, runs: list[RunRecord], numbers: list[int | None] | None = None) -> None:
+        """Replace the runs (a session was opened). ``numbers``: their ``#`` in the runs table as the
+        session stored them (so each keeps its number and colour); a run without a usable number
+        (none stored, not a positive whole number, or taken) gets the next free one."""
         self.runs = list(runs)
         self._run_numbers.clear()
-        self._run_std.clear()
-        self._next_number = 1
+        given = list(numbers or [])
+        taken: set[int] = set()
+        for record, n in zip(self.runs, given, strict=False):
+            if isinstance(n, int) and not isinstance(n, bool) and n > 0 and n not in taken:
+                self._run_numbers[id(record)] = n
+                taken.add(n)
+        self._next_number = max(taken, default=0) + 1
+        for record in self.runs:
+            self.run_number(record)  # the rest numbered in order, after the stored ones
         self.sig_runs_changed.emit()
 
     def run_number(self, record: RunRecord) -> int:
@@ -102,20 +110,20 @@ class SessionModel(QObject):
         return n
 
     def set_run_std(self, record: RunRecord, metrics_std: dict[str, float], per_class_std: list[float] | None = None) -> None:
-        """A multi-seed run's standard deviations (its ``metrics`` are means over the seeds): the runs
-        table shows mean ± std. Empty dicts for a one-seed run."""
-        if metrics_std or per_class_std:
-            self._run_std[id(record)] = (dict(metrics_std), list(per_class_std or []))
+        """A multi-seed run's standard deviations (its ``metrics`` are means over the seeds), kept on
+        the record itself (``metrics_std`` / ``per_class_std``) so that they travel with it (session
+        files, the report): the runs table shows mean ± std, the bars error bars."""
+        record.metrics_std = dict(metrics_std)
+        record.per_class_std = list(per_class_std or [])
 
     def run_std(self, record: RunRecord) -> dict[str, float]:
-        """The run's metric standard deviations over seeds ({} for a one-seed run); a record that carries
-        its own (``RunRecord.metrics_std``, e.g. opened from a session) needs no :meth:`set_run_std`."""
-        return self._run_std.get(id(record), ({}, []))[0] or dict(record.metrics_std)
+        """The run's metric standard deviations over seeds ({} for a one-seed run)."""
+        return dict(record.metrics_std)
 
     def run_per_class_std(self, record: RunRecord) -> list[float]:
         """The run's per-class test-accuracy standard deviations over seeds, aligned with
         ``record.per_class_acc`` ([] for a one-seed run): the bars' error bars."""
-        return list(self._run_std.get(id(record), ({}, []))[1])
+        return list(record.per_class_std)
 
     def run_colour(self, record: RunRecord) -> str:
         """The run's colour (hex) everywhere it is drawn: by its number, never Original's or Retrain's."""
@@ -155,7 +163,6 @@ class SessionModel(QObject):
     def remove_runs(self, rows: list[int]) -> None:
         for r in sorted(set(rows), reverse=True):
             if 0 <= r < len(self.runs):
-                self._run_numbers.pop(id(self.runs[r]), None)
-                self._run_std.pop(id(self.runs[r]), None)  # numbers never shift: _next_number only grows
+                self._run_numbers.pop(id(self.runs[r]), None)  # numbers never shift: _next_number only grows
                 del self.runs[r]
         self.sig_runs_changed.emit()

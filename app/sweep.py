@@ -112,7 +112,8 @@ def trial_record(ev: TrialDone, method_label: str) -> tuple[RunRecord, dict[str,
     With one seed the record is the seed's own (relabelled "SalUn trial 7"); with several, its
     ``metrics`` and ``per_class_acc`` are the means over the seeds (the first seed's model and
     references are kept) and the std dicts hold the sample standard deviations (0 with one seed); the
-    record carries ``metrics_std`` too (the HTML report shows mean ± std), {} with one seed."""
+    record carries them too (``metrics_std``, ``per_class_std``: session files keep them, the HTML
+    report shows mean ± std), empty with one seed."""
     records = [r for r in ev.records if isinstance(r, RunRecord)]
     if not records:
         return None
@@ -132,10 +133,11 @@ def trial_record(ev: TrialDone, method_label: str) -> tuple[RunRecord, dict[str,
     notes = list(base.notes)
     notes.append(f"sweep trial {number}: metrics are means over seeds {seeds} (± the standard deviation)"
                  if len(records) > 1 else f"sweep trial {number} (seed {seeds[0]})")
+    several = len(records) > 1
     rec = dataclasses.replace(base, label=label, metrics=metrics, per_class_acc=per_class, notes=notes,
-                              metrics_std=dict(std) if len(records) > 1 else {})
+                              metrics_std=dict(std) if several else {}, per_class_std=list(per_class_std) if several else [])
     rec.model = base.model
-    return rec, (std if len(records) > 1 else {}), (per_class_std if len(records) > 1 else [])
+    return rec, (std if several else {}), (per_class_std if several else [])
 
 
 def split_params(method: str, values: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:

@@ -50,6 +50,7 @@ from engine.metrics.catalog import metric as metric_info
 from engine.evaluation.ensembles import ensemble_preview, klom_job, ulira_job
 from engine.executors import EXECUTORS, Executor, InProcessExecutor, LocalExecutor, make_executor
 from engine.executors.sweep import SweepConfig, SweepFinished, TrialDone, run_sweep, save_preset
+from engine.executors.sweep_folders import remove_orphan_sweep_folders, remove_sweep_folder, temp_sweep_folder
 from engine._core.progress import format_eta, format_seconds
 from engine.data import default_data_root
 from engine.models import available_models, model_families
@@ -149,6 +150,8 @@ __all__ = [
     "metric_info",
     "model_families",
     "prepare",
+    "remove_orphan_sweep_folders",
+    "remove_sweep_folder",
     "resolve_device",
     "run_colour",
     "run_headless",
@@ -156,6 +159,7 @@ __all__ = [
     "save_preset",
     "save_run",
     "sha256_file",
+    "temp_sweep_folder",
     "ulira_job",
     "write_html",
 ]

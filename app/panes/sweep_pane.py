@@ -5,12 +5,15 @@ metrics are means and the table shows mean ± std); clicking its dot asks the wi
 run (``sig_run_chosen``). *Save as preset* stores the clicked trial's hyperparameters (or the best
 trial's when none is clicked) as a named user preset (:func:`engine.save_preset`), which the
 Method pane's JobSpec ``preset`` then resolves.
+
+A sweep started without a chosen folder writes into a temporary one (:func:`engine.temp_sweep_folder`),
+which is removed when the next sweep replaces it or the window closes (:meth:`SweepPane.shutdown`);
+presets and exported runs live elsewhere, and a folder that holds anything but the sweep's own
+files is kept. Temporary sweep folders of a studio that crashed are removed at the next sweep.
 """
 from __future__ import annotations
 
 import html
-import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
@@ -31,13 +34,20 @@ from app.panes.sweep_dialog import SweepDialog, run_time
 from app.plots.pareto import ParetoPlot, params_text
 from app.state import SessionModel
 from app.sweep import SweepController, split_params, trial_record
-from engine import JobSpec, LetheError, Progress, RunRecord, SweepConfig, SweepFinished, TrialDone, methods, save_preset
-
-
-def sweep_folder(method: str) -> Path:
-    """A new folder for a sweep's journal and sweep.json (under the system's temporary folder)."""
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    return Path(tempfile.mkdtemp(prefix=f"lethe-sweep-{method}-{stamp}-"))
+from engine import (
+    JobSpec,
+    LetheError,
+    Progress,
+    RunRecord,
+    SweepConfig,
+    SweepFinished,
+    TrialDone,
+    methods,
+    remove_orphan_sweep_folders,
+    remove_sweep_folder,
+    save_preset,
+    temp_sweep_folder,
+)
 
 
 class SweepPane(QWidget):
@@ -84,6 +94,8 @@ class SweepPane(QWidget):
         self.dialog: SweepDialog | None = None
         self.last_preset: Path | None = None
         self.searched: list[str] = []
+        self.temp_folder: Path | None = None  # the last sweep's folder when this pane made it (not chosen)
+        self._orphans_removed = False
         c = self.controller
         c.sig_trial.connect(self._on_controller_trial)
         c.sig_progress.connect(self._on_controller_progress)
@@ -114,21 +126,49 @@ class SweepPane(QWidget):
 
     def start(self, spec: JobSpec, *, trials: int, seeds: int = 1, workers: int | None = None,
               executor: str = "local", out: str | Path | None = None) -> Path:
-        """Start a sweep of ``spec``'s method (against the retrained model; no live geometry)."""
+        """Start a sweep of ``spec``'s method (against the retrained model; no live geometry) in folder
+        ``out``, or, when None, in a new temporary folder that replaces the previous sweep's (removed
+        here). Raises RuntimeError while a sweep runs."""
+        if self.controller.is_running():
+            raise RuntimeError("a sweep is already running")
+        self.discard_temp_folder()
+        if not self._orphans_removed:  # temporary folders of a studio that crashed
+            self._orphans_removed = True
+            remove_orphan_sweep_folders()
         fixed, self.searched = split_params(spec.method, dict(spec.params))
         spec = spec.with_changes(reference="retrain", geometry=False, params=fixed)
         info = methods.get(spec.method)
         self.spec, self.method_label = spec, info.label or info.name
         self.records, self.summary = {}, None
-        folder = Path(out) if out is not None else sweep_folder(spec.method)
+        folder = Path(out) if out is not None else temp_sweep_folder(spec.method)
+        self.temp_folder = None if out is not None else folder
+        where = " (temporary: removed by the next sweep or when Lethe closes)" if out is None else ""
         self.plot.clear(f"{self.method_label} sweep: starting…")
         self.plot.total = trials
         self.header.setText(f"<b>{html.escape(self.method_label)}</b> sweep: {trials} trials × {seeds} seed(s) on "
-                            f"{html.escape(executor)} · folder {html.escape(str(folder))}")
+                            f"{html.escape(executor)} · folder {html.escape(str(folder))}{where}")
         self.controller.start(SweepConfig(spec, trials=trials, seeds=seeds), folder, executor=executor,
                               workers=workers, runner=self.runner)
         self.sig_started.emit()
         return folder
+
+    def discard_temp_folder(self) -> bool:
+        """Remove the last sweep's temporary folder (never one that was chosen, never while its
+        sweep runs, never one holding other files); True when none is left behind."""
+        folder = self.temp_folder
+        if folder is None:
+            return True
+        if self.controller.is_running():
+            return False
+        if remove_sweep_folder(folder):
+            self.temp_folder = None
+            return True
+        return False
+
+    def shutdown(self) -> None:
+        """Cancel a running sweep, wait for it, and remove its temporary folder (the window closes)."""
+        self.controller.shutdown()
+        self.discard_temp_folder()
 
     @Slot()
     def cancel(self) -> None:
@@ -141,9 +181,8 @@ class SweepPane(QWidget):
         self.plot.add_trial(ev)
         made = trial_record(ev, self.method_label)
         if made is not None:
-            record, std, per_class_std = made
+            record = made[0]  # carries its multi-seed spread (metrics_std, per_class_std)
             self.records[int(ev.trial.get("number", ev.index))] = record
-            self.state.set_run_std(record, std, per_class_std)
             self.state.add_run(record)
         self.preset_button.setEnabled(self.plot.best_index() is not None)
         t = ev.trial

@@ -20,6 +20,7 @@ from __future__ import annotations
 import abc
 import contextlib
 import logging
+import threading
 import uuid
 from collections.abc import Callable, Iterable
 from concurrent.futures import Future, wait
@@ -114,3 +115,47 @@ class Executor(abc.ABC):
 
     def __exit__(self, *exc: Any) -> None:
         self.shutdown(cancel=exc[0] is not None)
+
+
+class TrackingExecutor(Executor):
+    """An executor that keeps an entry per unfinished job (its future -> the executor's own job
+    state) and cancels alike: a queued job's future is cancelled (it never starts), a running one
+    is handed to :meth:`_stop_running`; ``cancel()`` does so for every tracked job.
+
+    Subclasses call :meth:`_init_tracking` in ``__init__`` (it creates ``self._lock``, which
+    guards ``self._entries``) and :meth:`_track` when a job is submitted."""
+
+    _lock: threading.Lock
+    _entries: dict[Future[Any], Any]
+
+    def _init_tracking(self) -> None:
+        self._lock = threading.Lock()
+        self._entries = {}
+
+    def _track(self, future: Future[Any], entry: Any) -> None:
+        """Keep ``entry`` for ``future`` until the future is done."""
+        with self._lock:
+            self._entries[future] = entry
+        future.add_done_callback(self._forget)
+
+    def _forget(self, future: Future[Any]) -> None:
+        with self._lock:
+            self._entries.pop(future, None)
+
+    def cancel(self, future: Future[Any] | None = None) -> None:
+        if future is None:
+            with self._lock:
+                futures = list(self._entries)
+            for f in futures:
+                self.cancel(f)
+            return
+        if future.cancel():  # still queued: it never starts
+            return
+        with self._lock:
+            entry = self._entries.get(future)
+        if entry is not None:  # None: it ended meanwhile
+            self._stop_running(entry)
+
+    @abc.abstractmethod
+    def _stop_running(self, entry: Any) -> None:
+        """Stop the running job of ``entry`` (the executor's own state of it); returns at once."""

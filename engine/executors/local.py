@@ -14,7 +14,8 @@ its next batch), and a worker whose job has not ended :data:`CANCEL_GRACE_S` lat
 replaced by a fresh process on the next job, so a cancel takes effect within ~1 s.
 
 :meth:`LocalExecutor.submit_call` runs any importable function in a separate ``spawn`` process
-pool of the same size and thread setting (created on first use).
+pool of the same size, thread and priority settings (created on first use; its workers start with
+the job processes' own :func:`~engine.runs.worker_host.init_worker_process`).
 """
 from __future__ import annotations
 
@@ -27,15 +28,23 @@ from dataclasses import dataclass
 from typing import Any
 
 import multiprocessing
-import torch
 
 from engine._core.device import cpu_thread_budget
 from engine._core.errors import Cancelled
 from engine._core.events import Geometry
-from engine.executors.base import CANCEL_GRACE_S, EventCallback, Executor, WorkerLost, new_job_id, safe_call, settle
+from engine.executors.base import (
+    CANCEL_GRACE_S,
+    EventCallback,
+    Executor,
+    TrackingExecutor,
+    WorkerLost,
+    new_job_id,
+    safe_call,
+    settle,
+)
 from engine.runs.record import RunRecord
 from engine.runs.spec import JobSpec
-from engine.runs.worker_host import JobProcess, describe_exit
+from engine.runs.worker_host import JobProcess, describe_exit, init_worker_process
 
 
 def worker_threads(workers: int) -> int:
@@ -139,7 +148,7 @@ class _Slot:
         proc.close()
 
 
-class LocalExecutor(Executor):
+class LocalExecutor(TrackingExecutor):
     """``workers`` job processes (default: one per core) with ``threads`` torch threads each
     (default :func:`worker_threads`); ``nice``: the workers' added niceness (POSIX), so the caller's
     own thread (the studio's GUI) wins the CPU. Processes start on the first job."""
@@ -151,8 +160,7 @@ class LocalExecutor(Executor):
         self.threads = threads if threads is not None else worker_threads(self.workers)
         self.nice = nice
         self._queue: queue.Queue[_Job | None] = queue.Queue()
-        self._lock = threading.Lock()
-        self._jobs: dict[Future[RunRecord], _Job] = {}
+        self._init_tracking()  # self._lock; self._entries: future -> _Job
         self._slots: list[_Slot] = []
         self._calls: ProcessPoolExecutor | None = None
         self._closed = False
@@ -169,35 +177,22 @@ class LocalExecutor(Executor):
         spec = spec.validated()
         future: Future[RunRecord] = Future()
         job = _Job(job_id or new_job_id(), spec, future, on_event)
-        with self._lock:
-            self._jobs[future] = job
-        future.add_done_callback(self._forget)
+        self._track(future, job)
         self._start()
         self._queue.put(job)
         return future
 
-    def _forget(self, future: Future[Any]) -> None:
-        with self._lock:
-            self._jobs.pop(future, None)
-
     def cancel(self, future: Future[Any] | None = None) -> None:
-        if future is None:
-            with self._lock:
-                futures = list(self._jobs)
-            for f in futures:
-                self.cancel(f)
-            if self._calls is not None:
-                self._calls.shutdown(wait=False, cancel_futures=True)
-                self._calls = None
-            return
-        if future.cancel():
-            return
+        super().cancel(future)
+        if future is None and self._calls is not None:
+            self._calls.shutdown(wait=False, cancel_futures=True)
+            self._calls = None
+
+    def _stop_running(self, job: _Job) -> None:
+        """Ask the job's worker to cancel; kill it if the job has not ended :data:`CANCEL_GRACE_S` later."""
         with self._lock:
-            job = self._jobs.get(future)
-            slot = next((s for s in self._slots if s.job is job), None) if job is not None else None
-            if job is None:
-                return
-            job.cancel_requested = True
+            job.cancel_requested = True  # a job between queue and worker start is refused by its slot
+            slot = next((s for s in self._slots if s.job is job), None)
             if slot is not None and slot.proc is not None:
                 slot.proc.cancel(job.job_id)
         if slot is not None:
@@ -210,7 +205,7 @@ class LocalExecutor(Executor):
             raise RuntimeError("this executor was shut down")
         if self._calls is None:
             self._calls = ProcessPoolExecutor(self.workers, mp_context=multiprocessing.get_context("spawn"),
-                                              initializer=_init_call_worker, initargs=(self.threads,))
+                                              initializer=init_worker_process, initargs=(self.threads, self.nice))
         return self._calls.submit(fn, *args, **kwargs)
 
     def shutdown(self, *, cancel: bool = False) -> None:
@@ -226,10 +221,6 @@ class LocalExecutor(Executor):
         if self._calls is not None:
             self._calls.shutdown(wait=True, cancel_futures=cancel)
             self._calls = None
-
-
-def _init_call_worker(threads: int) -> None:
-    torch.set_num_threads(max(1, threads))
 
 
 class InProcessExecutor(Executor):

@@ -35,7 +35,7 @@ from engine._core.cache import cache_dir as _cache_dir
 from engine._core.cancel import CancelToken
 from engine._core.errors import Cancelled, LetheError
 from engine._core.events import Event, Finished, Geometry
-from engine.executors.base import EventCallback, Executor, WorkerLost, new_job_id, safe_call, settle
+from engine.executors.base import EventCallback, TrackingExecutor, WorkerLost, new_job_id, safe_call, settle
 from engine.runs.record import RunRecord
 from engine.runs.spec import JobSpec
 
@@ -79,7 +79,7 @@ def _require_ray() -> Any:
     return ray
 
 
-class RayExecutor(Executor):
+class RayExecutor(TrackingExecutor):
     """Jobs as Ray tasks. ``address``: a cluster to join (None: a local Ray, started here with
     ``num_cpus`` CPUs unless Ray is already initialised); ``workers``: how many jobs run at once
     (default: the cluster's CPUs ÷ ``threads``); ``threads``: CPUs (and torch threads) per job."""
@@ -111,8 +111,7 @@ class RayExecutor(Executor):
         if address is None and os.environ.get("LETHE_PRESETS_DIR"):
             self._env["LETHE_PRESETS_DIR"] = os.environ["LETHE_PRESETS_DIR"]
         self._remote = ray.remote(_job_events)
-        self._lock = threading.Lock()
-        self._running: dict[Future[RunRecord], Any] = {}  # future -> [generator, cancel_requested]
+        self._init_tracking()  # self._lock; self._entries: future -> [generator, cancel_requested]
         self._threads: list[threading.Thread] = []
         self._slots = threading.Semaphore(self.workers)
         self._closed = False
@@ -129,9 +128,7 @@ class RayExecutor(Executor):
         job_id = job_id or new_job_id()
         future: Future[RunRecord] = Future()
         entry: list[Any] = [None, False]
-        with self._lock:
-            self._running[future] = entry
-        future.add_done_callback(self._forget)
+        self._track(future, entry)
         thread = threading.Thread(target=self._drive, args=(spec, job_id, future, on_event, entry),
                                   name=f"lethe-ray-{job_id}", daemon=True)
         self._threads.append(thread)
@@ -171,23 +168,9 @@ class RayExecutor(Executor):
                 else:
                     future.set_exception(WorkerLost(f"the Ray task failed ({type(exc).__name__}: {exc})"))
 
-    def _forget(self, future: Future[Any]) -> None:
+    def _stop_running(self, entry: list[Any]) -> None:
+        """Cancel the job's Ray task (its worker process is killed at once)."""
         with self._lock:
-            self._running.pop(future, None)
-
-    def cancel(self, future: Future[Any] | None = None) -> None:
-        if future is None:
-            with self._lock:
-                futures = list(self._running)
-            for f in futures:
-                self.cancel(f)
-            return
-        if future.cancel():
-            return
-        with self._lock:
-            entry = self._running.get(future)
-            if entry is None:
-                return
             entry[1] = True
             gen = entry[0]
         if gen is not None:

@@ -51,6 +51,8 @@ class RunRecord:
     # {metric: sample standard deviation over seeds} when ``metrics`` are means over several seeds
     # (a multi-seed sweep trial); {} for a one-seed run, and then not written to JSON at all
     metrics_std: dict[str, float] = field(default_factory=dict)
+    # the same for ``per_class_acc`` (aligned with it: the per-class bars' error bars); [] for one seed
+    per_class_std: list[float] = field(default_factory=list)
     schema_version: int = SCHEMA_VERSION
     model: Any = field(default=None, repr=False, compare=False)  # the model itself; never serialised
 
@@ -58,8 +60,9 @@ class RunRecord:
         # Not dataclasses.asdict: it would deep-copy the model.
         d = {k: getattr(self, k) for k in self.__dataclass_fields__ if k not in ("model", "references")}
         d["references"] = [r.to_json() for r in self.references]
-        if not d["metrics_std"]:
-            del d["metrics_std"]  # a one-seed run's record reads as before
+        for key in ("metrics_std", "per_class_std"):
+            if not d[key]:
+                del d[key]  # a one-seed run's record reads as before
         return _clean(d)
 
     @classmethod
@@ -115,7 +118,7 @@ _FIELD_TYPES: dict[str, tuple[type, ...]] = {
     "method": (str,), "spec": (dict,), "metrics": (dict,), "seconds": (dict,), "label": (str,),
     "params": (dict,), "per_class_acc": (list,), "forget": (dict,), "dataset": (dict,), "device": (str,),
     "weights": (str,), "notes": (list,), "references": (list,), "audit": (dict,), "schema_version": (int,),
-    "metric_na": (dict,), "metrics_std": (dict,),
+    "metric_na": (dict,), "metrics_std": (dict,), "per_class_std": (list,),
 }
 NA_UNRECORDED = "not computed (the record gives no reason)"
 
@@ -139,9 +142,10 @@ def _check_record_types(d: dict[str, Any]) -> None:
         for name, v in (d.get(key) or {}).items():
             if not _is_number_or_null(v):
                 raise BadRecord(f"{key}.{name}: expected a number or null, got {type(v).__name__} {v!r:.40}")
-    for i, v in enumerate(d.get("per_class_acc") or []):
-        if not _is_number_or_null(v):
-            raise BadRecord(f"per_class_acc[{i}]: expected a number or null, got {type(v).__name__}")
+    for key in ("per_class_acc", "per_class_std"):
+        for i, v in enumerate(d.get(key) or []):
+            if not _is_number_or_null(v):
+                raise BadRecord(f"{key}[{i}]: expected a number or null, got {type(v).__name__}")
     for name, v in (d.get("metric_na") or {}).items():
         if not isinstance(v, str):
             raise BadRecord(f"metric_na.{name}: expected text, got {type(v).__name__}")

@@ -502,13 +502,20 @@ class WorkerHost:
                 token.cancel()
 
 
-def worker_main(conn: Connection, threads: int, allow_debug: bool, nice: int) -> None:
-    """Entry point of the job process (``spawn``): set threads and priority, then serve until stopped."""
-    faulthandler.enable()  # a segfault prints the Python stack to the inherited stderr
+def init_worker_process(threads: int, nice: int) -> None:
+    """What every Lethe worker process does first (a job process, an executor's ``submit_call``
+    pool worker): add ``nice`` to its niceness (POSIX; 0 keeps the parent's priority; ignored where
+    not possible) so the caller's own thread wins a busy CPU, and use ``threads`` torch threads."""
     if nice:
         with contextlib.suppress(AttributeError, OSError):  # Windows / not permitted
             os.nice(nice)
     torch.set_num_threads(max(1, threads))
+
+
+def worker_main(conn: Connection, threads: int, allow_debug: bool, nice: int) -> None:
+    """Entry point of the job process (``spawn``): set threads and priority, then serve until stopped."""
+    faulthandler.enable()  # a segfault prints the Python stack to the inherited stderr
+    init_worker_process(threads, nice)
     host = WorkerHost(conn, Runner(threads=max(1, threads)), allow_debug=allow_debug)
     try:
         host.serve()

@@ -15,15 +15,16 @@ def _record(per_class: list[float]) -> RunRecord:
                      per_class_acc=per_class, references=[ref])
 
 
-def test_the_state_keeps_per_class_std_per_run_and_forgets_it_with_the_run() -> None:
+def test_the_state_keeps_per_class_std_on_the_run_itself() -> None:
     state = SessionModel()
     a, b = _record([0.9, 0.1, 0.9]), _record([0.8, 0.0, 0.9])
     state.add_run(a)
     state.add_run(b)
     state.set_run_std(a, {"forget_acc": 0.02}, [0.01, 0.05, 0.02])
     assert state.run_per_class_std(a) == [0.01, 0.05, 0.02] and state.run_per_class_std(b) == []
+    assert a.per_class_std == [0.01, 0.05, 0.02] and a.metrics_std == {"forget_acc": 0.02}  # it travels with the run
     state.remove_runs([0])
-    assert state.run_per_class_std(a) == []
+    assert state.runs == [b]
 
 
 def test_a_multi_seed_run_is_drawn_with_error_bars_and_a_one_seed_run_without(qtbot) -> None:

@@ -103,12 +103,12 @@ def test_a_multi_seed_trial_is_one_run_with_mean_and_std() -> None:
     assert record.label == "Fine-tune trial 7"
     assert record.metrics["forget_acc"] == pytest.approx(0.1) and record.metrics["test_acc"] == pytest.approx(0.85)
     assert std["forget_acc"] == pytest.approx(0.1414, abs=1e-3)  # sample std of 0 and 0.2
-    assert record.metrics_std == std  # travels with the record (session files, the HTML report)
+    assert record.metrics_std == std and record.per_class_std == per_class_std  # travel with the record (sessions, report)
     assert record.per_class_acc == pytest.approx([0.1, 0.9]) and per_class_std == pytest.approx([0.1414, 0.1414], abs=1e-3)
     assert recs[0].label == "Fine-tune"  # the seed's own record is not changed
     assert trial_record(TrialDone(5, {"number": 8, "state": "failed"}, [], 6, 20, []), "Fine-tune") is None
     one, _, _ = trial_record(TrialDone(6, {"number": 9, "state": "complete"}, [], 7, 20, recs[:1]), "Fine-tune")
-    assert one.metrics_std == {}  # one seed: no spread
+    assert one.metrics_std == {} and one.per_class_std == []  # one seed: no spread
 
 
 def test_the_dialog_shows_the_cost_before_starting(qtbot) -> None:
@@ -194,3 +194,39 @@ def test_cancelling_a_sweep_stops_it_within_a_second_and_keeps_the_loaded_model(
     assert window.state.bundle is bundle and not window.controller.is_busy()
     assert window.runs_pane.table.rowCount() == 0 and window.last_error is None
     qtbot.waitUntil(lambda: window.method_pane.sweep_button.isEnabled(), timeout=2000)
+
+
+def test_a_temporary_sweep_folder_goes_when_replaced_or_closed_a_chosen_one_and_presets_stay(
+        qtbot, window, tmp_path, monkeypatch) -> None:  # noqa: ANN001
+    import tempfile
+
+    from engine import temp_sweep_folder
+
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))  # the system's temporary folder, for this test
+    monkeypatch.setenv("LETHE_PRESETS_DIR", str(tmp_path / "presets"))
+    spec = _sweep_window(window)
+    pane = window.sweep_pane
+
+    def sweep(out=None):  # noqa: ANN001, ANN202
+        with qtbot.waitSignal(pane.controller.sig_finished, timeout=120_000):
+            folder = pane.start(spec, trials=1, executor="inline", out=out)
+        assert pane.controller.wait(30.0)
+        return folder
+
+    first = sweep()
+    assert first.parent == temp and pane.temp_folder == first and (first / "sweep.json").exists()
+    assert "temporary" in pane.header.text()
+    preset = pane.save_preset("kept-preset")
+    chosen = sweep(tmp_path / "chosen")  # a new sweep replaces the temporary one
+    assert not first.exists() and pane.temp_folder is None
+    pane.shutdown()  # what closing the window does
+    assert (chosen / "sweep.json").exists() and preset.exists()  # chosen and saved: never removed
+    assert list(temp.iterdir()) == []
+
+    left = temp_sweep_folder("finetune")  # as a sweep the window closes on leaves it
+    (left / "sweep.json").write_text("{}")
+    pane.temp_folder = left
+    window.close()
+    assert not left.exists()

@@ -1,6 +1,7 @@
 """Executors (issue 14): local process pool, in-process, Ray; the cache lock; cancel."""
 from __future__ import annotations
 
+import os
 import threading
 import time
 
@@ -86,6 +87,53 @@ def test_local_executor_runs_jobs_in_two_processes_like_the_runner_and_cancels(r
         assert queued.cancelled()
         assert ex.submit(JobSpec(**TINY)).result(timeout=110).metrics["retain_acc"] > 0.5
         assert ex.submit_call(divmod, 7, 2).result(timeout=100) == (3, 1)  # any importable function
+
+
+@pytest.mark.skipif(not hasattr(os, "nice"), reason="niceness is POSIX")
+def test_jobs_and_calls_run_at_the_same_lowered_priority() -> None:
+    """``nice`` applies to the job processes (submit) and to the submit_call pool alike."""
+    want = min(19, os.nice(0) + 3)  # os.nice(0): this process's niceness; 19 is the lowest priority
+    with LocalExecutor(1, threads=1, nice=3) as ex:
+        assert ex.submit_call(os.nice, 0).result(timeout=100) == want
+        assert ex.submit_call(torch.get_num_threads).result(timeout=100) == 1
+        ex._start()
+        proc = ex._slots[0]._process()  # the job process a submitted job runs in
+        assert proc.recv()[0] == "hello"  # it has set itself up
+        assert os.getpriority(os.PRIO_PROCESS, proc.pid) == want
+
+
+def test_the_shared_cancel_never_starts_queued_jobs_and_stops_running_ones() -> None:
+    """Local and Ray share TrackingExecutor.cancel: a queued future is cancelled, a running job's
+    entry goes to _stop_running, a finished one is forgotten, cancel() reaches every job."""
+    from concurrent.futures import Future
+
+    from engine.executors.base import TrackingExecutor
+
+    class Fake(TrackingExecutor):
+        def __init__(self) -> None:
+            self._init_tracking()
+            self.stopped: list[str] = []
+
+        def _stop_running(self, entry: str) -> None:
+            self.stopped.append(entry)
+
+        submit = submit_call = shutdown = None  # type: ignore[assignment]
+
+    ex = Fake()
+    queued, running, done, other = Future(), Future(), Future(), Future()
+    for f, name in ((queued, "queued"), (running, "running"), (done, "done"), (other, "other")):
+        ex._track(f, name)
+    for f in (running, done, other):
+        f.set_running_or_notify_cancel()
+    done.set_result(None)
+    assert done not in ex._entries  # forgotten when it ended
+    ex.cancel(queued)
+    assert queued.cancelled() and ex.stopped == []
+    ex.cancel(running)
+    ex.cancel(done)
+    assert ex.stopped == ["running"]
+    ex.cancel()
+    assert sorted(ex.stopped) == ["other", "running", "running"]
 
 
 def test_in_process_executor_and_a_failing_job(runner) -> None:  # noqa: ANN001
