@@ -46,6 +46,7 @@ from engine.metrics.mia import (
     remaining_profile,
     softmax,
     svc_mia_efficacy,
+    svc_shadow_fit,
     threshold_sweep,
     tv_leakage,
     zrf,
@@ -195,8 +196,17 @@ class Auditor:
         self.token.check()
         conf_tr, conf_te = confidence(P_tr, b.y_train), confidence(P_te, b.y_test)
         check = self.token.check
-        m["mia_svc"] = svc_mia_efficacy(conf_tr[self.svc_members], conf_te[self.svc_nonmem], conf_tr[F_], seed=seed,
-                                        cap=None)
+        svc_sides = (conf_tr[self.svc_members], conf_te[self.svc_nonmem], conf_tr[F_])
+        m["mia_svc"] = svc_mia_efficacy(*svc_sides, seed=seed, cap=None)
+        check()
+        # Whether that score means anything here (the verdict does not grade it otherwise): the same
+        # SVC's held-out accuracy on its own shadow data, how far the score moves between its fold
+        # models, and the share of forget images outside the shadow confidences' range.
+        sf = svc_shadow_fit(*svc_sides, seed=seed, check=check)
+        m["mia_svc_shadow_acc"], m["mia_svc_shadow_auc"] = sf["heldout_acc"], sf["heldout_auc"]
+        m["mia_svc_shadow_chance"], m["mia_svc_spread"] = sf["chance95"], sf["spread"]
+        m["mia_svc_outside"] = sf["outside"]
+        d["svc"] = {**sf, "feature": "confidence p_y"}
         check()
         ent_tr, ent_te = entropy(P_tr), entropy(P_te)
         m["mia_entropy"] = entropy_lr_mia(ent_tr[self.members], ent_te[self.nonmem], ent_tr[F_])
