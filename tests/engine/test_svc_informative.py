@@ -114,3 +114,42 @@ def test_an_uninformative_attack_is_not_graded_and_the_verdict_says_why() -> Non
     status, summary, _ = _private({"mia_svc": 1.0, **AT_CHANCE, "mia_worst_adv": NAN},
                                   {"mia_svc": 0.0, **AT_CHANCE, "mia_worst_adv": NAN})
     assert status == "n/a" and "This model: held-out shadow accuracy 52.2 %" in summary
+
+
+# ------------------------------------------------------------------------------ on digits
+def test_an_overfit_digits_model_gives_an_informative_attack_that_is_graded(runner, tmp_path) -> None:  # noqa: ANN001
+    """15 training images a class, 40 epochs: members are fitted far more confidently than unseen
+    images (held-out shadow accuracy ≈ 0.64 for every model, coin flip 0.55). The retrained
+    model's forget images lie below the whole shadow range, but only non-members have low confidence
+    there, so every fold model calls them non-members: the score is graded, by the rules of before."""
+    from sklearn.datasets import load_digits
+
+    from engine.evaluation.audit.verdicts import (ADV_PASS_EXCESS, ADV_WARN_EXCESS, MIA_PASS_GAP, MIA_WARN_GAP,
+                                                  MIANN_PASS_GAP, MIANN_WARN_GAP, _grade, _worst)
+    from engine.runs.spec import JobSpec
+
+    dg = load_digits()
+    x, y = np.clip(dg.images * 16, 0, 255).astype(np.uint8), dg.target.astype(np.int64)
+    rng = np.random.default_rng(0)
+    tr = np.zeros(len(y), bool)
+    for c in range(10):
+        tr[rng.permutation(np.flatnonzero(y == c))[:15]] = True
+    np.savez(tmp_path / "small.npz", x_train=x[tr], y_train=y[tr], x_test=x[~tr], y_test=y[~tr])
+    rec = runner.run_to_record(JobSpec(dataset=f"npz:{tmp_path}/small.npz", method="grad_ascent", geometry=False,
+                                       model={"arch": "cnn_small", "recipe": {"epochs": 40}}, forget={"classes": [3]},
+                                       reference="retrain"))
+    m, r = rec.metrics, rec.reference("retrain").metrics
+    for x_ in (m, r):
+        assert x_["mia_svc_shadow_acc"] > 0.6 > max(0.5 + SVC_MIN_EDGE, x_["mia_svc_shadow_chance"])
+        assert x_["mia_svc_shadow_auc"] > 0.6 and x_["mia_svc_spread"] <= SVC_MAX_SPREAD
+        assert svc_inconclusive(x_) == []
+    assert r["mia_svc_outside"] == 1.0 and r["mia_svc"] == 1.0  # outside, one-sided: learned, not arbitrary
+    private = next(v for v in rec.audit["verdicts"] if v["key"] == "private")
+    assert "inconclusive" not in private["summary"] and "SVC attack (MIA-efficacy)" not in private["evidence"]
+    floor = max(r["mia_worst_adv"], m["mia_worst_chance"])
+    expected = _worst(_grade(abs(m["mia_svc"] - r["mia_svc"]), MIA_PASS_GAP, MIA_WARN_GAP),
+                      _grade(m["mia_worst_adv"] - floor, ADV_PASS_EXCESS, ADV_WARN_EXCESS),
+                      _grade(m["mia_nn_gap"], MIANN_PASS_GAP, MIANN_WARN_GAP))
+    assert private["status"] == expected
+    assert f"calls {100 * m['mia_svc']:.1f} % of the forget images non-members (retrained model: 100.0 %)." \
+        in private["summary"]
