@@ -35,6 +35,7 @@ from engine.evaluation.evaluator import Evaluator
 from engine.train.features import extract
 from engine.metrics.mia import (
     MAX_SHADOW,
+    SHADOW_FOLDS,
     confidence,
     entropy,
     entropy_lr_mia,
@@ -126,6 +127,11 @@ class Auditor:
             if empty:
                 why = f"not applicable: class {', '.join(map(str, empty))} has no test images"
                 na.update({k: why for k in _TEST_BASED})
+        if self.match_svc["n"] < SHADOW_FOLDS:
+            why = (f"not applicable: {self.match_svc['n']} class-matched shadow row(s) a side, fewer than the "
+                   f"{SHADOW_FOLDS} folds of the held-out check")
+            for k in ("mia_svc_shadow_acc", "mia_svc_shadow_auc", "mia_svc_shadow_chance", "mia_svc_spread"):
+                na[k] = why
         n_f = int(self.forget.size)
         if n_f < MIN_MATCHED:
             why = f"not applicable: {'one forget image' if n_f == 1 else 'no forget image'} (needs at least {MIN_MATCHED})"
