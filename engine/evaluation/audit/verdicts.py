@@ -324,8 +324,9 @@ def _v_private(m: dict[str, float], d: dict[str, Any], kind: str, r: dict[str, f
             summary += (f" The best loss threshold separates forget images from unseen ones with advantage "
                         f"{adv:.2f} (retrained model {_num(r_adv, 2)}, chance {_num(chance, 2)}).")
         if "mia_nn_gap" in m and _finite(m["mia_nn_gap"]):
-            summary += (f" Told apart from the nearest other class (MIA-NN), the forget images are recognised "
-                        f"{_pct(m.get('mia_nn'))} of the time (retrained model: {_pct(r.get('mia_nn'))}).")
+            summary += (f" MIA-NN tells the forget images from the nearest other class's by their other-class "
+                        f"probabilities with accuracy {_pct(m.get('mia_nn'))} (retrained model: "
+                        f"{_pct(r.get('mia_nn'))}).")
     else:
         if _finite(adv) and _finite(chance):
             statuses.append(_grade(adv - chance, ADV_PASS_EXCESS, ADV_WARN_EXCESS))
