@@ -207,6 +207,22 @@ _m("mia_svc", "MIA-SVC", "MIA-efficacy (SVC attack)", "privacy", "ref",
    "Share of the forget images that an SVM on the true-label confidence calls non-members (members: a stratified "
    "sample of the retain set; non-members: test images of the same classes).",
    SALUN + "; Jia et al., Model Sparsity (NeurIPS 2023)")
+_m("mia_svc_shadow_acc", "SVC shadow acc.", "MIA-SVC: held-out shadow accuracy", "privacy", "info",
+   "Accuracy of the same SVM at telling its own members (retain images) from non-members (test images) on "
+   "rows held out of its fit (5 folds): near 50 % the attack cannot tell them apart on this model (the "
+   "verdict then does not grade its MIA-efficacy).", LETHE + ", diagnostic of " + SALUN)
+_m("mia_svc_shadow_auc", "SVC shadow AUC", "MIA-SVC: held-out shadow ROC-AUC", "privacy", "info",
+   "ROC-AUC of the same SVM's decision values on those held-out shadow rows (0.5 = cannot tell).",
+   LETHE + ", diagnostic of " + SALUN, unit="", digits=3)
+_m("mia_svc_shadow_chance", "SVC chance acc.", "MIA-SVC: accuracy reached by chance", "privacy", "info",
+   "The held-out accuracy a coin flip stays below in 95 % of draws at these shadow sizes "
+   "(0.5 + 1.645 · 0.5 / √N).", LETHE)
+_m("mia_svc_spread", "SVC spread", "MIA-SVC: spread over shadow folds", "privacy", "info",
+   "Largest minus smallest MIA-efficacy of the same SVM fitted on 4 of 5 folds of its shadow data in turn: how "
+   "far the score moves with the shadow draw alone.", LETHE + ", diagnostic of " + SALUN)
+_m("mia_svc_outside", "SVC outside", "MIA-SVC: forget images outside the shadow range", "privacy", "info",
+   "Share of the forget images whose true-label confidence lies outside the range of the SVM's shadow data: "
+   "its label for them is extrapolation, not learned.", LETHE + ", diagnostic of " + SALUN)
 _m("mia_entropy", "entropy MIA", "Entropy membership attack", "privacy", "down",
    "Share of the forget images that a logistic regression on the prediction entropy calls members (trained on "
    "retain images as members and class-matched test images as non-members).", SSD)

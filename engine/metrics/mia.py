@@ -6,6 +6,10 @@ member / non-member / target sets. All scores are *fractions* in [0, 1].
 - :func:`svc_mia_efficacy` — SalUn / Unlearn-Sparse SVC attack on the confidence p_y (B2,
   ``evaluation/SVC_MIA.py``): fraction of forget samples classified "non-member" (↑, ideal =
   retrain). Shadow members come from :func:`stratified_members` (seeded, stratified; pitfall D6).
+- :func:`svc_shadow_fit` — how much the B2 attack can be trusted on a given model: the same SVC's
+  held-out accuracy / ROC-AUC on its own shadow data (members vs non-members, 5 folds), a coin
+  flip's 95 % bound at those sizes, how far the score moves between the fold models, and the
+  share of targets outside the shadow features' range (where the SVC's label is extrapolation).
 - :func:`entropy_lr_mia` — SSD / Bad-Teacher entropy logistic regression (B3): fraction of forget
   samples called "member" (↓).
 - :func:`zrf` — Zero Retrain Forgetting (B3), 1 − mean Jensen–Shannon divergence (natural log)
@@ -26,7 +30,7 @@ from collections.abc import Callable
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
-from sklearn.model_selection import StratifiedShuffleSplit
+from sklearn.model_selection import StratifiedKFold, StratifiedShuffleSplit
 from sklearn.svm import SVC
 
 from engine.metrics.accuracy import as_numpy
@@ -42,6 +46,10 @@ LOSS_CLIP = 30.0
 # whether it applied with the score (``details["matched"]["svc"]``: ``cap``, ``capped``).
 MAX_SHADOW = 2000
 _EPS = 1e-12
+# One-sided 95 % normal quantile: a coin flip's held-out accuracy on N rows stays below
+# 0.5 + SHADOW_Z · 0.5 / √N in 95 % of draws (binomial, normal approximation).
+SHADOW_Z = 1.645
+SHADOW_FOLDS = 5
 # The reference's two-class multinomial logistic regression with C = 1 is the binary fit with C = 2.
 ENTROPY_MIA_C = 2.0
 
@@ -173,6 +181,64 @@ def svc_mia_efficacy(
     y = np.concatenate([np.ones(len(m)), np.zeros(len(nm))])
     clf = SVC(C=3, gamma="auto", kernel="rbf").fit(X, y)
     return float(np.mean(1.0 - clf.predict(t)))
+
+
+def svc_shadow_fit(
+    member_feat: Any, nonmember_feat: Any, target_feat: Any, *, seed: int = 0, folds: int = SHADOW_FOLDS,
+    check: Callable[[], None] | None = None,
+) -> dict[str, Any]:
+    """Diagnostics of the B2 attack (:func:`svc_mia_efficacy`) on the same shadow and target features.
+
+    member_feat / nonmember_feat / target_feat: (n,) or (n, k). Does not change the score; says
+    whether it means anything:
+
+    - ``heldout_acc`` / ``heldout_auc``: accuracy and ROC-AUC (of the decision values) of the same
+      ``SVC(C=3, gamma="auto", rbf)`` on held-out shadow rows, ``folds`` seeded stratified folds.
+      Near 0.5 the attack cannot tell its own members from non-members (a model that generalises
+      as well as it fits), so its calls on the targets are where an arbitrary boundary falls.
+    - ``chance95``: 0.5 + 1.645 · 0.5 / √N, N = shadow rows: the accuracy a coin flip stays below
+      in 95 % of draws at these sizes (binomial, normal approximation).
+    - ``fold_efficacy`` (one per fold) and ``spread`` (max − min): the MIA-efficacy of each fold's
+      SVC, fitted on the other folds' rows. A score that moves far when a fifth of the shadow data
+      is left out rests on where a boundary with no data behind it happens to fall.
+    - ``lo`` / ``hi`` (per feature) and ``outside``: the shadow features' range and the share of
+      targets outside it in any feature, where the SVC saw no data (e.g. forget images that a
+      retrained model gives p_y ≈ 1e-4 when no shadow image is below 0.1). Its label there is
+      extrapolation: stable when the data near the edge are one-sided (only non-members have low
+      confidence), arbitrary when they are mixed, which ``spread`` shows.
+    - ``n_member``, ``n_nonmember``: shadow rows per side.
+
+    Values are NaN (lists empty) when a side is empty or has fewer rows than ``folds``. ``check`` (optional) is called before each fold; it may raise to stop.
+    """
+    m, nm, t = _as_2d(member_feat), _as_2d(nonmember_feat), _as_2d(target_feat)
+    out: dict[str, Any] = {"heldout_acc": float("nan"), "heldout_auc": float("nan"), "chance95": float("nan"),
+                           "spread": float("nan"), "fold_efficacy": [], "outside": float("nan"), "lo": [], "hi": [],
+                           "n_member": len(m), "n_nonmember": len(nm), "folds": folds}
+    if len(m) == 0 or len(nm) == 0:
+        return out
+    X = np.concatenate([m, nm])
+    lo, hi = X.min(axis=0), X.max(axis=0)
+    out["lo"], out["hi"] = [float(v) for v in lo], [float(v) for v in hi]
+    if len(t):
+        out["outside"] = float(np.mean(np.any((t < lo) | (t > hi), axis=1)))
+    if min(len(m), len(nm)) < folds:
+        return out
+    y = np.concatenate([np.ones(len(m)), np.zeros(len(nm))])
+    score = np.zeros(len(y))
+    fold_eff = []
+    for tr, te in StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed).split(X, y):
+        if check is not None:
+            check()
+        clf = SVC(C=3, gamma="auto", kernel="rbf").fit(X[tr], y[tr])
+        score[te] = clf.decision_function(X[te])
+        if len(t):
+            fold_eff.append(float(np.mean(1.0 - clf.predict(t))))
+    out["fold_efficacy"] = fold_eff
+    out["spread"] = float(max(fold_eff) - min(fold_eff)) if fold_eff else float("nan")
+    out["heldout_acc"] = float(np.mean((score > 0) == (y == 1)))
+    out["heldout_auc"] = float(roc_auc_score(y, score))
+    out["chance95"] = float(0.5 + SHADOW_Z * 0.5 / np.sqrt(len(y)))
+    return out
 
 
 def entropy_lr_mia(member_ent: Any, nonmember_ent: Any, target_ent: Any) -> float:

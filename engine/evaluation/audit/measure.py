@@ -35,6 +35,7 @@ from engine.evaluation.evaluator import Evaluator
 from engine.train.features import extract
 from engine.metrics.mia import (
     MAX_SHADOW,
+    SHADOW_FOLDS,
     confidence,
     entropy,
     entropy_lr_mia,
@@ -46,6 +47,7 @@ from engine.metrics.mia import (
     remaining_profile,
     softmax,
     svc_mia_efficacy,
+    svc_shadow_fit,
     threshold_sweep,
     tv_leakage,
     zrf,
@@ -125,6 +127,11 @@ class Auditor:
             if empty:
                 why = f"not applicable: class {', '.join(map(str, empty))} has no test images"
                 na.update({k: why for k in _TEST_BASED})
+        if self.match_svc["n"] < SHADOW_FOLDS:
+            why = (f"not applicable: {self.match_svc['n']} class-matched shadow row(s) a side, fewer than the "
+                   f"{SHADOW_FOLDS} folds of the held-out check")
+            for k in ("mia_svc_shadow_acc", "mia_svc_shadow_auc", "mia_svc_shadow_chance", "mia_svc_spread"):
+                na[k] = why
         n_f = int(self.forget.size)
         if n_f < MIN_MATCHED:
             why = f"not applicable: {'one forget image' if n_f == 1 else 'no forget image'} (needs at least {MIN_MATCHED})"
@@ -195,8 +202,17 @@ class Auditor:
         self.token.check()
         conf_tr, conf_te = confidence(P_tr, b.y_train), confidence(P_te, b.y_test)
         check = self.token.check
-        m["mia_svc"] = svc_mia_efficacy(conf_tr[self.svc_members], conf_te[self.svc_nonmem], conf_tr[F_], seed=seed,
-                                        cap=None)
+        svc_sides = (conf_tr[self.svc_members], conf_te[self.svc_nonmem], conf_tr[F_])
+        m["mia_svc"] = svc_mia_efficacy(*svc_sides, seed=seed, cap=None)
+        check()
+        # Whether that score means anything here (the verdict does not grade it otherwise): the same
+        # SVC's held-out accuracy on its own shadow data, how far the score moves between its fold
+        # models, and the share of forget images outside the shadow confidences' range.
+        sf = svc_shadow_fit(*svc_sides, seed=seed, check=check)
+        m["mia_svc_shadow_acc"], m["mia_svc_shadow_auc"] = sf["heldout_acc"], sf["heldout_auc"]
+        m["mia_svc_shadow_chance"], m["mia_svc_spread"] = sf["chance95"], sf["spread"]
+        m["mia_svc_outside"] = sf["outside"]
+        d["svc"] = {**sf, "feature": "confidence p_y"}
         check()
         ent_tr, ent_te = entropy(P_tr), entropy(P_te)
         m["mia_entropy"] = entropy_lr_mia(ent_tr[self.members], ent_te[self.nonmem], ent_tr[F_])
