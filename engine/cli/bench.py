@@ -29,6 +29,7 @@ from engine._core.cancel import NEVER
 from engine.data import ForgetSpec, load_dataset
 from engine._core.device import cpu_thread_budget, resolve_device, seed_everything
 from engine.cli.format import COLUMNS, PERCENT_COLUMNS, ProgressPrinter
+from engine.cli.outfile import output_file
 from engine._core.events import Event, Log, Progress, drain
 from engine.train.features import extract
 from engine._core.fileio import atomic_write_json
@@ -580,9 +581,10 @@ def _print_result(suite: str, result: dict[str, Any]) -> None:
 
 
 def run_bench(args: argparse.Namespace) -> int:
+    out = output_file(args.out, f"bench-{args.suite}.json") if args.out else None  # refused now, not after the run
     torch.set_num_threads(cpu_thread_budget())
     printer = ProgressPrinter(quiet=args.quiet)
-    args = argparse.Namespace(**{**vars(args), "progress": printer})
+    args = argparse.Namespace(**{**vars(args), "progress": printer, "out": out})
     try:
         return _run_bench(args)
     finally:
@@ -605,8 +607,8 @@ def _run_bench(args: argparse.Namespace) -> int:
         args.progress.close()  # end the progress line before the table
         _print_result(args.suite, result)
         payload = {k: v for k, v in result.items() if k != "table"}
-    if args.out:
-        atomic_write_json(Path(args.out), payload)
+    if args.out is not None:
+        atomic_write_json(args.out, payload)
         print(f"wrote {args.out}", file=sys.stderr)
     return 0
 

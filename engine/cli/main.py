@@ -21,6 +21,7 @@ from collections.abc import Sequence
 
 from engine._core.cancel import CancelToken
 from engine.cli.format import ProgressPrinter, describe_method, failure_line, format_legend, format_table
+from engine.cli.outfile import output_file
 from engine._core.errors import BadRecord, BadSpec, LetheError, NotWritable, WouldOverwrite
 from engine._core.events import Failed, Finished
 from engine._core.fileio import dumps_json, file_identity, protect_inputs
@@ -279,6 +280,7 @@ def cmd_figure(args: argparse.Namespace) -> int:
     from engine._core.events import Geometry
     from engine.report.figures import embedding_before_after
 
+    out = output_file(args.out, f"embedding-{args.method}.png")  # refused now, not after the run
     spec = JobSpec(dataset=args.dataset, model={"arch": args.model}, forget={"classes": [args.forget_class]},
                    method=args.method, reference="retrain", seed=args.seed, device=args.device, audit=False)
     frames: dict[str, Geometry] = {}
@@ -296,7 +298,7 @@ def cmd_figure(args: argparse.Namespace) -> int:
             raise JobFailed(event)
     printer.close()
     assert record is not None
-    path = embedding_before_after(frames["original"], frames["unlearn"], record.dataset["classes"], args.out,
+    path = embedding_before_after(frames["original"], frames["unlearn"], record.dataset["classes"], out,
                                   title_after=f"after {record.label}", ghost=frames.get("retrain"))
     print(f"wrote {path}")
     return 0
@@ -470,7 +472,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--forget-class", type=int, default=3, help="the class to forget, by number")
     p.add_argument("--dataset", default="digits", help="the dataset")
     p.add_argument("--model", default="cnn_small", help="the model architecture")
-    p.add_argument("--out", required=True, help="the .png file to write")
+    p.add_argument("--out", required=True, help="the .png file to write (a folder: embedding-METHOD.png in it)")
     common(p)
     p.set_defaults(func=cmd_figure)
 
@@ -491,7 +493,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", type=int, default=1, help="methods suite: repeat with N seeds, report mean ± spread")
     p.add_argument("--preset", default="paper",
                    help="methods suite: settings to use: paper (the published ones) or small (tuned for small data)")
-    p.add_argument("--out", help="also save the results as JSON in this file")
+    p.add_argument("--out", help="also save the results as JSON in this file (a folder: bench-SUITE.json in it)")
     p.add_argument("--k", type=int, default=16, help="ensemble suite: shadow models trained together")
     p.add_argument("--epochs", type=int, default=2, help="ensemble suite: epochs of each model")
     p.add_argument("--repeats", type=int, default=2, help="ensemble suite: interleaved timed runs of each way")
