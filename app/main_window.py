@@ -452,7 +452,9 @@ class MainWindow(QMainWindow):
                 self.live_view.clear("Live view — the original model; the rings mark the forget set. Press Run.",
                                      "no run yet for this forget set")
             shown = self.verdict_pane.record
-            if shown is not None and st.forget is not None and st.forget.to_json() != shown.spec.get("forget"):
+            if shown is not None and st.forget is not None and (
+                    st.forget.to_json() != shown.spec.get("forget") or not st.is_loaded_dataset(shown)):
+                # another forget set, or the same class index / row ids on another dataset
                 self.verdict_pane.show_message("The forget set changed. Press Run, or select a run in the Runs "
                                                "table to see its verdicts.")
             self._show_preview()

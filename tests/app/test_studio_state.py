@@ -95,6 +95,9 @@ def test_a_dataset_switch_never_shows_old_runs_with_the_new_datasets_names_or_im
     assert lv.bars.items == [] and _bar_ticks(window) == []
     assert len(window.forget_pane.pick_plot.selected_ids) == 0
     assert lv.class_names == LETTERS  # the preview of the new data uses its own names
+    # the same class index ticked on the new dataset: the digits run's verdicts do not answer it
+    window.forget_pane.set_checked_classes([3])
+    assert vp.record is None and "forget set changed" in vp.header_label.text()
 
     # replaying the digits run: its own class names, its dataset named in the title; never A..J
     table.selectRow(0)
