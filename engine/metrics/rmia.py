@@ -30,9 +30,6 @@ from typing import Any
 from collections.abc import Callable
 
 import numpy as np
-from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import StratifiedKFold
-from sklearn.preprocessing import StandardScaler
 
 from engine.metrics.accuracy import as_numpy
 
@@ -139,6 +136,9 @@ def rmia_matched(
     the member pool or there are too few samples for 2 folds. Deterministic given ``seed``.
     ``check`` (optional) is called before each fold; it may raise to stop (a job's cancel).
     """
+    from sklearn.linear_model import LogisticRegression  # lazy: keeps ~0.9 s off every start
+    from sklearn.model_selection import StratifiedKFold  # lazy: keeps ~0.9 s off every start
+    from sklearn.preprocessing import StandardScaler  # lazy: keeps ~0.9 s off every start
     Xtr = as_numpy(train_feats, dtype=np.float64)
     Xte = as_numpy(test_feats, dtype=np.float64)
     if Xtr.ndim == 1:
