@@ -23,7 +23,7 @@ from engine._core.cancel import CancelToken
 from engine.cli.format import ProgressPrinter, describe_method, failure_line, format_legend, format_table
 from engine.cli.outfile import output_file
 from engine._core.errors import BadRecord, BadSpec, LetheError, NotWritable, WouldOverwrite
-from engine._core.events import Failed, Finished
+from engine._core.events import Failed, Finished, Progress
 from engine._core.fileio import dumps_json, file_identity, protect_inputs
 from engine._core.outputs import OutputFolder
 from engine.runs.runner import Runner
@@ -124,13 +124,20 @@ def cmd_report(args: argparse.Namespace) -> int:
         candidate = path.parent / Path(record.weights).name
         if candidate.exists():
             record.weights = str(candidate)
-    bundle = None if args.no_thumbnails else load_bundle_for(record)
+    printer = ProgressPrinter(quiet=args.quiet)
+    bundle = None
+    if not args.no_thumbnails:  # a CIFAR-sized dataset takes seconds to load: say so
+        source = record.dataset.get("source") if isinstance(record.dataset, dict) else None
+        printer.step(Progress("report", 0.0, f"load the run's dataset ({source or 'unknown'}) for its thumbnails"))
+        bundle = load_bundle_for(record)
+    printer.step(Progress("report", 0.5, "draw the figures and write the page"))
     with protect_inputs([path, record.weights]):
         try:
             out = write_report(record, target, bundle=bundle)
         except (KeyError, TypeError, ValueError, AttributeError, IndexError) as exc:
             # a record.json from elsewhere may lack what a run writes (verdict fields, audit details)
             raise BadRecord(f"{path} is not a complete Lethe record ({type(exc).__name__}: {exc})") from exc
+    printer.close()
     note = "" if bundle is not None else " (no thumbnails: dataset not available)"
     print(f"wrote {out}{note}")
     return 0
@@ -463,6 +470,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="the .html file to write")
     p.add_argument("--overwrite", action="store_true", help="replace --out if it exists (never the record itself)")
     p.add_argument("--no-thumbnails", action="store_true", help="leave out the example images (the dataset is not needed)")
+    p.add_argument("--quiet", action="store_true", help="do not show progress")
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("figure", help="draw a picture of the model's view of the data before and after forgetting",

@@ -83,6 +83,11 @@ def test_cli_report(saved_run, tmp_path, capsys) -> None:  # noqa: ANN001
     _, out_dir = saved_run
     dest = tmp_path / "cli.html"
     assert main(["report", str(out_dir / "record.json"), "--out", str(dest)]) == 0
-    assert "wrote" in capsys.readouterr().out and "Forgot (outputs)?" in dest.read_text()
-    assert main(["report", str(out_dir / "record.json"), "--out", str(tmp_path / "b.html"), "--no-thumbnails"]) == 0
+    captured = capsys.readouterr()
+    assert "wrote" in captured.out and "Forgot (outputs)?" in dest.read_text()
+    assert "load the run's dataset (digits) for its thumbnails" in captured.err  # progress while it loads
+    assert "draw the figures" in captured.err
+    assert main(["report", str(out_dir / "record.json"), "--out", str(tmp_path / "b.html"), "--no-thumbnails",
+                 "--quiet"]) == 0
+    assert capsys.readouterr().err == ""
     assert main(["report", str(tmp_path / "missing.json"), "--out", str(dest)]) == 2
