@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from dataclasses import replace
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
 from collections.abc import Callable, Generator, Iterator
@@ -255,7 +255,8 @@ class Runner:
             first = probe.frame(original, "original", 0, 0.0)
             yield first
             if not info.is_reference:  # "did it move?" after a quarter of the budget (issue 14)
-                watch = MovementWatch(first, info.label or info.name)
+                watch = MovementWatch(first, info.label or info.name, knobs=tuple(f.name for f in fields(info.params)),
+                                      presets=tuple(info.presets))
             if retrain is not None:  # where the gold standard puts each probe image: the plot's "ghosts"
                 yield probe.frame(retrain, "retrain", 0, 1.0)
         t0 = time.perf_counter()
