@@ -409,9 +409,10 @@ def _rules() -> str:
         ("Private?",
          f"The worst of: MIA-efficacy within {_pts(MIA_PASS_GAP)} (pass) / {_pts(MIA_WARN_GAP)} (warn) points of "
          f"the retrained model's; the worst-case loss-threshold advantage at most {ADV_PASS_EXCESS} / "
-         f"{ADV_WARN_EXCESS} above the larger of the retrained model's and the chance level; for a class, the MIA-NN "
+         f"{ADV_WARN_EXCESS} above the larger of the retrained model's and the level a random guess (member labels "
+         "shuffled) stays below 95 % of the time; for a class, the MIA-NN "
          f"gap to the retrained model within {_pts(MIANN_PASS_GAP)} / {_pts(MIANN_WARN_GAP)} points. Without a "
-         "retrained model only the advantage over chance counts."),
+         "retrained model only the advantage over that random-guess level counts."),
         ("Kept utility?",
          "Test accuracy on the other classes (class forgetting) or on the test set (sample forgetting) at most "
          f"{_pts(UTILITY_PASS_DROP)} (pass) / {_pts(UTILITY_WARN_DROP)} (warn) points below the retrained model's "
