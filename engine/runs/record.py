@@ -67,9 +67,9 @@ class RunRecord:
         # Not dataclasses.asdict: it would deep-copy the model.
         d = {k: getattr(self, k) for k in self.__dataclass_fields__ if k not in ("model", "references")}
         d["references"] = [r.to_json() for r in self.references]
-        for key in ("metrics_std", "per_class_std"):
+        for key in ("metrics_std", "per_class_std", "time_source"):
             if not d[key]:
-                del d[key]  # a one-seed run's record reads as before
+                del d[key]  # a one-seed run's (a method's own time's) record reads as before
         return _clean(d)
 
     @classmethod
