@@ -63,7 +63,7 @@ from engine.runs.ensemble_audit import PAPER_K as ENSEMBLE_PAPER_K
 from engine.runs.ensemble_audit import EnsembleAudit, ensemble_audit_for
 from engine.cli.ensemble_text import format_klom, format_ulira
 from engine.runs.prepare import Prepared, prepare
-from engine.runs.record import RunRecord, save_run
+from engine.runs.record import RunRecord, save_run, time_cell, time_of
 from engine.runs.runner import Runner
 from engine.runs.spec import JobSpec
 from engine.runs.worker_host import (
@@ -160,6 +160,8 @@ __all__ = [
     "save_run",
     "sha256_file",
     "temp_sweep_folder",
+    "time_cell",
+    "time_of",
     "ulira_job",
     "write_html",
 ]

@@ -376,7 +376,6 @@ def bench_methods(args: argparse.Namespace) -> dict[str, Any]:
     preset = getattr(args, "preset", None) or PAPER
     if preset not in preset_names():
         raise BadSpec(f"--preset: {preset!r} is not a known preset (known: {', '.join(preset_names())})")
-    with_preset = [n for n in names if "@" not in n and preset in get_method(n).presets]
     seeds = [args.seed + i for i in range(args.seeds)]
     steps = _steps(args, "bench methods", len(seeds) * (2 + len([n for n in names if n != "retrain"])))
     workers = int(getattr(args, "workers", None) or 1)
@@ -437,16 +436,26 @@ def bench_methods(args: argparse.Namespace) -> dict[str, Any]:
                  + (f" (the same worker: {workers} seeds ran in parallel, one per worker, so seconds include the "
                     "other workers' contention, which can differ between a seed's phases; --workers 1 for timings)"
                     if workers > 1 else "") + "; "
-                 + _preset_text(preset, with_preset)),
+                 + _preset_text(preset, names)),
     }
 
 
-def _preset_text(preset: str, with_preset: list[str]) -> str:
-    if preset == PAPER:
-        return "hyperparameters: the paper defaults"
-    which = ", ".join(_label(n) for n in with_preset) or "none"
-    return (f"hyperparameters: the {preset!r} preset where a method has one ({which}), "
-            f"the paper defaults for the others")
+def _preset_text(preset: str, names: list[str]) -> str:
+    """Which hyperparameters the rows ran with: ``--preset`` where a method has it, else the paper
+    defaults, except a row named ``METHOD@PRESET``, which ran with its own preset (its row says so)."""
+    own = [_label(n) for n in names if "@" in n]
+    with_preset = [_label(n) for n in names if "@" not in n and n != "retrain" and preset != PAPER
+                   and preset in get_method(n).presets]
+    if preset == PAPER or not with_preset:
+        text = "hyperparameters: the paper defaults" + (" for the others" if own else "")
+        if preset != PAPER:
+            text += f" (no method here has the {preset!r} preset)"
+    else:
+        text = (f"hyperparameters: the {preset!r} preset where a method has one ({', '.join(with_preset)}), "
+                f"the paper defaults for the others")
+    if own:
+        text = f"{', '.join(own)}: the preset named in the row; " + text
+    return text
 
 
 _PERCENT = PERCENT_COLUMNS

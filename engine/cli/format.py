@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable
 from engine._core.events import Event, Failed, Log, Metrics, Progress
 from engine.metrics.catalog import MISSING_TEXT, NA_TEXT, RUN_TABLE_KEYS, is_value, metric
 from engine._core.progress import StageEta, Throttle, format_eta, format_seconds
-from engine.runs.record import RunRecord
+from engine.runs.record import RunRecord, time_of
 
 
 class ProgressPrinter:
@@ -136,13 +136,36 @@ def format_table(records: Iterable[RunRecord]) -> str:
     header = ["method"] + [h for _, h in cols] + ["seconds"]
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     notes: list[str] = []
+    time_notes: list[str] = []
     for r in records:
         cells = [r.label or r.method] + [metric_cell(r, key, notes) for key, _ in cols]
-        secs = r.seconds.get("method", r.seconds.get("train"))
-        cells.append(format_seconds(secs).removesuffix(" s") if is_value(secs) else MISSING_TEXT)
+        cells.append(time_text(r, time_notes))
         lines.append("| " + " | ".join(cells) + " |")
     lines += [f"[{i}] {reason}" for i, reason in enumerate(notes, 1)]
+    lines += time_notes
     return "\n".join(lines)
+
+
+def time_text(r: RunRecord, footnotes: list[str] | None = None) -> str:
+    """The seconds cell of a record (:func:`engine.runs.record.time_of`): the method's own time, or
+    the Original's / Retrain's training time marked "(trained earlier)" when the model came from the
+    cache or an earlier run, or the words when no training time is known. Adds the footnote that
+    says what the marked time is (and the load time this run spent) to ``footnotes``."""
+    secs, note = time_of(r)
+    who = r.label or r.method
+    load = r.seconds.get("load")
+    loaded = f" (this run loaded it in {format_seconds(load)})" if is_value(load) else ""
+    if secs is None:
+        text = note or MISSING_TEXT
+        foot = f"{who}: {note}{loaded}; its training time is not known to this run." if note else ""
+    elif note:
+        text = f"{format_seconds(secs).removesuffix(' s')} (trained earlier)"
+        foot = f"{who}: {note}{loaded}; the seconds are its training time, recorded when it was trained."
+    else:
+        text, foot = format_seconds(secs).removesuffix(" s"), ""
+    if foot and footnotes is not None and foot not in footnotes:
+        footnotes.append(foot)
+    return text
 
 
 def format_legend(keys: Iterable[str] = RUN_TABLE_KEYS) -> str:
@@ -152,8 +175,9 @@ def format_legend(keys: Iterable[str] = RUN_TABLE_KEYS) -> str:
         info = metric(key)
         unit = " In %." if info.unit == "%" else ""
         out.append(f"{info.header}: {info.definition}{unit} ({info.better})")
-    out.append("seconds: the method alone (Original: training or cache load). n/a: could not be computed for this "
-               "run (the reason is listed under the table); –: not measured in this run.")
+    out.append("seconds: the method alone; Original and Retrain: their training time (\"trained earlier\" when the "
+               "model came from the cache: the time recorded when it was trained, never the load time). n/a: could not "
+               "be computed for this run (the reason is listed under the table); –: not measured in this run.")
     return "\n".join(out)
 
 

@@ -36,11 +36,15 @@ class MovementWatch:
     """Feed it the method's progress fractions and geometry frames; :meth:`verdict` returns the
     warning text once (at the first frame past ``CHECK_AT`` of the budget), else ``None``.
 
-    ``original``: the original model's probe frame (stage "original"); ``label``: the method's name.
+    ``original``: the original model's probe frame (stage "original"); ``label``: the method's name;
+    ``knobs``: the names of the method's hyperparameters (its Params dataclass fields) and
+    ``presets``: its named presets: the warning's advice names only what the method has.
     """
 
     original: Geometry
     label: str
+    knobs: tuple[str, ...] = ()
+    presets: tuple[str, ...] = ()
     fraction: float = 0.0
     done: bool = field(default=False, init=False)
 
@@ -58,8 +62,30 @@ class MovementWatch:
         if not (np.isfinite(d_acc) and np.isfinite(move)) or d_acc >= ACC_TOL or move >= MOVE_TOL:
             return None
         when = "By the end of its run" if self.fraction >= 0.999 else f"After {100 * self.fraction:.0f} % of its budget"
-        advice = "" if self.fraction >= 0.999 else ", or cancel it"
+        running = self.fraction < 0.999
+        tries = advice_for(self.knobs, self.presets)
+        if tries:
+            hint = f" Its hyperparameters may be too weak for this data (try {tries}{', or cancel it' if running else ''})."
+        else:  # nothing of its own to turn up: no advice about knobs
+            hint = " You may cancel it." if running else ""
         return (f"Did it move? {when}, {self.label} has changed neither "
                 f"the forget accuracy (probe images: {100 * a1:.1f} %, original {100 * a0:.1f} %) nor the features "
-                f"(forget points moved {100 * move:.2f} % of the embedding's spread). Its hyperparameters may be "
-                f"too weak for this data (try the small-data preset or a larger learning rate){advice}.")
+                f"(forget points moved {100 * move:.2f} % of the embedding's spread).{hint}")
+
+
+SMALL_PRESET = "small"  # the small-data preset's name (engine.methods.registry presets)
+
+
+def advice_for(knobs: tuple[str, ...], presets: tuple[str, ...]) -> str:
+    """What to try when a method did not move, naming only knobs it has: its small-data preset
+    (when it has one) and its learning rates (fields ``lr``, ``lr_*``, ``*_lr``); "" when neither
+    (a closed-form method such as POUR-P has no step size to raise)."""
+    parts = []
+    if SMALL_PRESET in presets:
+        parts.append("the small-data preset")
+    rates = [k for k in knobs if k == "lr" or k.startswith("lr_") or k.endswith("_lr")]
+    if rates == ["lr"]:
+        parts.append("a larger learning rate (lr)")
+    elif rates:
+        parts.append(f"larger learning rates ({', '.join(rates)})")
+    return " or ".join(parts)

@@ -182,6 +182,14 @@ TRW = "Tilted ReWeighting (arXiv 2506.20893)"
 NC = "Papyan, Han, Donoho, neural collapse (PNAS 2020)"
 LETHE = "Lethe"
 
+
+def guess_level(value: str, who: str = "a random guess") -> str:
+    """The plain-words name of a 95 % permutation (or binomial) level, used wherever one is printed:
+    "a random guess stays below 0.29 95 % of the time" (never "chance 0.29", which reads as the
+    value a model without knowledge gets, while a retrained model may well sit below it)."""
+    return f"{who} stays below {value} 95 % of the time"
+
+
 # ------------------------------------------------------------------------------------------ accuracy
 _m("forget_acc", "forget", "Forget accuracy", "accuracy", "ref",
    "Share of the forget-set training images the model still classifies correctly (UA = 1 − this); a retrained "
@@ -214,8 +222,9 @@ _m("mia_svc_shadow_acc", "SVC shadow acc.", "MIA-SVC: held-out shadow accuracy",
 _m("mia_svc_shadow_auc", "SVC shadow AUC", "MIA-SVC: held-out shadow ROC-AUC", "privacy", "info",
    "ROC-AUC of the same SVM's decision values on those held-out shadow rows (0.5 = cannot tell).",
    LETHE + ", diagnostic of " + SALUN, unit="", digits=3)
-_m("mia_svc_shadow_chance", "SVC chance acc.", "MIA-SVC: accuracy reached by chance", "privacy", "info",
-   "The held-out accuracy a coin flip stays below in 95 % of draws at these shadow sizes "
+_m("mia_svc_shadow_chance", "SVC coin-flip 95 %", "MIA-SVC: accuracy a coin flip stays below 95 % of the time",
+   "privacy", "info",
+   "The held-out accuracy a coin flip stays below 95 % of the time at these shadow sizes "
    "(0.5 + 1.645 · 0.5 / √N).", LETHE)
 _m("mia_svc_spread", "SVC spread", "MIA-SVC: spread over shadow folds", "privacy", "info",
    "Largest minus smallest MIA-efficacy of the same SVM fitted on 4 of 5 folds of its shadow data in turn: how "
@@ -240,9 +249,10 @@ _m("mia_worst_adv", "worst adv.", "Worst-case attack advantage", "privacy", "dow
    "Best loss threshold over all thresholds: its true-positive rate minus false-positive rate at calling forget "
    "images members against unseen images of their classes (0 = no leak).",
    LETHE + ", threshold form of SCRUB's loss attack", unit="", digits=3, ideal=0.0)
-_m("mia_worst_chance", "chance adv.", "Advantage reached by chance", "privacy", "info",
-   "The same advantage with the member labels shuffled (95th percentile of 50 shuffles): what noise alone "
-   "reaches at these sample sizes.", LETHE, unit="", digits=3)
+_m("mia_worst_chance", "guess adv. 95 %", "Advantage a random guess stays below 95 % of the time", "privacy", "info",
+   "The advantage a random guess stays below 95 % of the time: the same attack with the member labels shuffled "
+   "(95th percentile of 50 shuffles), what noise alone reaches at these sample sizes. A model that never saw "
+   "the forget images usually sits below it.", LETHE, unit="", digits=3)
 _m("mia_nn", "MIA-NN", "MIA-NN accuracy", "privacy", "ref",
    "Accuracy of an RBF-SVM telling forgotten-class images from the nearest other class by the model's "
    "probabilities over the remaining classes.", TRW)

@@ -55,7 +55,7 @@ from engine.evaluation.audit.verdicts import (
 )
 from engine.metrics.catalog import DIRECTION_WORDS, GLYPHS, GROUPS, KEY_FIGURE_KEYS, NA_TEXT, all_metrics, metric
 from engine.report.palette import model_colours
-from engine.runs.record import RunRecord
+from engine.runs.record import RunRecord, time_of
 
 STATUS_COLOURS = {"pass": "#1b7f3b", "warn": "#b26a00", "fail": "#b3261e", "n/a": "#666"}
 STATUS_WORDS = {"pass": "PASS", "warn": "WARN", "fail": "FAIL", "n/a": "N/A"}
@@ -409,9 +409,10 @@ def _rules() -> str:
         ("Private?",
          f"The worst of: MIA-efficacy within {_pts(MIA_PASS_GAP)} (pass) / {_pts(MIA_WARN_GAP)} (warn) points of "
          f"the retrained model's; the worst-case loss-threshold advantage at most {ADV_PASS_EXCESS} / "
-         f"{ADV_WARN_EXCESS} above the larger of the retrained model's and the chance level; for a class, the MIA-NN "
+         f"{ADV_WARN_EXCESS} above the larger of the retrained model's and the level a random guess (member labels "
+         "shuffled) stays below 95 % of the time; for a class, the MIA-NN "
          f"gap to the retrained model within {_pts(MIANN_PASS_GAP)} / {_pts(MIANN_WARN_GAP)} points. Without a "
-         "retrained model only the advantage over chance counts."),
+         "retrained model only the advantage over that random-guess level counts."),
         ("Kept utility?",
          "Test accuracy on the other classes (class forgetting) or on the test set (sample forgetting) at most "
          f"{_pts(UTILITY_PASS_DROP)} (pass) / {_pts(UTILITY_WARN_DROP)} (warn) points below the retrained model's "
@@ -471,10 +472,21 @@ def _cost(record: RunRecord) -> str:
     cost = _d(_d(record.audit).get("cost"))
     rows = []
     for role, lab, r in _models(record):
-        seconds = _d(r.seconds)
-        secs = seconds.get("method", seconds.get("train"))
-        what = "training (or loading from the cache)" if role == "original" else "the method alone (evaluation excluded)"
-        rows.append(f"<tr><td>{esc(lab)}</td><td class='num'>{esc(_num(secs, '.2f', ' s'))}</td><td>{esc(what)}</td></tr>")
+        secs, note = time_of(r)
+        load = _d(r.seconds).get("load")
+        if r.time_source == "checkpoint":
+            what = "an imported checkpoint: not trained by Lethe"
+        elif r.time_source == "trained":
+            what = "training, in this run"
+        elif r.time_source:  # cache / memory
+            what = f"training; {note}" + (" (the time recorded when it was trained)" if secs is not None else "")
+        elif role in ("original", "retrain"):  # a record written before Lethe told training and loading apart
+            what = "training or loading from the cache (this record does not say which)"
+        else:
+            what = "the method alone (evaluation excluded)"
+        if load is not None and _finite(load):
+            what += f"; this run loaded it in {float(load):.2f} s"
+        rows.append(f"<tr><td>{esc(lab)}</td><td class='num'>{esc(_num(secs, '.2f', ' s') if secs is not None else (note or '–'))}</td><td>{esc(what)}</td></tr>")
     extra = ""
     if cost:
         extra = (f"<p>Passes over the training data (forward + backward): <b>{esc(_num(cost.get('fb_passes'), '.2f'))}</b>. "

@@ -48,6 +48,13 @@ class RunRecord:
     references: list[RunRecord] = field(default_factory=list)
     audit: dict[str, Any] = field(default_factory=dict)  # engine.evaluation.audit: verdicts, details, cost
     metric_na: dict[str, str] = field(default_factory=dict)  # {metric: why it is null}
+    # Where the model's time comes from (:func:`time_of`): "" the method's own time measured in this
+    # run (and every record written before this field); "trained": trained in this run, seconds are
+    # the training's; "cache": loaded from Lethe's model cache, seconds["method"] (Retrain) or
+    # seconds["train"] (Original) is the training time recorded when it was trained (absent when not
+    # recorded) and seconds["load"] the load; "memory": trained earlier in this session and reused;
+    # "checkpoint": an imported original, seconds["load"] only.
+    time_source: str = ""
     # {metric: sample standard deviation over seeds} when ``metrics`` are means over several seeds
     # (a multi-seed sweep trial); {} for a one-seed run, and then not written to JSON at all
     metrics_std: dict[str, float] = field(default_factory=dict)
@@ -60,9 +67,9 @@ class RunRecord:
         # Not dataclasses.asdict: it would deep-copy the model.
         d = {k: getattr(self, k) for k in self.__dataclass_fields__ if k not in ("model", "references")}
         d["references"] = [r.to_json() for r in self.references]
-        for key in ("metrics_std", "per_class_std"):
+        for key in ("metrics_std", "per_class_std", "time_source"):
             if not d[key]:
-                del d[key]  # a one-seed run's record reads as before
+                del d[key]  # a one-seed run's (a method's own time's) record reads as before
         return _clean(d)
 
     @classmethod
@@ -118,9 +125,46 @@ _FIELD_TYPES: dict[str, tuple[type, ...]] = {
     "method": (str,), "spec": (dict,), "metrics": (dict,), "seconds": (dict,), "label": (str,),
     "params": (dict,), "per_class_acc": (list,), "forget": (dict,), "dataset": (dict,), "device": (str,),
     "weights": (str,), "notes": (list,), "references": (list,), "audit": (dict,), "schema_version": (int,),
-    "metric_na": (dict,), "metrics_std": (dict,), "per_class_std": (list,),
+    "metric_na": (dict,), "metrics_std": (dict,), "per_class_std": (list,), "time_source": (str,),
 }
 NA_UNRECORDED = "not computed (the record gives no reason)"
+
+
+TIME_NOTES = {
+    "trained": "",
+    "cache": "trained earlier, loaded from the cache",
+    "memory": "trained earlier in this session",
+    "checkpoint": "loaded from a checkpoint",
+}
+UNRECORDED_TIME = "trained earlier; time not recorded"  # a cache entry older than its recorded training time
+
+
+def time_of(record: RunRecord) -> tuple[float | None, str]:
+    """The seconds a surface shows as a record's cost and the note that must go with them.
+
+    A method's run: (its own seconds, ""). The Original and Retrain: their training time, "" when
+    trained in this run, else where the model came from ("trained earlier, loaded from the cache":
+    the time recorded when it was trained). None seconds when there is no training time to show:
+    a cache entry older than the record of it (:data:`UNRECORDED_TIME`) or an imported checkpoint
+    ("loaded from a checkpoint"). Never the cache's load time as if it were the method's. Old records
+    (no ``time_source``) show their recorded seconds as before."""
+    raw = record.seconds.get("method", record.seconds.get("train"))
+    secs = float(raw) if raw is not None and is_value(raw) else None
+    source = record.time_source
+    if source == "checkpoint":
+        return None, TIME_NOTES[source]
+    if source in ("cache", "memory") and secs is None:
+        return None, UNRECORDED_TIME
+    return secs, TIME_NOTES.get(source, "")
+
+
+def time_cell(record: RunRecord, digits: int = 2) -> str:
+    """:func:`time_of` as one table cell: "0.27", "3.10 (trained earlier, loaded from the cache)",
+    "trained earlier; time not recorded", "" when nothing was measured."""
+    secs, note = time_of(record)
+    if secs is None:
+        return note
+    return f"{secs:.{digits}f}" + (f" ({note})" if note else "")
 
 
 VERDICT_FIELDS = ("key", "status")  # what identifies a verdict (question and summary texts may be absent)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from dataclasses import replace
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
 from collections.abc import Callable, Generator, Iterator
@@ -36,7 +36,7 @@ from engine.methods.base import params_from_json, params_to_json
 from engine.methods.registry import PAPER
 from engine.models.base import LetheModel
 from engine.models.input_norm import InputNorm
-from engine.train.pretrained import obtain_original, obtain_retrain
+from engine.train.pretrained import CACHED, obtain_original, obtain_retrain, provenance
 from engine.live.movement import MovementWatch
 from engine.live.probe import GeometryProbe
 from engine.runs.record import RunRecord
@@ -211,9 +211,12 @@ class Runner:
 
         # original
         t0 = time.perf_counter()
-        original, arch, recipe, recipe_source = yield from staged(self._load_original(spec, bundle, device, token), "original")
+        original, arch, recipe, recipe_source, reused = yield from staged(
+            self._load_original(spec, bundle, device, token), "original")
         original.requires_grad_(False)  # the original is read-only: methods work on ctx.copy_original()
         seconds["original"] = time.perf_counter() - t0
+        original_time = _reference_time(original, seconds["original"], "train", reused=reused,
+                                         imported="checkpoint" in spec.model)
         # From here on every forward pass (methods, reference, probe, evaluation, audit) uses the model's normalisation.
         imported = "checkpoint" in spec.model
         bundle, norm_note = bundle_for_model(bundle, original, imported=imported)
@@ -229,10 +232,12 @@ class Runner:
 
         # reference
         retrain: LetheModel | None = None
+        retrain_time: tuple[dict[str, float], str] = ({}, "")
         if wants_reference:
             t0 = time.perf_counter()
-            retrain = yield from staged(self._retrain(bundle, split, arch, recipe, spec.seed, device, token), "reference")
+            retrain, reused = yield from staged(self._retrain(bundle, split, arch, recipe, spec.seed, device, token), "reference")
             seconds["reference"] = time.perf_counter() - t0
+            retrain_time = _reference_time(retrain, seconds["reference"], "method", reused=reused)
 
         # unlearn
         seed_everything(spec.seed)
@@ -255,7 +260,8 @@ class Runner:
             first = probe.frame(original, "original", 0, 0.0)
             yield first
             if not info.is_reference:  # "did it move?" after a quarter of the budget (issue 14)
-                watch = MovementWatch(first, info.label or info.name)
+                watch = MovementWatch(first, info.label or info.name, knobs=tuple(f.name for f in fields(info.params)),
+                                      presets=tuple(info.presets))
             if retrain is not None:  # where the gold standard puts each probe image: the plot's "ghosts"
                 yield probe.frame(retrain, "retrain", 0, 1.0)
         t0 = time.perf_counter()
@@ -274,6 +280,12 @@ class Runner:
         seconds["geometry"] = ctx.geometry_seconds
         seconds["method"] = max(0.0, own.seconds - ctx.geometry_seconds)
         seconds["unlearn_wall"] = time.perf_counter() - t0
+        time_source = ""
+        if info.is_reference:  # Retrain run as the method: its training time, not the cache's load time
+            own_time, time_source = _reference_time(unlearned, seconds["method"], "method", reused=False,
+                                                    prefer_elapsed=True)
+            seconds.pop("method")
+            seconds.update(own_time)
         cost_meter.detach(unlearned)
         check_finite(unlearned, f"{info.label or info.name}: the unlearned model")
         if unlearned.input_norm is None:  # the export records what the model was used with
@@ -302,11 +314,11 @@ class Runner:
             results[name] = evaluator.evaluate(models[name], original, retrain, representation=spec.evaluate)
         m, per_class = results["original"]
         references.append(RunRecord("original", metrics=m, per_class_acc=per_class, label="Original",
-                                    seconds={"train": seconds["original"]}, model=original, **base))
+                                    seconds=original_time[0], time_source=original_time[1], model=original, **base))
         if retrain is not None:
             m, per_class = results["retrain"]
             references.append(RunRecord("retrain", metrics=m, per_class_acc=per_class, label="Retrain",
-                                        seconds={"method": seconds["reference"]}, model=retrain, **base))
+                                        seconds=retrain_time[0], time_source=retrain_time[1], model=retrain, **base))
         m, per_class = results[spec.method]
         m.update({"fb_passes": cost["fb_passes"], "peak_memory_mb": cost["peak_memory_mb"]})
         audit_info: dict[str, Any] = {}
@@ -333,6 +345,7 @@ class Runner:
             model=unlearned,
             audit=audit_info,
             notes=run_notes + list(getattr(unlearned, "record_notes", ())),
+            time_source=time_source,
             **base,
         )
         for r in (*references, record):  # why each null metric is null (shown as "n/a" with the reason)
@@ -349,13 +362,14 @@ class Runner:
         """Load the spec's checkpoint or train (cached) its architecture; returns (model, arch, recipe).
 
         Shares this runner's in-memory originals, so the studio can prepare a model before a run."""
-        model, arch, recipe, _source = yield from self._load_original(spec, bundle, device, token)
+        model, arch, recipe, _source, _reused = yield from self._load_original(spec, bundle, device, token)
         return model, arch, recipe
 
     def _load_original(
         self, spec: JobSpec, bundle: DatasetBundle, device: torch.device, token: CancelToken = NEVER
-    ) -> Generator[Event, None, tuple[LetheModel, str, Recipe, str]]:
-        """As :meth:`load_original`, plus where the recipe (the Retrain reference's) came from."""
+    ) -> Generator[Event, None, tuple[LetheModel, str, Recipe, str, bool]]:
+        """As :meth:`load_original`, plus where the recipe (the Retrain reference's) came from and
+        whether the model was reused from this runner's memory (trained or loaded by an earlier run)."""
         if "checkpoint" in spec.model:
             path = spec.model["checkpoint"]
             model, meta = load_checkpoint(
@@ -378,15 +392,16 @@ class Runner:
             else:
                 recipe, source = base, f"Lethe's default recipe for {arch} (the checkpoint gives none)"
             yield Log(f"original: loaded {path} as {arch} ({meta.get('dialect', 'as saved')})")
-            return model.to(device).eval(), arch, recipe, source
+            return model.to(device).eval(), arch, recipe, source, False
         arch = spec.model["arch"]
         recipe = self._recipe_for(spec, bundle)
         key = (bundle.fingerprint, json.dumps([arch, recipe.to_json(), spec.seed], sort_keys=True))
-        if key not in self._originals:
+        reused = key in self._originals
+        if not reused:
             model = yield from obtain_original(bundle, arch, recipe, seed=spec.seed, device=device, token=token, use_cache=self.use_cache)
             self._originals[key] = model.eval()
         yield Progress("original", 1.0, "ready")
-        return self._originals[key].to(device), arch, recipe, "the original's recipe"
+        return self._originals[key].to(device), arch, recipe, "the original's recipe", reused
 
     @staticmethod
     def _recipe_for(spec: JobSpec, bundle: DatasetBundle) -> Recipe:
@@ -415,13 +430,38 @@ class Runner:
 
     def _retrain(
         self, bundle: DatasetBundle, split: ForgetSplit, arch: str, recipe: Recipe, seed: int, device: torch.device, token: CancelToken
-    ) -> Generator[Event, None, LetheModel]:
+    ) -> Generator[Event, None, tuple[LetheModel, bool]]:
+        """The retrained reference and whether it was reused from this runner's memory."""
         key = (split.hash + bundle.norm_key, arch, json.dumps([recipe.to_json(), seed], sort_keys=True))
-        if key not in self._retrains:
+        reused = key in self._retrains
+        if not reused:
             model = yield from obtain_retrain(bundle, split, arch, recipe, seed=seed, device=device, token=token, use_cache=self.use_cache)
             self._retrains[key] = model.eval()
         yield Progress("reference", 1.0, "ready")
-        return self._retrains[key].to(device)
+        return self._retrains[key].to(device), reused
+
+
+def _reference_time(model: LetheModel, elapsed: float, key: str, *, reused: bool,
+                    imported: bool = False, prefer_elapsed: bool = False) -> tuple[dict[str, float], str]:
+    """The seconds and ``time_source`` of an Original (``key`` "train") or Retrain (``key`` "method")
+    record: the training time when trained now or recorded in the cache, never the load time as the
+    model's cost (that goes to seconds["load"]). ``elapsed``: the wall seconds this run spent
+    obtaining it; ``reused``: it came from this runner's memory; ``imported``: a checkpoint file;
+    ``prefer_elapsed``: when trained now, report ``elapsed`` (Retrain run as the method: its own
+    time less the live frames) rather than the training's own seconds."""
+    if imported:
+        return {"load": elapsed}, "checkpoint"
+    prov = provenance(model)
+    if prov is None:  # not from engine.train.pretrained: the time measured here is all there is
+        return {key: elapsed}, ""
+    if reused:
+        return ({key: prov.train_seconds} if prov.train_seconds is not None else {}), "memory"
+    if prov.source == CACHED:
+        out = {key: prov.train_seconds} if prov.train_seconds is not None else {}
+        return {**out, "load": prov.load_seconds if prov.load_seconds is not None else elapsed}, "cache"
+    if prefer_elapsed or prov.train_seconds is None:
+        return {key: elapsed}, "trained"
+    return {key: prov.train_seconds}, "trained"  # the training alone: the time a later cache load will show
 
 
 def _watched(events: Iterator[Event], watch: MovementWatch) -> Generator[Event, None, Any]:

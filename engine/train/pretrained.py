@@ -7,12 +7,21 @@ cache entry). Workers sharing the cache take a per-entry lock
 (:func:`engine._core.cache.entry_lock`): one trains, the others wait, then load. A cache that
 cannot be written (full, read-only, no permission) costs a warning in the Log and the run goes on
 uncached; a cached checkpoint that cannot be read is trained again.
+
+Every model these functions return carries its :class:`Provenance` (:func:`provenance`): trained
+now (with the training's wall seconds) or loaded from the cache (with the training seconds recorded
+in the entry's sidecar when it was trained, ``train_seconds``; None for an entry cached before
+the time was recorded). A run's record shows that training time for the Original and Retrain,
+never the cache's load time as if it were the model's cost.
 """
 from __future__ import annotations
 
 import functools
+import time
 from collections.abc import Callable, Generator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -33,6 +42,37 @@ from engine.train.loop import train
 from engine.train.recipe import Recipe
 
 
+TRAINED = "trained"  # Provenance.source: trained by this call
+CACHED = "cache"  # Provenance.source: loaded from the model cache
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """Where a model from :func:`obtain_original` / :func:`obtain_retrain` / :func:`obtain_many`
+    came from. ``source``: :data:`TRAINED` or :data:`CACHED`; ``train_seconds``: the training's
+    wall seconds, measured now (trained) or recorded in the cache sidecar when the entry was trained
+    (cached; None when the entry predates the record; a model trained with others under vmap gets
+    its share of the stack's time); ``load_seconds``: the seconds the cache load took (cached only)."""
+
+    source: str
+    train_seconds: float | None
+    load_seconds: float | None = None
+
+
+PROVENANCE_ATTR = "lethe_provenance"
+
+
+def provenance(model: Any) -> Provenance | None:
+    """The :class:`Provenance` a model was given by this module, or None (a model built elsewhere)."""
+    p = getattr(model, PROVENANCE_ATTR, None)
+    return p if isinstance(p, Provenance) else None
+
+
+def _mark(model: LetheModel, p: Provenance) -> LetheModel:
+    object.__setattr__(model, PROVENANCE_ATTR, p)  # a plain attribute (nn.Module keeps it; deepcopy copies it)
+    return model
+
+
 def fresh_model(arch: str, bundle: DatasetBundle, seed: int) -> LetheModel:
     """A newly initialised model; the seed fixes the initial weights."""
     seed_everything(seed)
@@ -49,9 +89,14 @@ def _load_cached(kind: str, stem: Path, bundle: DatasetBundle) -> Generator[Even
     weights = stem.with_suffix(".safetensors")
     if weights.exists() and stem.with_suffix(".json").exists():
         try:
-            model, _ = load_checkpoint(weights)
+            t0 = time.perf_counter()
+            model, meta = load_checkpoint(weights)
             model.input_norm = _norm_of(bundle)
-            yield Log(f"{kind}: loaded from cache ({weights.name})")
+            recorded = meta.get("train_seconds")
+            train_s = float(recorded) if isinstance(recorded, (int, float)) and not isinstance(recorded, bool) else None
+            _mark(model, Provenance(CACHED, train_s, time.perf_counter() - t0))
+            when = f"trained earlier in {train_s:.2f} s" if train_s is not None else "trained earlier; time not recorded"
+            yield Log(f"{kind}: loaded from cache ({weights.name}; {when})")
             return model
         except LetheError:
             yield Log(f"{kind}: cached checkpoint unreadable, training again", level="warning")
@@ -60,12 +105,14 @@ def _load_cached(kind: str, stem: Path, bundle: DatasetBundle) -> Generator[Even
 
 def _finish(
     kind: str, model: LetheModel, stem: Path, bundle: DatasetBundle, arch: str, recipe: Recipe, seed: int,
-    split: ForgetSplit | None, use_cache: bool,
+    split: ForgetSplit | None, use_cache: bool, train_seconds: float | None,
 ) -> Generator[Event, None, LetheModel]:
-    """A trained model: checked finite, its normalisation set, cached when asked."""
+    """A trained model: checked finite, its normalisation set, its training time recorded (on the
+    model and in the cache sidecar), cached when asked."""
     model = model.to("cpu").eval()
     check_finite(model, f"{kind}: the trained {arch}")
     model.input_norm = _norm_of(bundle)
+    _mark(model, Provenance(TRAINED, train_seconds))
     if use_cache:
         meta = {
             "kind": kind,
@@ -77,6 +124,7 @@ def _finish(
             "forget_hash": split.hash if split else None,
             "mean": list(bundle.mean),
             "std": list(bundle.std),
+            "train_seconds": train_seconds,  # wall seconds of the training (shown when later runs load it)
         }
         try:
             save_checkpoint(model, stem, meta, overwrite=True)
@@ -122,6 +170,7 @@ def _train_fresh(
     epoch_hook: Callable[[LetheModel, int], Event | None] | None,
     stem: Path,
 ) -> Generator[Event, None, LetheModel]:
+    t0 = time.perf_counter()
     model = fresh_model(arch, bundle, seed)
     idx = split.retain_idx if split is not None else slice(None)
     x, y = bundle.x_train[idx], bundle.y_train[idx]
@@ -129,7 +178,7 @@ def _train_fresh(
         model, x, y, bundle.mean, bundle.std, recipe, device=device, seed=seed, token=token, stage=kind,
         epoch_hook=epoch_hook,
     )
-    return (yield from _finish(kind, model, stem, bundle, arch, recipe, seed, split, use_cache))
+    return (yield from _finish(kind, model, stem, bundle, arch, recipe, seed, split, use_cache, time.perf_counter() - t0))
 
 
 BATCHED = ("auto", "vmap", "sequential")
@@ -203,6 +252,7 @@ def obtain_many(
         token.check()
         width = len(chunk)
         on_progress = functools.partial(scaled, width=width)
+        t0 = time.perf_counter()
         if reason is None:
             models = [fresh_model(arch, bundle, s) for s in chunk]
             trained = yield from forward(
@@ -212,8 +262,9 @@ def obtain_many(
             trained = [(yield from forward(
                 _train_cached(kind, bundle, arch, recipe, chunk[0], split, device, token, use_cache=False),
                 on_progress))]
+        share = (time.perf_counter() - t0) / width  # stacked under vmap: each model's share of the stack's time
         for s, model in zip(chunk, trained, strict=True):
-            out[s] = yield from _finish(kind, model, stems[s], bundle, arch, recipe, s, split, use_cache)
+            out[s] = yield from _finish(kind, model, stems[s], bundle, arch, recipe, s, split, use_cache, share)
         done += len(chunk)
     return [out[s] for s in seeds]
 

@@ -58,10 +58,24 @@ def test_bench_methods_runs_one_method_with_its_own_preset_beside_the_defaults(t
     out = tmp_path / "bench.json"
     argv = ["bench", "methods", "--model", "mlp", "--only", "pour_d@small", "--out", str(out), "--device", "cpu"]
     assert main(argv) == 0
-    assert "| POUR-D (small preset) |" in capsys.readouterr().out
+    text = capsys.readouterr().out
+    assert "| POUR-D (small preset) |" in text
+    assert "POUR-D (small preset): the preset named in the row" in text  # not "the paper defaults" for every row
     assert json.loads(out.read_text())["per_seed"][0]["pour_d@small"]["time_ratio"] > 0
     assert main(["bench", "methods", "--model", "mlp", "--only", "pour_d@huge", "--device", "cpu"]) == 2
     assert "'pour_d@huge' names an unknown preset" in capsys.readouterr().err
+
+
+def test_bench_methods_footer_names_the_presets_each_row_ran_with() -> None:
+    from engine.cli.bench import _preset_text
+
+    mixed = _preset_text("paper", ["pour_p", "pour_d@small"])
+    assert mixed != "hyperparameters: the paper defaults"
+    assert mixed.startswith("POUR-D (small preset): the preset named in the row;") and "paper defaults for the others" in mixed
+    assert _preset_text("paper", ["pour_p", "ssd"]) == "hyperparameters: the paper defaults"
+    both = _preset_text("small", ["ssd", "pour_p", "pour_d@paper"])
+    assert "POUR-D (paper preset): the preset named in the row" in both and "preset where a method has one (SSD)" in both
+    assert "no method here has the 'small' preset" in _preset_text("small", ["pour_p"])
 
 
 def test_bench_all_runs_every_suite_on_each_available_dataset(tmp_path, capsys, monkeypatch) -> None:  # noqa: ANN001

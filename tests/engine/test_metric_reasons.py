@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from engine.evaluation.audit.verdicts import FEATURE_FREE_PASS, SVC_MIN_EDGE
+from engine.evaluation.audit.verdicts import FEATURE_FREE_PASS, PROBE_MARGIN, SVC_MIN_EDGE, verdicts
 from engine.evaluation.evaluator import UNEXPLAINED
 from engine.metrics.catalog import is_value
 from engine.runs.record import NA_UNRECORDED, RunRecord
@@ -74,7 +74,7 @@ def _cited_numbers(rec: RunRecord) -> dict[str, set[str]]:
     r = ret.metrics if ret is not None else None
     o = rec.reference("original").metrics
     shift = 1 - m["cka_o_forget_train"]
-    out = {"outputs": {_pct(m["forget_acc"])}, "features": {f"{shift:.3f}", _pct(m["probe_forget"])},
+    out = {"outputs": {_pct(m["forget_acc"])}, "features": {f"{shift:.3f}", _pct(m["probe_forget"]), _pct(m["knn_forget"])},
            "private": {_pct(m["mia_svc"]), f"{m['mia_worst_adv']:.2f}", f"{m['mia_worst_chance']:.2f}"},
            "utility": {_pct(m["test_retain_acc"])},
            "relearn": {_pct(m[k]) for k in ("relearn_final_acc", "quant_int8_forget_acc", "quant_fp16_forget_acc",
@@ -87,7 +87,7 @@ def _cited_numbers(rec: RunRecord) -> dict[str, set[str]]:
             out["private"].add(_pct(max(x["mia_svc_shadow_chance"], 0.5 + SVC_MIN_EDGE)))
         shift_r = 1 - r["cka_o_forget_train"]
         out["outputs"].add(_pct(r["forget_acc"]))
-        out["features"] |= {_pct(shift / shift_r), f"{shift_r:.3f}", _pct(r["probe_forget"])}
+        out["features"] |= {_pct(shift / shift_r), f"{shift_r:.3f}", _pct(r["probe_forget"]), _pct(r["knn_forget"])}
         out["private"] |= {_pct(r["mia_svc"]), f"{r['mia_worst_adv']:.2f}"}
         out["utility"].add(_pct(r["test_retain_acc"]))
         out["relearn"] |= {_pct(r["relearn_final_acc"]), _pct(0.5 * o["forget_acc"])}
@@ -117,6 +117,47 @@ def test_each_verdict_cites_the_numbers_of_its_metrics(which: str, request) -> N
         assert "inconclusive here and not graded" in by_key["private"]
         assert f"Retrained model: held-out shadow accuracy {_pct(r['mia_svc_shadow_acc'])} %" in by_key["private"]
     assert all(math.isfinite(float(x)) for s in by_key.values() for x in DECIMAL.findall(s))
+    _check_claims(rec.metrics, rec.reference("retrain").metrics if rec.reference("retrain") else None, by_key)
+
+
+def _check_claims(m: dict[str, Any], r: dict[str, Any] | None, by_key: dict[str, str]) -> None:
+    """The verdicts' claims in words, re-derived from their numbers: "suppressed, not deleted" only
+    when a probe reads the forget class well (> PROBE_MARGIN) above the retrained model's; the loss
+    attack's 95 % permutation level named for what it is, never "chance"."""
+    features = by_key["features"]
+    excess = [m[k] - r[k] for k in ("probe_forget", "knn_forget")
+              if r is not None and is_value(m.get(k)) and is_value(r.get(k))]
+    claims = m.get("suppressed") == 1.0 and r is not None and max(excess, default=-1.0) > PROBE_MARGIN
+    assert ("suppressed, not deleted" in features) == claims, (m.get("suppressed"), excess, features)
+    private = by_key["private"]
+    assert "chance" not in private, private
+    if is_value(m.get("mia_worst_adv")) and is_value(m.get("mia_worst_chance")):
+        assert f"a random guess stays below {m['mia_worst_chance']:.2f} 95 % of the time" in private, private
+
+
+_QUANT = {"quant_base_forget_acc": 0.0, "quant_int8_forget_acc": 0.0, "quant_fp16_forget_acc": 0.0}
+# PathMNIST POUR-P, class 3 (issue 16's tryout): the outputs forgot, the features barely moved, the
+# probe reads the class at 97.9 % -- and so does the retrained model's (96.4 %), which never saw it.
+_SUPPRESSED = {"forget_acc": 0.0, "test_forget_acc": 0.0, "test_retain_acc": 0.9, "retain_acc": 0.95,
+               "cka_o_forget_train": 0.99, "probe_forget": 0.979, "knn_forget": 0.95, "suppressed": 1.0,
+               "mia_svc": 0.5, "mia_worst_adv": 0.1, "mia_worst_chance": 0.29, **_QUANT}
+_RETRAIN = {"forget_acc": 0.0, "test_forget_acc": 0.0, "test_retain_acc": 0.9, "retain_acc": 0.95,
+            "cka_o_forget_train": 0.8, "probe_forget": 0.964, "knn_forget": 0.93, "suppressed": 0.0,
+            "mia_svc": 0.5, "mia_worst_adv": 0.19, "mia_worst_chance": 0.29, **_QUANT}
+
+
+@pytest.mark.parametrize("retrain_probe", [0.964, 0.30, None])
+def test_suppressed_not_deleted_only_when_the_retrained_model_reads_the_class_worse(retrain_probe) -> None:  # noqa: ANN001
+    r = None if retrain_probe is None else {**_RETRAIN, "probe_forget": retrain_probe, "knn_forget": retrain_probe}
+    vs = {v.key: v.summary for v in verdicts(_SUPPRESSED, {}, "class", retrain=r, original=_RETRAIN)}
+    _check_claims(_SUPPRESSED, r, vs)
+    if retrain_probe == 0.964:
+        assert "no sign of suppression" in vs["features"]
+        assert "retrained model 0.19; a random guess stays below 0.29 95 % of the time" in vs["private"]
+    elif retrain_probe == 0.30:
+        assert "(linear probe 97.9 %, retrained model 30.0 %): suppressed, not deleted." in vs["features"]
+    else:
+        assert "possibly suppressed" in vs["features"] and "no retrained model" in vs["features"]
 
 
 def test_a_class_without_test_images_gives_reasons_on_every_surface(runner, tmp_path) -> None:  # noqa: ANN001

@@ -54,3 +54,34 @@ def _warnings(runner, method: str, params: dict) -> list[str]:  # noqa: ANN001
 def test_runner_warns_for_a_method_that_does_nothing_and_not_for_one_that_forgets(runner) -> None:  # noqa: ANN001
     assert _warnings(runner, "finetune", {"epochs": 1, "lr": 1e-6})  # the smallest learning rate allowed: moves nothing
     assert not _warnings(runner, "pour_p", {})
+
+
+def test_the_advice_names_only_knobs_the_method_has() -> None:
+    """POUR-P (closed form: no learning rate, no small preset) gets no advice about knobs; a method
+    with a learning rate and a small preset gets both, named as its Params fields name them."""
+    import dataclasses
+
+    from engine.methods import get as get_method
+
+    c = np.random.default_rng(3).normal(size=(40, 2))
+
+    def warning(method: str) -> str:
+        info = get_method(method)
+        w = MovementWatch(_frame(c, 1.0, "original"), info.label or method,
+                          knobs=tuple(f.name for f in dataclasses.fields(info.params)), presets=tuple(info.presets))
+        w.progress(0.3)
+        text = w.verdict(_frame(c, 1.0))
+        assert text is not None
+        return text
+
+    pour_p = warning("pour_p")
+    assert "learning rate" not in pour_p and "preset" not in pour_p and "hyperparameters" not in pour_p
+    assert "try the small-data preset or a larger learning rate (lr)" in warning("salun")
+    assert "preset" not in warning("finetune") and "a larger learning rate (lr)" in warning("finetune")
+    assert "larger learning rates (lr_ue, lr_ra, vae_lr)" in warning("laf")
+    assert "learning rate" not in warning("ssd") and "small-data preset" in warning("ssd")
+
+
+def test_runner_passes_the_methods_knobs_to_the_watch(runner) -> None:  # noqa: ANN001
+    text = _warnings(runner, "finetune", {"epochs": 1, "lr": 1e-6})[0]
+    assert "a larger learning rate (lr)" in text and "small-data preset" not in text  # Fine-tune has no small preset

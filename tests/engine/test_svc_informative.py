@@ -96,8 +96,8 @@ def test_an_uninformative_attack_is_not_graded_and_the_verdict_says_why() -> Non
     assert "calls 100.0 % of the forget images non-members (retrained model: 0.0 %), but that SVM attack is " \
            "inconclusive here and not graded." in summary
     assert "This model:" not in summary
-    assert ("Retrained model: held-out shadow accuracy 52.2 %, below the 55.0 % needed (a coin flip reaches "
-            "53.2 %); leaving out one of 5 shadow folds moves its score by 100.0 % (100.0 % of the forget images "
+    assert ("Retrained model: held-out shadow accuracy 52.2 %, below the 55.0 % needed (a coin flip stays "
+            "below 53.2 % 95 % of the time); leaving out one of 5 shadow folds moves its score by 100.0 % (100.0 % of the forget images "
             "lie outside its shadow data's confidence range, where its label is extrapolation).") in summary
     assert ev["SVC attack (MIA-efficacy)"] == "inconclusive, not graded"
     assert ev["retrained model: SVC held-out shadow accuracy"] == "52.2 %"
@@ -109,7 +109,7 @@ def test_an_uninformative_attack_is_not_graded_and_the_verdict_says_why() -> Non
     assert svc_inconclusive({"mia_svc": 0.5, **INFORMATIVE, "mia_svc_spread": SVC_MAX_SPREAD}) == []
     small = {**INFORMATIVE, "mia_svc_shadow_acc": 0.58, "mia_svc_shadow_chance": 0.6}  # few rows: chance rules
     assert svc_inconclusive({"mia_svc": 0.5, **small}) == [
-        "held-out shadow accuracy 58.0 %, below the 60.0 % needed (a coin flip reaches 60.0 %)"]
+        "held-out shadow accuracy 58.0 %, below the 60.0 % needed (a coin flip stays below 60.0 % 95 % of the time)"]
     # with nothing else to grade, the question is not answered ("n/a"), never a pass on a coin flip
     status, summary, _ = _private({"mia_svc": 1.0, **AT_CHANCE, "mia_worst_adv": NAN},
                                   {"mia_svc": 0.0, **AT_CHANCE, "mia_worst_adv": NAN})

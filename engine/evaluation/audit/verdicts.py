@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from engine.evaluation.restoration import steps_to_reach
+from engine.metrics.catalog import guess_level
 from engine.metrics.mia import SHADOW_FOLDS
 
 AUDIT_VERSION = 2  # 2: the SVC attack's shadow diagnostics (mia_svc_shadow_*, mia_svc_outside)
@@ -40,7 +41,8 @@ FEATURE_FREE_WARN = 0.03
 
 # Private?. MIA-efficacy (B2) within 5 (pass) / 15 (warn) points of the retrained model's, and the
 # worst-case threshold attack's advantage (TPR − FPR) no more than 0.05 (pass) / 0.15 (warn) above
-# max(retrain's advantage, the permutation chance level), which absorbs small-sample noise.
+# max(retrain's advantage, the permutation level a random guess stays below 95 % of the time), which
+# absorbs small-sample noise.
 MIA_PASS_GAP = 0.05
 MIA_WARN_GAP = 0.15
 ADV_PASS_EXCESS = 0.05
@@ -250,9 +252,44 @@ def _v_features(m: dict[str, float], d: dict[str, Any], kind: str, r: dict[str, 
         summary = (f"On the forget images the features changed by 1 − CKA = {shift:.3f} from the original "
                    f"(reference-free rule: ≥ {FEATURE_FREE_PASS} passes). A linear probe still recognises "
                    f"{_pct(probe)} of them.")
-    if m.get("suppressed") == 1.0 and status != "pass":
-        summary += " The outputs no longer name the class but its features still do: suppressed, not deleted."
+    if m.get("suppressed") == 1.0:
+        summary += _suppression_sentence(m, r, status)
     return Verdict("features", "Forgot (features)?", status, basis, summary, ev)
+
+
+def suppression_claim(m: dict[str, float], r: dict[str, float] | None) -> tuple[str, float, float] | None:
+    """The probe that shows the forget class is suppressed rather than deleted, compared with the
+    retrained model: (probe name, this model's accuracy, the retrained model's) when ``m`` is flagged
+    ``suppressed`` and a probe (linear or k-NN) reads the forget class more than PROBE_MARGIN better
+    than on the retrained model's features; else None (a model that never saw the class decoding it
+    as well is no evidence of suppression). Without a retrained model: None (see the caller)."""
+    if m.get("suppressed") != 1.0 or r is None:
+        return None
+    best: tuple[str, float, float] | None = None
+    for name, key in (("linear probe", "probe_forget"), ("k-NN probe", "knn_forget")):
+        a, b = m.get(key, float("nan")), r.get(key, float("nan"))
+        if _finite(a) and _finite(b) and a - b > PROBE_MARGIN and (best is None or a - b > best[1] - best[2]):
+            best = (name, float(a), float(b))
+    return best
+
+
+def _suppression_sentence(m: dict[str, float], r: dict[str, float] | None, status: str) -> str:
+    """The sentence on a model flagged ``suppressed`` (outputs forgot, features barely moved, a probe
+    still decodes the class): "suppressed, not deleted" only when the comparison with the retrained
+    model supports it (:func:`suppression_claim`)."""
+    if r is None:
+        if status == "pass":
+            return ""
+        return (" The outputs no longer name the class but its features still do: possibly suppressed rather than "
+                "deleted (no retrained model here to tell whether one that never saw the class decodes it as well).")
+    claim = suppression_claim(m, r)
+    if claim is not None:
+        name, a, b = claim
+        return (f" The outputs no longer name the class but its features still do ({name} {_pct(a)}, retrained "
+                f"model {_pct(b)}): suppressed, not deleted.")
+    return (" The outputs no longer name the class; a probe still decodes it from the features, but at most "
+            f"{round(100 * PROBE_MARGIN)} points better than from the retrained model's, which never saw it: "
+            "no sign of suppression.")
 
 
 def svc_inconclusive(m: dict[str, float]) -> list[str]:
@@ -267,8 +304,8 @@ def svc_inconclusive(m: dict[str, float]) -> list[str]:
     else:
         need = float(np.nanmax([chance, 0.5 + SVC_MIN_EDGE]))
         if acc < need:
-            out.append(f"held-out shadow accuracy {_pct(acc)}, below the {_pct(need)} needed (a coin flip "
-                       f"reaches {_pct(chance)})")
+            out.append(f"held-out shadow accuracy {_pct(acc)}, below the {_pct(need)} needed "
+                       f"({guess_level(_pct(chance), 'a coin flip')})")
     spread, outside = m.get("mia_svc_spread", float("nan")), m.get("mia_svc_outside", float("nan"))
     if _finite(spread) and spread > SVC_MAX_SPREAD:
         text = f"leaving out one of {SHADOW_FOLDS} shadow folds moves its score by {_pct(spread)}"
@@ -286,7 +323,7 @@ def _v_private(m: dict[str, float], d: dict[str, Any], kind: str, r: dict[str, f
     ev: dict[str, Any] = {
         "MIA-efficacy (forget images called non-members)": _pct(mia),
         "worst-case attack advantage (TPR − FPR)": _num(adv),
-        "advantage reached by chance (95 %)": _num(chance),
+        "advantage a random guess stays below 95 % of the time": _num(chance),
         "loss-attack ROC-AUC": _num(m.get("mia_loss_auc")),
     }
     sweep_na = _reasons(d, "mia_worst_adv") if not _finite(adv) else []
@@ -322,7 +359,7 @@ def _v_private(m: dict[str, float], d: dict[str, Any], kind: str, r: dict[str, f
                     if svc_why else ".")
         if _finite(adv):
             summary += (f" The best loss threshold separates forget images from unseen ones with advantage "
-                        f"{adv:.2f} (retrained model {_num(r_adv, 2)}, chance {_num(chance, 2)}).")
+                        f"{adv:.2f} (retrained model {_num(r_adv, 2)}; {guess_level(_num(chance, 2))}).")
         if "mia_nn_gap" in m and _finite(m["mia_nn_gap"]):
             summary += (f" MIA-NN tells the forget images from the nearest other class's by their other-class "
                         f"probabilities with accuracy {_pct(m.get('mia_nn'))} (retrained model: "
@@ -331,7 +368,7 @@ def _v_private(m: dict[str, float], d: dict[str, Any], kind: str, r: dict[str, f
         if _finite(adv) and _finite(chance):
             statuses.append(_grade(adv - chance, ADV_PASS_EXCESS, ADV_WARN_EXCESS))
             summary = (f"The best loss threshold separates forget images from unseen ones with advantage {adv:.2f}; "
-                       f"on identical data it would reach {chance:.2f} by chance (reference-free rule).")
+                       f"{guess_level(f'{chance:.2f}')} (reference-free rule).")
         else:
             summary = ""
     if sweep_na:
