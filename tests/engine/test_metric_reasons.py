@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from engine.evaluation.audit.verdicts import FEATURE_FREE_PASS, PROBE_MARGIN, SVC_MIN_EDGE, verdicts
+from engine.evaluation.audit.verdicts import FEATURE_FREE_PASS, LOSS_TIED_TEXT, PROBE_MARGIN, SVC_MIN_EDGE, verdicts
 from engine.evaluation.evaluator import UNEXPLAINED
 from engine.metrics.catalog import is_value
 from engine.runs.record import NA_UNRECORDED, RunRecord
@@ -132,7 +132,10 @@ def _check_claims(m: dict[str, Any], r: dict[str, Any] | None, by_key: dict[str,
     private = by_key["private"]
     assert "chance" not in private, private
     if is_value(m.get("mia_worst_adv")) and is_value(m.get("mia_worst_chance")):
-        assert f"a random guess stays below {m['mia_worst_chance']:.2f} 95 % of the time" in private, private
+        if m["mia_worst_adv"] == 0.0 and m["mia_worst_chance"] == 0.0:  # one loss value on both sides
+            assert LOSS_TIED_TEXT in private and "stays below 0.00" not in private, private
+        else:
+            assert f"a random guess stays below {m['mia_worst_chance']:.2f} 95 % of the time" in private, private
 
 
 _QUANT = {"quant_base_forget_acc": 0.0, "quant_int8_forget_acc": 0.0, "quant_fp16_forget_acc": 0.0}

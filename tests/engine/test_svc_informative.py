@@ -153,3 +153,20 @@ def test_an_overfit_digits_model_gives_an_informative_attack_that_is_graded(runn
     assert private["status"] == expected
     assert f"calls {100 * m['mia_svc']:.1f} % of the forget images non-members (retrained model: 100.0 %)." \
         in private["summary"]
+
+
+def test_a_loss_attack_that_sees_one_loss_value_says_so_instead_of_advantage_zero_below_zero() -> None:
+    """POUR-P masks the class: every forget and unseen image gets the same clipped loss, so the
+    advantage and its 95 % permutation level are both 0 (the demo read "advantage 0.00 ... a random
+    guess stays below 0.00 95 % of the time")."""
+    from engine.evaluation.audit.verdicts import LOSS_TIED_TEXT
+
+    tied = {"mia_svc": 1.0, **INFORMATIVE, "mia_worst_adv": 0.0, "mia_worst_chance": 0.0}
+    status, summary, _ = _private(tied, {"mia_svc": 1.0, **INFORMATIVE})
+    assert LOSS_TIED_TEXT in summary and "stays below 0.00" not in summary and status == "pass"
+    m = {**tied, "forget_acc": 0.0}
+    v = next(v for v in verdicts(m, {}, "class", retrain=None, original=None) if v.key == "private")
+    assert v.summary.startswith(LOSS_TIED_TEXT)
+    # any separation at all keeps the numbers
+    _, summary, _ = _private({**tied, "mia_worst_adv": 0.01}, {"mia_svc": 1.0, **INFORMATIVE})
+    assert LOSS_TIED_TEXT not in summary and "advantage 0.01" in summary

@@ -316,6 +316,17 @@ def svc_inconclusive(m: dict[str, float]) -> list[str]:
     return out
 
 
+# A loss attack whose advantage and whose 95 % permutation level are both 0 saw one loss value on
+# both sides (e.g. POUR-P masks the class: every forget and unseen image of it gets the clipped
+# loss): "advantage 0.00; a random guess stays below 0.00" is true but says nothing to a reader.
+LOSS_TIED_TEXT = ("No loss threshold separates forget images from unseen ones: they all get the same loss "
+                  "(advantage 0.00, as for any random split).")
+
+
+def _loss_tied(adv: float, chance: float) -> bool:
+    return _finite(adv) and _finite(chance) and adv <= 1e-12 and chance <= 1e-12
+
+
 def _v_private(m: dict[str, float], d: dict[str, Any], kind: str, r: dict[str, float] | None,
                basis: str) -> Verdict:
     mia = m.get("mia_svc", float("nan"))
@@ -357,7 +368,9 @@ def _v_private(m: dict[str, float], d: dict[str, Any], kind: str, r: dict[str, f
                    f"{_pct(r.get('mia_svc'))})")
         summary += (", but that SVM attack is inconclusive here and not graded. " + " ".join(svc_why)
                     if svc_why else ".")
-        if _finite(adv):
+        if _loss_tied(adv, chance):
+            summary += " " + LOSS_TIED_TEXT
+        elif _finite(adv):
             summary += (f" The best loss threshold separates forget images from unseen ones with advantage "
                         f"{adv:.2f} (retrained model {_num(r_adv, 2)}; {guess_level(_num(chance, 2))}).")
         if "mia_nn_gap" in m and _finite(m["mia_nn_gap"]):
@@ -367,7 +380,8 @@ def _v_private(m: dict[str, float], d: dict[str, Any], kind: str, r: dict[str, f
     else:
         if _finite(adv) and _finite(chance):
             statuses.append(_grade(adv - chance, ADV_PASS_EXCESS, ADV_WARN_EXCESS))
-            summary = (f"The best loss threshold separates forget images from unseen ones with advantage {adv:.2f}; "
+            summary = (LOSS_TIED_TEXT if _loss_tied(adv, chance) else
+                       f"The best loss threshold separates forget images from unseen ones with advantage {adv:.2f}; "
                        f"{guess_level(f'{chance:.2f}')} (reference-free rule).")
         else:
             summary = ""
@@ -399,7 +413,9 @@ def _v_relearn(m: dict[str, float], d: dict[str, Any], r: dict[str, float] | Non
     ev: dict[str, Any] = {}
     statuses = []
     base = m.get("quant_base_forget_acc", float("nan"))
-    rise = np.nanmax([m.get("quant_int8_forget_acc", np.nan) - base, m.get("quant_fp16_forget_acc", np.nan) - base])
+    rises = [v - base for v in (m.get("quant_int8_forget_acc", np.nan), m.get("quant_fp16_forget_acc", np.nan))
+             if _finite(v - base)]
+    rise = max(rises) if rises else float("nan")  # a record without the quantisation metrics: no warning
     ev["forget accuracy after int8 quantisation"] = _pct(m.get("quant_int8_forget_acc"))
     ev["forget accuracy after float16 round trip"] = _pct(m.get("quant_fp16_forget_acc"))
     if np.isfinite(rise):
