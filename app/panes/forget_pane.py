@@ -221,9 +221,9 @@ class ForgetPane(QWidget):
         buttons.setObjectName("selectionButtons")
 
         lay = QVBoxLayout(self)
+        lay.addWidget(self.note_label)  # on top: seen at once, however short the dock (the pane scrolls)
         lay.addWidget(self.tabs, 1)
         lay.addWidget(self.counter_label)
-        lay.addWidget(self.note_label)
         lay.addWidget(self.warning_label)
         lay.addWidget(buttons)
 
