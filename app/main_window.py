@@ -60,6 +60,7 @@ SMALL_DATA_IMAGES = 20_000  # at or below: the studio pre-fills methods' "small"
 SWEEP_DOCK_HEIGHT = 420  # px: the Pareto plot and its explanation
 VERDICT_DOCK_MAX_SHARE = 0.5  # the Verdicts dock grows to fit its five rows, up to this share of the window
 DOCK_MIN_WIDTH = 260  # px: the side docks scroll below this rather than widen the window
+PREPARE_STAGES = {"data": "loading the data", "original": "original model"}  # the Method pane's bar while preparing
 METHOD_LIST_LINES = 9  # the Method list always shows three entries (name + two lines of description)
 
 
@@ -134,6 +135,7 @@ class MainWindow(QMainWindow):
         self._progress_throttle = Throttle(self._draw_progress, 100, self)
 
         c = self.controller
+        c.sig_started.connect(self._on_controller_started)
         c.sig_progress.connect(self._on_controller_progress)
         c.sig_log.connect(self._on_controller_log)
         c.sig_metrics.connect(self._on_controller_metrics)
@@ -340,6 +342,12 @@ class MainWindow(QMainWindow):
         self.prepare(source, dict(model))  # type: ignore[arg-type]
 
     # ------------------------------------------------------------------ controller events
+    @Slot(str, str)
+    def _on_controller_started(self, _job_id: str, kind: str) -> None:
+        """Every job shows its own progress in the Method pane from its start."""
+        self._last_progress = None  # the previous job's last tick is not this job's
+        self.method_pane.begin_job((self._method_label or "run") if kind == "run" else PREPARE_STAGES["data"])
+
     @Slot(object)
     def _on_controller_progress(self, ev: Progress) -> None:
         self._last_progress = ev
@@ -353,6 +361,8 @@ class MainWindow(QMainWindow):
         self.status_progress.setFormat(f"{ev.stage} {100 * ev.fraction:.0f}%")
         if self._job_kind == "run":
             self.method_pane.set_progress(ev.fraction, ev.stage, ev.message, ev.eta_s)
+        elif self._job_kind == "prepare":  # loading / training the original: its own progress, never "done"
+            self.method_pane.set_progress(ev.fraction, PREPARE_STAGES.get(ev.stage, ev.stage), ev.message, ev.eta_s)
         text = messages.progress_text(ev, self._method_label)
         if self.status_label.text() != text:
             self.status_label.setText(text)
@@ -395,7 +405,7 @@ class MainWindow(QMainWindow):
         self.live_view.title.setText(self._job_title + " — done")
         self.state.add_run(record)
         self.live_view.bars.show_record(record, self.state.class_names_for(record), self.state.run_colour(record))
-        self.verdict_pane.show_record(record, self.state.bundle_for(record))
+        self.verdict_pane.show_record(record, self.state.bundle_for(record), self.state.run_title(record))
         self.verdict_dock.raise_()  # the first question after a run: did it really forget?
         need = self.verdicts_height()
         if not self._verdicts_sized and self.verdict_dock.height() < need:
@@ -408,6 +418,8 @@ class MainWindow(QMainWindow):
     def _on_controller_failed(self, ev: Failed) -> None:
         self._last_progress = None  # a progress tick still throttled must not overwrite the outcome
         self.show_status(messages.status_text(ev))
+        if self._job_kind == "prepare":
+            self._run_outcome = "cancelled" if ev.cancelled else "failed"
         if self._job_kind == "run":
             self.live_view.finish(None)
             outcome = "cancelled" if ev.cancelled else "failed"
@@ -430,7 +442,12 @@ class MainWindow(QMainWindow):
             self.status_progress.setVisible(False)
             self.status_cancel.setVisible(False)
             outcome = self._run_outcome or "done"
-            self.method_pane.progress.setFormat("idle" if self._job_kind != "run" else outcome)
+            if self._job_kind == "run":
+                self.method_pane.end_job(f"{self._method_label or 'run'} {outcome}", full=outcome == "done")
+            elif self._job_kind == "prepare" and self._run_outcome:
+                self.method_pane.end_job(f"loading {outcome}")
+            else:
+                self.method_pane.end_job("idle")
             self._job_kind = None
             self._run_outcome = None
             self.sig_idle.emit()
@@ -469,7 +486,7 @@ class MainWindow(QMainWindow):
         self.live_view.embedding.reset_range()
         shown = self.verdict_pane.record
         if shown is not None:  # its own class names; its images only if it ran on this dataset
-            self.verdict_pane.show_record(shown, self.state.bundle_for(shown))
+            self.verdict_pane.show_record(shown, self.state.bundle_for(shown), self.state.run_title(shown))
         self.runs_pane.refresh()  # the dataset column marks runs of another dataset
         self.runs_pane.deselect_quietly()  # the centre shows no run now
         self._show_preview()
@@ -507,7 +524,7 @@ class MainWindow(QMainWindow):
             return
         record = self.state.runs[row]
         st = self.state
-        self.verdict_pane.show_record(record, st.bundle_for(record))
+        self.verdict_pane.show_record(record, st.bundle_for(record), st.run_title(record))
         frames, ghost, loss = self.run_frames.get(id(record), ([], None, {}))
         names = st.class_names_for(record)
         title = f"<b>{html.escape(str(record.label))}</b> (run {st.run_number(record)}"

@@ -160,6 +160,10 @@ class SessionModel(QObject):
         name = d.get("name") or d.get("source") or record.spec.get("dataset") or "?"
         return str(name)
 
+    def run_title(self, record: RunRecord) -> str:
+        """The run named with its number and dataset wherever it is shown: "SalUn (run 4) · digits"."""
+        return f"{record.label or record.method} (run {self.run_number(record)}) · {self.dataset_label(record)}"
+
     def remove_runs(self, rows: list[int]) -> None:
         for r in sorted(set(rows), reverse=True):
             if 0 <= r < len(self.runs):

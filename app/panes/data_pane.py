@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 from PySide6.QtCore import QSize, Qt, Signal, Slot
+from PySide6.QtGui import QResizeEvent
 from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
@@ -28,6 +29,55 @@ from app.panes.import_dialog import ImportDialog
 from app.panes.model_guide import arch_text, resolved_location, source_shape, suggest_arch
 from app.panes.shrink import WrapRow
 from engine import CHECKPOINT_SUFFIXES, available_models, inspect_checkpoint
+
+SAMPLE_PX, SAMPLE_GAP = 24, 2  # the class table's sample thumbnails (px) and the gap between them
+MIN_SAMPLES_SHOWN = 3  # the class table always leaves room for this many samples of each class
+
+
+class ClassTable(QTableWidget):
+    """The per-class table: "k: name", train / test counts, a strip of sample images.
+
+    Its columns fit its width at any dock width (never a sideways scroll bar, never a samples column
+    cut to "s"): a long class name is cut with "…" (the whole name in its tooltip) so that at least
+    ``MIN_SAMPLES_SHOWN`` samples stay visible; the samples take the rest of the width.
+    """
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(0, 3, parent)
+        self.setHorizontalHeaderLabels(["class", "images", "samples"])
+        self.horizontalHeaderItem(1).setToolTip("training / test images of the class")
+        self.verticalHeader().setVisible(False)
+        header = self.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        header.setStretchLastSection(True)
+        header.setMinimumSectionSize(24)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setTextElideMode(Qt.TextElideMode.ElideRight)
+        self.setWordWrap(False)
+        self.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
+        self.setIconSize(QSize(8 * (SAMPLE_PX + SAMPLE_GAP), SAMPLE_PX))
+
+    def samples_min_width(self) -> int:
+        """Pixels the samples column keeps at least (``MIN_SAMPLES_SHOWN`` thumbnails and a margin)."""
+        return MIN_SAMPLES_SHOWN * (SAMPLE_PX + SAMPLE_GAP) + 8
+
+    def fit_columns(self) -> None:
+        """Size the class and count columns to their contents, the class names cut to what leaves
+        the samples column ``samples_min_width`` px."""
+        header = self.horizontalHeader()
+        avail = self.viewport().width()
+        counts = max(self.sizeHintForColumn(1), header.sectionSizeHint(1))
+        names = max(self.sizeHintForColumn(0), header.sectionSizeHint(0))
+        floor = self.fontMetrics().horizontalAdvance("0: ab…") + 12  # the index and a few letters
+        names = max(floor, min(names, avail - counts - self.samples_min_width()))
+        self.setColumnWidth(0, names)
+        self.setColumnWidth(1, counts)
+        self.setColumnWidth(2, max(self.samples_min_width(), avail - names - counts))
+
+    def resizeEvent(self, ev: QResizeEvent) -> None:
+        super().resizeEvent(ev)
+        self.fit_columns()
+
 
 # (label, scheme, what the path is: None | "dir" | "file")
 SOURCES: list[tuple[str, str, str | None]] = [
@@ -108,15 +158,8 @@ class DataPane(QWidget):
         self.info_label = QLabel("")
         self.info_label.setWordWrap(True)
         self.info_label.setObjectName("dataInfo")
-        self.class_table = QTableWidget(0, 3)
+        self.class_table = ClassTable()
         self.class_table.setObjectName("classTable")
-        self.class_table.setHorizontalHeaderLabels(["class", "train / test", "samples"])
-        self.class_table.verticalHeader().setVisible(False)
-        self.class_table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.ResizeToContents)
-        self.class_table.horizontalHeader().setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
-        self.class_table.horizontalHeader().setStretchLastSection(True)
-        self.class_table.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
-        self.class_table.setIconSize(QSize(8 * 26, 24))
 
         form = QFormLayout()
         form.setRowWrapPolicy(QFormLayout.RowWrapPolicy.WrapLongRows)  # a narrow dock: labels above the fields
@@ -302,11 +345,16 @@ class DataPane(QWidget):
         invert = bundle.channels == 1 and bundle.name == "digits"
         rng = np.random.default_rng(0)
         for k, name in enumerate(bundle.classes):
-            self.class_table.setItem(k, 0, QTableWidgetItem(f"{k}: {name}"))
-            self.class_table.setItem(k, 1, QTableWidgetItem(f"{counts_tr[k]} / {counts_te[k]}"))
+            name_item = QTableWidgetItem(f"{k}: {name}")
+            name_item.setToolTip(f"class {k}: {name}")  # the whole name where the column cuts it
+            self.class_table.setItem(k, 0, name_item)
+            counts_item = QTableWidgetItem(f"{counts_tr[k]} / {counts_te[k]}")
+            counts_item.setToolTip(f"{counts_tr[k]} training / {counts_te[k]} test images")
+            self.class_table.setItem(k, 1, counts_item)
             rows = np.flatnonzero(bundle.y_train == k)
             pick = np.sort(rng.choice(rows, size=min(8, len(rows)), replace=False)) if len(rows) else rows
             item = QTableWidgetItem()
-            item.setData(Qt.ItemDataRole.DecorationRole, strip(bundle.x_train[pick], 24, invert_gray=invert))
+            item.setData(Qt.ItemDataRole.DecorationRole, strip(bundle.x_train[pick], SAMPLE_PX, SAMPLE_GAP, invert_gray=invert))
             self.class_table.setItem(k, 2, item)
-            self.class_table.setRowHeight(k, 28)
+            self.class_table.setRowHeight(k, SAMPLE_PX + 4)
+        self.class_table.fit_columns()

@@ -50,6 +50,17 @@ from engine import BadForgetSet, ForgetSpec, LetheError, atomic_write_text
 
 SELECTION_SCHEMA = 1
 MODE_CLASSES, MODE_SAMPLES, MODE_FRACTION = 0, 1, 2
+TAB_NAMES = ("Classes", "Samples", "Random")
+TAB_ACTIONS = ("Tick classes", "Pick samples", "Change the fraction")  # what replaces the forget set on each tab
+
+
+def spec_mode(spec: ForgetSpec) -> int:
+    """The tab a forget spec is chosen on (classes, samples or a random fraction)."""
+    if spec.classes:
+        return MODE_CLASSES
+    if spec.ids:
+        return MODE_SAMPLES
+    return MODE_FRACTION
 
 
 class ThumbnailModel(QAbstractListModel):
@@ -195,6 +206,13 @@ class ForgetPane(QWidget):
         self.warning_label.setObjectName("forgetWarning")
         self.warning_label.setWordWrap(True)
         self.warning_label.setStyleSheet("color: #b3261e;")
+        # Which tab's choice is the forget set when it is not the open tab's (a tab opened to look
+        # never silently empties a choice made on another; switching back uses that one again).
+        self.note_label = QLabel("")
+        self.note_label.setObjectName("forgetNote")
+        self.note_label.setWordWrap(True)
+        self.note_label.setStyleSheet("color: #1a5fb4;")
+        self.note_label.setVisible(False)
         self.save_button = QPushButton("Save selection…")
         self.load_button = QPushButton("Load selection…")
         self.save_button.setToolTip("Save the forget selection (row ids and their hash) to a JSON file")
@@ -203,6 +221,7 @@ class ForgetPane(QWidget):
         buttons.setObjectName("selectionButtons")
 
         lay = QVBoxLayout(self)
+        lay.addWidget(self.note_label)  # on top: seen at once, however short the dock (the pane scrolls)
         lay.addWidget(self.tabs, 1)
         lay.addWidget(self.counter_label)
         lay.addWidget(self.warning_label)
@@ -367,6 +386,7 @@ class ForgetPane(QWidget):
     @Slot(int)
     def _on_tabs_current_changed(self, _i: int) -> None:
         self._apply()
+        self._show_note()
 
     # ------------------------------------------------------------------ spec
     def current_spec(self) -> ForgetSpec | None:
@@ -383,9 +403,51 @@ class ForgetPane(QWidget):
             return None
 
     def _apply(self) -> None:
+        """The open tab's choice becomes the forget set; an empty one (nothing ticked or picked
+        there) never replaces a choice made on another tab: that stays, and the note says so."""
         if self._syncing or self.state.bundle is None:
             return
-        self.state.set_forget(self.current_spec())
+        spec = self.current_spec()
+        kept = self.state.forget
+        if spec is None and kept is not None and spec_mode(kept) != self.tabs.currentIndex():
+            self._show_note()
+            return
+        self.state.set_forget(spec)
+
+    def describe(self, mode: int) -> str:
+        """The choice on tab ``mode`` in words ("class 3", "12 picked samples", "a random 10 % of
+        the training images"); "" when nothing is chosen there."""
+        b = self.state.bundle
+        if mode == MODE_CLASSES:
+            names = [str(b.classes[k]) if b is not None and 0 <= k < len(b.classes) else str(k)
+                     for k in self.checked_classes()]
+            if not names:
+                return ""
+            return ("class " if len(names) == 1 else "classes ") + ", ".join(names[:4]) + (" …" if len(names) > 4 else "")
+        if mode == MODE_SAMPLES:
+            n = len(self.selected_ids)
+            return f"{n} picked sample{'s' if n != 1 else ''}" if n else ""
+        return f"a random {100 * self.fraction_spin.value():.3g} % of the training images"
+
+    def _show_note(self) -> None:
+        """Say which choice is the forget set when another tab's choice stays or was replaced."""
+        st = self.state
+        mode = self.tabs.currentIndex()
+        text = ""
+        if st.bundle is not None and st.forget is not None:
+            active = spec_mode(st.forget)
+            if active != mode:
+                text = (f"Still forgetting {html.escape(self.describe(active))}, chosen on the "
+                        f"<b>{TAB_NAMES[active]}</b> tab. {TAB_ACTIONS[mode]} here to forget those instead.")
+            else:
+                others = [m for m in (MODE_CLASSES, MODE_SAMPLES) if m != mode and self.describe(m)]
+                if others:
+                    what = " and ".join(f"the {html.escape(self.describe(m))} on the <b>{TAB_NAMES[m]}</b> tab"
+                                        for m in others)
+                    back = " or ".join(TAB_NAMES[m] for m in others)
+                    text = f"This replaces {what} (kept there): switch back to {back} to use it again."
+        self.note_label.setText(text)
+        self.note_label.setVisible(bool(text))
 
     def set_waiting_text(self, text: str) -> None:
         """What to say while no dataset is loaded yet (the window passes the preparation's progress:
@@ -424,6 +486,7 @@ class ForgetPane(QWidget):
             if s["kind"] == "sample" and present == st.bundle.num_classes and s["forget"] > 0.5 * n:
                 warnings.append("The selection touches every class and most of the data.")
         self.warning_label.setText(" ".join(warnings))
+        self._show_note()
         # keep the forget ring on the pick plot in step
         if st.split is not None and len(st.embed_idx):
             is_f = np.isin(st.embed_idx, st.split.forget_idx)

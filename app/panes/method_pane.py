@@ -300,6 +300,18 @@ class MethodPane(QWidget):
         self.sweeping = sweeping
         self._refresh()
 
+    def begin_job(self, what: str) -> None:
+        """A job starts: the bar reads "<what> · starting…" from 0 (never the last job's "done")."""
+        self.progress.setValue(0)
+        self.progress.setFormat(f"{what} · starting…")
+        self.stage_label.setText("")
+
+    def end_job(self, text: str = "idle", full: bool = False) -> None:
+        """No job runs: the bar reads ``text`` ("idle", "POUR-P done", "loading cancelled"), full only
+        for a run that finished."""
+        self.progress.setValue(1000 if full else 0)
+        self.progress.setFormat(text)
+
     def set_progress(self, fraction: float, stage: str, message: str, eta_s: float | None = None) -> None:
         """The bar reads "unlearn · 42% · ETA 0:12" (no ETA while the stage is too young to tell);
         the line under it says what the stage is doing ("epoch 3/15 · batch 12/40", "4/6 audit ...")."""

@@ -168,6 +168,7 @@ class VerdictPane(QWidget):
         super().__init__(parent)
         self.record: RunRecord | None = None
         self._bundle: Any = None
+        self._title: str | None = None
         self.compact = False
         self.header_label = QLabel(EMPTY_TEXT)
         self.header_label.setObjectName("verdictHeader")
@@ -250,7 +251,7 @@ class VerdictPane(QWidget):
         for row in self.rows:
             row.summary_label.set_compact(compact)
             row.basis_label.setHidden(compact)
-        self.show_record(self.record, self._bundle)
+        self.show_record(self.record, self._bundle, self._title)
 
     def preferred_height(self, width: int) -> int:
         """Pixels the pane needs to show its rows unscrolled at ``width`` pixels wide."""
@@ -275,10 +276,13 @@ class VerdictPane(QWidget):
         self.show_record(None, None)
         self.header_label.setText(text)
 
-    def show_record(self, record: RunRecord | None, bundle: Any) -> None:
+    def show_record(self, record: RunRecord | None, bundle: Any, title: str | None = None) -> None:
         """Show ``record``'s verdicts (None: the empty state). ``bundle`` supplies the thumbnails and
-        class names: pass it only when ``record`` was run on it (else None: images are not shown)."""
+        class names: pass it only when ``record`` was run on it (else None: images are not shown).
+        ``title`` names the run in the header ("SalUn (run 4) · digits"; default: its label)."""
         self.record, self._bundle = record, bundle
+        self._title = title
+        name = html.escape(str(title or (record.label or record.method if record is not None else "")))
         if record is not None and bundle is not None and record.dataset.get("fingerprint") not in (
                 None, getattr(bundle, "fingerprint", None)):
             bundle = None  # never another dataset's images under this run's indices
@@ -286,11 +290,11 @@ class VerdictPane(QWidget):
         if record is None:
             self.header_label.setText(EMPTY_TEXT)
         elif not vs:
-            self.header_label.setText(f"<b>{html.escape(str(record.label or record.method))}</b>: {NO_AUDIT_TEXT}")
+            self.header_label.setText(f"<b>{name}</b>: {NO_AUDIT_TEXT}")
         else:
             basis = (record.audit or {}).get("basis", "")
             judged = html.escape(str(BASIS_TEXT.get(basis, basis) if isinstance(basis, str) else ""))
-            self.header_label.setText(f"<b>Did {html.escape(str(record.label or record.method))} really forget?</b> "
+            self.header_label.setText(f"<b>Did {name} really forget?</b> "
                                       f"<span style='color:#5f6368'>Judged {judged}; "
                                       f"hover a row for the numbers behind it.</span>")
         for i, row in enumerate(self.rows):

@@ -239,7 +239,12 @@ class LiveView(QWidget):
                                   pred=ev.pred, conf=ev.conf)
         self.gram.set_frame(ev.gram, ev.labels, ev.is_forget, ev.nc)
         self._shown = i
-        what = "original" if ev.stage == "original" else f"{ev.stage} step {ev.step}"
+        if ev.stage == "original":
+            what = "original"
+        elif self.curves.closed_form and ev.stage == "unlearn":  # no optimiser steps: the curves' x is t
+            what = f"interpolation t = {float(ev.t):.2f}"
+        else:
+            what = f"{ev.stage} step {ev.step}"
         self.frame_label.setText(f"frame {i + 1}/{len(self.frames)} · {what}")
 
     def _draw_ghosts(self) -> None:

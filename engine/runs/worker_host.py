@@ -143,9 +143,9 @@ def _debug_op(payload: dict[str, Any], token: CancelToken) -> Iterator[Event]:
         n, seconds = int(payload.get("count", 100)), float(payload.get("seconds", 1.0))
         rng = np.random.default_rng(0)
         labels = np.repeat(np.arange(10), 20)
-        for i in range(n):
+        for i in range(n):  # a training-like burst (t = step): thinned, unlike an interpolation's frames
             token.check()
-            yield Geometry("unlearn", i, i / max(1, n - 1), rng.normal(size=(200, 2)).astype(np.float32), labels,
+            yield Geometry("unlearn", i, float(i), rng.normal(size=(200, 2)).astype(np.float32), labels,
                            labels == 3, np.zeros((10, 2)), np.eye(10), {"nc1": float(i)})
             time.sleep(seconds / max(1, n))
     else:
@@ -263,6 +263,12 @@ def decode_event(event: Event) -> Event:
 # coalescing Geometry frames at the source
 
 
+def is_interpolation_frame(ev: Geometry) -> bool:
+    """A frame of a closed-form method's interpolation: an unlearning frame whose ``t`` is not its
+    step (training methods' frames carry t = step)."""
+    return ev.stage == "unlearn" and abs(float(ev.t) - float(ev.step)) > 1e-9
+
+
 class FrameCoalescer:
     """Thins Geometry frames to one per ``min_interval`` seconds; pure logic over a given clock.
 
@@ -270,6 +276,9 @@ class FrameCoalescer:
     replaces an older held frame of the same job and stage. A held frame is released by
     :meth:`due` once its slot comes, before any end event of the job, and before a frame of another
     stage or job (so the "original" and "retrain" frames and each stage's last frame always arrive).
+    A closed-form method's interpolation frames (POUR-P's ``animation_frames``, at most 100, whose
+    ``t`` runs 0..1 while ``step`` counts them) are never thinned: they are the animation itself,
+    so a replay always has all of them, however fast they were computed.
     """
 
     def __init__(self, min_interval: float = FRAME_INTERVAL_S) -> None:
@@ -283,6 +292,8 @@ class FrameCoalescer:
             if is_end(event) or (self.held is not None and event.job_id != self.held.job_id):
                 return [*self._release(now), event]
             return [event]
+        if is_interpolation_frame(event):
+            return [*self._release(now), event]  # (after a held frame: order kept)
         if self.held is not None and (self.held.job_id, self.held.stage) != (event.job_id, event.stage):
             out = self._release(now)  # never replaced by a frame of another stage or job
             self.held = event  # right behind another frame: wait for the next slot

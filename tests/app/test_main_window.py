@@ -67,7 +67,7 @@ def test_cancelling_a_long_run_leaves_the_window_usable(qtbot, window) -> None:
     with qtbot.waitSignal(window.controller.sig_failed, timeout=3000) as blocker:
         qtbot.mouseClick(window.method_pane.cancel_button, Qt.MouseButton.LeftButton)
     assert blocker.args[0].cancelled
-    qtbot.waitUntil(lambda: window.method_pane.progress.format() == "cancelled", timeout=3000)
+    qtbot.waitUntil(lambda: window.method_pane.progress.format() == "Fine-tune cancelled", timeout=3000)
     assert window.method_pane.run_button.isEnabled()
     assert window.runs_pane.table.rowCount() == 0
     assert window.last_error is None  # cancelling is not an error

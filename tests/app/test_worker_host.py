@@ -28,7 +28,7 @@ from engine.runs.worker_host import (
 
 def _frame(step: int, stage: str = "unlearn", job: str = "a", n: int = 50) -> Geometry:
     labels = np.arange(n) % 10
-    return Geometry(stage, step, 0.0, np.full((n, 2), float(step), np.float32), labels, labels == 3,
+    return Geometry(stage, step, float(step), np.full((n, 2), float(step), np.float32), labels, labels == 3,
                     np.zeros((10, 2)), np.eye(10), {"nc1": float(step)}, job_id=job)
 
 
@@ -153,3 +153,19 @@ def test_an_event_that_cannot_be_pickled_is_replaced_and_the_rest_still_arrive()
     assert isinstance(got[0], Progress)
     assert isinstance(got[1], Log) and "could not be sent" in got[1].message
     assert isinstance(got[-1], Failed) and got[-1].internal and got[-1].job_id == "j"
+
+
+def test_an_interpolations_frames_are_never_thinned() -> None:
+    """POUR-P's animation frames (t runs 0..1, step counts them) arrive all, in order, however fast
+    they come: a replay of the same run always has the same number of frames (issue 16, item 5)."""
+    c = FrameCoalescer(0.1)
+    out = c.push(_frame(0, "original"), 0.0)
+    n = 12
+    for i in range(n):  # all within 12 ms
+        ev = Geometry("unlearn", i, i / (n - 1), np.zeros((5, 2), np.float32), np.arange(5), np.zeros(5, bool),
+                      np.zeros((10, 2)), np.eye(10), {}, job_id="a")
+        out += c.due(0.001 * i) + c.push(ev, 0.001 * i)
+    out += c.push(Finished(None, job_id="a"), 0.02)
+    frames = [e for e in out if isinstance(e, Geometry)]
+    assert [e.stage for e in frames] == ["original"] + ["unlearn"] * n
+    assert [e.step for e in frames[1:]] == list(range(n))
