@@ -54,6 +54,7 @@ from engine import (
     RunRecord,
     methods,
     sha256_file,
+    time_of,
 )
 
 SMALL_DATA_IMAGES = 20_000  # at or below: the studio pre-fills methods' "small" presets
@@ -412,7 +413,8 @@ class MainWindow(QMainWindow):
             self._verdicts_sized = True  # once: after that the person's own dock size stands
             self.resizeDocks([self.verdict_dock], [need], Qt.Orientation.Vertical)
         self._last_progress = None  # a progress tick still throttled must not overwrite the summary
-        self.show_status(messages.run_summary(record.label or record.method, record.seconds.get("method"), record.metrics))
+        secs, note = time_of(record)
+        self.show_status(messages.run_summary(record.label or record.method, secs, record.metrics, note))
 
     @Slot(object)
     def _on_controller_failed(self, ev: Failed) -> None:

@@ -126,11 +126,18 @@ def waiting_text(ev: Progress) -> str:
     return f"{words}…" + (f" ({rest})" if rest else "")
 
 
-def run_summary(label: str, seconds: float | None, metrics: dict[str, float]) -> str:
-    """What a finished run did: "POUR-P finished in 0.0028 s: forget 0.0 %, test 98.9 %"."""
+def run_summary(label: str, seconds: float | None, metrics: dict[str, float], time_note: str = "") -> str:
+    """What a finished run did: "POUR-P finished in 0.0028 s: forget 0.0 %, test 98.9 %".
+
+    ``time_note`` (:func:`engine.time_of`'s note) marks a model that was not computed now: "Retrain
+    (trained earlier, loaded from the cache; trained in 5.85 s)", never its load time as its cost."""
     def pct(key: str) -> str:
         v = metrics.get(key)
         return "–" if v is None or v != v else f"{100 * v:.1f} %"
 
-    return (f"{label} finished in {format_seconds(seconds)} (the method alone): forget {pct('forget_acc')}, "
+    if time_note:
+        took = f"ready ({time_note}" + (f"; trained in {format_seconds(seconds)})" if seconds is not None else ")")
+    else:
+        took = f"finished in {format_seconds(seconds)} (the method alone)"
+    return (f"{label} {took}: forget {pct('forget_acc')}, "
             f"test {pct('test_acc')}. Its verdicts are in the Verdicts pane.")

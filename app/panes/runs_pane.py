@@ -38,7 +38,7 @@ from app.safe_paths import (
     slug,
 )
 from app.state import SessionModel
-from engine import MISSING_TEXT, NA_TEXT, LetheError, MetricInfo, RunRecord, ensemble_audit_for, save_run
+from engine import MISSING_TEXT, NA_TEXT, LetheError, MetricInfo, RunRecord, ensemble_audit_for, save_run, time_cell
 
 FIXED = ["#", "method", "dataset", "forget set", "reference"]
 
@@ -141,8 +141,7 @@ class RunsPane(QWidget):
                     text += f" ± {fmt_metric(info.name, std[info.name])}"
                 cells.append(text)
                 reasons.append(reason)
-            secs = r.seconds.get("method")
-            cells.append("" if secs is None else f"{secs:.2f}")
+            cells.append(time_cell(r))  # a cached Retrain: its training time and "loaded from the cache"
             for j, text in enumerate(cells):
                 item = QTableWidgetItem(text)
                 if j >= len(FIXED):
@@ -427,8 +426,7 @@ class CompareDialog(QDialog):
                 if reason:
                     item.setToolTip(f"{NA_TEXT}: {reason}")
                 self.table.setItem(i, j, item)
-            secs = r.seconds.get("method", r.seconds.get("train"))
-            self.table.setItem(len(METRICS), j, QTableWidgetItem("" if secs is None else f"{secs:.2f}"))
+            self.table.setItem(len(METRICS), j, QTableWidgetItem(time_cell(r)))
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         self.bars = PerClassBars()
         series = [(name, colour, r.per_class_acc) for name, colour, r in models if r.per_class_acc]

@@ -18,7 +18,8 @@ def _full_record() -> RunRecord:
     """A run with every serialised field away from its default (checked below, so a new field of
     RunRecord must be added here, and so to the round trip)."""
     ref = RunRecord(method="retrain", label="Retrain", spec={"method": "retrain"}, metrics={"test_acc": 0.9},
-                    per_class_acc=[0.9, 0.0, 0.95])
+                    per_class_acc=[0.9, 0.0, 0.95], time_source="cache",
+                    seconds={"method": 12.5, "load": 0.01})
     return RunRecord(
         method="salun", spec={"method": "salun", "seed": 0, "forget": {"classes": [1]}},
         metrics={"forget_acc": 0.125, "test_acc": 0.875, "rmia": None}, seconds={"method": 1.5, "evaluate": 0.25},
@@ -30,7 +31,7 @@ def _full_record() -> RunRecord:
                                  "details": {"still_recognised": [4, 7]}},
         metric_na={"rmia": "not applicable: no shadow models"},
         metrics_std={"forget_acc": 0.025, "test_acc": 0.0125}, per_class_std=[0.01, None, 0.02],  # type: ignore[list-item]
-        schema_version=1,
+        time_source="trained", schema_version=1,
     )
 
 

@@ -29,3 +29,35 @@ def test_the_forget_pane_says_the_original_is_training_while_it_waits(qtbot) -> 
     assert pane.counter_label.text() == "Loading the dataset…"
     pane.set_waiting_text(messages.waiting_text(Progress("original", 0.5, "epoch 8/15", eta_s=20.0)))
     assert pane.counter_label.text() == "Training the original model… (epoch 8/15 · ETA 0:20)"
+
+
+def test_a_cached_model_is_reported_with_its_training_time_never_its_load_time() -> None:
+    text = messages.run_summary("Retrain", 5.85, {"forget_acc": 0.0, "test_acc": 0.89},
+                                "trained earlier, loaded from the cache")
+    assert text.startswith("Retrain ready (trained earlier, loaded from the cache; trained in 5.85 s): forget 0.0 %")
+    assert "the method alone" not in text
+    unknown = messages.run_summary("Retrain", None, {"forget_acc": 0.0}, "trained earlier; time not recorded")
+    assert unknown.startswith("Retrain ready (trained earlier; time not recorded): forget 0.0 %")
+
+
+def test_the_runs_table_and_compare_show_a_cached_retrain_as_such(qtbot) -> None:  # noqa: ANN001
+    from app.panes.runs_pane import CompareDialog, RunsPane
+    from engine import RunRecord
+
+    fresh = RunRecord(method="pour_p", label="POUR-P", spec={}, metrics={"forget_acc": 0.0}, seconds={"method": 0.0072})
+    cached = RunRecord(method="retrain", label="Retrain", spec={}, metrics={"forget_acc": 0.0},
+                       seconds={"method": 5.85, "load": 0.0076}, time_source="cache")
+    state = SessionModel()
+    pane = RunsPane(state)
+    qtbot.addWidget(pane)
+    state.add_run(fresh)
+    state.add_run(cached)
+    last = pane.table.columnCount() - 1
+    assert pane.table.horizontalHeaderItem(last).text() == "seconds"
+    assert pane.table.item(0, last).text() == "0.01"
+    assert pane.table.item(1, last).text() == "5.85 (trained earlier, loaded from the cache)"  # not 0.0076
+    dlg = CompareDialog([(1, "#e76f51", fresh), (2, "#59a14f", cached)], [str(i) for i in range(10)], pane)
+    qtbot.addWidget(dlg)
+    row = dlg.table.rowCount() - 1
+    texts = [dlg.table.item(row, j).text() for j in range(dlg.table.columnCount()) if dlg.table.item(row, j)]
+    assert "5.85 (trained earlier, loaded from the cache)" in texts and "0.01" in texts and not any("0.0076" in t for t in texts)
