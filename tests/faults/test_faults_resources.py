@@ -115,7 +115,7 @@ def test_cli_unlearn_into_an_unwritable_out_is_one_line(tmp_path: Path, monkeypa
 def test_cli_report_onto_an_unwritable_disk_is_one_line(tmp_path: Path, monkeypatch, capsys, code: int, kind: str, words: str) -> None:  # noqa: ANN001
     rec = RunRecord("m", spec={}, metrics={"forget_acc": 0.5}).save(tmp_path / "record.json")
     _unwritable(monkeypatch, code, tmp_path / "full")
-    assert main(["report", str(rec), "--out", str(tmp_path / "full" / "r.html"), "--no-thumbnails"]) == 2
+    assert main(["report", str(rec), "--out", str(tmp_path / "full" / "r.html"), "--no-thumbnails", "--quiet"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith(f"error: {kind}") and "r.html" in err and len(err.splitlines()) == 1
 
