@@ -21,6 +21,7 @@ ERROR_BAR_COLOUR = "#303841"  # dark: readable on every run colour and on the gr
 
 
 TITLE = "per-class test accuracy"
+MIN_LABEL_PT = 7.5  # class labels may shrink to this size to show names rather than numbers
 
 
 class PerClassBars(QWidget):
@@ -41,6 +42,8 @@ class PerClassBars(QWidget):
         self.items: list[pg.BarGraphItem] = []
         self.forget_classes: list[int] = []
         self.tick_kind = ""  # "full", "short" or "number": what the class labels are
+        self._tick_font = QFont()
+        self._tick_font.setPointSizeF(style.PLOT_FONT_PT)
         self.error_items: list[pg.ErrorBarItem] = []
         # the first / last class name may reach a little past the axis ends (into the margin)
         self.plot.getAxis("bottom").setStyle(hideOverlappingLabels=24)
@@ -102,10 +105,21 @@ class PerClassBars(QWidget):
         if not self.isVisible() or width < 50:  # not laid out yet: every name; the first resize fits them
             axis.setTicks([[(i, n) for i, n in enumerate(names)]])
             return
-        fm = QFontMetrics(axis.style.get("tickFont") or axis.font())
         per_class = width / len(names)
-        pad = fm.horizontalAdvance("  ")
-        labels, self.tick_kind = style.class_tick_labels(names, per_class - pad, fm)
+        font = QFont(self._tick_font)
+        while True:  # the short names in a smaller font (down to MIN_LABEL_PT) before numbers
+            fm = QFontMetrics(font)
+            pad = fm.horizontalAdvance("  ")
+            labels, self.tick_kind = style.class_tick_labels(names, per_class - pad, fm)
+            if self.tick_kind != "number" or font.pointSizeF() <= MIN_LABEL_PT:
+                break
+            font.setPointSizeF(max(MIN_LABEL_PT, font.pointSizeF() - 0.5))
+        if self.tick_kind == "number":  # numbers read best in the plot's own font
+            font = QFont(self._tick_font)
+            fm = QFontMetrics(font)
+            pad = fm.horizontalAdvance("  ")
+        if axis.style.get("tickFont") is None or axis.style["tickFont"].pointSizeF() != font.pointSizeF():
+            axis.setStyle(tickFont=font)
         widest = max(fm.horizontalAdvance(t) for t in labels)
         step = 1
         while step < len(names) and widest > step * per_class - pad:
@@ -182,5 +196,7 @@ class PerClassBars(QWidget):
     def set_font_size(self, pt: float) -> None:
         """Ticks and the title in ``pt`` points (presenter mode)."""
         self._title_size = f"{pt + 1:g}pt"
+        self._tick_font = QFont()
+        self._tick_font.setPointSizeF(pt)
         style.set_plot_font(self.plot.getPlotItem(), pt)
         self._tick_names()

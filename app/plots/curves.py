@@ -183,7 +183,7 @@ class CurvesPlot(QWidget):
 
     def resizeEvent(self, ev) -> None:
         super().resizeEvent(ev)
-        QTimer.singleShot(0, self._refit_x_label)  # once the plots have their new widths
+        QTimer.singleShot(0, self, self._refit_x_label)  # once the plots have their new widths (not after self is gone)
 
     def _refit_x_label(self) -> None:
         if shiboken6.isValid(self):

@@ -18,6 +18,7 @@ from app.plots import style
 NAN_RGBA = np.array([235, 235, 235, 255], dtype=np.uint8)
 GRAM_RANGE = (-1.0, 1.0)  # cosine of centred class means
 MIN_LABEL_PT = 6.5  # class labels shrink to fit small cells, down to this size; below it they are thinned
+TITLE_MAX_PT = 11.0  # "Gram" / "ideal (ETF)" never larger (presenter mode)
 MAX_LABEL_PT = 9.0  # ... and are never larger than the normal plot font (presenter mode: the maps stay big)
 BAR_MARGIN = 1.18  # the colour bar's axis runs a little past -1..1, so the end labels are drawn
 
@@ -98,14 +99,23 @@ class ClassAxis(pg.AxisItem):
         return [(float(step), [i + 0.5 for i in sorted(shown)])]
 
     def tickStrings(self, values: list[float], scale: float, spacing: float) -> list[str]:
+        if self.orientation == "bottom":  # the class number stands in: pyqtgraph drops a label whose
+            return [str(int(v)) for v in values]  # *flat* box leaves the axis; drawn upright as its name
         return [self.names[int(v)] if 0 <= int(v) < len(self.names) else "" for v in values]
+
+    def _name(self, text: str) -> str:
+        if self.orientation != "bottom":
+            return text
+        i = int(text)
+        return self.names[i] if 0 <= i < len(self.names) else ""
 
     def drawPicture(self, p, axisSpec, tickSpecs, textSpecs) -> None:
         super().drawPicture(p, axisSpec, tickSpecs, [])
         p.setFont(self.label_font)
         p.setPen(self.textPen())
         fm = QFontMetrics(self.label_font)
-        for rect, _flags, text in textSpecs:
+        for rect, _flags, tick_text in textSpecs:
+            text = self._name(tick_text)
             if self.orientation == "bottom":  # upright, reading upwards, its end at the map's edge
                 p.save()
                 p.translate(rect.center().x(), rect.top())
@@ -117,8 +127,8 @@ class ClassAxis(pg.AxisItem):
             else:
                 p.drawText(rect, int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter), text)
 
-    def label_rects(self) -> list[QRectF]:
-        """Where each drawn label lies, in the axis's coordinates (tests)."""
+    def drawn_labels(self) -> list[tuple[str, QRectF]]:
+        """(label, where it lies in the axis's coordinates) of each label drawn (tests, screenshots)."""
         img = QImage(10, 10, QImage.Format.Format_ARGB32)
         painter = QPainter(img)
         try:
@@ -127,12 +137,13 @@ class ClassAxis(pg.AxisItem):
             painter.end()
         fm = QFontMetrics(self.label_font)
         out = []
-        for rect, _f, text in specs:
+        for rect, _f, tick_text in specs:
+            text = self._name(tick_text)
             w, h = fm.horizontalAdvance(text), fm.height()
             if self.orientation == "bottom":
-                out.append(QRectF(rect.center().x() - h / 2, rect.top() + 2, h, w))
+                out.append((text, QRectF(rect.center().x() - h / 2, rect.top() + 2, h, w)))
             else:
-                out.append(QRectF(rect.right() - w, rect.center().y() - h / 2, w, h))
+                out.append((text, QRectF(rect.right() - w, rect.center().y() - h / 2, w, h)))
         return out
 
 
@@ -253,6 +264,8 @@ class GramView(QWidget):
         """Ticks and titles in ``pt`` points (presenter mode)."""
         for plot in self.plots:
             style.set_plot_font(plot, pt)
+            if plot.titleLabel.text:  # the two map titles stay small: the maps need the height
+                plot.titleLabel.setText(plot.titleLabel.text, size=f"{min(pt + 1, TITLE_MAX_PT):g}pt")
             for name in ("bottom", "left"):  # refit the upright labels' room to the new font
                 ax = plot.getAxis(name)
                 if isinstance(ax, ClassAxis):

@@ -15,7 +15,7 @@ from PySide6.QtWidgets import QApplication
 
 from app.plots import style
 from app.plots.bars import PerClassBars
-from app.plots.curves import INTERP_LABEL, X_LABELS, CurvesPlot
+from app.plots.curves import INTERP_LABEL, X_LABELS
 from app.plots.embedding import EmbeddingPlot, keep_inside, repel_labels
 from app.plots.geometry_view import GramView
 
@@ -107,7 +107,7 @@ def test_only_too_many_classes_are_thinned_and_the_forgotten_class_stays(qtbot) 
         assert not r1.intersects(r2)
 
 
-@pytest.mark.parametrize(("size", "pt"), [((480, 300), None), ((380, 220), 13.0)])
+@pytest.mark.parametrize(("size", "pt"), [((480, 300), None), ((460, 240), 13.0)])  # normal; presenter at 1600 x 1000
 def test_the_gram_and_etf_label_every_class_alike_on_both_axes(qtbot, size, pt) -> None:  # noqa: ANN001
     style.configure()
     g = GramView()
@@ -125,15 +125,13 @@ def test_the_gram_and_etf_label_every_class_alike_on_both_axes(qtbot, size, pt) 
     for plot in g.plots[:2]:  # the Gram and the ideal ETF
         for name in ("left", "bottom"):
             axis = plot.getAxis(name)
-            drawn = axis.label_rects()
-            values = axis.tickValues(*axis.range, axis.geometry().height() if name == "left" else axis.geometry().width())
-            shown = axis.tickStrings(values[0][1], 1, 1)
-            assert shown == short, f"{name}: {shown}"  # every class, the same names everywhere
+            drawn = axis.drawn_labels()
+            assert [t for t, _ in drawn] == short, f"{name}: {[t for t, _ in drawn]}"  # every class, alike
             box = axis.boundingRect()
-            for r in drawn:
-                assert box.adjusted(-1, -1, 1, 1).contains(r), f"{name} label {r} outside {box}"
-            for r1, r2 in itertools.combinations(drawn, 2):
-                assert not r1.intersects(r2), f"{name}: {r1} overlaps {r2}"
+            for t, r in drawn:
+                assert box.adjusted(-1, -1, 1, 1).contains(r), f"{name} label {t} at {r} outside {box}"
+            for (t1, r1), (t2, r2) in itertools.combinations(drawn, 2):
+                assert not r1.intersects(r2), f"{name}: {t1} overlaps {t2}"
             assert all(n in axis.toolTip() for n in PATH)
 
 
@@ -173,21 +171,24 @@ def test_keep_inside_moves_only_labels_that_stick_out() -> None:
     assert (moved[:, 0] - 30 >= 0).all()
 
 
-@pytest.mark.parametrize(("width", "pt"), [(380, 9.0), (380, 13.0), (300, 13.0), (700, 9.0)])
-def test_the_interpolation_axis_title_fits_its_axis(qtbot, width, pt) -> None:  # noqa: ANN001
+@pytest.mark.parametrize(("size", "pt"), [((1000, 700), 9.0), ((1000, 700), 13.0), ((700, 600), 13.0), ((1500, 700), 9.0)])
+def test_the_interpolation_axis_title_fits_its_axis(qtbot, size, pt) -> None:  # noqa: ANN001
+    from app.plots.live_view import LiveView
+
     style.configure()
-    c = CurvesPlot()
-    qtbot.addWidget(c)
-    c.resize(width, 320)
-    c.show()
-    qtbot.waitExposed(c)
-    c.set_font_size(pt)
+    v = LiveView()
+    qtbot.addWidget(v)
+    v.resize(*size)
+    v.show()
+    qtbot.waitExposed(v)
+    v.set_large(pt > 9, font_pt=pt)
+    c = v.curves
     c.set_closed_form(True)
-    _settle(qtbot, c)
+    _settle(qtbot, v)
     axis = c.nc_plot.getAxis("bottom")
     assert axis.labelText in X_LABELS[True]
     fm = QFontMetrics(QFont(axis.label.font()))
     assert fm.horizontalAdvance(axis.labelText) <= axis.geometry().width()
     assert axis.toolTip() == INTERP_LABEL
-    if width >= 700 and pt <= 9:
+    if size[0] >= 1500 and pt <= 9:
         assert axis.labelText == INTERP_LABEL  # the full title where it fits
