@@ -107,13 +107,19 @@ class PerClassBars(QWidget):
             return
         per_class = width / len(names)
         font = QFont(self._tick_font)
-        while True:  # the short names in a smaller font (down to MIN_LABEL_PT) before numbers
-            fm = QFontMetrics(font)
-            pad = fm.horizontalAdvance("  ")
-            labels, self.tick_kind = style.class_tick_labels(names, per_class - pad, fm)
-            if self.tick_kind != "number" or font.pointSizeF() <= MIN_LABEL_PT:
+        # the Gram's short names ("lymph."), in a smaller font down to MIN_LABEL_PT if need be; then
+        # shorter cuts ("lym."); then numbers
+        for shortest in (style.SHORT_NAME_CHARS, 4):
+            font = QFont(self._tick_font)
+            while True:
+                fm = QFontMetrics(font)
+                pad = fm.horizontalAdvance("  ")
+                labels, self.tick_kind = style.class_tick_labels(names, per_class - pad, fm, shortest=shortest)
+                if self.tick_kind != "number" or font.pointSizeF() <= MIN_LABEL_PT:
+                    break
+                font.setPointSizeF(max(MIN_LABEL_PT, font.pointSizeF() - 0.5))
+            if self.tick_kind != "number":
                 break
-            font.setPointSizeF(max(MIN_LABEL_PT, font.pointSizeF() - 0.5))
         if self.tick_kind == "number":  # numbers read best in the plot's own font
             font = QFont(self._tick_font)
             fm = QFontMetrics(font)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 import shiboken6
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import QRectF, Qt, QTimer
 from PySide6.QtGui import QFontMetrics
 from PySide6.QtWidgets import QGraphicsItem, QLabel, QVBoxLayout, QWidget
 
@@ -173,12 +173,18 @@ class CurvesPlot(QWidget):
         """The longest x-axis title of :data:`X_LABELS` that fits the axis's width (a narrow plot or
         the presenters' font gets a shorter one; the full one is the axis's tooltip)."""
         axis = self.nc_plot.getAxis("bottom")
-        room = axis.geometry().width() or self.glw.width() - 60
+        # the title is centred on the axis: room is twice the distance from that centre to the nearer
+        # visible edge (the axis may reach past the widget's right edge when the layout is tight)
+        box = axis.sceneBoundingRect()
+        seen = box.intersected(QRectF(self.glw.viewport().rect())) if self.glw.isVisible() else box
+        centre = box.center().x()
+        room = 2 * min(centre - seen.left(), seen.right() - centre) if seen.width() > 0 else self.glw.width() - 60
         fm = QFontMetrics(axis.label.font())
         choices = X_LABELS[self.closed_form]
         text = next((t for t in choices if fm.horizontalAdvance(t) + 8 <= room), choices[-1])
         if axis.labelText != text:
             self.nc_plot.setLabel("bottom", text)
+        axis.resizeEvent(None)  # pyqtgraph centres the title only on a resize: with the old title's width
         axis.setToolTip(choices[0])
 
     def resizeEvent(self, ev) -> None:

@@ -410,8 +410,8 @@ class EmbeddingPlot(pg.PlotWidget):
             if ok:
                 p = self._vb.mapViewToScene(QPointF(float(m[0]), float(m[1])))
                 centres[c] = (p.x(), p.y())
-                r = label.boundingRect()
-                sizes[c] = (r.width(), r.height())
+                r = label.textItem.boundingRect()  # pixels, whatever the view's scale (TextItem's own
+                sizes[c] = (r.width(), r.height())  # transform is set only on its next paint)
         moved = repel_labels(centres, sizes, bounds=self._vb.sceneBoundingRect())
         xs: list[float] = []
         ys: list[float] = []

@@ -146,14 +146,15 @@ def short_class_names(names: list[str], n: int = SHORT_NAME_CHARS) -> list[str]:
     return [f"{i} {s}" if s in dup else s for i, s in enumerate(out)]
 
 
-def class_tick_labels(names: list[str], room: float, fm: QFontMetrics, min_chars: int = 3) -> tuple[list[str], str]:
+def class_tick_labels(names: list[str], room: float, fm: QFontMetrics, min_chars: int = 3,
+                      shortest: int = 4) -> tuple[list[str], str]:
     """Labels for every class where each has ``room`` px of width: the full names if they all fit,
     else the longest abbreviations (:func:`short_class_names`, same cut for every class) that all
-    fit (the Gram's labels, or shorter), else the class numbers. Returns (labels, kind) with kind "full", "short" or "number"."""
+    fit (the Gram's labels, or shorter down to ``shortest`` characters), else the class numbers. Returns (labels, kind) with kind "full", "short" or "number"."""
     names = [str(x) for x in names]
     if all(fm.horizontalAdvance(x) <= room for x in names):
         return names, "full"
-    for n in range(SHORT_NAME_CHARS, min_chars, -1):  # the Gram's cut ("lymph."), or a shorter one
+    for n in range(SHORT_NAME_CHARS, max(min_chars, shortest - 1), -1):  # the Gram's cut ("lymph."), or shorter
         labels = short_class_names(names, n)
         if all(fm.horizontalAdvance(x) <= room for x in labels):
             return labels, "short"

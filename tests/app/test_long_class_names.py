@@ -171,7 +171,7 @@ def test_keep_inside_moves_only_labels_that_stick_out() -> None:
     assert (moved[:, 0] - 30 >= 0).all()
 
 
-@pytest.mark.parametrize(("size", "pt"), [((1000, 700), 9.0), ((1000, 700), 13.0), ((700, 600), 13.0), ((1500, 700), 9.0)])
+@pytest.mark.parametrize(("size", "pt"), [((1000, 700), 9.0), ((1000, 700), 13.0), ((700, 600), 13.0), ((1500, 700), 9.0), ((690, 500), 9.0)])
 def test_the_interpolation_axis_title_fits_its_axis(qtbot, size, pt) -> None:  # noqa: ANN001
     from app.plots.live_view import LiveView
 
@@ -188,7 +188,10 @@ def test_the_interpolation_axis_title_fits_its_axis(qtbot, size, pt) -> None:  #
     axis = c.nc_plot.getAxis("bottom")
     assert axis.labelText in X_LABELS[True]
     fm = QFontMetrics(QFont(axis.label.font()))
+    label = axis.label.mapRectToScene(axis.label.boundingRect())
+    seen = QRectF(c.glw.viewport().rect())
     assert fm.horizontalAdvance(axis.labelText) <= axis.geometry().width()
+    assert seen.contains(label), f"{axis.labelText!r} at {label} leaves the plot {seen}"
     assert axis.toolTip() == INTERP_LABEL
     if size[0] >= 1500 and pt <= 9:
         assert axis.labelText == INTERP_LABEL  # the full title where it fits
