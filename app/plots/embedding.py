@@ -53,14 +53,18 @@ def repel_labels(centres: np.ndarray, sizes: np.ndarray, gap: float = LABEL_GAP_
         rings = max(4, 2 * k)
         cand = np.array([(dx * sx, dy * sy) for dx in range(-2, 3) for dy in range(-rings, rings + 1)])
         cand = cand[np.argsort(np.hypot(cand[:, 0], cand[:, 1] * 1.5), kind="stable")]  # prefer vertical moves
+        best, best_overlap = centres[i], np.inf
         for dx, dy in cand:
             c = centres[i] + (dx, dy)
             if bounds is not None:
                 c = keep_inside(c[None], sizes[i][None], bounds)[0]
-            if all(abs(c[0] - out[j, 0]) >= (w + sizes[j, 0]) / 2 + gap
-                   or abs(c[1] - out[j, 1]) >= (h + sizes[j, 1]) / 2 + gap for j in placed):
-                out[i] = c
+            overlap = sum(max(0.0, (w + sizes[j, 0]) / 2 + gap - abs(c[0] - out[j, 0]))
+                          * max(0.0, (h + sizes[j, 1]) / 2 + gap - abs(c[1] - out[j, 1])) for j in placed)
+            if overlap < best_overlap:  # no free spot (a crowded view, large labels): the least overlap,
+                best, best_overlap = c, overlap  # still inside the view
+            if overlap == 0.0:
                 break
+        out[i] = best
         placed.append(i)
     return out
 

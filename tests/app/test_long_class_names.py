@@ -135,13 +135,16 @@ def test_the_gram_and_etf_label_every_class_alike_on_both_axes(qtbot, size, pt) 
             assert all(n in axis.toolTip() for n in PATH)
 
 
-def test_embedding_labels_stay_inside_the_view_and_apart(qtbot) -> None:  # noqa: ANN001
+@pytest.mark.parametrize("pt", [None, 13.0])  # normal; presenter (the font is set before the classes)
+def test_embedding_labels_stay_inside_the_view_and_apart(qtbot, pt) -> None:  # noqa: ANN001
     style.configure()
     e = EmbeddingPlot()
     qtbot.addWidget(e)
     e.resize(420, 380)
     e.show()
     qtbot.waitExposed(e)
+    if pt is not None:
+        e.set_font_size(pt)
     e.set_classes(PATH)
     rng = np.random.default_rng(0)
     labels = np.arange(900) % 9
@@ -150,7 +153,10 @@ def test_embedding_labels_stay_inside_the_view_and_apart(qtbot) -> None:  # noqa
     means = np.stack([coords[labels == k].mean(0) for k in range(9)])
     e.set_points(coords, labels, labels == FORGET, means2d=means)
     _settle(qtbot, e)
-    e._place_labels()
+    e.resize(360, 300)  # the splitter / dock gives it another size after the frame was drawn
+    _settle(qtbot, e)
+    e.set_points(coords * 1.01, labels, labels == FORGET, means2d=means * 1.01)  # the next replay frame
+    _settle(qtbot, e)
     view = e.getPlotItem().getViewBox().sceneBoundingRect()
     rects = e.label_scene_rects()
     assert len(rects) == 9
@@ -169,6 +175,10 @@ def test_keep_inside_moves_only_labels_that_stick_out() -> None:
     assert out[2] == pytest.approx([178.0, 93.0]) and np.isnan(out[3, 0])
     moved = repel_labels(np.array([[5.0, 50.0], [5.0, 50.0]]), np.array([[60.0, 10.0], [60.0, 10.0]]), bounds=bounds)
     assert (moved[:, 0] - 30 >= 0).all()
+    # a crowded view (presenter font): no free spot for every label, yet each stays inside the view
+    crowded = repel_labels(np.full((9, 2), [10.0, 50.0]), np.full((9, 2), [180.0, 20.0]), bounds=bounds)
+    for x, y in crowded:
+        assert 90 - 1e-6 <= x <= 110 + 1e-6 and 10 - 1e-6 <= y <= 90 + 1e-6
 
 
 @pytest.mark.parametrize(("size", "pt"), [((1000, 700), 9.0), ((1000, 700), 13.0), ((700, 600), 13.0), ((1500, 700), 9.0), ((690, 500), 9.0)])
