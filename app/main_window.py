@@ -60,6 +60,7 @@ from engine import (
 SMALL_DATA_IMAGES = 20_000  # at or below: the studio pre-fills methods' "small" presets
 SWEEP_DOCK_HEIGHT = 420  # px: the Pareto plot and its explanation
 VERDICT_DOCK_MAX_SHARE = 0.5  # the Verdicts dock grows to fit its five rows, up to this share of the window
+PRESENTER_VERDICT_SHARE = 0.38  # ... in presenter mode (large fonts): the live view keeps the rest
 DOCK_MIN_WIDTH = 260  # px: the side docks scroll below this rather than widen the window
 PREPARE_STAGES = {"data": "loading the data", "original": "original model"}  # the Method pane's bar while preparing
 METHOD_LIST_LINES = 9  # the Method list always shows three entries (name + two lines of description)
@@ -206,7 +207,8 @@ class MainWindow(QMainWindow):
         chrome = 4 * fm.height() + 24  # the dock title bar, the Runs / Verdicts tab bar, slack
         width = max(200, self.verdict_dock.width() or self.width())
         need = self.verdict_pane.preferred_height(width) + chrome
-        return int(min(need, VERDICT_DOCK_MAX_SHARE * self.height()))
+        share = PRESENTER_VERDICT_SHARE if self.verdict_pane.compact else VERDICT_DOCK_MAX_SHARE
+        return int(min(need, share * self.height()))
 
     def arrange_docks(self, left: int = 400, right: int = 360, bottom: int = 160) -> None:
         """Dock sizes in pixels (the live view takes the rest)."""

@@ -7,7 +7,7 @@ from __future__ import annotations
 import html
 from typing import Any
 
-from PySide6.QtCore import QSize, Qt
+from PySide6.QtCore import QSize, Qt, QTimer, Slot
 from PySide6.QtGui import QFont, QFontMetrics, QIcon, QPainter
 from PySide6.QtWidgets import (
     QFrame,
@@ -33,6 +33,7 @@ THUMB_PX = 32
 THUMB_COLUMNS = 6  # 12 thumbnails: two rows beside the verdicts
 THUMB_CELL = THUMB_PX + 24
 THUMB_SHARE = 0.3  # of the pane's width, at most, for the thumbnails
+COMPACT_THUMB_SHARE = 0.2  # ... in compact mode (presenter): the wrapped summaries need the width
 
 # status -> (badge text, background, text colour): the text carries the meaning, the colour helps.
 BADGES: dict[str, tuple[str, str, str]] = {
@@ -65,13 +66,45 @@ def evidence_lines(evidence: Any) -> list[str]:
     return out
 
 
+def wrap_words(text: str, fm: QFontMetrics, width: int) -> list[str]:
+    """``text`` broken into lines of at most ``width`` px at word boundaries (greedy, as QLabel's word
+    wrap does); a single word wider than ``width`` stays whole on its own line."""
+    lines: list[str] = []
+    for para in text.split("\n"):
+        line = ""
+        for word in para.split():
+            trial = f"{line} {word}" if line else word
+            if line and fm.horizontalAdvance(trial) > width:
+                lines.append(line)
+                line = word
+            else:
+                line = trial
+        lines.append(line)
+    return lines
+
+
+def fit_lines(text: str, fm: QFontMetrics, width: int, max_lines: int) -> list[str]:
+    """``text`` word-wrapped to ``width`` px in at most ``max_lines`` lines; only when it needs more
+    is the last line cut with "…" (the rest of the words folded into it first)."""
+    lines = wrap_words(text, fm, width)
+    if len(lines) <= max_lines:
+        return lines
+    keep = lines[: max(1, max_lines)]
+    rest = " ".join([keep[-1], *lines[len(keep):]])
+    keep[-1] = fm.elidedText(rest, Qt.TextElideMode.ElideRight, max(0, width))
+    return keep
+
+
 class SummaryLabel(QLabel):
-    """A verdict's summary: word-wrapped, or in compact mode (presenters' large font) one line cut
-    with "…" at the label's width (``text()`` keeps the whole summary; the tooltip shows it)."""
+    """A verdict's summary: word-wrapped (normal mode), or in compact mode (presenters' large font)
+    word-wrapped in at most ``max_lines`` lines, which the pane sets from the room it has
+    (:meth:`VerdictPane.fit_summaries`): only a summary that needs more lines than there is room for
+    has its last line cut with "…" (``text()`` keeps the whole summary; the tooltip shows it)."""
 
     def __init__(self) -> None:
         super().__init__()
         self.compact = False
+        self.max_lines = 1
 
     def set_compact(self, compact: bool) -> None:
         self.compact = compact
@@ -79,21 +112,48 @@ class SummaryLabel(QLabel):
         self.updateGeometry()
         self.update()
 
+    def set_max_lines(self, n: int) -> None:
+        n = max(1, int(n))
+        if n != self.max_lines:
+            self.max_lines = n
+            self.updateGeometry()
+            self.update()
+
+    def lines_needed(self, width: int | None = None) -> int:
+        """Lines the whole summary takes wrapped at ``width`` px (default: the label's width)."""
+        w = self.contentsRect().width() if width is None else width
+        return len(wrap_words(self.text(), self.fontMetrics(), max(1, w)))
+
+    def shown_lines(self) -> list[str]:
+        """The lines as drawn (compact mode)."""
+        return fit_lines(self.text(), self.fontMetrics(), max(1, self.contentsRect().width()), self.max_lines)
+
     def shown_text(self) -> str:
-        """The text as drawn: the whole summary, or one line elided to the current width."""
+        """The text as drawn: the whole summary, or (compact) the fitted lines joined by spaces."""
         if not self.compact:
             return self.text()
-        return self.fontMetrics().elidedText(self.text(), Qt.TextElideMode.ElideRight, max(0, self.contentsRect().width()))
+        return " ".join(self.shown_lines())
+
+    def is_elided(self) -> bool:
+        """Whether the drawn text is cut (compact mode, more lines needed than allotted)."""
+        return self.compact and self.lines_needed() > self.max_lines
+
+    def _lines_height(self, n: int) -> int:
+        fm = self.fontMetrics()
+        return fm.height() + max(0, n - 1) * fm.lineSpacing()
 
     def minimumSizeHint(self) -> QSize:
         if not self.compact:
             return super().minimumSizeHint()
-        return QSize(self.fontMetrics().horizontalAdvance("…") * 8, self.fontMetrics().height())
+        return QSize(self.fontMetrics().horizontalAdvance("…") * 8, self._lines_height(self.max_lines))
 
     def sizeHint(self) -> QSize:
         if not self.compact:
             return super().sizeHint()
-        return QSize(self.fontMetrics().horizontalAdvance(self.text()) + 4, self.fontMetrics().height())
+        return QSize(self.fontMetrics().horizontalAdvance("…") * 8, self._lines_height(self.max_lines))
+
+    def hasHeightForWidth(self) -> bool:
+        return False if self.compact else super().hasHeightForWidth()
 
     def paintEvent(self, ev) -> None:
         if not self.compact:
@@ -101,7 +161,10 @@ class SummaryLabel(QLabel):
             return
         p = QPainter(self)
         p.setPen(self.palette().color(self.foregroundRole()))
-        p.drawText(self.contentsRect(), int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter), self.shown_text())
+        fm = self.fontMetrics()
+        r = self.contentsRect()
+        for i, line in enumerate(self.shown_lines()):
+            p.drawText(r.left(), r.top() + fm.ascent() + i * fm.lineSpacing(), line)
         p.end()
 
 
@@ -223,6 +286,11 @@ class VerdictPane(QWidget):
         scroll.setWidgetResizable(True)
         scroll.setFrameShape(QFrame.Shape.NoFrame)
         scroll.setWidget(body)
+        self._scroll = scroll
+        self._fit_timer = QTimer(self)
+        self._fit_timer.setSingleShot(True)
+        self._fit_timer.setInterval(0)
+        self._fit_timer.timeout.connect(self.fit_summaries)
         outer = QVBoxLayout(self)
         outer.setContentsMargins(0, 0, 0, 0)
         outer.addWidget(scroll)
@@ -231,7 +299,8 @@ class VerdictPane(QWidget):
     def thumb_columns(self, width: int) -> int:
         """Thumbnail columns for a pane ``width`` px wide: the images take at most
         ``THUMB_SHARE`` of it (the verdicts' text needs the rest), 2 to ``THUMB_COLUMNS``."""
-        return max(2, min(THUMB_COLUMNS, int((THUMB_SHARE * width - 18) // self._thumb_cell)))
+        share = COMPACT_THUMB_SHARE if self.compact else THUMB_SHARE
+        return max(2, min(THUMB_COLUMNS, int((share * width - 18) // self._thumb_cell)))
 
     def resizeEvent(self, ev) -> None:
         side = self.thumb_columns(ev.size().width()) * self._thumb_cell + 18
@@ -241,12 +310,76 @@ class VerdictPane(QWidget):
             if self.thumbs_list.isVisible() or self.thumbs_label.width() > side:
                 self.thumbs_label.setFixedWidth(side)
         super().resizeEvent(ev)
+        if self.compact:
+            self._fit_timer.start()  # once the layout has given the summaries their widths
+
+    # ------------------------------------------------------------------ compact fitting
+    def _row_floor(self, row: VerdictRowWidgets) -> int:
+        """A row's height without its summary: the badge, the question."""
+        return max(row.badge_label.sizeHint().height(), row.question_label.sizeHint().height())
+
+    def _fixed_height(self, header_width: int) -> int:
+        """Pixels of the body that are not verdict rows: margins, the header, spacing."""
+        lay = self._body.layout()
+        m = lay.contentsMargins()
+        hh = self.header_label.heightForWidth(max(1, header_width))
+        hh = hh if hh > 0 else self.header_label.sizeHint().height()
+        rows = sum(1 for r in self.rows if not r.badge_label.isHidden())
+        return m.top() + m.bottom() + hh + 3 + self.grid.verticalSpacing() * max(0, rows - 1) + 4
+
+    def _summary_width(self, pane_width: int | None = None) -> int:
+        """The summaries' width in px now, or (``pane_width``) once the pane is that wide."""
+        now = self.rows[0].summary_label.contentsRect().width()
+        if pane_width is None:
+            return now
+        if self.isVisible() and now > 20:
+            return max(40, now + pane_width - self.width())
+        return max(40, pane_width // 2)
+
+    @Slot()
+    def fit_summaries(self) -> None:
+        """Compact mode: give each summary as many lines as the pane's height has room for, rows
+        needing the fewest extra lines first (so most summaries are whole); only a summary that
+        still does not fit is cut with "…"."""
+        if not self.compact:
+            return
+        rows = [r for r in self.rows if not r.badge_label.isHidden()]
+        if not rows:
+            return
+        width = max(1, self._summary_width())
+        room = self._scroll.viewport().height() - self._fixed_height(self.header_label.width() or width)
+        fm = rows[0].summary_label.fontMetrics()
+        def h(n: int) -> int:
+            return fm.height() + max(0, n - 1) * fm.lineSpacing()
+        need = [r.summary_label.lines_needed(width) for r in rows]
+        floor = [self._row_floor(r) for r in rows]
+        lines = [1] * len(rows)
+        def total() -> int:
+            return sum(max(f, h(k)) for f, k in zip(floor, lines, strict=True))
+        for i in sorted(range(len(rows)), key=lambda i: need[i]):  # whole summaries first, shortest first
+            old = lines[i]
+            lines[i] = need[i]
+            if total() > room:
+                lines[i] = old
+        grew = True
+        while grew:  # then the leftover room, a line at a time, to the summaries still cut
+            grew = False
+            for i in range(len(rows)):
+                if lines[i] < need[i]:
+                    lines[i] += 1
+                    if total() > room:
+                        lines[i] -= 1
+                    else:
+                        grew = True
+        for r, k in zip(rows, lines, strict=True):
+            r.summary_label.set_max_lines(k)
 
     # ------------------------------------------------------------------ public
     def set_compact(self, compact: bool) -> None:
-        """Compact rows (presenter mode, large font): each summary on one line cut with "…" (the
-        whole text in the tooltip), no basis line under the question (the header says it), so all
-        five rows fit a short dock."""
+        """Compact rows (presenter mode, large font): no basis line under the question (the header
+        says it); each summary wrapped into the lines the pane's height has room for
+        (:meth:`fit_summaries`), cut with "…" only when there is no room (the whole text in the
+        tooltip), so all five rows fit a short dock."""
         self.compact = compact
         for row in self.rows:
             row.summary_label.set_compact(compact)
@@ -254,7 +387,14 @@ class VerdictPane(QWidget):
         self.show_record(self.record, self._bundle, self._title)
 
     def preferred_height(self, width: int) -> int:
-        """Pixels the pane needs to show its rows unscrolled at ``width`` pixels wide."""
+        """Pixels the pane needs to show its rows unscrolled at ``width`` pixels wide (compact mode:
+        every summary whole, wrapped at the width its column will have)."""
+        if self.compact:
+            sw = self._summary_width(width)
+            rows = [r for r in self.rows if not r.badge_label.isHidden()]
+            body = sum(max(self._row_floor(r), r.summary_label._lines_height(r.summary_label.lines_needed(sw)))
+                       for r in rows)
+            return self._fixed_height(max(1, width - self._thumbs_side - 24)) + body + 6
         lay = self._body.layout()
         h = lay.heightForWidth(width) if lay.hasHeightForWidth() else -1
         return (h if h > 0 else self._body.sizeHint().height()) + 6
@@ -294,9 +434,13 @@ class VerdictPane(QWidget):
         else:
             basis = (record.audit or {}).get("basis", "")
             judged = html.escape(str(BASIS_TEXT.get(basis, basis) if isinstance(basis, str) else ""))
+            outputs = next((v for v in vs if v.get("key") == "outputs"), None)
+            # compact (presenter): no hovering; "none still recognised" joins the header, so the
+            # summaries get the width a column beside them would take
+            tail = ("." + (" No forget image is still recognised." if outputs is not None and not outputs.get("indices")
+                           else "")) if self.compact else "; hover a row for the numbers behind it."
             self.header_label.setText(f"<b>Did {name} really forget?</b> "
-                                      f"<span style='color:#5f6368'>Judged {judged}; "
-                                      f"hover a row for the numbers behind it.</span>")
+                                      f"<span style='color:#5f6368'>Judged {judged}{tail}</span>")
         for i, row in enumerate(self.rows):
             if i < len(vs):
                 row.show_verdict(vs[i])
@@ -304,6 +448,8 @@ class VerdictPane(QWidget):
                 row.hide()
         outputs = next((v for v in vs if v.get("key") == "outputs"), None)
         self._show_thumbs(list(outputs.get("indices") or []) if outputs else [], bundle, outputs is not None)
+        if self.compact:
+            self._fit_timer.start()
 
     # ------------------------------------------------------------------ thumbnails
     def _show_thumbs(self, indices: list[int], bundle: Any, audited: bool) -> None:
@@ -319,6 +465,7 @@ class VerdictPane(QWidget):
             text = "No forget image is still recognised."
             self.thumbs_label.setText(text)  # a short line: give the verdicts the width the images would take
             self.thumbs_label.setFixedWidth(min(self._thumbs_side, self.thumbs_label.fontMetrics().horizontalAdvance(text) + 12))
+            self.thumbs_label.setVisible(not self.compact)  # compact: the header says it
             self.thumbs_list.setVisible(False)
             return
         self.thumbs_label.setFixedWidth(self._thumbs_side)

@@ -20,19 +20,8 @@ from engine import RunRecord
 ERROR_BAR_COLOUR = "#303841"  # dark: readable on every run colour and on the grey Original / green Retrain
 
 
-def fit_text(text: str, room: float, fm: QFontMetrics, min_chars: int = 3) -> str:
-    """``text``, or its first letters and "…", in at most ``room`` px; "" when not even
-    ``min_chars`` letters fit (a text shorter than that is never cut)."""
-    if fm.horizontalAdvance(text) <= room:
-        return text
-    for k in range(len(text) - 1, min_chars - 1, -1):
-        t = text[:k] + "…"
-        if fm.horizontalAdvance(t) <= room:
-            return t
-    return ""
-
-
 TITLE = "per-class test accuracy"
+MIN_LABEL_PT = 7.5  # class labels may shrink to this size to show names rather than numbers
 
 
 class PerClassBars(QWidget):
@@ -51,6 +40,10 @@ class PerClassBars(QWidget):
         self.plot.setMouseEnabled(False, False)
         self.plot.showGrid(y=True, alpha=0.2)
         self.items: list[pg.BarGraphItem] = []
+        self.forget_classes: list[int] = []
+        self.tick_kind = ""  # "full", "short" or "number": what the class labels are
+        self._tick_font = QFont()
+        self._tick_font.setPointSizeF(style.PLOT_FONT_PT)
         self.error_items: list[pg.ErrorBarItem] = []
         # the first / last class name may reach a little past the axis ends (into the margin)
         self.plot.getAxis("bottom").setStyle(hideOverlappingLabels=24)
@@ -59,10 +52,11 @@ class PerClassBars(QWidget):
         lay.addWidget(self.plot)
 
     def set_series(self, names: Sequence[str], series: list[tuple[str, str, Sequence[float]]],
-                   errors: dict[int, Sequence[float]] | None = None) -> None:
+                   errors: dict[int, Sequence[float]] | None = None, forget: Sequence[str] = ()) -> None:
         """``series``: (label, colour, per-class accuracies) tuples, drawn side by side. ``errors``:
         {series index: per-class standard deviations} drawn as ± error bars on that series' bars
-        (a multi-seed run; aligned with its accuracies, NaN or missing classes get none)."""
+        (a multi-seed run; aligned with its accuracies, NaN or missing classes get none).
+        ``forget``: names of the forgotten classes (always labelled)."""
         for it in self.items + self.error_items:
             self.plot.removeItem(it)
         self.items = []
@@ -91,31 +85,58 @@ class PerClassBars(QWidget):
                          for j, (lab, _, _) in enumerate(series))
         self._set_title(key, plain)
         self._names = [str(n) for n in names]
+        self.forget_classes = [self._names.index(c) for c in forget if c in self._names] if forget else []
         self._tick_names()
         self.plot.setXRange(-0.6, len(names) - 0.4, padding=0)
 
     def _tick_names(self) -> None:
-        """Class names under the groups, cut (``automob…``) or thinned to every k-th class so that
-        no two overlap at the plot's current width."""
+        """A label under every class: the full names when they fit the plot's width, else the
+        same abbreviation for every class ("lymph."), else class numbers (:func:`style.class_tick_labels`),
+        the full names in the axis tooltip. Only when not even numbers fit (dozens of classes) are
+        the labels thinned to every k-th class, the forgotten classes always kept."""
         names = getattr(self, "_names", [])
         axis = self.plot.getAxis("bottom")
         if not names:
             axis.setTicks([[]])
+            axis.setToolTip("")
+            self.tick_kind = ""
             return
         width = self.plot.getPlotItem().getViewBox().width()
         if not self.isVisible() or width < 50:  # not laid out yet: every name; the first resize fits them
             axis.setTicks([[(i, n) for i, n in enumerate(names)]])
             return
-        fm = QFontMetrics(axis.style.get("tickFont") or axis.font())
         per_class = width / len(names)
-        pad = fm.horizontalAdvance("  ")
-        step, cut = 1, [""]
-        while step <= len(names):  # every class if a few letters of each fit, else every 2nd, 3rd...
-            cut = [fit_text(names[i], step * per_class - pad, fm) for i in range(0, len(names), step)]
-            if all(cut):
+        font = QFont(self._tick_font)
+        # the Gram's short names ("lymph."), in a smaller font down to MIN_LABEL_PT if need be; then
+        # shorter cuts ("lym."); then numbers
+        for shortest in (style.SHORT_NAME_CHARS, 4):
+            font = QFont(self._tick_font)
+            while True:
+                fm = QFontMetrics(font)
+                pad = fm.horizontalAdvance("  ")
+                labels, self.tick_kind = style.class_tick_labels(names, per_class - pad, fm, shortest=shortest)
+                if self.tick_kind != "number" or font.pointSizeF() <= MIN_LABEL_PT:
+                    break
+                font.setPointSizeF(max(MIN_LABEL_PT, font.pointSizeF() - 0.5))
+            if self.tick_kind != "number":
                 break
+        if self.tick_kind == "number":  # numbers read best in the plot's own font
+            font = QFont(self._tick_font)
+            fm = QFontMetrics(font)
+            pad = fm.horizontalAdvance("  ")
+        if axis.style.get("tickFont") is None or axis.style["tickFont"].pointSizeF() != font.pointSizeF():
+            axis.setStyle(tickFont=font)
+        widest = max(fm.horizontalAdvance(t) for t in labels)
+        step = 1
+        while step < len(names) and widest > step * per_class - pad:
             step += 1
-        axis.setTicks([[(i, c) for i, c in zip(range(0, len(names), step), cut, strict=False) if c]])
+        shown = set(range(0, len(names), step))
+        for f in self.forget_classes:  # the forgotten class is the one a reader looks for
+            if 0 <= f < len(names):
+                shown -= set(range(f - step + 1, f + step))
+                shown.add(f)
+        axis.setTicks([[(i, labels[i]) for i in sorted(shown)]])
+        axis.setToolTip("" if self.tick_kind == "full" else "classes:\n" + style.class_key(names, labels))
 
     def resizeEvent(self, ev) -> None:
         super().resizeEvent(ev)
@@ -139,7 +160,7 @@ class PerClassBars(QWidget):
             series.append(("retrain", style.RETRAIN_COLOUR, retrain.per_class_acc))
         series.append((record.label or record.method, colour, record.per_class_acc))
         errors = {len(series) - 1: list(per_class_std)} if per_class_std else None
-        self.set_series(names, series, errors)
+        self.set_series(names, series, errors, forget=[str(c) for c in (record.forget or {}).get("classes", [])])
 
     def clear(self, note: str = "no run shown") -> None:
         """No bars, no legend: the title says why (``note``, e.g. "running…")."""
@@ -162,6 +183,16 @@ class PerClassBars(QWidget):
             self._title_set = (text, self._title_size)
             self.plot.setTitle(text, size=self._title_size)
             self._title_may_clip()
+        self._fit_title_row()
+
+    def _fit_title_row(self) -> None:
+        """The title row as tall as its text (pyqtgraph fixes it at 30 px: a two-line or presenter-size
+        title was cut at the top and ran into the bars)."""
+        pi = self.plot.getPlotItem()
+        h = int(np.ceil(pi.titleLabel.item.boundingRect().height())) + 2
+        if pi.titleLabel.maximumHeight() != h:
+            pi.titleLabel.setMaximumHeight(h)
+            pi.layout.setRowFixedHeight(0, h)
 
     def _title_may_clip(self) -> None:
         """A long title (key of three runs) is cut at the plot's edge, never widens the plot beyond
@@ -171,5 +202,7 @@ class PerClassBars(QWidget):
     def set_font_size(self, pt: float) -> None:
         """Ticks and the title in ``pt`` points (presenter mode)."""
         self._title_size = f"{pt + 1:g}pt"
+        self._tick_font = QFont()
+        self._tick_font.setPointSizeF(pt)
         style.set_plot_font(self.plot.getPlotItem(), pt)
         self._tick_names()

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt
+import shiboken6
+from PySide6.QtCore import QRectF, Qt, QTimer
+from PySide6.QtGui import QFontMetrics
 from PySide6.QtWidgets import QGraphicsItem, QLabel, QVBoxLayout, QWidget
 
 from app.plots import style
@@ -27,6 +29,9 @@ MIN_X_SPAN = 1.0  # steps: one frame at step 0 still gets an axis 0..1, never a 
 MIN_Y_SPAN = 0.02  # a flat loss gets +-0.01, not a range of 1e-9
 STEP_LABEL = "optimiser step"
 INTERP_LABEL = "interpolation t, 0 → 1 (first point: the original)"
+# the x axis's title, longest first: the longest that fits the axis's width is shown (never clipped)
+X_LABELS = {False: (STEP_LABEL, "step"),
+            True: (INTERP_LABEL, "interpolation t, 0 → 1 (first: original)", "interpolation t, 0 → 1", "t, 0 → 1")}
 LEGEND_HTML = ("<span style='color:#e15759'>━&nbsp;loss</span> &nbsp; <span style='color:#e15759'>●&nbsp;forget&nbsp;acc</span> "
                "&nbsp; <span style='color:#59a14f'>■&nbsp;retain&nbsp;acc</span>&nbsp;<span style='color:#5f6368'>(probe&nbsp;images)</span>"
                " &nbsp; <span style='color:#4e79a7'>■&nbsp;NC1</span> &nbsp; "
@@ -156,13 +161,39 @@ class CurvesPlot(QWidget):
     def set_closed_form(self, closed_form: bool) -> None:
         """x is the interpolation t in [0, 1] (a closed-form method) or the optimiser step."""
         self.closed_form = closed_form
-        self.nc_plot.setLabel("bottom", INTERP_LABEL if closed_form else STEP_LABEL)
+        self._fit_x_label()
         if closed_form:  # the whole interpolation is known in advance: the axis is 0..1 from the start
             self._x_range = _GrowingRange(pad=X_PAD, min_span=1.0)
             self._x_range.range = padded(ORIGINAL_X, 1.0, X_PAD, 1.0)
             self.loss_plot.setXRange(*self._x_range.range, padding=0)
         else:
             self._x_range = _GrowingRange(headroom=X_HEADROOM - 1.0, pad=X_PAD, min_span=MIN_X_SPAN)
+
+    def _fit_x_label(self) -> None:
+        """The longest x-axis title of :data:`X_LABELS` that fits the axis's width (a narrow plot or
+        the presenters' font gets a shorter one; the full one is the axis's tooltip)."""
+        axis = self.nc_plot.getAxis("bottom")
+        # the title is centred on the axis: room is twice the distance from that centre to the nearer
+        # visible edge (the axis may reach past the widget's right edge when the layout is tight)
+        box = axis.sceneBoundingRect()
+        seen = box.intersected(QRectF(self.glw.viewport().rect())) if self.glw.isVisible() else box
+        centre = box.center().x()
+        room = 2 * min(centre - seen.left(), seen.right() - centre) if seen.width() > 0 else self.glw.width() - 60
+        fm = QFontMetrics(axis.label.font())
+        choices = X_LABELS[self.closed_form]
+        text = next((t for t in choices if fm.horizontalAdvance(t) + 8 <= room), choices[-1])
+        if axis.labelText != text:
+            self.nc_plot.setLabel("bottom", text)
+        axis.resizeEvent(None)  # pyqtgraph centres the title only on a resize: with the old title's width
+        axis.setToolTip(choices[0])
+
+    def resizeEvent(self, ev) -> None:
+        super().resizeEvent(ev)
+        QTimer.singleShot(0, self, self._refit_x_label)  # once the plots have their new widths (not after self is gone)
+
+    def _refit_x_label(self) -> None:
+        if shiboken6.isValid(self):
+            self._fit_x_label()
 
     def fit(self) -> None:
         """Fit every axis to the data now (a finished run, a replay): no head-room left over."""
@@ -193,6 +224,7 @@ class CurvesPlot(QWidget):
         """Ticks, axis labels and titles in ``pt`` points (presenter mode)."""
         for p in (self.loss_plot, self.acc_plot, self.nc_plot):
             style.set_plot_font(p, pt)
+        self._fit_x_label()
         for item in (self.no_loss_text,):
             font = item.textItem.font()
             font.setPointSizeF(pt)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QPoint, QPointF, Qt, QTimer, Signal
+from PySide6.QtCore import QPoint, QPointF, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QCursor
 from PySide6.QtWidgets import QFrame, QLabel, QVBoxLayout, QWidget
 
@@ -30,12 +30,15 @@ TIP_IMAGE_PX = 112  # the hovered image, scaled up (digits are 8 px, CIFAR 32 px
 LABEL_GAP_PX = 3.0
 
 
-def repel_labels(centres: np.ndarray, sizes: np.ndarray, gap: float = LABEL_GAP_PX) -> np.ndarray:
+def repel_labels(centres: np.ndarray, sizes: np.ndarray, gap: float = LABEL_GAP_PX,
+                 bounds: QRectF | None = None) -> np.ndarray:
     """Label centres (K, 2) in pixels, moved as little as possible so that no two label rectangles
-    (sizes (K, 2): width, height in pixels) overlap or come closer than ``gap``.
+    (sizes (K, 2): width, height in pixels) overlap or come closer than ``gap``, and (``bounds``,
+    a QRectF: the view) each lies inside the view (:func:`keep_inside`).
 
     Greedy, in order: each label takes the nearest free spot on a grid of offsets (half a label
-    height vertically, half a width sideways). Rows with a non-finite centre are left as they are.
+    height vertically, half a width sideways), each spot first moved inside ``bounds``. Rows with a
+    non-finite centre are left as they are.
     """
     centres = np.asarray(centres, dtype=np.float64)
     sizes = np.asarray(sizes, dtype=np.float64)
@@ -50,13 +53,39 @@ def repel_labels(centres: np.ndarray, sizes: np.ndarray, gap: float = LABEL_GAP_
         rings = max(4, 2 * k)
         cand = np.array([(dx * sx, dy * sy) for dx in range(-2, 3) for dy in range(-rings, rings + 1)])
         cand = cand[np.argsort(np.hypot(cand[:, 0], cand[:, 1] * 1.5), kind="stable")]  # prefer vertical moves
+        best, best_overlap = centres[i], np.inf
         for dx, dy in cand:
             c = centres[i] + (dx, dy)
-            if all(abs(c[0] - out[j, 0]) >= (w + sizes[j, 0]) / 2 + gap
-                   or abs(c[1] - out[j, 1]) >= (h + sizes[j, 1]) / 2 + gap for j in placed):
-                out[i] = c
+            if bounds is not None:
+                c = keep_inside(c[None], sizes[i][None], bounds)[0]
+            overlap = sum(max(0.0, (w + sizes[j, 0]) / 2 + gap - abs(c[0] - out[j, 0]))
+                          * max(0.0, (h + sizes[j, 1]) / 2 + gap - abs(c[1] - out[j, 1])) for j in placed)
+            if overlap < best_overlap:  # no free spot (a crowded view, large labels): the least overlap,
+                best, best_overlap = c, overlap  # still inside the view
+            if overlap == 0.0:
                 break
+        out[i] = best
         placed.append(i)
+    return out
+
+
+def keep_inside(centres: np.ndarray, sizes: np.ndarray, bounds: QRectF, margin: float = 2.0) -> np.ndarray:
+    """Label centres (K, 2) shifted the least so that each label rectangle (sizes (K, 2)) lies inside
+    ``bounds`` (a QRectF, the view's scene rectangle) with ``margin`` px to spare: a long name near
+    the edge is never cut ("olorectal adenocarcinoma epithelium"). A label wider than the view
+    is centred. Non-finite rows are left as they are."""
+    out = np.asarray(centres, dtype=np.float64).copy()
+    lo = np.array([bounds.left(), bounds.top()]) + margin
+    hi = np.array([bounds.right(), bounds.bottom()]) - margin
+    for i in range(len(out)):
+        if not np.all(np.isfinite(out[i])):
+            continue
+        half = np.asarray(sizes[i], dtype=np.float64) / 2
+        for d in (0, 1):
+            if hi[d] - lo[d] < 2 * half[d]:
+                out[i, d] = (lo[d] + hi[d]) / 2
+            else:
+                out[i, d] = min(max(out[i, d], lo[d] + half[d]), hi[d] - half[d])
     return out
 
 
@@ -385,9 +414,9 @@ class EmbeddingPlot(pg.PlotWidget):
             if ok:
                 p = self._vb.mapViewToScene(QPointF(float(m[0]), float(m[1])))
                 centres[c] = (p.x(), p.y())
-                r = label.boundingRect()
-                sizes[c] = (r.width(), r.height())
-        moved = repel_labels(centres, sizes)
+                r = label.textItem.boundingRect()  # pixels, whatever the view's scale (TextItem's own
+                sizes[c] = (r.width(), r.height())  # transform is set only on its next paint)
+        moved = repel_labels(centres, sizes, bounds=self._vb.sceneBoundingRect())
         xs: list[float] = []
         ys: list[float] = []
         for c, label in enumerate(self.mean_labels):

@@ -287,7 +287,7 @@ class LiveView(QWidget):
         self.embedding.point_size = 9.0 if large else 6.0
         for item in self.embedding.class_items:
             item.setSize(self.embedding.point_size)
-        self.title.setStyleSheet("font-size: 20pt;" if large else "")
+        self.title.setStyleSheet("font-size: 17pt;" if large else "")
         pt = font_pt if font_pt is not None else (13.0 if large else float(style.PLOT_FONT_PT))
         self.curves.set_font_size(pt)
         self.gram.set_font_size(pt)

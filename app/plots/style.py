@@ -124,3 +124,43 @@ def set_plot_font(plot: pg.PlotItem, pt: float) -> None:
     title = plot.titleLabel
     if title.text:
         title.setText(title.text, size=f"{pt + 1:g}pt")
+
+
+SHORT_NAME_CHARS = 6  # a class name cut to a label: at most this many characters ("lymph.")
+
+
+def abbreviate(name: str, n: int) -> str:
+    """``name`` if at most ``n`` characters, else its first ``n - 1`` (trailing space / dash
+    dropped) and "." : "colorectal adenocarcinoma epithelium" -> "color." for n = 6."""
+    name = str(name)
+    if len(name) <= n:
+        return name
+    return name[: max(1, n - 1)].rstrip(" -_") + "."
+
+
+def short_class_names(names: list[str], n: int = SHORT_NAME_CHARS) -> list[str]:
+    """Every class's label of at most ``n`` characters (:func:`abbreviate`), distinct: two names
+    that cut to the same label get their class number in front ("3 color.")."""
+    out = [abbreviate(x, n) for x in names]
+    dup = {s for s in out if out.count(s) > 1}
+    return [f"{i} {s}" if s in dup else s for i, s in enumerate(out)]
+
+
+def class_tick_labels(names: list[str], room: float, fm: QFontMetrics, min_chars: int = 3,
+                      shortest: int = 4) -> tuple[list[str], str]:
+    """Labels for every class where each has ``room`` px of width: the full names if they all fit,
+    else the longest abbreviations (:func:`short_class_names`, same cut for every class) that all
+    fit (the Gram's labels, or shorter down to ``shortest`` characters), else the class numbers. Returns (labels, kind) with kind "full", "short" or "number"."""
+    names = [str(x) for x in names]
+    if all(fm.horizontalAdvance(x) <= room for x in names):
+        return names, "full"
+    for n in range(SHORT_NAME_CHARS, max(min_chars, shortest - 1), -1):  # the Gram's cut ("lymph."), or shorter
+        labels = short_class_names(names, n)
+        if all(fm.horizontalAdvance(x) <= room for x in labels):
+            return labels, "short"
+    return [str(i) for i in range(len(names))], "number"
+
+
+def class_key(names: list[str], labels: list[str]) -> str:
+    """"label: full name" lines for the classes whose label is not their full name (a tooltip key)."""
+    return "\n".join(f"{lab} = {name}" if lab != name else name for lab, name in zip(labels, names, strict=True))

@@ -13,7 +13,7 @@ import numpy as np
 
 from engine._core.events import Geometry
 from engine._core.fileio import atomic_write_bytes
-from engine.report.palette import RETRAIN_COLOUR, class_colour
+from engine.report.palette import RETRAIN_COLOUR, RETRAIN_MARKER, class_colour
 
 
 def embedding_before_after(
@@ -39,7 +39,7 @@ def embedding_before_after(
         f = frame.is_forget
         ax.scatter(*frame.coords[f].T, s=22, facecolors="none", edgecolors="black", linewidths=0.6, label="forget images")
         if ghost is not None and ax is axes[1]:
-            ax.scatter(*ghost.coords[f].T, s=14, marker="D", color=RETRAIN_COLOUR, alpha=0.45, linewidths=0, label="retrained model")
+            ax.scatter(*ghost.coords[f].T, s=14, marker=RETRAIN_MARKER, color=RETRAIN_COLOUR, alpha=0.45, linewidths=0, label="retrained model")
         for c, (x, y) in enumerate(frame.means2d):
             if np.isfinite(x) and np.isfinite(y):
                 ax.annotate(classes[c], (x, y), ha="center", va="center", fontsize=10, weight="bold",

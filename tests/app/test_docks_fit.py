@@ -89,3 +89,65 @@ def test_presenter_mode_shows_all_five_verdicts_at_1600_by_1000(qtbot, controlle
                 f"{row.question_label.text()} lies outside the Verdicts dock ({top_left}, {bottom_right}, {visible})"
     summary = pane.rows[1].summary_label
     assert summary.toolTip().count(html.escape(summary.text())) == 1  # a cut summary is whole in the tooltip
+
+
+REAL_SUMMARIES = {  # the real audit's summaries of a POUR-P run on PathMNIST (the longest seen)
+    "outputs": "The model still recognises 0.0 % of the forget images; the retrained model recognises 0.0 %.",
+    "features": LONG_SUMMARY,
+    "private": "A membership attack calls 100.0 % of the forget images non-members (retrained model: 100.0 %). The best "
+    "loss threshold separates forget images from unseen ones with advantage 0.00 (retrained model 0.25, chance 0.00).",
+    "utility": "The test accuracy on the other classes is 61.4 %; the retrained model reaches 67.0 %.",
+    "relearn": "Fine-tuning on 10 forget images for 30 steps brings the forget accuracy to 100.0 % (retrained model: 100.0 %); "
+    "it reaches 48.7 % after 6 steps (retrained model: 21 steps). int8 quantisation / float16 rounding give 0.0 % / "
+    "0.0 % (before: 0.0 %).",
+}
+
+
+@pytest.mark.parametrize("size", [(1600, 1000), (1920, 1080)])
+@pytest.mark.parametrize("font_pt", [14], indirect=True)
+def test_presenter_verdicts_wrap_into_the_dock_and_are_never_cut_where_there_is_room(
+        qtbot, controller, font_pt, size, request) -> None:  # noqa: ANN001
+    """Presenter mode (issue 16): a presenter cannot hover, so each summary is wrapped into the room
+    the dock has, whole, not one line ending in "…" above empty space."""
+    w = _window(qtbot, controller, size, True, request)
+    pane = w.verdict_pane
+    record = _record(indices=[])  # as in the demo: no forget image still recognised
+    for v in record.audit["verdicts"]:
+        v["summary"] = REAL_SUMMARIES[v["key"]]
+    pane.show_record(record, _bundle())
+    w.verdict_dock.raise_()
+    w.resizeDocks([w.verdict_dock], [w.verdicts_height()], Qt.Orientation.Vertical)  # as after a run
+    qtbot.wait(30)
+    for _ in range(3):
+        QApplication.processEvents()
+    visible = pane.rect()
+    for row in pane.rows:
+        label = row.summary_label
+        assert not label.is_elided(), f"{row.question_label.text()} cut: {label.shown_text()!r}"
+        assert "…" not in label.shown_text()
+        assert label.shown_text() == " ".join(label.text().split())
+        bottom_right = label.mapTo(pane, label.rect().bottomRight())
+        assert visible.contains(bottom_right), f"{row.question_label.text()} lies below the dock"
+    assert any(r.summary_label.max_lines > 1 for r in pane.rows)  # wrapped, not one long line
+    # ... and the live view keeps most of the height
+    assert w.verdict_dock.height() <= 0.5 * w.height()
+
+
+@pytest.mark.parametrize("font_pt", [14], indirect=True)
+def test_presenter_verdicts_are_cut_only_when_the_dock_is_truly_too_short(qtbot, controller, font_pt, request) -> None:  # noqa: ANN001
+    w = _window(qtbot, controller, (1600, 1000), True, request)
+    pane = w.verdict_pane
+    record = _record(indices=[])  # as in the demo: no forget image still recognised
+    for v in record.audit["verdicts"]:
+        v["summary"] = REAL_SUMMARIES[v["key"]]
+    pane.show_record(record, _bundle())
+    w.verdict_dock.raise_()
+    w.resizeDocks([w.verdict_dock], [200], Qt.Orientation.Vertical)
+    qtbot.wait(30)
+    for _ in range(3):
+        QApplication.processEvents()
+    cut = [r for r in pane.rows if r.summary_label.is_elided()]
+    assert cut, "a 200 px dock cannot hold five wrapped summaries at 14 pt"
+    for r in cut:
+        assert r.summary_label.shown_text().endswith("…")
+        assert html.escape(r.summary_label.text()) in r.summary_label.toolTip()  # whole in the tooltip

@@ -25,3 +25,16 @@ def test_run_colours_distinct_from_references_and_stable() -> None:
     assert engine.run_colour(1) == engine.run_colour(1 + len(RUN_COLOURS))
     assert model_colours(3)["method"] == engine.run_colour(3)
 
+
+
+def test_reference_colours_never_collide_with_a_class_colour() -> None:
+    """The retrained model's ghosts sit among class-coloured points (``engine figure``'s embedding):
+    neither reference colour may come near any class colour (it equalled class 2's green)."""
+    from engine.report.palette import CLASS_PALETTE, MIN_REFERENCE_DELTA_E, RETRAIN_MARKER, delta_e
+
+    for ref in (engine.ORIGINAL_COLOUR, engine.RETRAIN_COLOUR):
+        nearest = min(CLASS_PALETTE, key=lambda c, r=ref: delta_e(r, c))
+        assert delta_e(ref, nearest) >= MIN_REFERENCE_DELTA_E, (ref, nearest)
+    assert delta_e(engine.ORIGINAL_COLOUR, engine.RETRAIN_COLOUR) >= MIN_REFERENCE_DELTA_E
+    assert delta_e("#59a14f", "#59a14f") == 0.0 and delta_e("#000000", "#ffffff") > 99  # the metric itself
+    assert RETRAIN_MARKER != "o"  # class points are circles
