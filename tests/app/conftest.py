@@ -1,6 +1,8 @@
 """Studio test set-up: a shared engine Runner and a guard that fails tests leaving a QThread running."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from engine.runs.runner import Runner
@@ -21,6 +23,20 @@ def _no_running_qthreads():
     for c in left:  # stop them so one failure does not cascade, then fail
         c.shutdown()
     assert not left, f"test left {len(left)} job controller thread(s) running"
+
+
+@pytest.fixture(scope="session")
+def letters_npz(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small second dataset: digits images under the class names A..J (so a mix-up shows)."""
+    import numpy as np
+
+    from engine.data import load_dataset
+
+    b = load_dataset("digits")
+    path = tmp_path_factory.mktemp("data") / "letters.npz"
+    np.savez(path, x_train=b.x_train[:600], y_train=b.y_train[:600], x_test=b.x_test[:200],
+             y_test=b.y_test[:200], classes=np.array([chr(ord("A") + i) for i in range(10)]))
+    return path
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from app.main_window import MainWindow
@@ -15,19 +14,6 @@ from app.panes.data_pane import DataPane
 from app.panes.forget_pane import MODE_CLASSES, MODE_FRACTION, MODE_SAMPLES
 from engine import RunRecord
 
-LETTERS = [f"class {chr(ord('A') + i)}" for i in range(10)]
-
-
-@pytest.fixture(scope="module")
-def letters_npz(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A small second dataset: digits images under other class names."""
-    from engine.data import load_dataset
-
-    b = load_dataset("digits")
-    path = tmp_path_factory.mktemp("data") / "letters.npz"
-    np.savez(path, x_train=b.x_train[:400], y_train=b.y_train[:400], x_test=b.x_test[:100],
-             y_test=b.y_test[:100], classes=np.array(LETTERS))
-    return path
 
 
 def _quick_run(qtbot, window: MainWindow, classes: list[int], method: str = "pour_p",  # noqa: ANN001

@@ -22,19 +22,9 @@ from engine import RunRecord
 
 pytestmark = pytest.mark.slow  # a real window running real (tiny) jobs
 
-LETTERS = [chr(ord("A") + i) for i in range(10)]  # the second dataset's class names: never digits'
+LETTERS = [chr(ord("A") + i) for i in range(10)]  # letters_npz's class names (conftest): never digits'
 
 
-@pytest.fixture(scope="module")
-def letters_npz(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A small second dataset: digits images under the class names A..J (so a mix-up shows)."""
-    from engine.data import load_dataset
-
-    b = load_dataset("digits")
-    path = tmp_path_factory.mktemp("data") / "letters.npz"
-    np.savez(path, x_train=b.x_train[:600], y_train=b.y_train[:600], x_test=b.x_test[:200],
-             y_test=b.y_test[:200], classes=np.array(LETTERS))
-    return path
 
 
 def _quick_run(qtbot, window: MainWindow, classes: list[int], method: str = "pour_p") -> RunRecord:  # noqa: ANN001
