@@ -215,10 +215,9 @@ class Runner:
             self._load_original(spec, bundle, device, token), "original")
         original.requires_grad_(False)  # the original is read-only: methods work on ctx.copy_original()
         seconds["original"] = time.perf_counter() - t0
-        original_time = _reference_time(original, seconds["original"], "train", reused=reused,
-                                         imported="checkpoint" in spec.model)
-        # From here on every forward pass (methods, reference, probe, evaluation, audit) uses the model's normalisation.
         imported = "checkpoint" in spec.model
+        original_time = _reference_time(original, seconds["original"], "train", reused=reused, imported=imported)
+        # From here on every forward pass (methods, reference, probe, evaluation, audit) uses the model's normalisation.
         bundle, norm_note = bundle_for_model(bundle, original, imported=imported)
         run_notes = [norm_note] if norm_note else []
         if imported and (wants_reference or spec.method == "retrain"):
